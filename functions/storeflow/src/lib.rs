@@ -1,0 +1,179 @@
+//! # storeflow (the command)
+//!
+//! The entry point that runs storeflow on one machine. It only reads files,
+//! parses arguments and prints; every decision is the core's
+//! (`storeflow-core`).
+//!
+//! - `storeflow check --config DIR` — validates a configuration directory.
+//! - `storeflow simulate --config DIR --events FILE [--until T]` — replays
+//!   events on a virtual clock and prints one JSON line per decision.
+
+pub mod files;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use storeflow_core::simulate::{self, SimLine};
+use storeflow_core::{Config, Engine};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "storeflow",
+    version,
+    about = "Automated operations for independent online stores"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate a configuration directory (store.yaml, segments/, flows/, templates/).
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Replay a JSON Lines file of events on a virtual clock; print every decision.
+    Simulate {
+        #[arg(long)]
+        config: PathBuf,
+        /// Lines of {"at": RFC 3339, "event": <normalized event>}.
+        #[arg(long)]
+        events: PathBuf,
+        /// Run the clock on to this instant after the last event.
+        #[arg(long)]
+        until: Option<jiff::Timestamp>,
+        /// Include each message's rendered content.
+        #[arg(long)]
+        bodies: bool,
+    },
+}
+
+/// The signing secret for unsubscribe links: `STOREFLOW_LINK_SECRET`, or a
+/// development default (fine for check and simulate, not for production).
+pub fn link_secret() -> Vec<u8> {
+    std::env::var("STOREFLOW_LINK_SECRET")
+        .unwrap_or_else(|_| "storeflow-development-secret".into())
+        .into_bytes()
+}
+
+pub fn load_config(
+    dir: &std::path::Path,
+) -> Result<std::result::Result<Config, storeflow_core::ConfigErrors>> {
+    let sources = files::read_config_dir(dir)?;
+    Ok(Config::from_sources(sources, link_secret()))
+}
+
+/// Runs the command; returns the process exit code.
+pub fn run(
+    args: impl IntoIterator<Item = String>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = write!(err, "{e}");
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match execute(cli, out, err) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e:#}");
+            2
+        }
+    }
+}
+
+fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
+    match cli.command {
+        Command::Check { config } => match load_config(&config)? {
+            Ok(cfg) => {
+                let versions: usize = cfg.flows.values().map(|v| v.len()).sum();
+                writeln!(
+                    out,
+                    "ok: {} — {} segments, {} flows ({} versions), {} templates",
+                    config.display(),
+                    cfg.segments.len(),
+                    cfg.flows.len(),
+                    versions,
+                    cfg.templates.ids().count()
+                )?;
+                Ok(0)
+            }
+            Err(errors) => {
+                for e in &errors.0 {
+                    writeln!(err, "{}: {e}", config.display())?;
+                }
+                writeln!(err, "{} error(s)", errors.0.len())?;
+                Ok(1)
+            }
+        },
+        Command::Simulate {
+            config,
+            events,
+            until,
+            bodies,
+        } => {
+            let cfg = match load_config(&config)? {
+                Ok(c) => c,
+                Err(errors) => {
+                    for e in &errors.0 {
+                        writeln!(err, "{}: {e}", config.display())?;
+                    }
+                    writeln!(
+                        err,
+                        "configuration has {} error(s); run `storeflow check`",
+                        errors.0.len()
+                    )?;
+                    return Ok(1);
+                }
+            };
+            let text = std::fs::read_to_string(&events)
+                .with_context(|| format!("reading {}", events.display()))?;
+            let lines = match parse_lines(&text) {
+                Ok(l) => l,
+                Err(msgs) => {
+                    for m in msgs {
+                        writeln!(err, "{}:{m}", events.display())?;
+                    }
+                    return Ok(1);
+                }
+            };
+            let decisions = simulate::run(Engine::new(cfg), lines, until);
+            for mut d in decisions {
+                if !bodies {
+                    d.message = None;
+                }
+                serde_json::to_writer(&mut *out, &d)?;
+                writeln!(out)?;
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Parses JSON Lines; blank lines and `//` comments are skipped. Errors
+/// are `line: message`, all of them.
+pub fn parse_lines(text: &str) -> std::result::Result<Vec<SimLine>, Vec<String>> {
+    let mut ok = Vec::new();
+    let mut errs = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with("//") {
+            continue;
+        }
+        match serde_json::from_str::<SimLine>(l) {
+            Ok(s) => ok.push(s),
+            Err(e) => errs.push(format!("{}: {e}", i + 1)),
+        }
+    }
+    if errs.is_empty() {
+        Ok(ok)
+    } else {
+        Err(errs)
+    }
+}

@@ -1,0 +1,242 @@
+//! Comparisons merchants write beside a field: `eq`, `ne`, `gt`, `gte`,
+//! `lt`, `lte`, `in`, `not_in`, `contains`, `starts_with`, `exists`.
+//! Every comparison given must hold.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::cmp::Ordering;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Compare {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eq: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ne: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gt: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gte: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lt: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lte: Option<Value>,
+    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    pub is_in: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_in: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_with: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exists: Option<bool>,
+}
+
+/// Orders two JSON values when they are comparable: numbers numerically
+/// (numeric strings such as Shopify's `"199.00"` count as numbers),
+/// strings lexically (so RFC 3339 instants compare in time order).
+pub fn order(a: &Value, b: &Value) -> Option<Ordering> {
+    match (num(a), num(b)) {
+        (Some(x), Some(y)) => x.partial_cmp(&y),
+        _ => match (a, b) {
+            (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+            (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+            _ => None,
+        },
+    }
+}
+
+pub fn num(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        _ => None,
+    }
+}
+
+fn equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => x == y,
+        _ => order(a, b) == Some(Ordering::Equal) || a == b,
+    }
+}
+
+impl Compare {
+    pub fn is_empty(&self) -> bool {
+        *self == Compare::default()
+    }
+
+    /// Names of the comparisons given, for error messages.
+    pub fn given(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        macro_rules! g { ($($f:ident => $n:literal),*) => { $(if self.$f.is_some() { v.push($n) })* } }
+        g!(eq => "eq", ne => "ne", gt => "gt", gte => "gte", lt => "lt", lte => "lte", is_in => "in",
+           not_in => "not_in", contains => "contains", starts_with => "starts_with", exists => "exists");
+        v
+    }
+
+    /// Tests one value (`None` when the field is absent or null).
+    pub fn test(&self, v: Option<&Value>) -> bool {
+        let v = v.filter(|v| !v.is_null());
+        if let Some(want) = self.exists {
+            if v.is_some() != want {
+                return false;
+            }
+        }
+        let Some(v) = v else {
+            // An absent field satisfies only "exists: false" and "ne" / "not_in".
+            return self.eq.is_none()
+                && self.gt.is_none()
+                && self.gte.is_none()
+                && self.lt.is_none()
+                && self.lte.is_none()
+                && self.is_in.is_none()
+                && self.contains.is_none()
+                && self.starts_with.is_none();
+        };
+        let ord = |w: &Value| order(v, w);
+        if let Some(w) = &self.eq {
+            if !equal(v, w) {
+                return false;
+            }
+        }
+        if let Some(w) = &self.ne {
+            if equal(v, w) {
+                return false;
+            }
+        }
+        if let Some(w) = &self.gt {
+            if ord(w) != Some(Ordering::Greater) {
+                return false;
+            }
+        }
+        if let Some(w) = &self.gte {
+            if !matches!(ord(w), Some(Ordering::Greater | Ordering::Equal)) {
+                return false;
+            }
+        }
+        if let Some(w) = &self.lt {
+            if ord(w) != Some(Ordering::Less) {
+                return false;
+            }
+        }
+        if let Some(w) = &self.lte {
+            if !matches!(ord(w), Some(Ordering::Less | Ordering::Equal)) {
+                return false;
+            }
+        }
+        if let Some(ws) = &self.is_in {
+            if !ws.iter().any(|w| equal(v, w)) {
+                return false;
+            }
+        }
+        if let Some(ws) = &self.not_in {
+            if ws.iter().any(|w| equal(v, w)) {
+                return false;
+            }
+        }
+        if let Some(w) = &self.contains {
+            let ok = match (v, w) {
+                (Value::String(s), Value::String(t)) => s.contains(t.as_str()),
+                (Value::Array(items), w) => items.iter().any(|i| equal(i, w)),
+                _ => false,
+            };
+            if !ok {
+                return false;
+            }
+        }
+        if let Some(p) = &self.starts_with {
+            if !matches!(v, Value::String(s) if s.starts_with(p.as_str())) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Tests a number (a metric).
+    pub fn test_num(&self, n: Option<f64>) -> bool {
+        match n {
+            Some(n) => self.test(Some(&serde_json::json!(n))),
+            None => self.test(None),
+        }
+    }
+
+    /// The whole numbers at which a test on an integer can change its answer:
+    /// each compared number `v` gives `floor(v)`, `floor(v)+1` and `ceil(v)`.
+    pub fn integer_edges(&self) -> Vec<i64> {
+        let mut out = Vec::new();
+        let mut add = |v: &Value| {
+            if let Some(f) = num(v) {
+                out.extend([f.floor() as i64, f.floor() as i64 + 1, f.ceil() as i64]);
+            }
+        };
+        for v in [&self.eq, &self.ne, &self.gt, &self.gte, &self.lt, &self.lte]
+            .into_iter()
+            .flatten()
+        {
+            add(v);
+        }
+        for vs in [&self.is_in, &self.not_in].into_iter().flatten() {
+            vs.iter().for_each(&mut add);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// Reads a dotted path (`line_items.product_id`) in a JSON value; arrays on
+/// the way fan out, so the result holds every value found.
+pub fn lookup<'a>(root: &'a Value, path: &str, out: &mut Vec<&'a Value>) {
+    fn walk<'a>(v: &'a Value, parts: &[&str], out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Array(items) if !parts.is_empty() => {
+                for i in items {
+                    walk(i, parts, out);
+                }
+            }
+            _ => match parts.split_first() {
+                None => out.push(v),
+                Some((head, rest)) => {
+                    if let Some(next) = v.get(*head) {
+                        walk(next, rest, out);
+                    }
+                }
+            },
+        }
+    }
+    let parts: Vec<&str> = path.split('.').filter(|p| !p.is_empty()).collect();
+    walk(root, &parts, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn c(y: &str) -> Compare {
+        serde_norway::from_str(y).unwrap()
+    }
+
+    #[test]
+    fn comparisons() {
+        assert!(c("gte: 100").test(Some(&json!("199.00"))));
+        assert!(!c("gt: 100").test(Some(&json!(100))));
+        assert!(c("in: [US, CA]").test(Some(&json!("CA"))));
+        assert!(c("contains: vip").test(Some(&json!(["new", "vip"]))));
+        assert!(c("exists: false").test(None));
+        assert!(!c("eq: 1").test(None));
+        assert!(c("ne: 1").test(None));
+        assert!(c("gte: 10\nlt: 20").test(Some(&json!(15))));
+        assert!(!c("gte: 10\nlt: 20").test(Some(&json!(20))));
+    }
+
+    #[test]
+    fn paths_fan_out_over_arrays() {
+        let v = json!({"line_items": [{"product_id": "a"}, {"product_id": "b"}]});
+        let mut out = Vec::new();
+        lookup(&v, "line_items.product_id", &mut out);
+        assert_eq!(out, vec![&json!("a"), &json!("b")]);
+    }
+}

@@ -1,0 +1,524 @@
+//! The condition language of segments, flow filters and branches.
+//!
+//! ```yaml
+//! all:
+//!   - event: added_to_cart          # did it at least twice in 7 days …
+//!     at_least: 2
+//!     within: 7d
+//!   - not: { event: order_placed, within: 7d }   # … and no order
+//!   - metric: days_since_last_order # local calendar days
+//!     gte: 60
+//!   - consent: email
+//! ```
+//!
+//! Evaluating a condition gives its value **and the next instant at which
+//! the value could change with no new event** (a window edge, a "days since"
+//! threshold at local midnight). Composites take the earliest of their
+//! parts, so the instant is never late: nothing changes strictly before it.
+
+use crate::compare::{lookup, Compare};
+use crate::duration::Dur;
+use crate::event::Channel;
+use crate::history::History;
+use crate::profile::{days_edge, Profile, Stage};
+use crate::settings::Settings;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// A test on one property of an event (`line_items.product_id`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawMatch")]
+pub struct PropertyMatch {
+    pub path: String,
+    #[serde(flatten)]
+    pub cmp: Compare,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    path: String,
+    eq: Option<Value>,
+    ne: Option<Value>,
+    gt: Option<Value>,
+    gte: Option<Value>,
+    lt: Option<Value>,
+    lte: Option<Value>,
+    #[serde(rename = "in")]
+    is_in: Option<Vec<Value>>,
+    not_in: Option<Vec<Value>>,
+    contains: Option<Value>,
+    starts_with: Option<String>,
+    exists: Option<bool>,
+}
+
+impl TryFrom<RawMatch> for PropertyMatch {
+    type Error = String;
+    fn try_from(r: RawMatch) -> Result<Self, String> {
+        let cmp = Compare {
+            eq: r.eq,
+            ne: r.ne,
+            gt: r.gt,
+            gte: r.gte,
+            lt: r.lt,
+            lte: r.lte,
+            is_in: r.is_in,
+            not_in: r.not_in,
+            contains: r.contains,
+            starts_with: r.starts_with,
+            exists: r.exists,
+        };
+        if cmp.is_empty() {
+            return Err(format!("the match on {:?} needs a comparison: eq, ne, gt, gte, lt, lte, in, not_in, contains, starts_with or exists", r.path));
+        }
+        Ok(PropertyMatch { path: r.path, cmp })
+    }
+}
+
+impl PropertyMatch {
+    /// True when some value at the path passes (arrays fan out).
+    pub fn test(&self, props: &Value) -> bool {
+        let mut found = Vec::new();
+        lookup(props, &self.path, &mut found);
+        if found.is_empty() {
+            return self.cmp.test(None);
+        }
+        found.into_iter().any(|v| self.cmp.test(Some(v)))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    OrdersCount,
+    TotalSpent,
+    AverageOrderValue,
+    AverageDaysBetweenOrders,
+    DaysSinceLastOrder,
+    DaysSinceFirstOrder,
+    DaysSinceLastActivity,
+    DaysSinceCreated,
+    Points,
+    RfmRecency,
+    RfmFrequency,
+    RfmMonetary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventCondition {
+    pub event: String,
+    #[serde(default, rename = "where", skip_serializing_if = "Vec::is_empty")]
+    pub filter: Vec<PropertyMatch>,
+    /// How many matching events there must be (default: at least one).
+    pub count: Compare,
+    /// Only events in the last `within` count (a sliding window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<Dur>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawCondition")]
+pub enum Condition {
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+    /// A profile property: a standard field, `email`, `phone`, or a custom
+    /// attribute (`attributes.shoe_size` or just `shoe_size`).
+    Property {
+        path: String,
+        cmp: Compare,
+    },
+    Event(EventCondition),
+    Metric {
+        metric: Metric,
+        cmp: Compare,
+    },
+    Lifecycle(Vec<Stage>),
+    Tier(Vec<String>),
+    Consent(Channel),
+    Tag(String),
+    Segment(String),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum List<T> {
+    One(T),
+    Many(Vec<T>),
+}
+impl<T> List<T> {
+    fn into_vec(self) -> Vec<T> {
+        match self {
+            List::One(t) => vec![t],
+            List::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCondition {
+    all: Option<Vec<Condition>>,
+    any: Option<Vec<Condition>>,
+    not: Option<Box<Condition>>,
+    property: Option<String>,
+    event: Option<String>,
+    metric: Option<Metric>,
+    lifecycle: Option<List<Stage>>,
+    tier: Option<List<String>>,
+    consent: Option<Channel>,
+    tag: Option<String>,
+    segment: Option<String>,
+    #[serde(rename = "where")]
+    filter: Option<Vec<PropertyMatch>>,
+    at_least: Option<u32>,
+    at_most: Option<u32>,
+    exactly: Option<u32>,
+    within: Option<Dur>,
+    eq: Option<Value>,
+    ne: Option<Value>,
+    gt: Option<Value>,
+    gte: Option<Value>,
+    lt: Option<Value>,
+    lte: Option<Value>,
+    #[serde(rename = "in")]
+    is_in: Option<Vec<Value>>,
+    not_in: Option<Vec<Value>>,
+    contains: Option<Value>,
+    starts_with: Option<String>,
+    exists: Option<bool>,
+}
+
+impl TryFrom<RawCondition> for Condition {
+    type Error = String;
+    fn try_from(r: RawCondition) -> Result<Self, String> {
+        let cmp = Compare {
+            eq: r.eq,
+            ne: r.ne,
+            gt: r.gt,
+            gte: r.gte,
+            lt: r.lt,
+            lte: r.lte,
+            is_in: r.is_in,
+            not_in: r.not_in,
+            contains: r.contains,
+            starts_with: r.starts_with,
+            exists: r.exists,
+        };
+        let kinds: Vec<&str> = [
+            ("all", r.all.is_some()),
+            ("any", r.any.is_some()),
+            ("not", r.not.is_some()),
+            ("property", r.property.is_some()),
+            ("event", r.event.is_some()),
+            ("metric", r.metric.is_some()),
+            ("lifecycle", r.lifecycle.is_some()),
+            ("tier", r.tier.is_some()),
+            ("consent", r.consent.is_some()),
+            ("tag", r.tag.is_some()),
+            ("segment", r.segment.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, on)| *on)
+        .map(|(k, _)| k)
+        .collect();
+        const ONE_OF: &str =
+            "all, any, not, property, event, metric, lifecycle, tier, consent, tag, segment";
+        if kinds.len() != 1 {
+            return Err(if kinds.is_empty() {
+                format!("a condition needs one of: {ONE_OF}")
+            } else {
+                format!(
+                    "a condition takes only one of {ONE_OF}; found {}",
+                    kinds.join(" and ")
+                )
+            });
+        }
+        let kind = kinds[0];
+        let event_only = r.filter.is_some()
+            || r.at_least.is_some()
+            || r.at_most.is_some()
+            || r.exactly.is_some()
+            || r.within.is_some();
+        if kind != "event" && event_only {
+            return Err(format!("where / at_least / at_most / exactly / within belong to an event condition, not to {kind}"));
+        }
+        let takes_cmp = matches!(kind, "property" | "metric");
+        if !takes_cmp && !cmp.is_empty() {
+            return Err(format!(
+                "{} cannot be used with {kind}",
+                cmp.given().join(", ")
+            ));
+        }
+        if takes_cmp && cmp.is_empty() {
+            return Err(format!("{kind} needs a comparison: eq, ne, gt, gte, lt, lte, in, not_in, contains, starts_with or exists"));
+        }
+        Ok(match kind {
+            "all" => Condition::All(r.all.unwrap()),
+            "any" => Condition::Any(r.any.unwrap()),
+            "not" => Condition::Not(r.not.unwrap()),
+            "property" => Condition::Property {
+                path: r.property.unwrap(),
+                cmp,
+            },
+            "metric" => Condition::Metric {
+                metric: r.metric.unwrap(),
+                cmp,
+            },
+            "lifecycle" => Condition::Lifecycle(r.lifecycle.unwrap().into_vec()),
+            "tier" => Condition::Tier(r.tier.unwrap().into_vec()),
+            "consent" => Condition::Consent(r.consent.unwrap()),
+            "tag" => Condition::Tag(r.tag.unwrap()),
+            "segment" => Condition::Segment(r.segment.unwrap()),
+            _ => {
+                let counts = [
+                    r.at_least.is_some(),
+                    r.at_most.is_some(),
+                    r.exactly.is_some(),
+                ];
+                if counts.iter().filter(|c| **c).count() > 1 {
+                    return Err("an event condition takes one of at_least, at_most, exactly".into());
+                }
+                let count = if let Some(n) = r.at_most {
+                    Compare {
+                        lte: Some(json!(n)),
+                        ..Default::default()
+                    }
+                } else if let Some(n) = r.exactly {
+                    Compare {
+                        eq: Some(json!(n)),
+                        ..Default::default()
+                    }
+                } else {
+                    Compare {
+                        gte: Some(json!(r.at_least.unwrap_or(1))),
+                        ..Default::default()
+                    }
+                };
+                if let Some(w) = r.within {
+                    if w.is_negative() || w == Dur::ZERO {
+                        return Err("within must be a positive duration".into());
+                    }
+                }
+                Condition::Event(EventCondition {
+                    event: r.event.unwrap(),
+                    filter: r.filter.unwrap_or_default(),
+                    count,
+                    within: r.within,
+                })
+            }
+        })
+    }
+}
+
+/// A value and the next instant it could change with no new event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Eval {
+    pub value: bool,
+    pub next: Option<Timestamp>,
+}
+
+pub fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// What a condition is evaluated against.
+pub struct Ctx<'a> {
+    pub profile: &'a Profile,
+    pub history: &'a History,
+    pub settings: &'a Settings,
+    pub tz: &'a TimeZone,
+    pub now: Timestamp,
+    /// Membership of another segment (already evaluated at `now`).
+    pub segment: &'a dyn Fn(&str) -> Eval,
+}
+
+impl Condition {
+    pub fn eval(&self, c: &Ctx) -> Eval {
+        match self {
+            Condition::All(parts) => {
+                let mut out = Eval {
+                    value: true,
+                    next: None,
+                };
+                for p in parts {
+                    let e = p.eval(c);
+                    out.value &= e.value;
+                    out.next = earliest(out.next, e.next);
+                }
+                out
+            }
+            Condition::Any(parts) => {
+                let mut out = Eval {
+                    value: false,
+                    next: None,
+                };
+                for p in parts {
+                    let e = p.eval(c);
+                    out.value |= e.value;
+                    out.next = earliest(out.next, e.next);
+                }
+                out
+            }
+            Condition::Not(p) => {
+                let e = p.eval(c);
+                Eval {
+                    value: !e.value,
+                    next: e.next,
+                }
+            }
+            Condition::Property { path, cmp } => Eval {
+                value: cmp.test(profile_property(c.profile, path, c).as_ref()),
+                next: None,
+            },
+            Condition::Event(ec) => eval_event(ec, c),
+            Condition::Metric { metric, cmp } => eval_metric(*metric, cmp, c),
+            Condition::Lifecycle(stages) => {
+                let (stage, next) = c.profile.stage(c.now, c.tz, c.settings);
+                Eval {
+                    value: stages.contains(&stage),
+                    next,
+                }
+            }
+            Condition::Tier(tiers) => {
+                let t = c.profile.tier(c.settings);
+                Eval {
+                    value: t.map(|t| tiers.iter().any(|x| x == t)).unwrap_or(false),
+                    next: None,
+                }
+            }
+            Condition::Consent(ch) => Eval {
+                value: c.profile.subscribed(*ch),
+                next: None,
+            },
+            Condition::Tag(t) => Eval {
+                value: c.profile.has_tag(t),
+                next: None,
+            },
+            Condition::Segment(id) => (c.segment)(id),
+        }
+    }
+
+    /// Calls `f` on this condition and every condition inside it.
+    pub fn walk<'a>(&'a self, f: &mut dyn FnMut(&'a Condition)) {
+        f(self);
+        match self {
+            Condition::All(ps) | Condition::Any(ps) => ps.iter().for_each(|p| p.walk(f)),
+            Condition::Not(p) => p.walk(f),
+            _ => {}
+        }
+    }
+}
+
+fn profile_property(p: &Profile, path: &str, c: &Ctx) -> Option<Value> {
+    let path = path.strip_prefix("profile.").unwrap_or(path);
+    match path {
+        "email" => p.email().map(|e| json!(e)),
+        "phone" => p.phone().map(|e| json!(e)),
+        "customer_id" => p.customer_id.as_ref().map(|e| json!(e)),
+        "tier" => p.tier(c.settings).map(|t| json!(t)),
+        "locale" => Some(json!(p.locale(c.settings))),
+        "timezone" => Some(json!(c.tz.iana_name().unwrap_or("UTC"))),
+        _ => {
+            let key = path.strip_prefix("attributes.").unwrap_or(path);
+            p.field(key).cloned()
+        }
+    }
+}
+
+fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
+    let from = ec.within.map(|w| c.now - w.exact());
+    let mut count = 0u64;
+    let mut next: Option<Timestamp> = None;
+    let events = match from {
+        // Events at exactly now - within have just left the window.
+        Some(f) => c.history.since(f),
+        None => c.history.since(Timestamp::MIN),
+    };
+    for r in events {
+        if r.name != ec.event || !ec.filter.iter().all(|m| m.test(&r.props)) {
+            continue;
+        }
+        if r.at > c.now {
+            // Recorded ahead of now (clock skew): it counts from its own time.
+            next = earliest(next, Some(r.at));
+            continue;
+        }
+        if let (Some(f), Some(w)) = (from, ec.within) {
+            if r.at <= f {
+                continue;
+            }
+            next = earliest(next, Some(r.at + w.exact()));
+        }
+        count += 1;
+    }
+    Eval {
+        value: ec.count.test_num(Some(count as f64)),
+        next,
+    }
+}
+
+fn eval_metric(m: Metric, cmp: &Compare, c: &Ctx) -> Eval {
+    let p = c.profile;
+    let mt = &p.metrics;
+    let plain = |v: Option<f64>| Eval {
+        value: cmp.test_num(v),
+        next: None,
+    };
+    let days = |base: Option<Timestamp>| match base {
+        None => plain(None),
+        Some(b) => {
+            let edges = cmp.integer_edges();
+            let (d, next) = days_edge(b, c.now, c.tz, &edges, |d| cmp.test_num(Some(d as f64)));
+            Eval {
+                value: cmp.test_num(Some(d as f64)),
+                next,
+            }
+        }
+    };
+    match m {
+        Metric::OrdersCount => plain(Some(mt.orders_count as f64)),
+        Metric::TotalSpent => plain(Some(mt.total_spent)),
+        Metric::AverageOrderValue => plain((mt.orders_count > 0).then_some(mt.average_order_value)),
+        Metric::AverageDaysBetweenOrders => plain(mt.average_days_between_orders),
+        Metric::Points => plain(Some(p.total_points() as f64)),
+        Metric::DaysSinceLastOrder => days(mt.last_order_at),
+        Metric::DaysSinceFirstOrder => days(mt.first_order_at),
+        Metric::DaysSinceLastActivity => days(Some(p.last_activity_at)),
+        Metric::DaysSinceCreated => days(Some(p.created_at)),
+        Metric::RfmRecency => {
+            let (s, next) = p.rfm(c.now, c.tz, c.settings);
+            let Some(last) = mt.last_order_at else {
+                return plain(None);
+            };
+            // Recency changes only at its day bounds; keep the exact edge of
+            // this comparison among them.
+            let rec = |d: i64| {
+                5 - c
+                    .settings
+                    .rfm
+                    .recency_days
+                    .iter()
+                    .filter(|b| d >= **b)
+                    .count()
+                    .min(4) as i64
+            };
+            let (_, edge) = days_edge(last, c.now, c.tz, &c.settings.rfm.recency_days, |d| {
+                cmp.test_num(Some(rec(d) as f64))
+            });
+            let _ = next;
+            Eval {
+                value: cmp.test_num(Some(s[0] as f64)),
+                next: edge,
+            }
+        }
+        Metric::RfmFrequency => plain(Some(p.rfm(c.now, c.tz, c.settings).0[1] as f64)),
+        Metric::RfmMonetary => plain(Some(p.rfm(c.now, c.tz, c.settings).0[2] as f64)),
+    }
+}

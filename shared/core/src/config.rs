@@ -1,0 +1,834 @@
+//! A store's whole configuration, parsed and checked: `store.yaml`,
+//! `segments/*.yaml`, `flows/*.yaml` and `templates/*.yaml`.
+//!
+//! The core reads no files: callers hand it `(path, text)` pairs. Every
+//! problem found is reported with the file, the path to the field, and what
+//! is wrong, and all problems are reported at once.
+
+use crate::condition::Condition;
+use crate::duration::Dur;
+use crate::event::EVENT_TYPES;
+use crate::flow::{Action, FlowDef, TriggerKind, EXIT};
+use crate::history::{Keep, Retention};
+use crate::profile::STANDARD_FIELDS;
+use crate::segment::{SegmentDef, SegmentSet};
+use crate::settings::Settings;
+use crate::template::{TemplateChannel, TemplateDef, Templates};
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+/// One configuration problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    /// Path to the field (`steps[2].send.template`), empty for the whole file.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.file, self.path, self.message)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} configuration error(s):\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+/// A configuration file's path (relative to the configuration directory)
+/// and text.
+pub struct Source {
+    pub path: String,
+    pub text: String,
+}
+
+/// How long history keeps events that flows look back for (a goal that
+/// arrived before the event that starts the run, a `wait_for` whose event
+/// came early).
+const FLOW_LOOKBACK_DAYS: i64 = 35;
+
+#[derive(Debug)]
+pub struct Config {
+    pub settings: Settings,
+    pub segments: SegmentSet,
+    /// Every version of every flow: runs stay on the version they began on.
+    pub flows: BTreeMap<String, BTreeMap<u32, Arc<FlowDef>>>,
+    pub templates: Templates,
+    retention: HashMap<String, Keep>,
+    /// The secret that signs unsubscribe links (from the environment in a
+    /// deployment; a development default otherwise).
+    pub link_secret: Vec<u8>,
+    /// Which file each segment / flow / template came from.
+    pub files: BTreeMap<String, String>,
+}
+
+impl Retention for Config {
+    fn keep_for(&self, name: &str) -> Option<Keep> {
+        self.retention.get(name).copied()
+    }
+}
+
+fn parse<T: DeserializeOwned>(src: &Source, errs: &mut Vec<ConfigError>) -> Option<T> {
+    let de = serde_norway::Deserializer::from_str(&src.text);
+    match serde_path_to_error::deserialize::<_, T>(de) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            let mut message = e.into_inner().to_string();
+            // The YAML parser names the field itself; say it once.
+            if let Some((head, rest)) = message.split_once(": ") {
+                let stem = |p: &str| p.split('[').next().unwrap_or("").to_string();
+                if !head.contains(' ') && !head.is_empty() && stem(&path).starts_with(&stem(head)) {
+                    message = rest.to_string();
+                }
+            }
+            errs.push(ConfigError {
+                file: src.path.clone(),
+                path,
+                message,
+            });
+            None
+        }
+    }
+}
+
+impl Config {
+    pub fn latest(&self, id: &str) -> Option<&Arc<FlowDef>> {
+        self.flows.get(id).and_then(|v| v.values().next_back())
+    }
+    pub fn flow(&self, id: &str, version: u32) -> Option<&Arc<FlowDef>> {
+        self.flows.get(id).and_then(|v| v.get(&version))
+    }
+    /// The newest version of every flow that takes new entries.
+    pub fn live_flows(&self) -> impl Iterator<Item = &Arc<FlowDef>> {
+        self.flows
+            .values()
+            .filter_map(|v| v.values().next_back())
+            .filter(|f| f.enabled)
+    }
+
+    pub fn from_sources(
+        sources: Vec<Source>,
+        link_secret: Vec<u8>,
+    ) -> Result<Config, ConfigErrors> {
+        let mut errs = Vec::new();
+        let mut settings: Option<Settings> = None;
+        let mut segs: Vec<(String, SegmentDef)> = Vec::new();
+        let mut flows: Vec<(String, FlowDef)> = Vec::new();
+        let mut tmpls: Vec<(String, TemplateDef)> = Vec::new();
+        let mut files = BTreeMap::new();
+        for src in &sources {
+            let p = src.path.replace('\\', "/");
+            let is_yaml = p.ends_with(".yaml") || p.ends_with(".yml");
+            if !is_yaml {
+                continue;
+            }
+            if p == "store.yaml" || p == "store.yml" {
+                settings = parse(src, &mut errs);
+            } else if p.starts_with("segments/") {
+                if let Some(s) = parse::<SegmentDef>(src, &mut errs) {
+                    segs.push((src.path.clone(), s));
+                }
+            } else if p.starts_with("flows/") {
+                if let Some(f) = parse::<FlowDef>(src, &mut errs) {
+                    flows.push((src.path.clone(), f));
+                }
+            } else if p.starts_with("templates/") {
+                if let Some(t) = parse::<TemplateDef>(src, &mut errs) {
+                    tmpls.push((src.path.clone(), t));
+                }
+            } else {
+                errs.push(ConfigError {
+                    file: src.path.clone(),
+                    path: String::new(),
+                    message: "not a configuration file: expected store.yaml, segments/, flows/ or templates/".into(),
+                });
+            }
+        }
+        let Some(settings) = settings else {
+            if !errs.iter().any(|e| e.file.starts_with("store.y")) {
+                errs.push(ConfigError {
+                    file: "store.yaml".into(),
+                    path: String::new(),
+                    message: "missing: every configuration needs store.yaml".into(),
+                });
+            }
+            return Err(ConfigErrors(errs));
+        };
+        let mut v = Validator {
+            errs,
+            settings: &settings,
+        };
+        v.settings();
+
+        // Segments
+        let mut seen = BTreeMap::new();
+        for (file, s) in &segs {
+            if let Some(prev) = seen.insert(s.id.clone(), file.clone()) {
+                v.err(
+                    file,
+                    "id",
+                    format!("segment {:?} is also defined in {prev}", s.id),
+                );
+            }
+            files.insert(format!("segment:{}", s.id), file.clone());
+            v.condition(file, "condition", &s.condition);
+        }
+        let segment_ids: BTreeSet<String> = segs.iter().map(|(_, s)| s.id.clone()).collect();
+        for (file, s) in &segs {
+            v.segment_refs(file, "condition", &s.condition, &segment_ids);
+        }
+        let segment_set = match SegmentSet::new(segs.iter().map(|(_, s)| s.clone()).collect()) {
+            Ok(s) => Some(s),
+            Err((id, msg)) => {
+                let file = seen.get(&id).cloned().unwrap_or_default();
+                if !msg.starts_with("refers to unknown") {
+                    v.err(&file, "condition", msg);
+                }
+                None
+            }
+        };
+
+        // Templates
+        for (file, t) in &tmpls {
+            files.insert(format!("template:{}", t.id), file.clone());
+        }
+        let (templates, terrs) = Templates::new(tmpls.iter().map(|(_, t)| t.clone()).collect());
+        for (id, msg) in terrs {
+            let file = files
+                .get(&format!("template:{id}"))
+                .cloned()
+                .unwrap_or_default();
+            let (path, msg) = msg
+                .split_once(": ")
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .unwrap_or((String::new(), msg));
+            v.err(&file, &path, msg);
+        }
+
+        // Flows
+        let mut by_id: BTreeMap<String, BTreeMap<u32, Arc<FlowDef>>> = BTreeMap::new();
+        for (file, f) in &flows {
+            files.insert(format!("flow:{}:{}", f.id, f.version), file.clone());
+            v.flow(file, f, &segment_ids, &templates);
+            let versions = by_id.entry(f.id.clone()).or_default();
+            if versions.contains_key(&f.version) {
+                v.err(
+                    file,
+                    "version",
+                    format!("flow {:?} version {} is defined twice", f.id, f.version),
+                );
+            }
+            versions.insert(f.version, Arc::new(f.clone()));
+        }
+
+        let mut errs = v.errs;
+        if !errs.is_empty() {
+            errs.sort_by(|a, b| (&a.file, &a.path).cmp(&(&b.file, &b.path)));
+            errs.dedup();
+            return Err(ConfigErrors(errs));
+        }
+        let segments = segment_set.expect("no errors means segments compiled");
+        let retention = retention_table(&segments, &by_id);
+        Ok(Config {
+            settings,
+            segments,
+            flows: by_id,
+            templates,
+            retention,
+            link_secret,
+            files,
+        })
+    }
+}
+
+fn retention_table(
+    segments: &SegmentSet,
+    flows: &BTreeMap<String, BTreeMap<u32, Arc<FlowDef>>>,
+) -> HashMap<String, Keep> {
+    let mut t: HashMap<String, Keep> = HashMap::new();
+    let mut keep = |name: &str, k: Keep| {
+        let e = t.entry(name.to_string()).or_insert(k);
+        *e = match (*e, k) {
+            (Keep::Forever, _) | (_, Keep::Forever) => Keep::Forever,
+            (Keep::For(a), Keep::For(b)) => Keep::For(a.max(b)),
+        };
+    };
+    let mut conds: Vec<&Condition> = segments.iter().map(|s| &s.condition).collect();
+    for versions in flows.values() {
+        for f in versions.values() {
+            if let Some(c) = &f.filter {
+                conds.push(c);
+            }
+            for s in &f.steps {
+                if let Action::Branch(b) = &s.action {
+                    conds.push(&b.condition);
+                }
+            }
+        }
+    }
+    for c in conds {
+        c.walk(&mut |c| {
+            if let Condition::Event(e) = c {
+                keep(
+                    &e.event,
+                    e.within
+                        .map(|w| Keep::For(w.exact()))
+                        .unwrap_or(Keep::Forever),
+                );
+            }
+        });
+    }
+    let look = Keep::For(Dur::days(FLOW_LOOKBACK_DAYS).exact());
+    for versions in flows.values() {
+        for f in versions.values() {
+            for g in &f.goals {
+                keep(&g.event, look);
+            }
+            for s in &f.steps {
+                if let Action::WaitFor(w) = &s.action {
+                    keep(
+                        &w.event,
+                        Keep::For(w.timeout.exact().max(Dur::days(FLOW_LOOKBACK_DAYS).exact())),
+                    );
+                }
+            }
+        }
+    }
+    t
+}
+
+struct Validator<'a> {
+    errs: Vec<ConfigError>,
+    settings: &'a Settings,
+}
+
+impl Validator<'_> {
+    fn err(&mut self, file: &str, path: &str, msg: impl Into<String>) {
+        self.errs.push(ConfigError {
+            file: file.to_string(),
+            path: path.to_string(),
+            message: msg.into(),
+        });
+    }
+
+    fn settings(&mut self) {
+        let s = self.settings;
+        let f = "store.yaml";
+        if jiff::tz::TimeZone::get(&s.store.timezone).is_err() {
+            self.err(
+                f,
+                "store.timezone",
+                format!(
+                    "{:?} is not an IANA time zone (e.g. Europe/Paris)",
+                    s.store.timezone
+                ),
+            );
+        }
+        if s.policy.priorities.is_empty() {
+            self.err(
+                f,
+                "policy.priorities",
+                "at least one priority class is needed",
+            );
+        }
+        for (i, c) in s.policy.caps.iter().enumerate() {
+            if c.max == 0 || c.per.is_negative() || c.per == Dur::ZERO {
+                self.err(
+                    f,
+                    &format!("policy.caps[{i}]"),
+                    "a cap needs max ≥ 1 and a positive `per`",
+                );
+            }
+        }
+        for (id, p) in &s.products {
+            if let Some(d) = p.replenish_after {
+                if d.is_negative() || d == Dur::ZERO {
+                    self.err(
+                        f,
+                        &format!("products.{id}.replenish_after"),
+                        "must be a positive duration",
+                    );
+                }
+            }
+        }
+        if s.lifecycle.at_risk_days >= s.lifecycle.dormant_days {
+            self.err(
+                f,
+                "lifecycle.at_risk_days",
+                "must be fewer days than lifecycle.dormant_days",
+            );
+        }
+        let mut ladder = BTreeSet::new();
+        for l in &s.intent_ladder {
+            if !ladder.insert(l) {
+                self.err(f, "intent_ladder", format!("{l:?} appears twice"));
+            }
+        }
+    }
+
+    fn known_property(&self, path: &str) -> bool {
+        let p = path.strip_prefix("profile.").unwrap_or(path);
+        let p = p.strip_prefix("attributes.").unwrap_or(p);
+        STANDARD_FIELDS.contains(&p)
+            || ["email", "phone", "customer_id", "tier"].contains(&p)
+            || self.settings.profile_attributes.iter().any(|a| a == p)
+    }
+
+    fn condition(&mut self, file: &str, path: &str, c: &Condition) {
+        let mut problems = Vec::new();
+        c.walk(&mut |c| match c {
+            Condition::Property { path: p, .. } if !self.known_property(p) => problems.push(format!(
+                "unknown profile property {p:?}: use a standard field ({}) or declare it in store.yaml profile_attributes",
+                STANDARD_FIELDS.join(", ")
+            )),
+            Condition::Tier(ts) => {
+                for t in ts {
+                    if !self.settings.loyalty.tiers.iter().any(|x| &x.name == t) {
+                        problems.push(format!("unknown loyalty tier {t:?} (see store.yaml loyalty.tiers)"));
+                    }
+                }
+            }
+            Condition::Event(e) if e.event.trim().is_empty() => problems.push("event name must not be empty".into()),
+            _ => {}
+        });
+        for p in problems {
+            self.err(file, path, p);
+        }
+    }
+
+    fn segment_refs(&mut self, file: &str, path: &str, c: &Condition, ids: &BTreeSet<String>) {
+        let mut bad = Vec::new();
+        c.walk(&mut |c| {
+            if let Condition::Segment(s) = c {
+                if !ids.contains(s) {
+                    bad.push(s.clone());
+                }
+            }
+        });
+        for s in bad {
+            self.err(file, path, format!("unknown segment {s:?}"));
+        }
+    }
+
+    fn flow(&mut self, file: &str, f: &FlowDef, segs: &BTreeSet<String>, templates: &Templates) {
+        if f.id.trim().is_empty() {
+            self.err(file, "id", "must not be empty");
+        }
+        if self.settings.policy.rank(&f.priority).is_none() {
+            self.err(
+                file,
+                "priority",
+                format!(
+                    "unknown priority class {:?}; store.yaml policy.priorities has: {}",
+                    f.priority,
+                    self.settings.policy.priorities.join(", ")
+                ),
+            );
+        }
+        if let Some(i) = &f.intent {
+            if !self.settings.intent_ladder.contains(i) {
+                self.err(
+                    file,
+                    "intent",
+                    format!(
+                        "{i:?} is not on the intent ladder ({})",
+                        self.settings.intent_ladder.join(" < ")
+                    ),
+                );
+            }
+        }
+        let t = &f.trigger;
+        let kinds = t.kinds();
+        if kinds.len() != 1 {
+            self.err(file, "trigger", "a trigger needs exactly one of: event, segment_enter, segment_exit, date, campaign");
+        }
+        if kinds.first() != Some(&TriggerKind::Event)
+            && (!t.filter.is_empty() || t.key.is_some() || t.max_age.is_some())
+        {
+            self.err(
+                file,
+                "trigger",
+                "where / key / max_age apply to event triggers only",
+            );
+        }
+        if kinds.first() != Some(&TriggerKind::Date) && (t.offset.is_some() || t.at.is_some()) {
+            self.err(file, "trigger", "offset / at apply to date triggers only");
+        }
+        for (k, s) in [
+            ("segment_enter", &t.segment_enter),
+            ("segment_exit", &t.segment_exit),
+        ] {
+            if let Some(s) = s {
+                if !segs.contains(s) {
+                    self.err(
+                        file,
+                        &format!("trigger.{k}"),
+                        format!("unknown segment {s:?}"),
+                    );
+                }
+            }
+        }
+        if let Some(d) = &t.date {
+            if d != "birthday" && !self.settings.profile_attributes.contains(d) {
+                self.err(
+                    file,
+                    "trigger.date",
+                    format!(
+                        "{d:?} is not a date property (birthday or a declared profile attribute)"
+                    ),
+                );
+            }
+        }
+        if let Some(c) = &t.campaign {
+            if !segs.contains(&c.segment) {
+                self.err(
+                    file,
+                    "trigger.campaign.segment",
+                    format!("unknown segment {:?}", c.segment),
+                );
+            }
+            if c.start.parse::<jiff::civil::DateTime>().is_err() {
+                self.err(
+                    file,
+                    "trigger.campaign.start",
+                    format!(
+                        "{:?} is not a local date-time (e.g. 2026-11-27T09:00)",
+                        c.start
+                    ),
+                );
+            }
+        }
+        if let Some(c) = &f.filter {
+            self.condition(file, "filter", c);
+            self.segment_refs(file, "filter", c, segs);
+        }
+        for (i, g) in f.goals.iter().enumerate() {
+            if g.event.trim().is_empty() {
+                self.err(file, &format!("goals[{i}].event"), "must not be empty");
+            }
+            if !g.same.is_empty() && t.event.is_none() {
+                self.err(
+                    file,
+                    &format!("goals[{i}].same"),
+                    "`same` compares with the trigger event; this flow has no event trigger",
+                );
+            }
+        }
+        if f.steps.is_empty() {
+            self.err(file, "steps", "a flow needs at least one step");
+        }
+        let ids = step_ids(f);
+        let mut seen = BTreeSet::new();
+        for (i, id) in ids.iter().enumerate() {
+            if !seen.insert(id) {
+                self.err(
+                    file,
+                    &format!("steps[{i}].id"),
+                    format!("step id {id:?} is used twice"),
+                );
+            }
+        }
+        let target_ok = |t: &str| t == EXIT || ids.iter().any(|x| x == t);
+        for (i, s) in f.steps.iter().enumerate() {
+            let at = format!("steps[{i}]");
+            let mut targets: Vec<(String, &String)> = Vec::new();
+            if let Some(n) = &s.next {
+                targets.push((format!("{at}.next"), n));
+            }
+            match &s.action {
+                Action::Wait(w) => {
+                    if let Some(u) = &w.until {
+                        if u.parse::<jiff::civil::DateTime>().is_err() {
+                            self.err(
+                                file,
+                                &format!("{at}.wait.until"),
+                                format!("{u:?} is not a local date-time (e.g. 2026-11-28T09:00)"),
+                            );
+                        }
+                    }
+                    if let Some(d) = &w.date {
+                        if d != "birthday" && !self.settings.profile_attributes.contains(d) {
+                            self.err(
+                                file,
+                                &format!("{at}.wait.date"),
+                                format!("{d:?} is not a date property"),
+                            );
+                        }
+                    }
+                    for (k, d) in [("for", w.duration), ("after_start", w.after_start)] {
+                        if d.map(|d| d.is_negative()).unwrap_or(false) {
+                            self.err(file, &format!("{at}.wait.{k}"), "must not be negative");
+                        }
+                    }
+                }
+                Action::WaitFor(w) => {
+                    if w.timeout.is_negative() || w.timeout == Dur::ZERO {
+                        self.err(
+                            file,
+                            &format!("{at}.wait_for.timeout"),
+                            "must be a positive duration",
+                        );
+                    }
+                    if !w.same.is_empty() && t.event.is_none() {
+                        self.err(file, &format!("{at}.wait_for.same"), "`same` compares with the trigger event; this flow has no event trigger");
+                    }
+                    for (k, v) in [("on_event", &w.on_event), ("on_timeout", &w.on_timeout)] {
+                        if let Some(v) = v {
+                            targets.push((format!("{at}.wait_for.{k}"), v));
+                        }
+                    }
+                }
+                Action::Branch(b) => {
+                    self.condition(file, &format!("{at}.branch.if"), &b.condition);
+                    self.segment_refs(file, &format!("{at}.branch.if"), &b.condition, segs);
+                    for (k, v) in [("then", &b.then), ("else", &b.otherwise)] {
+                        if let Some(v) = v {
+                            targets.push((format!("{at}.branch.{k}"), v));
+                        }
+                    }
+                }
+                Action::Split(sp) => {
+                    if sp.holdout > 100 {
+                        self.err(
+                            file,
+                            &format!("{at}.split.holdout"),
+                            "is a percentage (0–100)",
+                        );
+                    }
+                    if sp.variants.iter().any(|v| v.weight == 0) {
+                        self.err(
+                            file,
+                            &format!("{at}.split.variants"),
+                            "every weight must be positive",
+                        );
+                    }
+                    for (j, var) in sp.variants.iter().enumerate() {
+                        targets.push((format!("{at}.split.variants[{j}].goto"), &var.target));
+                    }
+                }
+                Action::Send(snd) => match templates.get(&snd.template) {
+                    None => self.err(
+                        file,
+                        &format!("{at}.send.template"),
+                        format!("unknown template {:?}", snd.template),
+                    ),
+                    Some(tpl) if !tpl.channel.matches(snd.channel) => self.err(
+                        file,
+                        &format!("{at}.send.template"),
+                        format!(
+                            "template {:?} is for {}, this step sends {}",
+                            snd.template,
+                            tpl.channel.as_str(),
+                            snd.channel.as_str()
+                        ),
+                    ),
+                    Some(_) => self.render_check(
+                        file,
+                        &format!("{at}.send.template"),
+                        f,
+                        &snd.template,
+                        templates,
+                    ),
+                },
+                Action::Alert(a) => match templates.get(&a.template) {
+                    None => self.err(
+                        file,
+                        &format!("{at}.alert.template"),
+                        format!("unknown template {:?}", a.template),
+                    ),
+                    Some(tpl) if tpl.channel != TemplateChannel::Alert => self.err(
+                        file,
+                        &format!("{at}.alert.template"),
+                        format!(
+                            "template {:?} is for {}, not alert",
+                            a.template,
+                            tpl.channel.as_str()
+                        ),
+                    ),
+                    Some(_) => self.render_check(
+                        file,
+                        &format!("{at}.alert.template"),
+                        f,
+                        &a.template,
+                        templates,
+                    ),
+                },
+                Action::Webhook(w) => {
+                    if !(w.url.starts_with("https://") || w.url.starts_with("http://")) {
+                        self.err(
+                            file,
+                            &format!("{at}.webhook.url"),
+                            format!("{:?} is not an http(s) URL", w.url),
+                        );
+                    }
+                    if let Some(tid) = &w.template {
+                        match templates.get(tid) {
+                            None => self.err(
+                                file,
+                                &format!("{at}.webhook.template"),
+                                format!("unknown template {tid:?}"),
+                            ),
+                            Some(tpl) if tpl.channel != TemplateChannel::Webhook => self.err(
+                                file,
+                                &format!("{at}.webhook.template"),
+                                format!(
+                                    "template {tid:?} is for {}, not webhook",
+                                    tpl.channel.as_str()
+                                ),
+                            ),
+                            Some(_) => self.render_check(
+                                file,
+                                &format!("{at}.webhook.template"),
+                                f,
+                                tid,
+                                templates,
+                            ),
+                        }
+                    }
+                }
+                Action::UpdateProfile(u) => {
+                    for k in u.set.keys() {
+                        if !self.known_property(k) {
+                            self.err(file, &format!("{at}.update_profile.set.{k}"), "unknown profile property: declare it in store.yaml profile_attributes");
+                        }
+                    }
+                }
+                Action::Exit => {}
+            }
+            for (p, target) in targets {
+                if !target_ok(target) {
+                    self.err(
+                        file,
+                        &p,
+                        format!("no step with id {target:?} (or use \"exit\")"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Renders the template for this flow's trigger with full and minimal
+    /// samples: every reference must resolve.
+    fn render_check(
+        &mut self,
+        file: &str,
+        path: &str,
+        f: &FlowDef,
+        tid: &str,
+        templates: &Templates,
+    ) {
+        let Some(def) = templates.get(tid) else {
+            return;
+        };
+        let trigger_type = f.trigger.event.clone();
+        let attrs = &self.settings.profile_attributes;
+        for full in [true, false] {
+            let props = match &trigger_type {
+                Some(t) => match crate::samples::event_properties(t, full) {
+                    Some(p) => p,
+                    None => custom_sample(templates, tid),
+                },
+                // Segment, date and campaign runs have no trigger event properties.
+                None => serde_json::json!({}),
+            };
+            let kind = trigger_type.clone().unwrap_or_else(|| "none".into());
+            let event = crate::context::event_json(&kind, "2026-01-01T00:00:00Z", &props);
+            let links = serde_json::json!({"unsubscribe": "https://example.com/u/x", "preferences": "https://example.com/p/x"});
+            let ctx = crate::context::build(
+                self.settings,
+                crate::samples::profile(full, attrs),
+                event,
+                links,
+                &f.id,
+                f.name.as_deref(),
+            );
+            for loc in def.locales.keys() {
+                if let Err(e) = templates.render(tid, loc, &ctx) {
+                    let what = if full {
+                        ""
+                    } else {
+                        " when optional fields are absent (use `| default(...)`)"
+                    };
+                    let missing: Vec<String> = templates
+                        .referenced(tid)
+                        .into_iter()
+                        .filter(|r| !resolves(&ctx, r))
+                        .collect();
+                    let e = if missing.is_empty() {
+                        e
+                    } else {
+                        format!("{e}; not defined: {}", missing.join(", "))
+                    };
+                    self.err(
+                        file,
+                        path,
+                        format!("template {tid:?} (templates locale {loc}) fails for this flow{what}: {e}"),
+                    );
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Whether a dotted variable path exists in a context. Loop variables
+/// (`item.title`) are not in the context at all and count as resolved.
+fn resolves(ctx: &serde_json::Value, path: &str) -> bool {
+    let mut parts = path.split('.');
+    let Some(root) = parts.next() else {
+        return true;
+    };
+    let Some(mut v) = ctx.get(root) else {
+        return !["profile", "event", "store", "links", "flow"].contains(&root);
+    };
+    for p in parts {
+        match v.get(p) {
+            Some(next) => v = next,
+            // Methods and filters' arguments are not data paths.
+            None => return v.is_array(),
+        }
+    }
+    true
+}
+
+/// For custom events, whatever `event.*` the template reads is taken as a
+/// property of the event (custom properties are not declared anywhere).
+fn custom_sample(templates: &Templates, tid: &str) -> serde_json::Value {
+    let mut v = serde_json::json!({});
+    for r in templates.referenced(tid) {
+        if let Some(rest) = r.strip_prefix("event.") {
+            let key = rest.split('.').next().unwrap_or(rest);
+            v[key] = serde_json::json!("sample");
+        }
+    }
+    v
+}
+
+/// Step ids, with `step-N` (1-based) for steps that have none.
+pub fn step_ids(f: &FlowDef) -> Vec<String> {
+    f.steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if s.id.is_empty() {
+                format!("step-{}", i + 1)
+            } else {
+                s.id.clone()
+            }
+        })
+        .collect()
+}
+
+/// Checks an event name against the catalogue (for warnings in `check`).
+pub fn is_typed_event(name: &str) -> bool {
+    EVENT_TYPES.contains(&name)
+}

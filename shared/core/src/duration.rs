@@ -1,0 +1,166 @@
+//! Durations as merchants write them in configuration: `30m`, `2h`, `7d`,
+//! `1d12h`, `2w`. Days and weeks are calendar days when added to a local
+//! time (so "+15d at 10:00" stays at 10:00 across a DST change) and exactly
+//! 24 h when they measure a sliding window.
+
+use jiff::{tz::TimeZone, SignedDuration, Span, Timestamp};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Dur {
+    pub days: i64,
+    pub seconds: i64,
+}
+
+impl Dur {
+    pub const ZERO: Dur = Dur {
+        days: 0,
+        seconds: 0,
+    };
+
+    pub fn hours(h: i64) -> Self {
+        Dur {
+            days: 0,
+            seconds: h * 3600,
+        }
+    }
+    pub fn days(d: i64) -> Self {
+        Dur {
+            days: d,
+            seconds: 0,
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let (neg, body) = match t.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, t.strip_prefix('+').unwrap_or(t)),
+        };
+        if body.is_empty() {
+            return Err(format!(
+                "{s:?} is not a duration (expected e.g. 30m, 2h, 7d, 1d12h)"
+            ));
+        }
+        let mut d = Dur::ZERO;
+        let mut num = String::new();
+        for c in body.chars() {
+            if c.is_ascii_digit() {
+                num.push(c);
+                continue;
+            }
+            let n: i64 = num.parse().map_err(|_| {
+                format!("{s:?} is not a duration (expected e.g. 30m, 2h, 7d, 1d12h)")
+            })?;
+            num.clear();
+            match c {
+                's' => d.seconds += n,
+                'm' => d.seconds += n * 60,
+                'h' => d.seconds += n * 3600,
+                'd' => d.days += n,
+                'w' => d.days += 7 * n,
+                _ => return Err(format!("{s:?}: unknown unit {c:?} (use s, m, h, d or w)")),
+            }
+        }
+        if !num.is_empty() {
+            return Err(format!(
+                "{s:?}: number {num} has no unit (use s, m, h, d or w)"
+            ));
+        }
+        if neg {
+            d.days = -d.days;
+            d.seconds = -d.seconds;
+        }
+        Ok(d)
+    }
+
+    /// The exact length (a day is 24 h): for sliding windows.
+    pub fn exact(&self) -> SignedDuration {
+        SignedDuration::from_secs(self.days * 86_400 + self.seconds)
+    }
+
+    /// Adds this duration to `t` in the customer's zone: days are calendar days.
+    pub fn add_local(&self, t: Timestamp, tz: &TimeZone) -> Timestamp {
+        let z = t.to_zoned(tz.clone());
+        let z = if self.days != 0 {
+            z.checked_add(Span::new().days(self.days)).unwrap_or(z)
+        } else {
+            z
+        };
+        z.timestamp() + SignedDuration::from_secs(self.seconds)
+    }
+
+    pub fn is_negative(&self) -> bool {
+        self.days < 0 || self.seconds < 0
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.days == 0 && self.seconds == 0 {
+            return f.write_str("0s");
+        }
+        let neg = self.is_negative();
+        let (days, mut secs) = (self.days.abs(), self.seconds.abs());
+        if neg {
+            f.write_str("-")?;
+        }
+        if days > 0 {
+            write!(f, "{days}d")?;
+        }
+        for (unit, n) in [("h", 3600), ("m", 60), ("s", 1)] {
+            if secs >= n {
+                write!(f, "{}{unit}", secs / n)?;
+                secs %= n;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Dur::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_merchant_durations() {
+        assert_eq!(Dur::parse("2h").unwrap(), Dur::hours(2));
+        assert_eq!(
+            Dur::parse("1d12h").unwrap(),
+            Dur {
+                days: 1,
+                seconds: 12 * 3600
+            }
+        );
+        assert_eq!(Dur::parse("2w").unwrap(), Dur::days(14));
+        assert_eq!(Dur::parse("-1d").unwrap(), Dur::days(-1));
+        assert!(Dur::parse("12").unwrap_err().contains("no unit"));
+        assert!(Dur::parse("3y").unwrap_err().contains("unknown unit"));
+        assert_eq!(Dur::parse("1d12h").unwrap().to_string(), "1d12h");
+    }
+
+    #[test]
+    fn calendar_days_keep_local_time_across_dst() {
+        let tz = TimeZone::get("America/New_York").unwrap();
+        // 2026-03-07 10:00 EST; DST begins 2026-03-08.
+        let t: Timestamp = "2026-03-07T15:00:00Z".parse().unwrap();
+        let later = Dur::days(2).add_local(t, &tz);
+        assert_eq!(later.to_string(), "2026-03-09T14:00:00Z"); // still 10:00 local (EDT)
+        assert_eq!(
+            t + Dur::days(2).exact(),
+            "2026-03-09T15:00:00Z".parse().unwrap()
+        );
+    }
+}

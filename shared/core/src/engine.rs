@@ -1,0 +1,786 @@
+//! The engine: `(customer state, input, now) -> (new state, decisions,
+//! next wake-up)`.
+//!
+//! An input is an event about the customer, a wake-up (the instant the
+//! previous call asked to be called again), or a campaign enrolment. Per
+//! input the engine applies the event to the profile, ends runs whose goal
+//! was reached, resumes runs waiting for it, evaluates the segments that
+//! may have changed, starts the runs the event or the segment transitions
+//! trigger, and advances every run that is due — highest priority first,
+//! so a checkout reminder takes the contact budget before a newsletter.
+//! The returned `wake` is the single next instant anything can happen for
+//! this customer with no new event; the runtime keeps one timer for it.
+
+use crate::condition::{earliest, Ctx, Eval};
+use crate::config::Config;
+use crate::decision::{Decision, Kind};
+use crate::event::{Event, EventKind, ReplenishProps, VariantProps};
+use crate::flow::{EventMatch, FlowDef};
+use crate::ids::{EventId, ProfileId, ShopId};
+use crate::links::short_hash;
+use crate::profile::Changes;
+use crate::segment::{Dirty, Transition};
+use crate::state::{CustomerState, EntryRecord, Reminder, Run, Wait};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// How long event ids are remembered for de-duplication.
+pub const DEDUPE_WINDOW: SignedDuration = SignedDuration::from_hours(24 * 30);
+/// Default age past which an event starts no run.
+pub const DEFAULT_MAX_AGE: SignedDuration = SignedDuration::from_hours(24);
+
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub enum Input {
+    Event(Event),
+    /// The instant asked for by the last call has come (or any time: a
+    /// wake-up with nothing due changes nothing).
+    Wake,
+    /// Enrol this customer in a campaign flow (the runtime lists the
+    /// campaign segment's members at the campaign's start).
+    Campaign {
+        flow: String,
+    },
+}
+
+/// What one call decided.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub decisions: Vec<Decision>,
+    /// The next instant this customer needs the engine with no new event.
+    pub wake: Option<Timestamp>,
+    /// Back-in-stock requests for the store's waitlist.
+    pub waitlist: Vec<VariantProps>,
+    /// Whether the state changed (and must be written back).
+    pub changed: bool,
+}
+
+/// The engine for one store configuration. Cheap to share.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub config: Arc<Config>,
+}
+
+pub(crate) struct Cx<'a> {
+    pub cfg: &'a Config,
+    pub now: Timestamp,
+    pub tz: TimeZone,
+    pub out: Outcome,
+    /// Profile parts changed by flow steps, for the next segment pass.
+    pub pending: Changes,
+}
+
+impl<'a> Cx<'a> {
+    pub fn decision(&self, st: &CustomerState, kind: Kind) -> Decision {
+        Decision::new(self.now, kind, st.profile.label(), st.profile.id.clone())
+    }
+}
+
+impl Engine {
+    pub fn new(config: Config) -> Self {
+        Engine {
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn new_state(&self, id: ProfileId, shop: ShopId, now: Timestamp) -> CustomerState {
+        CustomerState::new(id, shop, now)
+    }
+
+    /// Campaign flows and the instant (store time) they enrol their segment.
+    pub fn campaigns(&self) -> Vec<(String, String, Timestamp)> {
+        let tz = TimeZone::get(&self.config.settings.store.timezone).unwrap_or(TimeZone::UTC);
+        self.config
+            .live_flows()
+            .filter_map(|f| {
+                let c = f.trigger.campaign.as_ref()?;
+                let dt: jiff::civil::DateTime = c.start.parse().ok()?;
+                let t = dt.to_zoned(tz.clone()).ok()?.timestamp();
+                Some((f.id.clone(), c.segment.clone(), t))
+            })
+            .collect()
+    }
+
+    pub fn handle(&self, st: &mut CustomerState, input: Input, now: Timestamp) -> Outcome {
+        let duplicate = matches!(&input, Input::Event(e) if st.seen.contains_key(e.id.as_str()));
+        let mut cx = Cx {
+            cfg: &self.config,
+            now,
+            tz: st.profile.time_zone(&self.config.settings),
+            out: Outcome::default(),
+            pending: Changes::default(),
+        };
+        match input {
+            Input::Event(e) => self.on_event(st, e, &mut cx),
+            Input::Wake => {}
+            Input::Campaign { flow } => self.on_campaign(st, &flow, &mut cx),
+        }
+        self.on_time(st, &mut cx);
+        self.advance(st, &mut cx);
+        self.housekeeping(st, &mut cx);
+        st.wake = self.next_wake(st, &cx);
+        let mut out = cx.out;
+        out.wake = st.wake;
+        // A duplicate changes nothing but the wake-up it recomputed.
+        out.changed = !duplicate;
+        if out.changed {
+            st.version += 1;
+        }
+        out
+    }
+
+    fn on_event(&self, st: &mut CustomerState, e: Event, cx: &mut Cx) {
+        if st.seen.contains_key(e.id.as_str()) {
+            let mut d = cx.decision(st, Kind::Skipped);
+            d.reason = Some(format!(
+                "duplicate event {} ({}): already applied",
+                e.id,
+                e.name()
+            ));
+            cx.out.decisions.push(d);
+            return;
+        }
+        st.seen.insert(e.id.to_string(), cx.now);
+        match &e.kind {
+            // Store-level facts: the store's own state handles them.
+            EventKind::InventoryChanged(_) | EventKind::PriceChanged(_) => return,
+            EventKind::BackInStockRequested(v) => cx.out.waitlist.push(v.clone()),
+            _ => {}
+        }
+        self.ingest(st, &e, cx);
+    }
+
+    /// Applies one event (real or made by the engine) and reacts to it.
+    fn ingest(&self, st: &mut CustomerState, e: &Event, cx: &mut Cx) {
+        let cfg = cx.cfg;
+        let changes = st.profile.apply(e, &cfg.settings);
+        if changes.profile {
+            // Country or zone may have changed.
+            cx.tz = st.profile.time_zone(&cfg.settings);
+        }
+        st.history.record(e, cx.now, cfg);
+        if let EventKind::OrderPlaced(o) = &e.kind {
+            for li in &o.line_items {
+                let Some(every) = cfg
+                    .settings
+                    .products
+                    .get(&li.product_id)
+                    .and_then(|p| p.replenish_after)
+                else {
+                    continue;
+                };
+                let due = every.add_local(e.occurred_at, &cx.tz);
+                let newer = st
+                    .reminders
+                    .get(&li.product_id)
+                    .map(|r| r.ordered_at < e.occurred_at)
+                    .unwrap_or(true);
+                if newer {
+                    st.reminders.insert(
+                        li.product_id.clone(),
+                        Reminder {
+                            due,
+                            order_id: o.order_id.clone(),
+                            ordered_at: e.occurred_at,
+                            title: li.title.clone(),
+                            url: li.url.clone(),
+                            image_url: li.image_url.clone(),
+                        },
+                    );
+                }
+            }
+        }
+
+        // Goals end runs (a conversion); a wait_for resumes.
+        let props = e.kind.properties_json();
+        let mut i = 0;
+        while i < st.runs.len() {
+            let run = &st.runs[i];
+            let Some(flow) = cfg.flow(&run.flow, run.version).cloned() else {
+                i += 1;
+                continue;
+            };
+            if e.occurred_at >= run.started_at
+                && flow
+                    .goals
+                    .iter()
+                    .any(|g| matches(g, e.name(), &props, run.trigger.as_ref()))
+            {
+                let run = st.runs.remove(i);
+                let mut d = cx.decision(st, Kind::FlowExit);
+                d.flow = Some(run.flow.clone());
+                d.version = Some(run.version);
+                d.run = Some(run.id.clone());
+                d.reason = Some(format!("goal reached: {} ({})", e.name(), e.id));
+                d.conversion = true;
+                cx.out.decisions.push(d);
+                continue;
+            }
+            if let Wait::ForEvent(_) = run.wait {
+                if let Some(crate::flow::Action::WaitFor(w)) =
+                    flow.steps.get(run.step).map(|s| &s.action)
+                {
+                    if e.occurred_at >= run.cursor
+                        && matches(&w.as_match(), e.name(), &props, run.trigger.as_ref())
+                    {
+                        let target = w.on_event.clone();
+                        let run = &mut st.runs[i];
+                        run.cursor = run.cursor.max(e.occurred_at.min(cx.now));
+                        crate::runner::goto(run, &flow, target.as_deref());
+                    }
+                }
+            }
+            i += 1;
+        }
+
+        let transitions = self.update_segments(
+            st,
+            cx,
+            Dirty {
+                events: vec![e.name()],
+                changes,
+                all: false,
+            },
+        );
+        self.trigger_event(st, e, &props, cx);
+        self.trigger_segments(st, &transitions, cx);
+    }
+
+    pub(crate) fn update_segments(
+        &self,
+        st: &mut CustomerState,
+        cx: &mut Cx,
+        dirty: Dirty,
+    ) -> Vec<Transition> {
+        let cfg = cx.cfg;
+        let ts = cfg.segments.update(
+            &mut st.segments,
+            &st.profile,
+            &st.history,
+            &cfg.settings,
+            &cx.tz,
+            cx.now,
+            &dirty,
+        );
+        for t in &ts {
+            let mut d = cx.decision(
+                st,
+                if t.entered {
+                    Kind::SegmentEnter
+                } else {
+                    Kind::SegmentExit
+                },
+            );
+            d.segment = Some(t.segment.clone());
+            cx.out.decisions.push(d);
+        }
+        ts
+    }
+
+    fn flows_by_priority<'c>(&self, cfg: &'c Config) -> Vec<&'c Arc<FlowDef>> {
+        let mut v: Vec<&Arc<FlowDef>> = cfg.live_flows().collect();
+        v.sort_by_key(|f| {
+            (
+                cfg.settings.policy.rank(&f.priority).unwrap_or(usize::MAX),
+                f.id.clone(),
+            )
+        });
+        v
+    }
+
+    fn trigger_event(&self, st: &mut CustomerState, e: &Event, props: &Value, cx: &mut Cx) {
+        for flow in self.flows_by_priority(cx.cfg) {
+            let t = &flow.trigger;
+            if t.event.as_deref() != Some(e.name()) || !t.filter.iter().all(|m| m.test(props)) {
+                continue;
+            }
+            let max_age = t.max_age.map(|d| d.exact()).unwrap_or(DEFAULT_MAX_AGE);
+            if e.occurred_at + max_age < cx.now {
+                let mut d = cx.decision(st, Kind::Skipped);
+                d.flow = Some(flow.id.clone());
+                d.reason = Some(format!(
+                    "trigger {} is older than the flow's max_age ({})",
+                    e.id,
+                    crate::duration::Dur {
+                        days: 0,
+                        seconds: max_age.as_secs()
+                    }
+                ));
+                cx.out.decisions.push(d);
+                continue;
+            }
+            let key = match &t.key {
+                Some(path) => {
+                    let mut found = Vec::new();
+                    crate::compare::lookup(props, path, &mut found);
+                    match found.first() {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(v) => v.to_string(),
+                        None => {
+                            let mut d = cx.decision(st, Kind::Skipped);
+                            d.flow = Some(flow.id.clone());
+                            d.reason = Some(format!(
+                                "trigger event {} has no {path:?} for the run key",
+                                e.id
+                            ));
+                            cx.out.decisions.push(d);
+                            continue;
+                        }
+                    }
+                }
+                None => String::new(),
+            };
+            self.try_enter(
+                st,
+                flow,
+                Some(e.clone()),
+                e.id.as_str(),
+                key,
+                e.occurred_at.min(cx.now),
+                cx,
+            );
+        }
+    }
+
+    fn trigger_segments(&self, st: &mut CustomerState, ts: &[Transition], cx: &mut Cx) {
+        if ts.is_empty() {
+            return;
+        }
+        for flow in self.flows_by_priority(cx.cfg) {
+            for tr in ts {
+                let hit = if tr.entered {
+                    flow.trigger.segment_enter.as_deref()
+                } else {
+                    flow.trigger.segment_exit.as_deref()
+                };
+                if hit == Some(tr.segment.as_str()) {
+                    let id = format!(
+                        "segment:{}:{}:{}",
+                        tr.segment,
+                        if tr.entered { "enter" } else { "exit" },
+                        cx.now
+                    );
+                    self.try_enter(st, flow, None, &id, String::new(), cx.now, cx);
+                }
+            }
+        }
+    }
+
+    fn on_campaign(&self, st: &mut CustomerState, flow_id: &str, cx: &mut Cx) {
+        let Some(flow) = cx.cfg.latest(flow_id).cloned() else {
+            return;
+        };
+        let Some(c) = &flow.trigger.campaign else {
+            return;
+        };
+        // The campaign's segment, as of now.
+        self.update_segments(st, cx, Dirty::default());
+        if !st.segments.is_member(&c.segment) {
+            let mut d = cx.decision(st, Kind::Skipped);
+            d.flow = Some(flow.id.clone());
+            d.reason = Some(format!("not in campaign segment {:?}", c.segment));
+            cx.out.decisions.push(d);
+            return;
+        }
+        let id = format!("campaign:{}:{}", flow.id, c.start);
+        self.try_enter(st, &flow, None, &id, String::new(), cx.now, cx);
+    }
+
+    /// Wake-up work: due segment edges, replenishment reminders, date triggers.
+    fn on_time(&self, st: &mut CustomerState, cx: &mut Cx) {
+        let cfg = cx.cfg;
+        let ts = self.update_segments(st, cx, Dirty::default());
+        self.trigger_segments(st, &ts, cx);
+
+        let due: Vec<(String, Reminder)> = st
+            .reminders
+            .iter()
+            .filter(|(_, r)| r.due <= cx.now)
+            .map(|(k, r)| (k.clone(), r.clone()))
+            .collect();
+        for (product, r) in due {
+            st.reminders.remove(&product);
+            let e = Event {
+                id: EventId::parse(format!("replenish:{}:{}", r.order_id, product))
+                    .expect("non-empty"),
+                shop: st.profile.shop.clone(),
+                occurred_at: r.due,
+                customer: Default::default(),
+                kind: EventKind::ReplenishmentDue(ReplenishProps {
+                    product_id: product,
+                    title: r.title,
+                    order_id: r.order_id,
+                    url: r.url,
+                    image_url: r.image_url,
+                }),
+            };
+            if st.seen.insert(e.id.to_string(), cx.now).is_none() {
+                self.ingest(st, &e, cx);
+            }
+        }
+
+        for flow in self.flows_by_priority(cfg) {
+            let Some(prop) = &flow.trigger.date else {
+                continue;
+            };
+            let Some((m, d)) = st.profile.field_str(prop).and_then(month_day) else {
+                continue;
+            };
+            let cursor = *st.date_cursors.entry(flow.id.clone()).or_insert(cx.now);
+            let mut cur = cursor;
+            while let Some(occ) =
+                next_occurrence(m, d, flow.trigger.offset, flow.trigger.at, cur, &cx.tz)
+            {
+                if occ > cx.now {
+                    break;
+                }
+                cur = occ;
+                let id = format!("date:{}:{}:{}", flow.id, prop, occ);
+                self.try_enter(st, flow, None, &id, String::new(), occ, cx);
+            }
+            st.date_cursors.insert(flow.id.clone(), cur);
+        }
+    }
+
+    /// Entry rules, in order: the ledger (a replayed trigger), once-ever /
+    /// once-per, one live run per key, the flow filter, a goal already
+    /// reached, and the intent ladder.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn try_enter(
+        &self,
+        st: &mut CustomerState,
+        flow: &Arc<FlowDef>,
+        trigger: Option<Event>,
+        trigger_id: &str,
+        key: String,
+        at: Timestamp,
+        cx: &mut Cx,
+    ) {
+        let cfg = cx.cfg;
+        let skip = |st: &CustomerState, cx: &mut Cx, why: String| {
+            let mut d = cx.decision(st, Kind::Skipped);
+            d.flow = Some(flow.id.clone());
+            d.version = Some(flow.version);
+            d.reason = Some(why);
+            cx.out.decisions.push(d);
+        };
+        let run_id = short_hash(&[
+            &flow.id,
+            &flow.version.to_string(),
+            st.profile.id.as_str(),
+            trigger_id,
+        ]);
+        if st.ledger.contains(&run_id) {
+            return skip(st, cx, format!("already entered for trigger {trigger_id}"));
+        }
+        if let Some(e) = st.entries.get(&flow.id) {
+            match &flow.entry {
+                crate::flow::Entry::OnceEver => {
+                    return skip(
+                        st,
+                        cx,
+                        format!("entry rule once_ever: entered {} before", e.last),
+                    )
+                }
+                crate::flow::Entry::OncePer(d) if e.last + d.exact() > at => {
+                    return skip(
+                        st,
+                        cx,
+                        format!("entry rule once_per {d}: last entered {}", e.last),
+                    );
+                }
+                _ => {}
+            }
+        }
+        if st.runs.iter().any(|r| r.flow == flow.id && r.key == key) {
+            let what = if key.is_empty() {
+                "this customer".to_string()
+            } else {
+                format!("key {key:?}")
+            };
+            return skip(
+                st,
+                cx,
+                format!("a run of this flow is already live for {what}"),
+            );
+        }
+        if let Some(f) = &flow.filter {
+            if !self.eval(st, cx, f).value {
+                return skip(st, cx, "flow filter does not match".into());
+            }
+        }
+        // A goal that came before the trigger (webhooks out of order).
+        let props = trigger.as_ref().map(|e| e.kind.properties_json());
+        for r in st.history.since(at) {
+            if r.at > cx.now {
+                break;
+            }
+            if flow
+                .goals
+                .iter()
+                .any(|g| matches_recorded(g, &r.name, &r.props, props.as_ref()))
+            {
+                return skip(
+                    st,
+                    cx,
+                    format!("goal already reached: {} ({})", r.name, r.id),
+                );
+            }
+        }
+        let ladder = &cfg.settings.intent_ladder;
+        let level = flow
+            .intent
+            .as_ref()
+            .and_then(|i| ladder.iter().position(|l| l == i));
+        if let Some(lv) = level {
+            if let Some(higher) = st
+                .runs
+                .iter()
+                .find(|r| r.intent.map(|x| x > lv).unwrap_or(false))
+            {
+                return skip(st, cx, format!("higher-intent run live: {}", higher.flow));
+            }
+        }
+
+        // Enter.
+        st.ledger.insert(run_id.clone());
+        let rec = st
+            .entries
+            .entry(flow.id.clone())
+            .or_insert(EntryRecord { count: 0, last: at });
+        rec.count += 1;
+        rec.last = rec.last.max(at);
+        let rank = cfg
+            .settings
+            .policy
+            .rank(&flow.priority)
+            .unwrap_or(usize::MAX);
+        let mut d = cx.decision(st, Kind::FlowEnter);
+        d.flow = Some(flow.id.clone());
+        d.version = Some(flow.version);
+        d.run = Some(run_id.clone());
+        d.reason = Some(match &trigger {
+            Some(e) => format!("trigger: {} ({})", e.name(), e.id),
+            None => format!(
+                "trigger: {}",
+                trigger_id
+                    .rsplit_once(':')
+                    .map(|(a, _)| a)
+                    .unwrap_or(trigger_id)
+            ),
+        });
+        cx.out.decisions.push(d);
+        if let Some(lv) = level {
+            let mut i = 0;
+            while i < st.runs.len() {
+                if st.runs[i].intent.map(|x| x < lv).unwrap_or(false) {
+                    let r = st.runs.remove(i);
+                    let mut d = cx.decision(st, Kind::FlowExit);
+                    d.flow = Some(r.flow);
+                    d.version = Some(r.version);
+                    d.run = Some(r.id);
+                    d.reason = Some(format!("superseded by higher intent: {}", flow.id));
+                    cx.out.decisions.push(d);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        st.runs.push(Run {
+            id: run_id,
+            flow: flow.id.clone(),
+            version: flow.version,
+            key,
+            trigger,
+            started_at: at,
+            cursor: at,
+            step: 0,
+            wait: Wait::Ready,
+            intent: level,
+            rank,
+        });
+    }
+
+    pub(crate) fn eval(
+        &self,
+        st: &CustomerState,
+        cx: &Cx,
+        c: &crate::condition::Condition,
+    ) -> Eval {
+        let ms = &st.segments;
+        let lookup = |id: &str| match ms.by_segment.get(id) {
+            Some(m) => Eval {
+                value: m.member,
+                next: m.next,
+            },
+            None => Eval {
+                value: false,
+                next: None,
+            },
+        };
+        let ctx = Ctx {
+            profile: &st.profile,
+            history: &st.history,
+            settings: &cx.cfg.settings,
+            tz: &cx.tz,
+            now: cx.now,
+            segment: &lookup,
+        };
+        c.eval(&ctx)
+    }
+
+    /// Runs every due run, highest priority first; flow steps that change
+    /// the profile feed back into segments and triggers.
+    fn advance(&self, st: &mut CustomerState, cx: &mut Cx) {
+        for _round in 0..64 {
+            let next = st
+                .runs
+                .iter()
+                .filter(|r| r.wait.due(cx.now))
+                .min_by_key(|r| {
+                    (
+                        r.rank,
+                        r.wait.instant().unwrap_or(Timestamp::MIN),
+                        r.started_at,
+                        r.id.clone(),
+                    )
+                })
+                .map(|r| r.id.clone());
+            let Some(id) = next else { break };
+            crate::runner::run_steps(self, st, &id, cx);
+            if cx.pending.any() {
+                let changes = std::mem::take(&mut cx.pending);
+                let ts = self.update_segments(
+                    st,
+                    cx,
+                    Dirty {
+                        events: vec![],
+                        changes,
+                        all: false,
+                    },
+                );
+                self.trigger_segments(st, &ts, cx);
+            }
+        }
+    }
+
+    fn housekeeping(&self, st: &mut CustomerState, cx: &mut Cx) {
+        let now = cx.now;
+        st.seen.retain(|_, at| *at + DEDUPE_WINDOW > now);
+        st.history.prune(now, cx.cfg);
+        crate::policy::prune_log(&mut st.contacts, &cx.cfg.settings.policy.caps, now);
+    }
+
+    fn next_wake(&self, st: &CustomerState, cx: &Cx) -> Option<Timestamp> {
+        let mut w = st.segments.next;
+        for r in &st.runs {
+            w = earliest(w, r.wait.instant());
+        }
+        for r in st.reminders.values() {
+            w = earliest(w, Some(r.due));
+        }
+        for flow in cx.cfg.live_flows() {
+            let Some(prop) = &flow.trigger.date else {
+                continue;
+            };
+            let Some((m, d)) = st.profile.field_str(prop).and_then(month_day) else {
+                continue;
+            };
+            let cur = st.date_cursors.get(&flow.id).copied().unwrap_or(cx.now);
+            w = earliest(
+                w,
+                next_occurrence(m, d, flow.trigger.offset, flow.trigger.at, cur, &cx.tz),
+            );
+        }
+        // Never ask to be woken in the past: what is due was done now.
+        w.map(|t| t.max(cx.now))
+    }
+}
+
+/// Whether an event matches a goal / wait_for: its name, its property
+/// tests, and `same` properties equal to the trigger event's.
+pub(crate) fn matches(m: &EventMatch, name: &str, props: &Value, trigger: Option<&Event>) -> bool {
+    let tprops = trigger.map(|t| t.kind.properties_json());
+    matches_recorded(m, name, props, tprops.as_ref())
+}
+
+fn matches_recorded(
+    m: &EventMatch,
+    name: &str,
+    props: &Value,
+    trigger_props: Option<&Value>,
+) -> bool {
+    if m.event != name || !m.filter.iter().all(|f| f.test(props)) {
+        return false;
+    }
+    m.same.iter().all(|path| {
+        let Some(tp) = trigger_props else {
+            return false;
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        crate::compare::lookup(props, path, &mut a);
+        crate::compare::lookup(tp, path, &mut b);
+        !b.is_empty() && a.iter().any(|x| b.contains(x))
+    })
+}
+
+/// Month and day of a date property: `1990-04-02`, `04-02` or `--04-02`.
+pub fn month_day(s: &str) -> Option<(i8, i8)> {
+    let s = s.trim().trim_start_matches("--");
+    let parts: Vec<&str> = s.split('-').collect();
+    let (m, d) = match parts.as_slice() {
+        [_, m, d] => (m, d),
+        [m, d] => (m, d),
+        _ => return None,
+    };
+    let (m, d): (i8, i8) = (m.parse().ok()?, d.parse().ok()?);
+    ((1..=12).contains(&m) && (1..=31).contains(&d)).then_some((m, d))
+}
+
+/// The first yearly occurrence strictly after `after` of month/day (Feb 29
+/// falls on Feb 28 in other years), shifted by `offset`, at `at` local time
+/// (09:00 when not set).
+pub fn next_occurrence(
+    m: i8,
+    d: i8,
+    offset: Option<crate::duration::Dur>,
+    at: Option<crate::localtime::LocalTime>,
+    after: Timestamp,
+    tz: &TimeZone,
+) -> Option<Timestamp> {
+    let year = after.to_zoned(tz.clone()).year();
+    let time = at
+        .map(|t| t.0)
+        .unwrap_or_else(|| jiff::civil::time(9, 0, 0, 0));
+    for y in (year - 1)..=(year + 1) {
+        let day = jiff::civil::Date::new(y, m, d)
+            .or_else(|_| jiff::civil::Date::new(y, m, d - 1))
+            .ok()?;
+        let day = match offset {
+            Some(o) if o.days != 0 => day.checked_add(jiff::Span::new().days(o.days)).ok()?,
+            _ => day,
+        };
+        let t = crate::localtime::at_local(day, time, tz);
+        let t = match offset {
+            Some(o) if o.seconds != 0 => t + SignedDuration::from_secs(o.seconds),
+            _ => t,
+        };
+        if t > after {
+            return Some(t);
+        }
+    }
+    None
+}
+
+/// A helper for building engine-made events in tests and the simulator.
+pub fn derived_event(id: &str, shop: &ShopId, at: Timestamp, kind: EventKind) -> Event {
+    Event {
+        id: EventId::parse(id).expect("non-empty id"),
+        shop: shop.clone(),
+        occurred_at: at,
+        customer: Default::default(),
+        kind,
+    }
+}

@@ -1,0 +1,57 @@
+//! # storeflow-core
+//!
+//! The heart of storeflow: everything a store's automated operations
+//! decide, as a deterministic function of `(state, input, now)` — no I/O,
+//! no clock, no AWS types. The Lambda functions, the local server and the
+//! simulator all run this same engine.
+//!
+//! How the modules fit:
+//!
+//! - [`event`] — the normalized event model (`order_placed`, …, custom).
+//! - [`profile`] — identity, attributes, consent, orders → metrics,
+//!   lifecycle stage, RFM, loyalty; order-independent and idempotent.
+//!   [`identity`] decides which profile an event belongs to and when two
+//!   profiles merge.
+//! - [`history`] — a customer's recent events, kept as long as some
+//!   condition can see them.
+//! - [`condition`] — the condition language; every evaluation returns the
+//!   next instant its value could change. [`segment`] compiles segments
+//!   and evaluates only what an event can affect.
+//! - [`flow`] — flow definitions; [`engine`] starts, advances and ends
+//!   runs; the runner executes steps; [`policy`] is the contact policy;
+//!   [`template`] renders messages; [`shop`] holds store-level state
+//!   (waitlists).
+//! - [`config`] — parses and checks a configuration directory's files.
+//! - [`simulate`] — the engine on a virtual clock.
+
+pub mod compare;
+pub mod condition;
+pub mod config;
+pub mod context;
+pub mod decision;
+pub mod duration;
+pub mod engine;
+pub mod event;
+pub mod flow;
+pub mod geo;
+pub mod history;
+pub mod identity;
+pub mod ids;
+pub mod links;
+pub mod localtime;
+pub mod policy;
+pub mod profile;
+mod runner;
+pub mod samples;
+pub mod segment;
+pub mod settings;
+pub mod shop;
+pub mod simulate;
+pub mod state;
+pub mod template;
+
+pub use config::{Config, ConfigError, ConfigErrors, Source};
+pub use decision::{Decision, Kind, Message};
+pub use engine::{Engine, Input, Outcome};
+pub use event::{Event, EventKind};
+pub use state::CustomerState;

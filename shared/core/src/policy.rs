@@ -1,0 +1,357 @@
+//! One contact policy over every flow and channel.
+//!
+//! - Consent and suppression are checked for every message; transactional
+//!   messages skip only the marketing rules (caps, marketing send windows).
+//! - Caps count marketing messages over sliding windows. A message is capped
+//!   only by messages of its own priority or higher: a checkout reminder is
+//!   never held back by an earlier newsletter, but a newsletter waits for
+//!   the budget a checkout reminder used.
+//! - A capped or out-of-window message is **deferred** to the earliest
+//!   instant every rule allows, until the expiry its step sets; past that
+//!   it is skipped with the reason.
+
+use crate::duration::Dur;
+use crate::event::Channel;
+use crate::localtime::{DailyWindow, LocalTime};
+use crate::profile::Profile;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Priority classes, highest first. Flows name theirs; transactional
+    /// sends always rank first.
+    #[serde(default = "default_priorities")]
+    pub priorities: Vec<String>,
+    #[serde(default = "default_caps")]
+    pub caps: Vec<Cap>,
+    /// Send windows per channel, in the customer's local time.
+    #[serde(default = "default_windows")]
+    pub windows: BTreeMap<Channel, SendWindow>,
+    /// How long a deferred message may wait when its step sets no expiry.
+    #[serde(default = "default_expiry")]
+    pub default_expiry: Dur,
+}
+
+fn default_priorities() -> Vec<String> {
+    [
+        "transactional",
+        "checkout",
+        "cart",
+        "browse",
+        "post_purchase",
+        "welcome",
+        "winback",
+        "promotion",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+fn default_caps() -> Vec<Cap> {
+    vec![Cap {
+        name: "one marketing email per 16h".into(),
+        channels: vec![Channel::Email],
+        max: 1,
+        per: Dur::hours(16),
+    }]
+}
+fn default_windows() -> BTreeMap<Channel, SendWindow> {
+    let mut m = BTreeMap::new();
+    m.insert(
+        Channel::Sms,
+        SendWindow {
+            window: DailyWindow {
+                from: LocalTime::parse("08:00").unwrap(),
+                to: LocalTime::parse("21:00").unwrap(),
+            },
+            transactional: false,
+        },
+    );
+    m
+}
+fn default_expiry() -> Dur {
+    Dur::hours(24)
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            priorities: default_priorities(),
+            caps: default_caps(),
+            windows: default_windows(),
+            default_expiry: default_expiry(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cap {
+    pub name: String,
+    /// Channels counted together (all channels when empty).
+    #[serde(default)]
+    pub channels: Vec<Channel>,
+    pub max: u32,
+    pub per: Dur,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendWindow {
+    #[serde(flatten)]
+    pub window: DailyWindow,
+    /// Whether the window also holds transactional messages (default: no).
+    #[serde(default)]
+    pub transactional: bool,
+}
+
+/// A message already sent, as the policy counts it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    pub at: Timestamp,
+    pub channel: Channel,
+    pub marketing: bool,
+    /// Index in the priority list (0 = highest).
+    pub rank: usize,
+}
+
+/// What the policy says about one message at one instant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Send,
+    Defer { until: Timestamp, reason: String },
+    Skip { reason: String },
+}
+
+pub struct Request<'a> {
+    pub profile: &'a Profile,
+    pub channel: Channel,
+    pub marketing: bool,
+    pub rank: usize,
+    pub now: Timestamp,
+    pub tz: &'a TimeZone,
+    /// Past this instant the message is no longer worth sending.
+    pub expires_at: Timestamp,
+}
+
+impl PolicyConfig {
+    pub fn rank(&self, class: &str) -> Option<usize> {
+        self.priorities.iter().position(|p| p == class)
+    }
+
+    pub fn decide(&self, req: &Request, log: &[Contact]) -> Verdict {
+        let p = req.profile;
+        let ch = req.channel;
+        // Reachability, suppression and consent come first and never wait.
+        let has_address = match ch {
+            Channel::Email => p.email().is_some(),
+            Channel::Sms | Channel::Whatsapp => p.phone().is_some(),
+            Channel::Webhook => true,
+        };
+        if !has_address {
+            let what = if ch == Channel::Email {
+                "email address"
+            } else {
+                "phone number"
+            };
+            return Verdict::Skip {
+                reason: format!("no {what} for {}", ch.as_str()),
+            };
+        }
+        if let Some(why) = p.suppressed.get(&ch) {
+            return Verdict::Skip {
+                reason: format!("{} suppressed: {why}", ch.as_str()),
+            };
+        }
+        if ch != Channel::Webhook {
+            let status = p.consent(ch);
+            if req.marketing && status != Some(crate::event::ConsentStatus::Subscribed) {
+                return Verdict::Skip {
+                    reason: format!("no {} marketing consent", ch.as_str()),
+                };
+            }
+            // An explicit opt-out from SMS / WhatsApp (STOP) holds every message.
+            if !req.marketing
+                && ch != Channel::Email
+                && status == Some(crate::event::ConsentStatus::Unsubscribed)
+            {
+                return Verdict::Skip {
+                    reason: format!("{} unsubscribed", ch.as_str()),
+                };
+            }
+        }
+
+        let mut t = req.now;
+        let mut reasons: Vec<String> = Vec::new();
+        for _ in 0..32 {
+            let mut moved = t;
+            if req.marketing {
+                for cap in &self.caps {
+                    if !cap.channels.is_empty() && !cap.channels.contains(&ch) {
+                        continue;
+                    }
+                    let from = moved - cap.per.exact();
+                    let mut counted: Vec<Timestamp> = log
+                        .iter()
+                        .filter(|c| {
+                            c.marketing
+                                && c.rank <= req.rank
+                                && c.at > from
+                                && c.at <= moved
+                                && (cap.channels.is_empty() || cap.channels.contains(&c.channel))
+                        })
+                        .map(|c| c.at)
+                        .collect();
+                    if counted.len() as u32 >= cap.max {
+                        counted.sort();
+                        let k = counted.len() - cap.max as usize;
+                        let free = counted[k] + cap.per.exact();
+                        if free > moved {
+                            moved = free;
+                            push_once(&mut reasons, format!("cap: {}", cap.name));
+                        }
+                    }
+                }
+            }
+            if let Some(w) = self.windows.get(&ch) {
+                if req.marketing || w.transactional {
+                    let open = w.window.next_open(moved, req.tz);
+                    if open > moved {
+                        moved = open;
+                        push_once(
+                            &mut reasons,
+                            format!(
+                                "send window: {} only {}–{} local ({})",
+                                ch.as_str(),
+                                w.window.from,
+                                w.window.to,
+                                req.tz.iana_name().unwrap_or("UTC")
+                            ),
+                        );
+                    }
+                }
+            }
+            if moved == t {
+                break;
+            }
+            t = moved;
+        }
+        if t == req.now {
+            return Verdict::Send;
+        }
+        let reason = reasons.join("; ");
+        if t > req.expires_at {
+            return Verdict::Skip {
+                reason: format!(
+                    "expired: {reason}; next allowed {t}, after expiry {}",
+                    req.expires_at
+                ),
+            };
+        }
+        Verdict::Defer { until: t, reason }
+    }
+}
+
+fn push_once(v: &mut Vec<String>, s: String) {
+    if !v.contains(&s) {
+        v.push(s);
+    }
+}
+
+/// Forgets contacts no cap can count any more.
+pub fn prune_log(log: &mut Vec<Contact>, caps: &[Cap], now: Timestamp) {
+    let longest = caps.iter().map(|c| c.per.exact()).max().unwrap_or_default();
+    log.retain(|c| c.at + longest > now);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::ConsentStatus;
+    use crate::ids::{Email, ProfileId, ShopId};
+    use crate::profile::Stamped;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn subscriber() -> Profile {
+        let mut p = Profile::new(
+            ProfileId::parse("p1").unwrap(),
+            ShopId::parse("s").unwrap(),
+            ts("2026-01-01T00:00:00Z"),
+        );
+        p.email = Some(Stamped {
+            value: Email::parse("a@b.co").unwrap(),
+            at: ts("2026-01-01T00:00:00Z"),
+        });
+        p.consent.insert(
+            Channel::Email,
+            Stamped {
+                value: ConsentStatus::Subscribed,
+                at: ts("2026-01-01T00:00:00Z"),
+            },
+        );
+        p
+    }
+
+    #[test]
+    fn lower_priority_defers_behind_cap_higher_priority_does_not() {
+        let pol = PolicyConfig::default();
+        let p = subscriber();
+        let tz = TimeZone::UTC;
+        let now = ts("2026-02-01T12:00:00Z");
+        let log = vec![Contact {
+            at: ts("2026-02-01T10:00:00Z"),
+            channel: Channel::Email,
+            marketing: true,
+            rank: 7,
+        }];
+        let req = |rank| Request {
+            profile: &p,
+            channel: Channel::Email,
+            marketing: true,
+            rank,
+            now,
+            tz: &tz,
+            expires_at: now + Dur::days(2).exact(),
+        };
+        // A checkout reminder (rank 1) ignores the earlier promotion (rank 7).
+        assert_eq!(pol.decide(&req(1), &log), Verdict::Send);
+        // Another promotion waits until the 16 h window has passed.
+        match pol.decide(&req(7), &log) {
+            Verdict::Defer { until, reason } => {
+                assert_eq!(until, ts("2026-02-02T02:00:00Z"));
+                assert!(reason.contains("one marketing email per 16h"), "{reason}");
+            }
+            v => panic!("{v:?}"),
+        }
+    }
+
+    #[test]
+    fn consent_is_required_for_marketing_not_for_transactional_email() {
+        let pol = PolicyConfig::default();
+        let mut p = subscriber();
+        p.consent.clear();
+        let tz = TimeZone::UTC;
+        let now = ts("2026-02-01T12:00:00Z");
+        let mut req = Request {
+            profile: &p,
+            channel: Channel::Email,
+            marketing: true,
+            rank: 1,
+            now,
+            tz: &tz,
+            expires_at: now,
+        };
+        assert!(
+            matches!(pol.decide(&req, &[]), Verdict::Skip { reason } if reason.contains("consent"))
+        );
+        req.marketing = false;
+        assert_eq!(pol.decide(&req, &[]), Verdict::Send);
+    }
+}

@@ -1,0 +1,342 @@
+//! Dynamic segments: customers enter and leave on their own.
+//!
+//! A [`SegmentSet`] is compiled once from configuration: segments in
+//! dependency order, and for each one what it reads (event names, profile
+//! fields, orders, activity, time). Per event only the segments that read
+//! something the event changed are evaluated again, plus those whose stored
+//! "next change" instant has come — so the cost of an event does not grow
+//! with the number of segments that cannot be affected, nor with the number
+//! of customers, and no scan ever runs to keep time-based segments current.
+
+use crate::condition::{earliest, Condition, Ctx, Eval, Metric};
+use crate::history::History;
+use crate::profile::{Changes, Profile};
+use crate::settings::Settings;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentDef {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub condition: Condition,
+}
+
+/// What a segment's value depends on.
+#[derive(Debug, Clone, Default)]
+pub struct Deps {
+    pub events: BTreeSet<String>,
+    pub profile: bool,
+    pub orders: bool,
+    pub activity: bool,
+    pub segments: BTreeSet<String>,
+}
+
+impl Deps {
+    pub fn of(c: &Condition) -> Deps {
+        let mut d = Deps::default();
+        c.walk(&mut |c| match c {
+            Condition::Property { .. } | Condition::Consent(_) | Condition::Tag(_) => {
+                d.profile = true
+            }
+            Condition::Event(e) => {
+                d.events.insert(e.event.clone());
+            }
+            Condition::Metric { metric, .. } => match metric {
+                Metric::DaysSinceLastActivity | Metric::DaysSinceCreated => d.activity = true,
+                Metric::Points => {
+                    d.profile = true;
+                    d.orders = true
+                }
+                _ => d.orders = true,
+            },
+            Condition::Lifecycle(_) | Condition::Tier(_) => {
+                d.profile = true;
+                d.orders = true
+            }
+            Condition::Segment(s) => {
+                d.segments.insert(s.clone());
+            }
+            Condition::All(_) | Condition::Any(_) | Condition::Not(_) => {}
+        });
+        d
+    }
+}
+
+/// A customer's membership of one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub member: bool,
+    /// When the current value began.
+    pub since: Timestamp,
+    /// The next instant the value could change with no new event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<Timestamp>,
+}
+
+/// Memberships of every segment, as kept in a customer's state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Memberships {
+    pub by_segment: BTreeMap<String, Membership>,
+    /// The earliest `next` of all, so a wake-up finds due segments without
+    /// looking at each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<Timestamp>,
+}
+
+impl Memberships {
+    pub fn is_member(&self, id: &str) -> bool {
+        self.by_segment.get(id).map(|m| m.member).unwrap_or(false)
+    }
+    pub fn members_of(&self) -> impl Iterator<Item = &str> {
+        self.by_segment
+            .iter()
+            .filter(|(_, m)| m.member)
+            .map(|(k, _)| k.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub segment: String,
+    pub entered: bool,
+}
+
+/// What changed since the last evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct Dirty<'a> {
+    pub events: Vec<&'a str>,
+    pub changes: Changes,
+    /// Evaluate every segment (a new profile, a merge, a configuration change).
+    pub all: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct SegmentSet {
+    /// In dependency order: a segment comes after those it refers to.
+    defs: Vec<SegmentDef>,
+    deps: Vec<Deps>,
+    index: HashMap<String, usize>,
+}
+
+impl SegmentSet {
+    /// Orders segments by their references. Errors name the segment that
+    /// refers to an unknown one or closes a cycle.
+    pub fn new(defs: Vec<SegmentDef>) -> Result<Self, (String, String)> {
+        let by_id: HashMap<String, &SegmentDef> = defs.iter().map(|d| (d.id.clone(), d)).collect();
+        let mut order: Vec<String> = Vec::new();
+        let mut state: HashMap<String, u8> = HashMap::new(); // 1 visiting, 2 done
+        fn visit(
+            id: &str,
+            by_id: &HashMap<String, &SegmentDef>,
+            state: &mut HashMap<String, u8>,
+            order: &mut Vec<String>,
+            path: &mut Vec<String>,
+        ) -> Result<(), (String, String)> {
+            match state.get(id) {
+                Some(2) => return Ok(()),
+                Some(1) => {
+                    path.push(id.to_string());
+                    return Err((
+                        id.to_string(),
+                        format!(
+                            "segments refer to each other in a cycle: {}",
+                            path.join(" -> ")
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+            state.insert(id.to_string(), 1);
+            path.push(id.to_string());
+            let d = by_id[id];
+            for r in Deps::of(&d.condition).segments {
+                if !by_id.contains_key(&r) {
+                    return Err((id.to_string(), format!("refers to unknown segment {r:?}")));
+                }
+                visit(&r, by_id, state, order, path)?;
+            }
+            path.pop();
+            state.insert(id.to_string(), 2);
+            order.push(id.to_string());
+            Ok(())
+        }
+        let mut ids: Vec<&String> = by_id.keys().collect();
+        ids.sort();
+        for id in ids {
+            visit(id, &by_id, &mut state, &mut order, &mut Vec::new())?;
+        }
+        let mut sorted = Vec::new();
+        let mut deps: Vec<Deps> = Vec::new();
+        let mut index = HashMap::new();
+        for id in order {
+            let d = by_id[&id].clone();
+            let mut dep = Deps::of(&d.condition);
+            // A reference carries what the referred segment reads.
+            for r in dep.segments.clone() {
+                let rd: &Deps = &deps[index[&r]];
+                dep.events.extend(rd.events.iter().cloned());
+                dep.profile |= rd.profile;
+                dep.orders |= rd.orders;
+                dep.activity |= rd.activity;
+            }
+            index.insert(id, sorted.len());
+            sorted.push(d);
+            deps.push(dep);
+        }
+        Ok(SegmentSet {
+            defs: sorted,
+            deps,
+            index,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.defs.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.defs.is_empty()
+    }
+    pub fn get(&self, id: &str) -> Option<&SegmentDef> {
+        self.index.get(id).map(|i| &self.defs[*i])
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &SegmentDef> {
+        self.defs.iter()
+    }
+    /// Event names that some segment counts.
+    pub fn event_names(&self) -> BTreeSet<&str> {
+        self.deps
+            .iter()
+            .flat_map(|d| d.events.iter().map(|s| s.as_str()))
+            .collect()
+    }
+
+    /// Evaluates again what may have changed and returns the enter / exit
+    /// transitions, updating `ms`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn update(
+        &self,
+        ms: &mut Memberships,
+        profile: &Profile,
+        history: &History,
+        settings: &Settings,
+        tz: &TimeZone,
+        now: Timestamp,
+        dirty: &Dirty,
+    ) -> Vec<Transition> {
+        let mut out = Vec::new();
+        let time_due = ms.next.map(|n| n <= now).unwrap_or(false);
+        let mut changed_here: BTreeSet<&str> = BTreeSet::new();
+        for (i, def) in self.defs.iter().enumerate() {
+            let d = &self.deps[i];
+            let cur = ms.by_segment.get(&def.id).copied();
+            let needed = dirty.all
+                || cur.is_none()
+                || (time_due && cur.and_then(|m| m.next).map(|n| n <= now).unwrap_or(false))
+                || (dirty.changes.profile && d.profile)
+                || (dirty.changes.orders && d.orders)
+                || (dirty.changes.activity && d.activity)
+                || dirty.events.iter().any(|e| d.events.contains(*e))
+                || d.segments.iter().any(|s| changed_here.contains(s.as_str()));
+            if !needed {
+                continue;
+            }
+            let e = {
+                let lookup = |id: &str| -> Eval {
+                    match ms.by_segment.get(id) {
+                        Some(m) => Eval {
+                            value: m.member,
+                            next: m.next,
+                        },
+                        None => Eval {
+                            value: false,
+                            next: None,
+                        },
+                    }
+                };
+                let ctx = Ctx {
+                    profile,
+                    history,
+                    settings,
+                    tz,
+                    now,
+                    segment: &lookup,
+                };
+                def.condition.eval(&ctx)
+            };
+            let was = cur.map(|m| m.member).unwrap_or(false);
+            let since = match cur {
+                Some(m) if m.member == e.value => m.since,
+                _ => now,
+            };
+            ms.by_segment.insert(
+                def.id.clone(),
+                Membership {
+                    member: e.value,
+                    since,
+                    next: e.next,
+                },
+            );
+            if was != e.value {
+                changed_here.insert(&def.id);
+                out.push(Transition {
+                    segment: def.id.clone(),
+                    entered: e.value,
+                });
+            } else if cur.map(|m| m.next) != Some(e.next) {
+                // Its next instant moved: segments that refer to it follow.
+                changed_here.insert(&def.id);
+            }
+        }
+        ms.by_segment.retain(|k, _| self.index.contains_key(k));
+        ms.next = ms.by_segment.values().filter_map(|m| m.next).min();
+        out
+    }
+
+    /// Every segment evaluated from scratch (for tests, reports and the
+    /// first look at a profile).
+    pub fn evaluate_all(
+        &self,
+        profile: &Profile,
+        history: &History,
+        settings: &Settings,
+        tz: &TimeZone,
+        now: Timestamp,
+    ) -> BTreeMap<String, Eval> {
+        let mut out: BTreeMap<String, Eval> = BTreeMap::new();
+        for def in &self.defs {
+            let e = {
+                let lookup = |id: &str| {
+                    out.get(id).copied().unwrap_or(Eval {
+                        value: false,
+                        next: None,
+                    })
+                };
+                let ctx = Ctx {
+                    profile,
+                    history,
+                    settings,
+                    tz,
+                    now,
+                    segment: &lookup,
+                };
+                def.condition.eval(&ctx)
+            };
+            out.insert(def.id.clone(), e);
+        }
+        out
+    }
+
+    /// The earliest instant at which any membership could change.
+    pub fn next_change(ms: &Memberships) -> Option<Timestamp> {
+        ms.by_segment
+            .values()
+            .fold(None, |acc, m| earliest(acc, m.next))
+    }
+}

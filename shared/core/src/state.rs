@@ -1,0 +1,180 @@
+//! Everything the engine keeps about one customer: one record, so one
+//! customer's updates never race when the record is written with a version
+//! check (the design's "partition per profile").
+
+use crate::event::Event;
+use crate::history::History;
+use crate::ids::{ProfileId, ShopId};
+use crate::policy::Contact;
+use crate::profile::Profile;
+use crate::segment::Memberships;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerState {
+    pub profile: Profile,
+    #[serde(default)]
+    pub history: History,
+    #[serde(default)]
+    pub segments: Memberships,
+    #[serde(default)]
+    pub runs: Vec<Run>,
+    /// Per flow: how often and when last entered (entry rules).
+    #[serde(default)]
+    pub entries: BTreeMap<String, EntryRecord>,
+    /// Runs ever started and messages ever sent, by id: a replayed input
+    /// starts nothing and sends nothing twice.
+    #[serde(default)]
+    pub ledger: BTreeSet<String>,
+    /// Per date-triggered flow: the last occurrence already handled.
+    #[serde(default)]
+    pub date_cursors: BTreeMap<String, Timestamp>,
+    /// Messages sent, as the contact policy counts them.
+    #[serde(default)]
+    pub contacts: Vec<Contact>,
+    /// Event ids applied recently, for de-duplication.
+    #[serde(default)]
+    pub seen: BTreeMap<String, Timestamp>,
+    /// Replenishment reminders by product.
+    #[serde(default)]
+    pub reminders: BTreeMap<String, Reminder>,
+    /// The one instant this customer next needs the engine with no new event.
+    #[serde(default)]
+    pub wake: Option<Timestamp>,
+    /// Bumped on every change: storage writes are conditional on it.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl CustomerState {
+    pub fn new(id: ProfileId, shop: ShopId, now: Timestamp) -> Self {
+        CustomerState {
+            profile: Profile::new(id, shop, now),
+            history: History::default(),
+            segments: Memberships::default(),
+            runs: Vec::new(),
+            entries: BTreeMap::new(),
+            ledger: BTreeSet::new(),
+            date_cursors: BTreeMap::new(),
+            contacts: Vec::new(),
+            seen: BTreeMap::new(),
+            reminders: BTreeMap::new(),
+            wake: None,
+            version: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntryRecord {
+    pub count: u32,
+    pub last: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reminder {
+    pub due: Timestamp,
+    pub order_id: String,
+    pub ordered_at: Timestamp,
+    pub title: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub image_url: Option<String>,
+}
+
+/// A customer's journey through one flow version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: String,
+    pub flow: String,
+    pub version: u32,
+    /// The trigger key (e.g. a checkout id); empty for one run per customer.
+    pub key: String,
+    /// The event that started the run, for templates and `same` matches.
+    #[serde(default)]
+    pub trigger: Option<Event>,
+    pub started_at: Timestamp,
+    /// Logical time of the run: when the previous step finished. Waits
+    /// count from here, not from when a timer happened to fire.
+    pub cursor: Timestamp,
+    pub step: usize,
+    pub wait: Wait,
+    /// Intent ladder level index, if the flow takes part.
+    #[serde(default)]
+    pub intent: Option<usize>,
+    pub rank: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "until")]
+pub enum Wait {
+    /// The current step is to be executed.
+    Ready,
+    /// A wait step ends at this instant.
+    Until(Timestamp),
+    /// A wait_for step times out at this instant.
+    ForEvent(Timestamp),
+    /// A send step was deferred by the contact policy to this instant.
+    Deferred(Timestamp),
+}
+
+impl Wait {
+    pub fn due(&self, now: Timestamp) -> bool {
+        match self {
+            Wait::Ready => true,
+            Wait::Until(t) | Wait::ForEvent(t) | Wait::Deferred(t) => *t <= now,
+        }
+    }
+    pub fn instant(&self) -> Option<Timestamp> {
+        match self {
+            Wait::Ready => None,
+            Wait::Until(t) | Wait::ForEvent(t) | Wait::Deferred(t) => Some(*t),
+        }
+    }
+}
+
+impl CustomerState {
+    /// Takes in another state of the same person (see `identity`). The
+    /// caller evaluates segments afresh afterwards (the engine does so on
+    /// the next input, as memberships are cleared here).
+    pub fn absorb(&mut self, other: CustomerState, settings: &crate::settings::Settings) {
+        self.profile.absorb(other.profile, settings);
+        self.history.absorb(other.history);
+        for r in other.runs {
+            if !self.runs.iter().any(|x| x.flow == r.flow && x.key == r.key) {
+                self.runs.push(r);
+            }
+        }
+        for (k, e) in other.entries {
+            let mine = self.entries.entry(k).or_insert(EntryRecord {
+                count: 0,
+                last: e.last,
+            });
+            mine.count += e.count;
+            mine.last = mine.last.max(e.last);
+        }
+        self.ledger.extend(other.ledger);
+        for (k, t) in other.date_cursors {
+            self.date_cursors.entry(k).or_insert(t);
+        }
+        self.contacts.extend(other.contacts);
+        self.contacts.sort_by_key(|c| c.at);
+        self.seen.extend(other.seen);
+        for (k, r) in other.reminders {
+            let keep = self
+                .reminders
+                .get(&k)
+                .map(|m| m.ordered_at < r.ordered_at)
+                .unwrap_or(true);
+            if keep {
+                self.reminders.insert(k, r);
+            }
+        }
+        // Every membership is evaluated again on the next input.
+        self.segments = Default::default();
+        self.version += 1;
+    }
+}

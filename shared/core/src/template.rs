@@ -1,0 +1,379 @@
+//! Message templates in a Jinja-style language (minijinja: `{{ … }}`,
+//! `{% for item in event.line_items %}`, filters such as `default` and
+//! `money`), with per-locale variants.
+//!
+//! Rendering is strict: a reference to a variable that is not there is an
+//! error, never a blank in a customer's inbox. `check` renders every
+//! template against sample contexts for each flow that uses it — once with
+//! every optional field present (catching typos) and once with optional
+//! fields absent (catching a `first_name` used without `| default`).
+
+use crate::event::Channel;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateDef {
+    pub id: String,
+    pub channel: TemplateChannel,
+    pub locales: BTreeMap<String, Parts>,
+}
+
+/// Channels a template can be written for: the message channels, and
+/// `alert` for the merchant's own notices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateChannel {
+    Email,
+    Sms,
+    Whatsapp,
+    Webhook,
+    Alert,
+}
+
+impl TemplateChannel {
+    pub fn matches(&self, ch: Channel) -> bool {
+        matches!(
+            (self, ch),
+            (TemplateChannel::Email, Channel::Email)
+                | (TemplateChannel::Sms, Channel::Sms)
+                | (TemplateChannel::Whatsapp, Channel::Whatsapp)
+                | (TemplateChannel::Webhook, Channel::Webhook)
+        )
+    }
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TemplateChannel::Email => "email",
+            TemplateChannel::Sms => "sms",
+            TemplateChannel::Whatsapp => "whatsapp",
+            TemplateChannel::Webhook => "webhook",
+            TemplateChannel::Alert => "alert",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+const PART_NAMES: [&str; 5] = ["subject", "preview", "html", "text", "body"];
+
+impl Parts {
+    fn get(&self, name: &str) -> Option<&String> {
+        match name {
+            "subject" => self.subject.as_ref(),
+            "preview" => self.preview.as_ref(),
+            "html" => self.html.as_ref(),
+            "text" => self.text.as_ref(),
+            _ => self.body.as_ref(),
+        }
+    }
+    /// Parts this channel needs, and parts it cannot use.
+    pub fn shape_errors(&self, ch: TemplateChannel) -> Vec<String> {
+        let (need, unused): (&[&str], &[&str]) = match ch {
+            TemplateChannel::Email => (&["subject", "html", "text"], &["body"]),
+            TemplateChannel::Sms | TemplateChannel::Whatsapp => {
+                (&["body"], &["subject", "preview", "html", "text"])
+            }
+            TemplateChannel::Webhook => (&["body"], &["subject", "preview", "html", "text"]),
+            TemplateChannel::Alert => (&["subject", "text"], &["body", "html", "preview"]),
+        };
+        let mut out = Vec::new();
+        for n in need {
+            if self.get(n).is_none() {
+                out.push(format!(
+                    "{n}: missing (a {} template needs {})",
+                    ch.as_str(),
+                    need.join(", ")
+                ));
+            }
+        }
+        for n in unused {
+            if self.get(n).is_some() {
+                out.push(format!("{n}: not used by a {} template", ch.as_str()));
+            }
+        }
+        out
+    }
+}
+
+/// A rendered message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rendered {
+    pub locale: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+/// All templates, compiled.
+pub struct Templates {
+    env: Environment<'static>,
+    defs: BTreeMap<String, TemplateDef>,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates")
+            .field("ids", &self.defs.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn money(value: f64, currency: Option<String>) -> String {
+    let cur = currency.unwrap_or_default();
+    let sym = match cur.as_str() {
+        "USD" | "CAD" | "AUD" | "NZD" | "SGD" | "HKD" => "$",
+        "EUR" => "€",
+        "GBP" => "£",
+        "JPY" | "CNY" => "¥",
+        _ => "",
+    };
+    if sym.is_empty() {
+        format!("{value:.2} {cur}").trim().to_string()
+    } else {
+        format!("{sym}{value:.2}")
+    }
+}
+
+impl Templates {
+    /// Compiles every part; errors are `(template id, "locales.en.html: …")`.
+    pub fn new(defs: Vec<TemplateDef>) -> (Self, Vec<(String, String)>) {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with("/html") {
+                AutoEscape::Html
+            } else {
+                AutoEscape::None
+            }
+        });
+        env.add_filter("money", money);
+        let mut errors = Vec::new();
+        let mut map = BTreeMap::new();
+        for d in defs {
+            for (loc, parts) in &d.locales {
+                for e in parts.shape_errors(d.channel) {
+                    errors.push((d.id.clone(), format!("locales.{loc}.{e}")));
+                }
+                for name in PART_NAMES {
+                    if let Some(src) = parts.get(name) {
+                        let key = format!("{}/{loc}/{name}", d.id);
+                        if let Err(e) = env.add_template_owned(key, src.clone()) {
+                            errors.push((
+                                d.id.clone(),
+                                format!("locales.{loc}.{name}: {}", describe(&e)),
+                            ));
+                        }
+                    }
+                }
+            }
+            if d.locales.is_empty() {
+                errors.push((
+                    d.id.clone(),
+                    "locales: at least one locale is needed".into(),
+                ));
+            }
+            map.insert(d.id.clone(), d);
+        }
+        (Templates { env, defs: map }, errors)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&TemplateDef> {
+        self.defs.get(id)
+    }
+    pub fn ids(&self) -> impl Iterator<Item = &String> {
+        self.defs.keys()
+    }
+
+    /// The locale used for a customer: exact, then language, then the
+    /// store's, then any.
+    pub fn pick_locale<'a>(
+        &'a self,
+        id: &str,
+        wanted: &str,
+        store_default: &str,
+    ) -> Option<&'a str> {
+        let d = self.defs.get(id)?;
+        let lang = wanted.split(['-', '_']).next().unwrap_or(wanted);
+        for cand in [wanted, lang, store_default, "en"] {
+            if let Some((k, _)) = d.locales.get_key_value(cand) {
+                return Some(k);
+            }
+        }
+        d.locales.keys().next().map(|s| s.as_str())
+    }
+
+    pub fn render(&self, id: &str, locale: &str, ctx: &Value) -> Result<Rendered, String> {
+        let d = self
+            .defs
+            .get(id)
+            .ok_or_else(|| format!("unknown template {id:?}"))?;
+        let parts = d
+            .locales
+            .get(locale)
+            .ok_or_else(|| format!("template {id:?} has no locale {locale:?}"))?;
+        let mut out = Rendered {
+            locale: locale.to_string(),
+            ..Default::default()
+        };
+        for name in PART_NAMES {
+            if parts.get(name).is_none() {
+                continue;
+            }
+            let key = format!("{id}/{locale}/{name}");
+            let t = self.env.get_template(&key).map_err(|e| describe(&e))?;
+            let s = t
+                .render(ctx)
+                .map_err(|e| format!("{name}: {}", describe(&e)))?;
+            let s = if name == "subject" || name == "preview" {
+                s.trim().to_string()
+            } else {
+                s
+            };
+            match name {
+                "subject" => out.subject = Some(s),
+                "preview" => out.preview = Some(s),
+                "html" => out.html = Some(s),
+                "text" => out.text = Some(s),
+                _ => out.body = Some(s),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Variables a part reads, with their attribute paths (`event.line_items`).
+    pub fn referenced(&self, id: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(d) = self.defs.get(id) {
+            for (loc, parts) in &d.locales {
+                for name in PART_NAMES {
+                    if parts.get(name).is_some() {
+                        if let Ok(t) = self.env.get_template(&format!("{id}/{loc}/{name}")) {
+                            out.extend(t.undeclared_variables(true));
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// A template error as one line: what, and where (`line 3`).
+fn describe(e: &minijinja::Error) -> String {
+    let mut s = match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    if let Some(line) = e.line() {
+        s.push_str(&format!(" (line {line})"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn one(channel: TemplateChannel, parts: Parts) -> Templates {
+        let mut locales = BTreeMap::new();
+        locales.insert("en".to_string(), parts.clone());
+        locales.insert("fr".to_string(), parts);
+        let (t, errs) = Templates::new(vec![TemplateDef {
+            id: "t".into(),
+            channel,
+            locales,
+        }]);
+        assert!(errs.is_empty(), "{errs:?}");
+        t
+    }
+
+    #[test]
+    fn missing_variables_are_errors_not_blanks() {
+        let t = one(
+            TemplateChannel::Sms,
+            Parts {
+                body: Some("Hi {{ profile.first_name }}".into()),
+                ..Default::default()
+            },
+        );
+        let err = t.render("t", "en", &json!({"profile": {}})).unwrap_err();
+        assert!(err.contains("undefined"), "{err}");
+        let t = one(
+            TemplateChannel::Sms,
+            Parts {
+                body: Some(
+                    "Hi {{ profile.first_name | default('there') }}, {{ 20 | money('EUR') }}"
+                        .into(),
+                ),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            t.render("t", "en", &json!({"profile": {}}))
+                .unwrap()
+                .body
+                .unwrap(),
+            "Hi there, €20.00"
+        );
+    }
+
+    #[test]
+    fn html_is_escaped_text_is_not() {
+        let t = one(
+            TemplateChannel::Email,
+            Parts {
+                subject: Some("{{ name }}".into()),
+                html: Some("<p>{{ name }}</p>".into()),
+                text: Some("{{ name }}".into()),
+                ..Default::default()
+            },
+        );
+        let r = t
+            .render("t", "en", &json!({"name": "<b>Tom & Jerry</b>"}))
+            .unwrap();
+        assert_eq!(
+            r.html.unwrap(),
+            "<p>&lt;b&gt;Tom &amp; Jerry&lt;&#x2f;b&gt;</p>"
+        );
+        assert_eq!(r.text.unwrap(), "<b>Tom & Jerry</b>");
+    }
+
+    #[test]
+    fn locale_falls_back_to_language_then_store() {
+        let t = one(
+            TemplateChannel::Sms,
+            Parts {
+                body: Some("x".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(t.pick_locale("t", "fr-CA", "en"), Some("fr"));
+        assert_eq!(t.pick_locale("t", "de-DE", "en"), Some("en"));
+    }
+}
