@@ -1,1 +1,240 @@
+//! Shared helpers for storeflow's integration tests: build event timelines,
+//! run them through the simulator on the starter pack (or any config), and
+//! ask what each customer received and why.
 
+use jiff::Timestamp;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use storeflow_core::simulate::{SimLine, Simulator};
+use storeflow_core::{Config, Decision, Engine, Kind};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The starter pack, loaded the way `storeflow` loads it.
+pub fn starter() -> Config {
+    config_at(&repo_root().join("examples/starter"))
+}
+
+pub fn config_at(dir: &std::path::Path) -> Config {
+    match storeflow::load_config(dir).expect("readable config") {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+pub fn ts(s: &str) -> Timestamp {
+    s.parse()
+        .unwrap_or_else(|e| panic!("bad timestamp {s:?}: {e}"))
+}
+
+/// A timeline of events for one simulation.
+#[derive(Default, Clone)]
+pub struct Timeline {
+    lines: Vec<SimLine>,
+    seq: usize,
+}
+
+impl Timeline {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An event that occurs and arrives at `at`.
+    pub fn at(&mut self, at: &str, kind: &str, customer: Value, props: Value) -> &mut Self {
+        self.push(at, at, kind, customer, props, None)
+    }
+
+    /// An event with an explicit idempotency key (to send duplicates).
+    pub fn with_id(
+        &mut self,
+        at: &str,
+        id: &str,
+        kind: &str,
+        customer: Value,
+        props: Value,
+    ) -> &mut Self {
+        self.push(at, at, kind, customer, props, Some(id))
+    }
+
+    /// An event that occurred at `occurred` but arrives at `arrives`.
+    pub fn late(
+        &mut self,
+        arrives: &str,
+        occurred: &str,
+        kind: &str,
+        customer: Value,
+        props: Value,
+    ) -> &mut Self {
+        self.push(arrives, occurred, kind, customer, props, None)
+    }
+
+    fn push(
+        &mut self,
+        arrives: &str,
+        occurred: &str,
+        kind: &str,
+        customer: Value,
+        props: Value,
+        id: Option<&str>,
+    ) -> &mut Self {
+        self.seq += 1;
+        let id = id
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("evt-{}", self.seq));
+        let line = json!({"at": arrives, "event": {"id": id, "shop": "northwind.myshopify.com", "type": kind,
+            "occurred_at": occurred, "customer": customer, "properties": props}});
+        self.lines
+            .push(serde_json::from_value(line).unwrap_or_else(|e| panic!("bad test event: {e}")));
+        self
+    }
+
+    pub fn lines(&self) -> Vec<SimLine> {
+        self.lines.clone()
+    }
+
+    /// Runs on the starter pack until `until`.
+    pub fn run(&self, until: &str) -> Trace {
+        self.run_with(starter(), until)
+    }
+
+    pub fn run_with(&self, cfg: Config, until: &str) -> Trace {
+        let mut lines = self.lines.clone();
+        lines.sort_by_key(|l| l.at);
+        let mut sim = Simulator::new(Engine::new(cfg));
+        let mut decisions = Vec::new();
+        for l in lines {
+            decisions.extend(sim.feed(l.at, l.event));
+        }
+        decisions.extend(sim.run_until(ts(until)));
+        Trace { decisions, sim }
+    }
+}
+
+pub fn email(e: &str) -> Value {
+    json!({"email": e})
+}
+
+/// A customer with an email, in New York unless set otherwise with `in_zone`.
+pub fn anon(id: &str) -> Value {
+    json!({"anonymous_id": id})
+}
+
+/// Everything decided in a simulation.
+pub struct Trace {
+    pub decisions: Vec<Decision>,
+    pub sim: Simulator,
+}
+
+impl Trace {
+    pub fn for_profile(&self, who: &str) -> impl Iterator<Item = &Decision> + '_ {
+        let who = who.to_string();
+        self.decisions.iter().filter(move |d| d.profile == who)
+    }
+
+    /// (instant, template) of every message sent to `who`, in order.
+    pub fn messages(&self, who: &str) -> Vec<(Timestamp, String)> {
+        self.for_profile(who)
+            .filter(|d| d.kind == Kind::Message)
+            .map(|d| (d.at, d.template.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    pub fn templates(&self, who: &str) -> Vec<String> {
+        self.messages(who).into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// When `template` was sent to `who` (panics if never or more than once).
+    pub fn sent_once(&self, who: &str, template: &str) -> Timestamp {
+        let hits: Vec<Timestamp> = self
+            .messages(who)
+            .into_iter()
+            .filter(|(_, t)| t == template)
+            .map(|(at, _)| at)
+            .collect();
+        assert_eq!(
+            hits.len(),
+            1,
+            "{template} to {who}: {hits:?}\n{}",
+            self.dump(who)
+        );
+        hits[0]
+    }
+
+    pub fn never_sent(&self, who: &str, template: &str) {
+        assert!(
+            !self.messages(who).iter().any(|(_, t)| t == template),
+            "{template} must not be sent to {who}\n{}",
+            self.dump(who)
+        );
+    }
+
+    /// The message decision itself (for its rendered content).
+    pub fn message(&self, who: &str, template: &str) -> &storeflow_core::Message {
+        self.for_profile(who)
+            .find(|d| d.kind == Kind::Message && d.template.as_deref() == Some(template))
+            .and_then(|d| d.message.as_deref())
+            .unwrap_or_else(|| panic!("no {template} to {who}\n{}", self.dump(who)))
+    }
+
+    /// Decisions of a kind whose reason contains `needle`.
+    pub fn with_reason(&self, who: &str, kind: Kind, needle: &str) -> Vec<&Decision> {
+        self.for_profile(who)
+            .filter(|d| {
+                d.kind == kind
+                    && d.reason
+                        .as_deref()
+                        .map(|r| r.contains(needle))
+                        .unwrap_or(false)
+            })
+            .collect()
+    }
+
+    /// A readable trace for assertion messages.
+    pub fn dump(&self, who: &str) -> String {
+        self.for_profile(who)
+            .map(|d| {
+                format!(
+                    "  {} {:?} flow={} step={} tpl={} seg={} until={} reason={}",
+                    d.at,
+                    d.kind,
+                    d.flow.as_deref().unwrap_or("-"),
+                    d.step.as_deref().unwrap_or("-"),
+                    d.template.as_deref().unwrap_or("-"),
+                    d.segment.as_deref().unwrap_or("-"),
+                    d.until.map(|t| t.to_string()).unwrap_or_default(),
+                    d.reason.as_deref().unwrap_or("-")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// A subscriber: created (New York) and opted in to email at `at`.
+pub fn subscriber(t: &mut Timeline, at: &str, who: &str) {
+    t.at(
+        at,
+        "customer_created",
+        email(who),
+        json!({"first_name": "Ann", "country": "US", "province": "NY"}),
+    );
+    t.at(
+        at,
+        "consent_changed",
+        email(who),
+        json!({"channel": "email", "status": "subscribed"}),
+    );
+}
+
+pub fn line_items() -> Value {
+    json!([
+        {"product_id": "linen-shirt", "variant_id": "linen-shirt-m", "title": "Linen shirt", "variant_title": "M",
+         "quantity": 1, "price": 65.0, "image_url": "https://cdn.northwind.example.com/linen-shirt.jpg"},
+        {"product_id": "canvas-tote", "title": "Canvas tote", "quantity": 2, "price": 18.5}
+    ])
+}
