@@ -156,9 +156,12 @@ impl Engine {
     fn ingest(&self, st: &mut CustomerState, e: &Event, cx: &mut Cx) {
         let cfg = cx.cfg;
         let changes = st.profile.apply(e, &cfg.settings);
+        let mut zone_moved = false;
         if changes.profile {
-            // Country or zone may have changed.
-            cx.tz = st.profile.time_zone(&cfg.settings);
+            // Country or zone may have changed: every local-day edge moves.
+            let tz = st.profile.time_zone(&cfg.settings);
+            zone_moved = tz != cx.tz;
+            cx.tz = tz;
         }
         st.history.record(e, cx.now, cfg);
         if let EventKind::OrderPlaced(o) = &e.kind {
@@ -241,7 +244,7 @@ impl Engine {
             Dirty {
                 events: vec![e.name()],
                 changes,
-                all: false,
+                all: zone_moved,
             },
         );
         self.trigger_event(st, e, &props, cx);

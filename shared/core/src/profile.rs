@@ -62,12 +62,21 @@ fn lww_map<K: Ord, T: Serialize + PartialEq + Clone>(
     changed
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What we know of one order. A refund or cancellation may arrive before
+/// the order itself; until the order does, `placed_at` is unknown and the
+/// order counts for nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OrderRecord {
-    pub placed_at: Timestamp,
-    pub total: f64,
     #[serde(default)]
-    pub refunded: BTreeMap<String, f64>,
+    pub placed_at: Option<Timestamp>,
+    /// The time of the order report that gave `total`, `products`, `checkout_id`.
+    #[serde(default)]
+    pub reported_at: Option<Timestamp>,
+    #[serde(default)]
+    pub total: f64,
+    /// Refund amounts by refund id (newest report wins).
+    #[serde(default)]
+    pub refunded: BTreeMap<String, Stamped<f64>>,
     #[serde(default)]
     pub cancelled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -304,65 +313,39 @@ impl Profile {
                 ch.profile |= lww_map(&mut self.consent, c.channel, c.status, at);
             }
             EventKind::OrderPlaced(o) | EventKind::OrderPaid(o) => {
-                let rec = self
-                    .orders
-                    .entry(o.order_id.clone())
-                    .or_insert_with(|| OrderRecord {
-                        placed_at: at,
-                        total: o.total,
-                        refunded: BTreeMap::new(),
-                        cancelled: false,
-                        checkout_id: None,
-                        products: Vec::new(),
-                    });
+                let rec = self.orders.entry(o.order_id.clone()).or_default();
                 let before = rec.clone();
-                // The earliest report of an order is when it was placed;
-                // totals and lines come from the newest report.
-                if at < rec.placed_at {
-                    rec.placed_at = at;
-                }
-                rec.total = o.total;
-                if o.checkout_id.is_some() {
+                // Placed at the earliest report of the order; total, lines
+                // and checkout from the newest report (ties: the larger
+                // total), so the arrival order never matters.
+                rec.placed_at = Some(rec.placed_at.map_or(at, |p| p.min(at)));
+                let newer = match rec.reported_at {
+                    None => true,
+                    Some(r) if at > r => true,
+                    Some(r) if at == r => o.total > rec.total,
+                    _ => false,
+                };
+                if newer {
+                    rec.reported_at = Some(at);
+                    rec.total = o.total;
                     rec.checkout_id = o.checkout_id.clone();
-                }
-                let mut products: Vec<String> =
-                    o.line_items.iter().map(|l| l.product_id.clone()).collect();
-                products.sort();
-                products.dedup();
-                if !products.is_empty() {
+                    let mut products: Vec<String> =
+                        o.line_items.iter().map(|l| l.product_id.clone()).collect();
+                    products.sort();
+                    products.dedup();
                     rec.products = products;
                 }
                 ch.orders |= *rec != before;
             }
             EventKind::OrderCancelled(c) => {
-                let rec = self
-                    .orders
-                    .entry(c.order_id.clone())
-                    .or_insert_with(|| OrderRecord {
-                        placed_at: at,
-                        total: 0.0,
-                        refunded: BTreeMap::new(),
-                        cancelled: true,
-                        checkout_id: None,
-                        products: Vec::new(),
-                    });
+                let rec = self.orders.entry(c.order_id.clone()).or_default();
                 ch.orders |= !rec.cancelled;
                 rec.cancelled = true;
             }
             EventKind::Refunded(r) => {
                 let key = r.refund_id.clone().unwrap_or_else(|| e.id.to_string());
-                let rec = self
-                    .orders
-                    .entry(r.order_id.clone())
-                    .or_insert_with(|| OrderRecord {
-                        placed_at: at,
-                        total: 0.0,
-                        refunded: BTreeMap::new(),
-                        cancelled: false,
-                        checkout_id: None,
-                        products: Vec::new(),
-                    });
-                ch.orders |= rec.refunded.insert(key, r.amount) != Some(r.amount);
+                let rec = self.orders.entry(r.order_id.clone()).or_default();
+                ch.orders |= lww_map(&mut rec.refunded, key, r.amount, at);
             }
             _ => {}
         }
@@ -407,10 +390,10 @@ impl Profile {
         let n = live.len() as u32;
         let spent: f64 = live
             .iter()
-            .map(|o| o.total - o.refunded.values().sum::<f64>())
+            .map(|o| o.total - o.refunded.values().map(|r| r.value).sum::<f64>())
             .sum();
         let spent = (spent.max(0.0) * 100.0).round() / 100.0;
-        let mut times: Vec<Timestamp> = live.iter().map(|o| o.placed_at).collect();
+        let mut times: Vec<Timestamp> = live.iter().filter_map(|o| o.placed_at).collect();
         times.sort();
         let avg_gap = if times.len() >= 2 {
             let span = times[times.len() - 1]
@@ -437,10 +420,11 @@ impl Profile {
             let ppu = settings.loyalty.points_per_unit;
             for (id, o) in &self.orders {
                 let key = format!("order:{id}");
-                let pts = if o.cancelled {
+                let pts = if o.cancelled || o.placed_at.is_none() {
                     0
                 } else {
-                    ((o.total - o.refunded.values().sum::<f64>()).max(0.0) * ppu).floor() as i64
+                    ((o.total - o.refunded.values().map(|r| r.value).sum::<f64>()).max(0.0) * ppu)
+                        .floor() as i64
                 };
                 self.points.insert(key, pts);
             }
@@ -503,7 +487,21 @@ impl Profile {
         }
         self.suppressed.extend(other.suppressed);
         for (k, o) in other.orders {
-            self.orders.entry(k).or_insert(o);
+            let mine = self.orders.entry(k).or_default();
+            mine.placed_at = match (mine.placed_at, o.placed_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if o.reported_at > mine.reported_at {
+                mine.reported_at = o.reported_at;
+                mine.total = o.total;
+                mine.checkout_id = o.checkout_id;
+                mine.products = o.products;
+            }
+            mine.cancelled |= o.cancelled;
+            for (k, r) in o.refunded {
+                lww_map(&mut mine.refunded, k, r.value, r.at);
+            }
         }
         self.points.extend(other.points);
         self.created_at = self.created_at.min(other.created_at);
