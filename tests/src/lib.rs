@@ -238,3 +238,57 @@ pub fn line_items() -> Value {
         {"product_id": "canvas-tote", "title": "Canvas tote", "quantity": 2, "price": 18.5}
     ])
 }
+
+/// A fresh directory under the system temp dir, unique to this test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "storeflow-test-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// A copy of the starter pack in a temp dir, for tests that change it.
+pub fn starter_copy(name: &str) -> PathBuf {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let p = e.unwrap().path();
+            let t = to.join(p.file_name().unwrap());
+            if p.is_dir() {
+                copy(&p, &t);
+            } else {
+                std::fs::copy(&p, &t).unwrap();
+            }
+        }
+    }
+    let d = temp_dir(name);
+    copy(&repo_root().join("examples/starter"), &d);
+    d
+}
+
+/// Replaces text in a file of a config copy (panics if absent).
+pub fn edit(dir: &std::path::Path, file: &str, from: &str, to: &str) {
+    let p = dir.join(file);
+    let s = std::fs::read_to_string(&p).unwrap();
+    assert!(s.contains(from), "{file} has no {from:?}");
+    std::fs::write(&p, s.replacen(from, to, 1)).unwrap();
+}
+
+/// Runs the `storeflow` command in-process: (exit code, stdout, stderr).
+pub fn storeflow(args: &[&str]) -> (i32, String, String) {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let argv = std::iter::once("storeflow".to_string()).chain(args.iter().map(|s| s.to_string()));
+    let code = storeflow::run(argv, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}

@@ -840,3 +840,125 @@ fn back_in_stock_tells_the_waiting_customers_when_stock_returns() {
         Some("Linen shirt (M) is back in stock")
     );
 }
+
+#[test]
+fn back_in_stock_rechecks_stock_before_each_batch() {
+    let dir = starter_copy("bis-batches");
+    edit(&dir, "store.yaml", "batch_size: 50", "batch_size: 1");
+    let mut t = Timeline::new();
+    let v = json!({"variant_id": "v1", "title": "Linen shirt (M)"});
+    t.at(
+        "2026-04-01T12:00:00Z",
+        "inventory_changed",
+        json!({}),
+        json!({"variant_id": "v1", "available": 0}),
+    );
+    for who in [ANN, "gus@example.com", "hal@example.com"] {
+        t.at(
+            "2026-04-02T12:00:00Z",
+            "back_in_stock_requested",
+            email(who),
+            v.clone(),
+        );
+    }
+    // Two units come back, then sell out before the second batch.
+    t.at(
+        "2026-04-05T09:00:00Z",
+        "inventory_changed",
+        json!({}),
+        json!({"variant_id": "v1", "available": 2}),
+    );
+    t.at(
+        "2026-04-05T09:05:00Z",
+        "inventory_changed",
+        json!({}),
+        json!({"variant_id": "v1", "available": 0}),
+    );
+    // Restocked for good: the rest are told, one batch every 10 minutes.
+    t.at(
+        "2026-04-07T09:00:00Z",
+        "inventory_changed",
+        json!({}),
+        json!({"variant_id": "v1", "available": 40}),
+    );
+    let tr = t.run_with(config_at(&dir), "2026-04-08T00:00:00Z");
+    assert_eq!(
+        tr.sent_once(ANN, "back_in_stock"),
+        ts("2026-04-05T09:00:00Z")
+    );
+    assert_eq!(
+        tr.sent_once("gus@example.com", "back_in_stock"),
+        ts("2026-04-07T09:00:00Z")
+    );
+    assert_eq!(
+        tr.sent_once("hal@example.com", "back_in_stock"),
+        ts("2026-04-07T09:10:00Z")
+    );
+}
+
+#[test]
+fn a_higher_intent_run_ends_the_lower_intent_run() {
+    // Without the cart flow's own goal, the intent ladder alone ends it.
+    let dir = starter_copy("ladder");
+    edit(
+        &dir,
+        "flows/03_cart_abandonment.yaml",
+        "  - event: checkout_started\n",
+        "",
+    );
+    let mut t = Timeline::new();
+    subscriber(&mut t, "2026-03-01T12:00:00Z", ANN);
+    t.at(
+        "2026-03-10T15:00:00Z",
+        "added_to_cart",
+        email(ANN),
+        json!({"line_items": line_items()}),
+    );
+    t.at(
+        "2026-03-10T15:30:00Z",
+        "checkout_started",
+        email(ANN),
+        json!({"checkout_id": "ck-1", "line_items": line_items(), "total": 102.0}),
+    );
+    let tr = t.run_with(config_at(&dir), "2026-03-11T00:00:00Z");
+    tr.never_sent(ANN, "cart_reminder");
+    let ended = tr.with_reason(
+        ANN,
+        Kind::FlowExit,
+        "superseded by higher intent: checkout_abandonment",
+    );
+    assert_eq!(ended.len(), 1, "{}", tr.dump(ANN));
+    assert_eq!(ended[0].flow.as_deref(), Some("cart_abandonment"));
+    tr.sent_once(ANN, "checkout_reminder");
+}
+
+#[test]
+fn runs_stay_on_the_flow_version_they_started_on() {
+    let dir = starter_copy("versions");
+    // Version 2 of the welcome flow sends a different second email; the
+    // file for version 1 stays so that live runs can finish on it.
+    let v1 = std::fs::read_to_string(dir.join("flows/01_welcome.yaml")).unwrap();
+    let v2 = v1
+        .replace("version: 1", "version: 2")
+        .replace("template: welcome_2", "template: welcome_offer");
+    std::fs::write(dir.join("flows/01_welcome.v2.yaml"), v2).unwrap();
+    let mut t = Timeline::new();
+    subscriber(&mut t, "2026-03-02T15:00:00Z", ANN);
+    let before = t.run_with(starter(), "2026-03-03T00:00:00Z");
+    let run = before
+        .for_profile(ANN)
+        .find(|d| d.kind == Kind::FlowEnter)
+        .unwrap();
+    assert_eq!(run.version, Some(1));
+    // A customer who subscribes under the new config starts on version 2.
+    let after = t.run_with(config_at(&dir), "2026-03-10T00:00:00Z");
+    let run = after
+        .for_profile(ANN)
+        .find(|d| d.kind == Kind::FlowEnter && d.flow.as_deref() == Some("welcome"))
+        .unwrap();
+    assert_eq!(run.version, Some(2));
+    assert_eq!(
+        after.templates(ANN),
+        vec!["welcome_1", "welcome_offer", "welcome_offer"]
+    );
+}

@@ -125,6 +125,9 @@ impl Config {
         let mut flows: Vec<(String, FlowDef)> = Vec::new();
         let mut tmpls: Vec<(String, TemplateDef)> = Vec::new();
         let mut files = BTreeMap::new();
+        // Segments whose file did not parse: references to them are not
+        // reported again as unknown.
+        let mut broken_segments: Vec<String> = Vec::new();
         for src in &sources {
             let p = src.path.replace('\\', "/");
             let is_yaml = p.ends_with(".yaml") || p.ends_with(".yml");
@@ -134,8 +137,9 @@ impl Config {
             if p == "store.yaml" || p == "store.yml" {
                 settings = parse(src, &mut errs);
             } else if p.starts_with("segments/") {
-                if let Some(s) = parse::<SegmentDef>(src, &mut errs) {
-                    segs.push((src.path.clone(), s));
+                match parse::<SegmentDef>(src, &mut errs) {
+                    Some(s) => segs.push((src.path.clone(), s)),
+                    None => broken_segments.push(file_stem(&p)),
                 }
             } else if p.starts_with("flows/") {
                 if let Some(f) = parse::<FlowDef>(src, &mut errs) {
@@ -166,6 +170,7 @@ impl Config {
         let mut v = Validator {
             errs,
             settings: &settings,
+            broken_segments,
         };
         v.settings();
 
@@ -309,9 +314,21 @@ fn retention_table(
 struct Validator<'a> {
     errs: Vec<ConfigError>,
     settings: &'a Settings,
+    broken_segments: Vec<String>,
+}
+
+fn file_stem(p: &str) -> String {
+    let name = p.rsplit('/').next().unwrap_or(p);
+    name.split('.').next().unwrap_or(name).to_string()
 }
 
 impl Validator<'_> {
+    fn unknown_segment(&mut self, file: &str, path: &str, id: &str) {
+        if !self.broken_segments.iter().any(|b| b == id) {
+            self.err(file, path, format!("unknown segment {id:?}"));
+        }
+    }
+
     fn err(&mut self, file: &str, path: &str, msg: impl Into<String>) {
         self.errs.push(ConfigError {
             file: file.to_string(),
@@ -415,7 +432,7 @@ impl Validator<'_> {
             }
         });
         for s in bad {
-            self.err(file, path, format!("unknown segment {s:?}"));
+            self.unknown_segment(file, path, &s);
         }
     }
 
@@ -469,11 +486,7 @@ impl Validator<'_> {
         ] {
             if let Some(s) = s {
                 if !segs.contains(s) {
-                    self.err(
-                        file,
-                        &format!("trigger.{k}"),
-                        format!("unknown segment {s:?}"),
-                    );
+                    self.unknown_segment(file, &format!("trigger.{k}"), s);
                 }
             }
         }
@@ -490,11 +503,7 @@ impl Validator<'_> {
         }
         if let Some(c) = &t.campaign {
             if !segs.contains(&c.segment) {
-                self.err(
-                    file,
-                    "trigger.campaign.segment",
-                    format!("unknown segment {:?}", c.segment),
-                );
+                self.unknown_segment(file, "trigger.campaign.segment", &c.segment);
             }
             if c.start.parse::<jiff::civil::DateTime>().is_err() {
                 self.err(
