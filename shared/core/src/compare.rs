@@ -186,6 +186,21 @@ impl Compare {
     }
 }
 
+/// True when some value at the (pre-split) path passes `f`; arrays on the
+/// way fan out. Allocates nothing.
+pub fn any_at(root: &Value, parts: &[String], f: &mut dyn FnMut(&Value) -> bool) -> bool {
+    match root {
+        Value::Array(items) if !parts.is_empty() => items.iter().any(|i| any_at(i, parts, f)),
+        _ => match parts.split_first() {
+            None => f(root),
+            Some((head, rest)) => match root.get(head.as_str()) {
+                Some(next) => any_at(next, rest, f),
+                None => false,
+            },
+        },
+    }
+}
+
 /// Reads a dotted path (`line_items.product_id`) in a JSON value; arrays on
 /// the way fan out, so the result holds every value found.
 pub fn lookup<'a>(root: &'a Value, path: &str, out: &mut Vec<&'a Value>) {

@@ -16,7 +16,7 @@
 //! threshold at local midnight). Composites take the earliest of their
 //! parts, so the instant is never late: nothing changes strictly before it.
 
-use crate::compare::{lookup, Compare};
+use crate::compare::Compare;
 use crate::duration::Dur;
 use crate::event::Channel;
 use crate::history::History;
@@ -34,6 +34,9 @@ pub struct PropertyMatch {
     pub path: String,
     #[serde(flatten)]
     pub cmp: Compare,
+    /// `path` split at the dots, once.
+    #[serde(skip)]
+    parts: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -73,19 +76,29 @@ impl TryFrom<RawMatch> for PropertyMatch {
         if cmp.is_empty() {
             return Err(format!("the match on {:?} needs a comparison: eq, ne, gt, gte, lt, lte, in, not_in, contains, starts_with or exists", r.path));
         }
-        Ok(PropertyMatch { path: r.path, cmp })
+        let parts = r
+            .path
+            .split('.')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect();
+        Ok(PropertyMatch {
+            path: r.path,
+            cmp,
+            parts,
+        })
     }
 }
 
 impl PropertyMatch {
     /// True when some value at the path passes (arrays fan out).
     pub fn test(&self, props: &Value) -> bool {
-        let mut found = Vec::new();
-        lookup(props, &self.path, &mut found);
-        if found.is_empty() {
-            return self.cmp.test(None);
-        }
-        found.into_iter().any(|v| self.cmp.test(Some(v)))
+        let mut seen = false;
+        let hit = crate::compare::any_at(props, &self.parts, &mut |v| {
+            seen = true;
+            self.cmp.test(Some(v))
+        });
+        hit || (!seen && self.cmp.test(None))
     }
 }
 
@@ -116,6 +129,10 @@ pub struct EventCondition {
     /// Only events in the last `within` count (a sliding window).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within: Option<Dur>,
+    /// One past the largest number `count` compares with: counting further
+    /// cannot change the answer.
+    #[serde(skip)]
+    pub count_cap: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -302,11 +319,14 @@ impl TryFrom<RawCondition> for Condition {
                         return Err("within must be a positive duration".into());
                     }
                 }
+                let count_cap =
+                    count.integer_edges().last().copied().unwrap_or(0).max(0) as u64 + 1;
                 Condition::Event(EventCondition {
                     event: r.event.unwrap(),
                     filter: r.filter.unwrap_or_default(),
                     count,
                     within: r.within,
+                    count_cap,
                 })
             }
         })
@@ -434,6 +454,9 @@ fn profile_property(p: &Profile, path: &str, c: &Ctx) -> Option<Value> {
 
 fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
     let from = ec.within.map(|w| c.now - w.exact());
+    // Past the largest number the count is compared with, more events
+    // cannot change the answer: stop counting there.
+    let cap = ec.count_cap.max(1);
     let mut count = 0u64;
     let mut next: Option<Timestamp> = None;
     let events = match from {
@@ -441,22 +464,36 @@ fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
         Some(f) => c.history.since(f),
         None => c.history.since(Timestamp::MIN),
     };
-    for r in events {
-        if r.name != ec.event || !ec.filter.iter().all(|m| m.test(&r.props)) {
-            continue;
-        }
+    let mut stopped_at = events.len();
+    for (i, r) in events.iter().enumerate() {
         if r.at > c.now {
-            // Recorded ahead of now (clock skew): it counts from its own time.
-            next = earliest(next, Some(r.at));
+            stopped_at = i;
+            break;
+        }
+        if r.name != ec.event
+            || (from.is_some_and(|f| r.at <= f))
+            || !ec.filter.iter().all(|m| m.test(&r.props))
+        {
             continue;
         }
-        if let (Some(f), Some(w)) = (from, ec.within) {
-            if r.at <= f {
-                continue;
-            }
+        if let Some(w) = ec.within {
+            // In time order, the first match leaves the window first.
             next = earliest(next, Some(r.at + w.exact()));
         }
         count += 1;
+        if count >= cap {
+            stopped_at = i + 1;
+            break;
+        }
+    }
+    // Recorded ahead of now (clock skew): such events count from their own time.
+    for r in events[stopped_at..].iter().rev() {
+        if r.at <= c.now {
+            break;
+        }
+        if r.name == ec.event && ec.filter.iter().all(|m| m.test(&r.props)) {
+            next = earliest(next, Some(r.at));
+        }
     }
     Eval {
         value: ec.count.test_num(Some(count as f64)),

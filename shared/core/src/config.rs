@@ -67,6 +67,9 @@ pub struct Config {
     pub link_secret: Vec<u8>,
     /// Which file each segment / flow / template came from.
     pub files: BTreeMap<String, String>,
+    /// The newest enabled version of each flow, highest priority first:
+    /// the order in which flows are offered an event.
+    pub by_priority: Vec<Arc<FlowDef>>,
 }
 
 impl Retention for Config {
@@ -221,6 +224,14 @@ impl Config {
 
         // Flows
         let mut by_id: BTreeMap<String, BTreeMap<u32, Arc<FlowDef>>> = BTreeMap::new();
+        for (_, f) in flows.iter_mut() {
+            // Unnamed steps are `step-N` (1-based), so every step has an id.
+            for (i, st) in f.steps.iter_mut().enumerate() {
+                if st.id.is_empty() {
+                    st.id = format!("step-{}", i + 1);
+                }
+            }
+        }
         for (file, f) in &flows {
             files.insert(format!("flow:{}:{}", f.id, f.version), file.clone());
             v.flow(file, f, &segment_ids, &templates);
@@ -243,6 +254,18 @@ impl Config {
         }
         let segments = segment_set.expect("no errors means segments compiled");
         let retention = retention_table(&segments, &by_id);
+        let mut by_priority: Vec<Arc<FlowDef>> = by_id
+            .values()
+            .filter_map(|v| v.values().next_back())
+            .filter(|f| f.enabled)
+            .cloned()
+            .collect();
+        by_priority.sort_by_key(|f| {
+            (
+                settings.policy.rank(&f.priority).unwrap_or(usize::MAX),
+                f.id.clone(),
+            )
+        });
         Ok(Config {
             settings,
             segments,
@@ -251,6 +274,7 @@ impl Config {
             retention,
             link_secret,
             files,
+            by_priority,
         })
     }
 }

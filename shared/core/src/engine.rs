@@ -209,7 +209,7 @@ impl Engine {
                 && flow
                     .goals
                     .iter()
-                    .any(|g| matches(g, e.name(), &props, run.trigger.as_ref()))
+                    .any(|g| matches(g, e.name(), &props, run.trigger.as_deref()))
             {
                 let run = st.runs.remove(i);
                 let mut d = cx.decision(st, Kind::FlowExit);
@@ -226,7 +226,7 @@ impl Engine {
                     flow.steps.get(run.step).map(|s| &s.action)
                 {
                     if e.occurred_at >= run.cursor
-                        && matches(&w.as_match(), e.name(), &props, run.trigger.as_ref())
+                        && matches(&w.as_match(), e.name(), &props, run.trigger.as_deref())
                     {
                         let target = w.on_event.clone();
                         let run = &mut st.runs[i];
@@ -282,15 +282,8 @@ impl Engine {
         ts
     }
 
-    fn flows_by_priority<'c>(&self, cfg: &'c Config) -> Vec<&'c Arc<FlowDef>> {
-        let mut v: Vec<&Arc<FlowDef>> = cfg.live_flows().collect();
-        v.sort_by_key(|f| {
-            (
-                cfg.settings.policy.rank(&f.priority).unwrap_or(usize::MAX),
-                f.id.clone(),
-            )
-        });
-        v
+    fn flows_by_priority<'c>(&self, cfg: &'c Config) -> &'c [Arc<FlowDef>] {
+        &cfg.by_priority
     }
 
     fn trigger_event(&self, st: &mut CustomerState, e: &Event, props: &Value, cx: &mut Cx) {
@@ -469,15 +462,6 @@ impl Engine {
             d.reason = Some(why);
             cx.out.decisions.push(d);
         };
-        let run_id = short_hash(&[
-            &flow.id,
-            &flow.version.to_string(),
-            st.profile.id.as_str(),
-            trigger_id,
-        ]);
-        if st.ledger.contains(&run_id) {
-            return skip(st, cx, format!("already entered for trigger {trigger_id}"));
-        }
         if let Some(e) = st.entries.get(&flow.id) {
             match &flow.entry {
                 crate::flow::Entry::OnceEver => {
@@ -508,6 +492,15 @@ impl Engine {
                 cx,
                 format!("a run of this flow is already live for {what}"),
             );
+        }
+        let run_id = short_hash(&[
+            &flow.id,
+            &flow.version.to_string(),
+            st.profile.id.as_str(),
+            trigger_id,
+        ]);
+        if st.ledger.contains(&run_id) {
+            return skip(st, cx, format!("already entered for trigger {trigger_id}"));
         }
         if let Some(f) = &flow.filter {
             if !self.eval(st, cx, f).value {
@@ -596,7 +589,7 @@ impl Engine {
             flow: flow.id.clone(),
             version: flow.version,
             key,
-            trigger,
+            trigger: trigger.map(Arc::new),
             started_at: at,
             cursor: at,
             step: 0,
@@ -684,7 +677,12 @@ impl Engine {
         for r in st.reminders.values() {
             w = earliest(w, Some(r.due));
         }
-        for flow in cx.cfg.live_flows() {
+        for flow in cx
+            .cfg
+            .by_priority
+            .iter()
+            .filter(|f| f.trigger.date.is_some())
+        {
             let Some(prop) = &flow.trigger.date else {
                 continue;
             };
@@ -705,6 +703,12 @@ impl Engine {
 /// Whether an event matches a goal / wait_for: its name, its property
 /// tests, and `same` properties equal to the trigger event's.
 pub(crate) fn matches(m: &EventMatch, name: &str, props: &Value, trigger: Option<&Event>) -> bool {
+    if m.event != name || !m.filter.iter().all(|f| f.test(props)) {
+        return false;
+    }
+    if m.same.is_empty() {
+        return true;
+    }
     let tprops = trigger.map(|t| t.kind.properties_json());
     matches_recorded(m, name, props, tprops.as_ref())
 }

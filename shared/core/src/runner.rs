@@ -1,6 +1,5 @@
 //! Executes a run's steps until it waits, is deferred, or ends.
 
-use crate::config::step_ids;
 use crate::context;
 use crate::decision::{Decision, Kind, Message, MessageChannel};
 use crate::engine::{Cx, Engine};
@@ -22,8 +21,11 @@ pub(crate) fn goto(run: &mut Run, flow: &FlowDef, target: Option<&str>) {
         None => run.step += 1,
         Some(EXIT) => run.step = usize::MAX,
         Some(t) => {
-            let ids = step_ids(flow);
-            run.step = ids.iter().position(|x| x == t).unwrap_or(usize::MAX);
+            run.step = flow
+                .steps
+                .iter()
+                .position(|s| s.id == t)
+                .unwrap_or(usize::MAX)
         }
     }
 }
@@ -60,7 +62,6 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
             ),
         );
     };
-    let ids = step_ids(&flow);
     for _ in 0..256 {
         let Some(run) = st.runs.iter().find(|r| r.id == id).cloned() else {
             return;
@@ -74,7 +75,7 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
             return exit(st, cx, id, why.into());
         }
         let step = &flow.steps[run.step];
-        let step_id = ids[run.step].clone();
+        let step_id = step.id.clone();
         match run.wait {
             Wait::Ready => {}
             Wait::Deferred(t) if t <= cx.now => {}
@@ -116,14 +117,14 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
             }
             Action::WaitFor(w) => {
                 let m = w.as_match();
-                let tprops = run.trigger.as_ref().map(|e| e.kind.properties_json());
+                let tprops = run.trigger.as_deref().map(|e| e.kind.properties_json());
                 let found = st
                     .history
                     .since(run.cursor)
                     .iter()
                     .find(|r| {
                         r.at <= cx.now
-                            && crate::engine::matches(&m, &r.name, &r.props, run.trigger.as_ref())
+                            && crate::engine::matches(&m, &r.name, &r.props, run.trigger.as_deref())
                     })
                     .map(|r| r.at);
                 let _ = tprops;

@@ -15,6 +15,8 @@ use crate::settings::Settings;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+#[allow(unused_imports)]
+use std::collections::HashSet;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +38,8 @@ pub struct Deps {
     pub orders: bool,
     pub activity: bool,
     pub segments: BTreeSet<String>,
+    /// Positions (in dependency order) of the segments referred to.
+    pub segment_idx: Vec<usize>,
 }
 
 impl Deps {
@@ -178,6 +182,7 @@ impl SegmentSet {
         for id in order {
             let d = by_id[&id].clone();
             let mut dep = Deps::of(&d.condition);
+            dep.segment_idx = dep.segments.iter().map(|r| index[r]).collect();
             // A reference carries what the referred segment reads.
             for r in dep.segments.clone() {
                 let rd: &Deps = &deps[index[&r]];
@@ -232,21 +237,34 @@ impl SegmentSet {
     ) -> Vec<Transition> {
         let mut out = Vec::new();
         let time_due = ms.next.map(|n| n <= now).unwrap_or(false);
-        let mut changed_here: BTreeSet<&str> = BTreeSet::new();
+        // Memberships of segments no longer configured are dropped when
+        // everything is evaluated again (a new config, a merge).
+        let complete = ms.by_segment.len() == self.defs.len();
+        if dirty.all || !complete {
+            ms.by_segment.retain(|k, _| self.index.contains_key(k));
+        }
+        let complete = ms.by_segment.len() == self.defs.len();
+        let mut changed_here: Vec<usize> = Vec::new();
+        let mut evaluated = false;
         for (i, def) in self.defs.iter().enumerate() {
             let d = &self.deps[i];
-            let cur = ms.by_segment.get(&def.id).copied();
-            let needed = dirty.all
-                || cur.is_none()
-                || (time_due && cur.and_then(|m| m.next).map(|n| n <= now).unwrap_or(false))
+            let touched = dirty.all
+                || !complete
                 || (dirty.changes.profile && d.profile)
                 || (dirty.changes.orders && d.orders)
                 || (dirty.changes.activity && d.activity)
                 || dirty.events.iter().any(|e| d.events.contains(*e))
-                || d.segments.iter().any(|s| changed_here.contains(s.as_str()));
-            if !needed {
+                || (!changed_here.is_empty()
+                    && d.segment_idx.iter().any(|s| changed_here.contains(s)));
+            if !touched && !time_due {
                 continue;
             }
+            let cur = ms.by_segment.get(&def.id).copied();
+            let due = time_due && cur.and_then(|m| m.next).map(|n| n <= now).unwrap_or(false);
+            if !(touched || due || cur.is_none()) {
+                continue;
+            }
+            evaluated = true;
             let e = {
                 let lookup = |id: &str| -> Eval {
                     match ms.by_segment.get(id) {
@@ -275,27 +293,33 @@ impl SegmentSet {
                 Some(m) if m.member == e.value => m.since,
                 _ => now,
             };
-            ms.by_segment.insert(
-                def.id.clone(),
-                Membership {
-                    member: e.value,
-                    since,
-                    next: e.next,
-                },
-            );
+            let new = Membership {
+                member: e.value,
+                since,
+                next: e.next,
+            };
+            if cur != Some(new) {
+                match ms.by_segment.get_mut(&def.id) {
+                    Some(slot) => *slot = new,
+                    None => {
+                        ms.by_segment.insert(def.id.clone(), new);
+                    }
+                }
+            }
             if was != e.value {
-                changed_here.insert(&def.id);
+                changed_here.push(i);
                 out.push(Transition {
                     segment: def.id.clone(),
                     entered: e.value,
                 });
             } else if cur.map(|m| m.next) != Some(e.next) {
                 // Its next instant moved: segments that refer to it follow.
-                changed_here.insert(&def.id);
+                changed_here.push(i);
             }
         }
-        ms.by_segment.retain(|k, _| self.index.contains_key(k));
-        ms.next = ms.by_segment.values().filter_map(|m| m.next).min();
+        if evaluated {
+            ms.next = ms.by_segment.values().filter_map(|m| m.next).min();
+        }
         out
     }
 

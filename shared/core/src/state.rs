@@ -95,7 +95,7 @@ pub struct Run {
     pub key: String,
     /// The event that started the run, for templates and `same` matches.
     #[serde(default)]
-    pub trigger: Option<Event>,
+    pub trigger: Option<std::sync::Arc<Event>>,
     pub started_at: Timestamp,
     /// Logical time of the run: when the previous step finished. Waits
     /// count from here, not from when a timer happened to fire.
