@@ -163,7 +163,8 @@ impl Engine {
             zone_moved = tz != cx.tz;
             cx.tz = tz;
         }
-        st.history.record(e, cx.now, cfg);
+        let props = e.kind.properties_json();
+        st.history.record_with(e, Some(&props), cx.now, cfg);
         if let EventKind::OrderPlaced(o) = &e.kind {
             for li in &o.line_items {
                 let Some(every) = cfg
@@ -197,7 +198,6 @@ impl Engine {
         }
 
         // Goals end runs (a conversion); a wait_for resumes.
-        let props = e.kind.properties_json();
         let mut i = 0;
         while i < st.runs.len() {
             let run = &st.runs[i];

@@ -15,8 +15,6 @@ use crate::settings::Settings;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-#[allow(unused_imports)]
-use std::collections::HashSet;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -127,6 +125,13 @@ pub struct SegmentSet {
     defs: Vec<SegmentDef>,
     deps: Vec<Deps>,
     index: HashMap<String, usize>,
+    /// Segments to evaluate again, by what changed.
+    by_event: HashMap<String, Vec<usize>>,
+    on_profile: Vec<usize>,
+    on_orders: Vec<usize>,
+    on_activity: Vec<usize>,
+    /// For each segment, the segments that refer to it.
+    referrers: Vec<Vec<usize>>,
 }
 
 impl SegmentSet {
@@ -195,10 +200,35 @@ impl SegmentSet {
             sorted.push(d);
             deps.push(dep);
         }
+        let mut by_event: HashMap<String, Vec<usize>> = HashMap::new();
+        let (mut on_profile, mut on_orders, mut on_activity) = (Vec::new(), Vec::new(), Vec::new());
+        let mut referrers = vec![Vec::new(); sorted.len()];
+        for (i, d) in deps.iter().enumerate() {
+            for e in &d.events {
+                by_event.entry(e.clone()).or_default().push(i);
+            }
+            if d.profile {
+                on_profile.push(i);
+            }
+            if d.orders {
+                on_orders.push(i);
+            }
+            if d.activity {
+                on_activity.push(i);
+            }
+            for &r in &d.segment_idx {
+                referrers[r].push(i);
+            }
+        }
         Ok(SegmentSet {
             defs: sorted,
             deps,
             index,
+            by_event,
+            on_profile,
+            on_orders,
+            on_activity,
+            referrers,
         })
     }
 
@@ -236,35 +266,47 @@ impl SegmentSet {
         dirty: &Dirty,
     ) -> Vec<Transition> {
         let mut out = Vec::new();
-        let time_due = ms.next.map(|n| n <= now).unwrap_or(false);
-        // Memberships of segments no longer configured are dropped when
-        // everything is evaluated again (a new config, a merge).
-        let complete = ms.by_segment.len() == self.defs.len();
+        let n = self.defs.len();
+        let complete = ms.by_segment.len() == n;
         if dirty.all || !complete {
+            // Memberships of segments no longer configured are dropped.
             ms.by_segment.retain(|k, _| self.index.contains_key(k));
         }
-        let complete = ms.by_segment.len() == self.defs.len();
-        let mut changed_here: Vec<usize> = Vec::new();
+        let all = dirty.all || ms.by_segment.len() != n;
+        let mut touched = vec![all; n];
+        if !all {
+            let mut mark = |list: &[usize]| list.iter().for_each(|&i| touched[i] = true);
+            for e in &dirty.events {
+                if let Some(list) = self.by_event.get(*e) {
+                    mark(list);
+                }
+            }
+            if dirty.changes.profile {
+                mark(&self.on_profile);
+            }
+            if dirty.changes.orders {
+                mark(&self.on_orders);
+            }
+            if dirty.changes.activity {
+                mark(&self.on_activity);
+            }
+            if ms.next.is_some_and(|t| t <= now) {
+                for (id, m) in &ms.by_segment {
+                    if m.next.is_some_and(|t| t <= now) {
+                        if let Some(&i) = self.index.get(id) {
+                            touched[i] = true;
+                        }
+                    }
+                }
+            }
+        }
         let mut evaluated = false;
         for (i, def) in self.defs.iter().enumerate() {
-            let d = &self.deps[i];
-            let touched = dirty.all
-                || !complete
-                || (dirty.changes.profile && d.profile)
-                || (dirty.changes.orders && d.orders)
-                || (dirty.changes.activity && d.activity)
-                || dirty.events.iter().any(|e| d.events.contains(*e))
-                || (!changed_here.is_empty()
-                    && d.segment_idx.iter().any(|s| changed_here.contains(s)));
-            if !touched && !time_due {
-                continue;
-            }
-            let cur = ms.by_segment.get(&def.id).copied();
-            let due = time_due && cur.and_then(|m| m.next).map(|n| n <= now).unwrap_or(false);
-            if !(touched || due || cur.is_none()) {
+            if !touched[i] {
                 continue;
             }
             evaluated = true;
+            let cur = ms.by_segment.get(&def.id).copied();
             let e = {
                 let lookup = |id: &str| -> Eval {
                     match ms.by_segment.get(id) {
@@ -305,16 +347,16 @@ impl SegmentSet {
                         ms.by_segment.insert(def.id.clone(), new);
                     }
                 }
+                // Its value or next instant moved: segments that refer to it follow.
+                for &j in &self.referrers[i] {
+                    touched[j] = true;
+                }
             }
             if was != e.value {
-                changed_here.push(i);
                 out.push(Transition {
                     segment: def.id.clone(),
                     entered: e.value,
                 });
-            } else if cur.map(|m| m.next) != Some(e.next) {
-                // Its next instant moved: segments that refer to it follow.
-                changed_here.push(i);
             }
         }
         if evaluated {
