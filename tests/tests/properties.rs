@@ -222,7 +222,7 @@ proptest! {
                     engine.handle(&mut st, Input::Wake, now);
                 }
             }
-            let incremental: BTreeMap<String, bool> = st.segments.by_segment.iter().map(|(k, m)| (k.clone(), m.member)).collect();
+            let incremental: BTreeMap<String, bool> = st.segments.all().map(|(k, m)| (k.to_string(), m)).collect();
             let scratch_state = from_scratch(&engine, &applied, now);
             prop_assert_eq!(&scratch_state.profile.metrics, &st.profile.metrics);
             prop_assert_eq!(&scratch_state.profile.consent, &st.profile.consent);

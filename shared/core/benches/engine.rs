@@ -20,7 +20,11 @@ fn bench_config() -> Config {
         path: "store.yaml".into(),
         text: "store: { name: Bench, url: https://b.example.com, timezone: Europe/Paris }\nprofile_attributes: [plan]\n".into(),
     }];
-    for i in 0..100 {
+    let nseg: usize = std::env::var("NSEG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    for i in 0..nseg {
         let cond = match i % 5 {
             0 => format!("{{ event: product_viewed, at_least: {}, within: {}d, where: [{{ path: product_id, eq: p{} }}] }}", i % 3 + 1, i % 7 + 1, i % 20),
             1 => format!("{{ metric: total_spent, gte: {} }}", i * 10),
@@ -49,7 +53,11 @@ fn bench_config() -> Config {
         "winback",
         "promotion",
     ];
-    for j in 0..30 {
+    let nflow: usize = std::env::var("NFLOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    for j in 0..nflow {
         let trig = triggers[j % triggers.len()];
         let key = if trig == "checkout_started" {
             "\n  key: checkout_id"

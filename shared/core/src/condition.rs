@@ -459,21 +459,16 @@ fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
     let cap = ec.count_cap.max(1);
     let mut count = 0u64;
     let mut next: Option<Timestamp> = None;
-    let events = match from {
-        // Events at exactly now - within have just left the window.
-        Some(f) => c.history.since(f),
-        None => c.history.since(Timestamp::MIN),
-    };
+    let events = c
+        .history
+        .named_since(&ec.event, from.unwrap_or(Timestamp::MIN));
     let mut stopped_at = events.len();
     for (i, r) in events.iter().enumerate() {
         if r.at > c.now {
             stopped_at = i;
             break;
         }
-        if r.name != ec.event
-            || (from.is_some_and(|f| r.at <= f))
-            || !ec.filter.iter().all(|m| m.test(&r.props))
-        {
+        if from.is_some_and(|f| r.at <= f) || !ec.filter.iter().all(|m| m.test(&r.props)) {
             continue;
         }
         if let Some(w) = ec.within {
@@ -491,7 +486,7 @@ fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
         if r.at <= c.now {
             break;
         }
-        if r.name == ec.event && ec.filter.iter().all(|m| m.test(&r.props)) {
+        if ec.filter.iter().all(|m| m.test(&r.props)) {
             next = earliest(next, Some(r.at));
         }
     }

@@ -70,6 +70,8 @@ pub struct Config {
     /// The newest enabled version of each flow, highest priority first:
     /// the order in which flows are offered an event.
     pub by_priority: Vec<Arc<FlowDef>>,
+    /// Event-triggered flows by event name, highest priority first.
+    by_trigger: HashMap<String, Vec<Arc<FlowDef>>>,
 }
 
 impl Retention for Config {
@@ -104,6 +106,14 @@ fn parse<T: DeserializeOwned>(src: &Source, errs: &mut Vec<ConfigError>) -> Opti
 }
 
 impl Config {
+    /// The live flows an event of this name starts, highest priority first.
+    pub fn triggered_by(&self, event: &str) -> &[Arc<FlowDef>] {
+        self.by_trigger
+            .get(event)
+            .map(|v| v.as_slice())
+            .unwrap_or(&[])
+    }
+
     pub fn latest(&self, id: &str) -> Option<&Arc<FlowDef>> {
         self.flows.get(id).and_then(|v| v.values().next_back())
     }
@@ -266,6 +276,12 @@ impl Config {
                 f.id.clone(),
             )
         });
+        let mut by_trigger: HashMap<String, Vec<Arc<FlowDef>>> = HashMap::new();
+        for f in &by_priority {
+            if let Some(e) = &f.trigger.event {
+                by_trigger.entry(e.clone()).or_default().push(f.clone());
+            }
+        }
         Ok(Config {
             settings,
             segments,
@@ -275,6 +291,7 @@ impl Config {
             link_secret,
             files,
             by_priority,
+            by_trigger,
         })
     }
 }

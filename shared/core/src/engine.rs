@@ -142,18 +142,18 @@ impl Engine {
             cx.out.decisions.push(d);
             return;
         }
-        st.seen.insert(e.id.to_string(), cx.now);
+        remember(st, e.id.as_str(), cx.now);
         match &e.kind {
             // Store-level facts: the store's own state handles them.
             EventKind::InventoryChanged(_) | EventKind::PriceChanged(_) => return,
             EventKind::BackInStockRequested(v) => cx.out.waitlist.push(v.clone()),
             _ => {}
         }
-        self.ingest(st, &e, cx);
+        self.ingest(st, &Arc::new(e), cx);
     }
 
     /// Applies one event (real or made by the engine) and reacts to it.
-    fn ingest(&self, st: &mut CustomerState, e: &Event, cx: &mut Cx) {
+    fn ingest(&self, st: &mut CustomerState, e: &Arc<Event>, cx: &mut Cx) {
         let cfg = cx.cfg;
         let changes = st.profile.apply(e, &cfg.settings);
         let mut zone_moved = false;
@@ -163,8 +163,16 @@ impl Engine {
             zone_moved = tz != cx.tz;
             cx.tz = tz;
         }
-        let props = e.kind.properties_json();
-        st.history.record_with(e, Some(&props), cx.now, cfg);
+        let triggers = cfg.triggered_by(e.name());
+        let kept = crate::history::Retention::keep_for(cfg, e.name()).is_some();
+        let props = if kept || !st.runs.is_empty() || !triggers.is_empty() {
+            e.kind.properties_json()
+        } else {
+            Value::Null
+        };
+        if kept {
+            st.history.record_with(e, Some(&props), cx.now, cfg);
+        }
         if let EventKind::OrderPlaced(o) = &e.kind {
             for li in &o.line_items {
                 let Some(every) = cfg
@@ -242,7 +250,7 @@ impl Engine {
             st,
             cx,
             Dirty {
-                events: vec![e.name()],
+                events: vec![(e.name(), &props)],
                 changes,
                 all: zone_moved,
             },
@@ -286,8 +294,8 @@ impl Engine {
         &cfg.by_priority
     }
 
-    fn trigger_event(&self, st: &mut CustomerState, e: &Event, props: &Value, cx: &mut Cx) {
-        for flow in self.flows_by_priority(cx.cfg) {
+    fn trigger_event(&self, st: &mut CustomerState, e: &Arc<Event>, props: &Value, cx: &mut Cx) {
+        for flow in cx.cfg.triggered_by(e.name()) {
             let t = &flow.trigger;
             if t.event.as_deref() != Some(e.name()) || !t.filter.iter().all(|m| m.test(props)) {
                 continue;
@@ -331,7 +339,7 @@ impl Engine {
             self.try_enter(
                 st,
                 flow,
-                Some(e.clone()),
+                Some(Arc::clone(e)),
                 e.id.as_str(),
                 key,
                 e.occurred_at.min(cx.now),
@@ -412,8 +420,8 @@ impl Engine {
                     image_url: r.image_url,
                 }),
             };
-            if st.seen.insert(e.id.to_string(), cx.now).is_none() {
-                self.ingest(st, &e, cx);
+            if remember(st, e.id.as_str(), cx.now).is_none() {
+                self.ingest(st, &Arc::new(e), cx);
             }
         }
 
@@ -448,7 +456,7 @@ impl Engine {
         &self,
         st: &mut CustomerState,
         flow: &Arc<FlowDef>,
-        trigger: Option<Event>,
+        trigger: Option<Arc<Event>>,
         trigger_id: &str,
         key: String,
         at: Timestamp,
@@ -508,21 +516,19 @@ impl Engine {
             }
         }
         // A goal that came before the trigger (webhooks out of order).
-        let props = trigger.as_ref().map(|e| e.kind.properties_json());
-        for r in st.history.since(at) {
-            if r.at > cx.now {
-                break;
-            }
-            if flow
-                .goals
-                .iter()
-                .any(|g| matches_recorded(g, &r.name, &r.props, props.as_ref()))
-            {
-                return skip(
-                    st,
-                    cx,
-                    format!("goal already reached: {} ({})", r.name, r.id),
-                );
+        let needs_props = flow.goals.iter().any(|g| !g.same.is_empty());
+        let props = trigger
+            .as_ref()
+            .filter(|_| needs_props)
+            .map(|e| e.kind.properties_json());
+        for g in &flow.goals {
+            let hit =
+                st.history.named_since(&g.event, at).iter().find(|r| {
+                    r.at <= cx.now && matches_recorded(g, &r.name, &r.props, props.as_ref())
+                });
+            if let Some(r) = hit {
+                let why = format!("goal already reached: {} ({})", r.name, r.id);
+                return skip(st, cx, why);
             }
         }
         let ladder = &cfg.settings.intent_ladder;
@@ -589,7 +595,7 @@ impl Engine {
             flow: flow.id.clone(),
             version: flow.version,
             key,
-            trigger: trigger.map(Arc::new),
+            trigger,
             started_at: at,
             cursor: at,
             step: 0,
@@ -606,7 +612,7 @@ impl Engine {
         c: &crate::condition::Condition,
     ) -> Eval {
         let ms = &st.segments;
-        let lookup = |id: &str| match ms.by_segment.get(id) {
+        let lookup = |id: &str| match ms.get(id) {
             Some(m) => Eval {
                 value: m.member,
                 next: m.next,
@@ -664,7 +670,15 @@ impl Engine {
 
     fn housekeeping(&self, st: &mut CustomerState, cx: &mut Cx) {
         let now = cx.now;
-        st.seen.retain(|_, at| *at + DEDUPE_WINDOW > now);
+        // Pruned once its oldest entry is a day past the window, so that
+        // pruning runs about daily, not on every event of a busy customer.
+        if st
+            .seen_oldest
+            .is_some_and(|t| t + DEDUPE_WINDOW + SignedDuration::from_hours(24) <= now)
+        {
+            st.seen.retain(|_, at| *at + DEDUPE_WINDOW > now);
+            st.seen_oldest = st.seen.values().min().copied();
+        }
         st.history.prune(now, cx.cfg);
         crate::policy::prune_log(&mut st.contacts, &cx.cfg.settings.policy.caps, now);
     }
@@ -698,6 +712,12 @@ impl Engine {
         // Never ask to be woken in the past: what is due was done now.
         w.map(|t| t.max(cx.now))
     }
+}
+
+/// Marks an event id as applied; returns the previous mark, if any.
+fn remember(st: &mut CustomerState, id: &str, now: Timestamp) -> Option<Timestamp> {
+    st.seen_oldest = Some(st.seen_oldest.map_or(now, |t| t.min(now)));
+    st.seen.insert(id.to_string(), now)
 }
 
 /// Whether an event matches a goal / wait_for: its name, its property

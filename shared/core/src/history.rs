@@ -7,6 +7,7 @@ use crate::ids::EventId;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recorded {
@@ -16,9 +17,11 @@ pub struct Recorded {
     pub props: Value,
 }
 
+/// Events kept per name, each list in time order: a condition on one
+/// event name reads only that name's events.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
-    events: Vec<Recorded>,
+    by_name: BTreeMap<String, Vec<Recorded>>,
     /// The earliest instant at which some kept event leaves its retention:
     /// pruning before then would find nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,6 +41,11 @@ pub enum Keep {
 
 fn earlier(a: Option<Timestamp>, b: Timestamp) -> Option<Timestamp> {
     Some(a.map_or(b, |a| a.min(b)))
+}
+
+fn insert_sorted(list: &mut Vec<Recorded>, r: Recorded) {
+    let pos = list.partition_point(|x| (x.at, &x.id) < (r.at, &r.id));
+    list.insert(pos, r);
 }
 
 impl History {
@@ -63,18 +71,20 @@ impl History {
                 return false;
             }
         }
+        let list = match self.by_name.get_mut(e.name()) {
+            Some(l) => l,
+            None => self.by_name.entry(e.name().to_string()).or_default(),
+        };
         // The same id (at any time) is the same event.
-        if self.events.iter().any(|x| x.id == e.id) {
+        if list.iter().any(|x| x.id == e.id) {
             return false;
         }
-        let key = (e.occurred_at, &e.id);
-        let pos = self.events.partition_point(|x| (x.at, &x.id) < key);
         if let Keep::For(d) = keep {
             self.prune_at = earlier(self.prune_at, e.occurred_at + d);
         }
         let props = props.cloned().unwrap_or_else(|| e.kind.properties_json());
-        self.events.insert(
-            pos,
+        insert_sorted(
+            list,
             Recorded {
                 id: e.id.clone(),
                 name: e.name().to_string(),
@@ -87,55 +97,65 @@ impl History {
 
     /// Drops what no condition can see any more.
     pub fn prune(&mut self, now: Timestamp, r: &dyn Retention) {
-        if self.prune_at.is_none_or(|t| t > now) {
+        // An hour of slack: a busy history is pruned hourly, not per event.
+        // Extra events past their retention are invisible to conditions.
+        if self
+            .prune_at
+            .is_none_or(|t| t + SignedDuration::from_hours(1) > now)
+        {
             return;
         }
         let mut next: Option<Timestamp> = None;
-        self.events.retain(|x| match r.keep_for(&x.name) {
-            None => false,
-            Some(Keep::Forever) => true,
-            Some(Keep::For(d)) => {
-                let out = x.at + d;
-                if out > now {
-                    next = earlier(next, out);
-                    true
-                } else {
-                    false
+        self.by_name.retain(|name, list| {
+            match r.keep_for(name) {
+                None => list.clear(),
+                Some(Keep::Forever) => {}
+                Some(Keep::For(d)) => {
+                    list.retain(|x| x.at + d > now);
+                    if let Some(first) = list.first() {
+                        next = earlier(next, first.at + d);
+                    }
                 }
             }
+            !list.is_empty()
         });
         self.prune_at = next;
     }
 
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Recorded> {
-        self.events.iter()
+    /// Every event kept, by name then time.
+    pub fn iter(&self) -> impl Iterator<Item = &Recorded> {
+        self.by_name.values().flatten()
     }
 
-    /// Events at or after `from`.
-    pub fn since(&self, from: Timestamp) -> &[Recorded] {
-        let pos = self.events.partition_point(|x| x.at < from);
-        &self.events[pos..]
+    /// Events of one name, in time order.
+    pub fn named(&self, name: &str) -> &[Recorded] {
+        self.by_name.get(name).map(|v| v.as_slice()).unwrap_or(&[])
+    }
+
+    /// Events of one name at or after `from`.
+    pub fn named_since(&self, name: &str, from: Timestamp) -> &[Recorded] {
+        let list = self.named(name);
+        &list[list.partition_point(|x| x.at < from)..]
     }
 
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.by_name.values().map(|v| v.len()).sum()
     }
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.by_name.is_empty()
     }
 
     pub fn absorb(&mut self, other: History) {
         if let Some(t) = other.prune_at {
             self.prune_at = earlier(self.prune_at, t);
         }
-        for x in other.events {
-            if self.events.iter().any(|y| y.id == x.id) {
-                continue;
+        for (name, list) in other.by_name {
+            let mine = self.by_name.entry(name).or_default();
+            for x in list {
+                if !mine.iter().any(|y| y.id == x.id) {
+                    insert_sorted(mine, x);
+                }
             }
-            let pos = self
-                .events
-                .partition_point(|y| (y.at, &y.id) < (x.at, &x.id));
-            self.events.insert(pos, x);
         }
     }
 }

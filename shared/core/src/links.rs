@@ -11,7 +11,7 @@ fn mac(secret: &[u8], payload: &str) -> String {
     let mut m = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
     m.update(payload.as_bytes());
     let bytes = m.finalize().into_bytes();
-    bytes[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex(&bytes[..16])
 }
 
 /// `profile.channel.mac`
@@ -67,10 +67,17 @@ pub fn short_hash(parts: &[&str]) -> String {
         h.update(p.as_bytes());
         h.update([0u8]);
     }
-    h.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&h.finalize()[..8])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
 }
 
 #[cfg(test)]

@@ -120,7 +120,7 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
                 let tprops = run.trigger.as_deref().map(|e| e.kind.properties_json());
                 let found = st
                     .history
-                    .since(run.cursor)
+                    .named_since(&w.event, run.cursor)
                     .iter()
                     .find(|r| {
                         r.at <= cx.now

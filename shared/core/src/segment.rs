@@ -8,7 +8,7 @@
 //! with the number of segments that cannot be affected, nor with the number
 //! of customers, and no scan ever runs to keep time-based segments current.
 
-use crate::condition::{earliest, Condition, Ctx, Eval, Metric};
+use crate::condition::{earliest, Condition, Ctx, Eval, Metric, PropertyMatch};
 use crate::history::History;
 use crate::profile::{Changes, Profile};
 use crate::settings::Settings;
@@ -82,25 +82,50 @@ pub struct Membership {
     pub next: Option<Timestamp>,
 }
 
-/// Memberships of every segment, as kept in a customer's state.
+/// Memberships of every segment, as kept in a customer's state: one slot
+/// per segment, in the compiled set's order (`layout` names that order), so
+/// evaluation reaches a segment's membership by position, not by name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Memberships {
-    pub by_segment: BTreeMap<String, Membership>,
+    pub slots: Vec<Slot>,
+    /// Fingerprint of the segment order the slots follow.
+    #[serde(default)]
+    pub layout: u64,
     /// The earliest `next` of all, so a wake-up finds due segments without
     /// looking at each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<Timestamp>,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Slot {
+    pub segment: String,
+    /// None until first evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<Membership>,
+}
+
 impl Memberships {
+    pub fn get(&self, id: &str) -> Option<&Membership> {
+        self.slots
+            .iter()
+            .find(|s| s.segment == id)
+            .and_then(|s| s.membership.as_ref())
+    }
     pub fn is_member(&self, id: &str) -> bool {
-        self.by_segment.get(id).map(|m| m.member).unwrap_or(false)
+        self.get(id).map(|m| m.member).unwrap_or(false)
     }
     pub fn members_of(&self) -> impl Iterator<Item = &str> {
-        self.by_segment
+        self.slots
             .iter()
-            .filter(|(_, m)| m.member)
-            .map(|(k, _)| k.as_str())
+            .filter(|s| s.membership.is_some_and(|m| m.member))
+            .map(|s| s.segment.as_str())
+    }
+    /// Every segment with its membership (false when not yet evaluated).
+    pub fn all(&self) -> impl Iterator<Item = (&str, bool)> {
+        self.slots
+            .iter()
+            .map(|s| (s.segment.as_str(), s.membership.is_some_and(|m| m.member)))
     }
 }
 
@@ -113,7 +138,8 @@ pub struct Transition {
 /// What changed since the last evaluation.
 #[derive(Debug, Clone, Default)]
 pub struct Dirty<'a> {
-    pub events: Vec<&'a str>,
+    /// Events applied: name and properties (`Null` when not needed).
+    pub events: Vec<(&'a str, &'a serde_json::Value)>,
     pub changes: Changes,
     /// Evaluate every segment (a new profile, a merge, a configuration change).
     pub all: bool,
@@ -126,12 +152,16 @@ pub struct SegmentSet {
     deps: Vec<Deps>,
     index: HashMap<String, usize>,
     /// Segments to evaluate again, by what changed.
-    by_event: HashMap<String, Vec<usize>>,
+    /// Per event name, the segments that count such events, with the
+    /// `where` filters of their conditions on it: an event that passes none
+    /// cannot change the segment. An empty filter list passes every event.
+    by_event: HashMap<String, Vec<(usize, Vec<Vec<PropertyMatch>>)>>,
     on_profile: Vec<usize>,
     on_orders: Vec<usize>,
     on_activity: Vec<usize>,
     /// For each segment, the segments that refer to it.
     referrers: Vec<Vec<usize>>,
+    layout: u64,
 }
 
 impl SegmentSet {
@@ -200,12 +230,36 @@ impl SegmentSet {
             sorted.push(d);
             deps.push(dep);
         }
-        let mut by_event: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_event: HashMap<String, Vec<(usize, Vec<Vec<PropertyMatch>>)>> = HashMap::new();
         let (mut on_profile, mut on_orders, mut on_activity) = (Vec::new(), Vec::new(), Vec::new());
         let mut referrers = vec![Vec::new(); sorted.len()];
         for (i, d) in deps.iter().enumerate() {
-            for e in &d.events {
-                by_event.entry(e.clone()).or_default().push(i);
+            let mut filters: BTreeMap<String, Vec<Vec<PropertyMatch>>> = BTreeMap::new();
+            let mut all_filters = vec![&sorted[i].condition];
+            // Referred segments' event conditions count too.
+            let mut stack: Vec<usize> = deps[i].segment_idx.clone();
+            while let Some(j) = stack.pop() {
+                all_filters.push(&sorted[j].condition);
+                stack.extend(deps[j].segment_idx.iter().copied());
+            }
+            for c in all_filters {
+                c.walk(&mut |c| {
+                    if let Condition::Event(ec) = c {
+                        filters
+                            .entry(ec.event.clone())
+                            .or_default()
+                            .push(ec.filter.clone());
+                    }
+                });
+            }
+            for (name, fs) in filters {
+                // Any unfiltered condition makes every such event relevant.
+                let fs = if fs.iter().any(|f| f.is_empty()) {
+                    Vec::new()
+                } else {
+                    fs
+                };
+                by_event.entry(name).or_default().push((i, fs));
             }
             if d.profile {
                 on_profile.push(i);
@@ -220,6 +274,8 @@ impl SegmentSet {
                 referrers[r].push(i);
             }
         }
+        let ids: Vec<&str> = sorted.iter().map(|d| d.id.as_str()).collect();
+        let layout = u64::from_str_radix(&crate::links::short_hash(&ids)[..16], 16).unwrap_or(0);
         Ok(SegmentSet {
             defs: sorted,
             deps,
@@ -229,6 +285,7 @@ impl SegmentSet {
             on_orders,
             on_activity,
             referrers,
+            layout,
         })
     }
 
@@ -267,20 +324,41 @@ impl SegmentSet {
     ) -> Vec<Transition> {
         let mut out = Vec::new();
         let n = self.defs.len();
-        let complete = ms.by_segment.len() == n;
-        if dirty.all || !complete {
-            // Memberships of segments no longer configured are dropped.
-            ms.by_segment.retain(|k, _| self.index.contains_key(k));
+        let realigned = ms.layout != self.layout || ms.slots.len() != n;
+        if realigned {
+            // A new configuration: keep what is known of segments still
+            // configured, in the new order; drop the rest.
+            let mut old: HashMap<String, Membership> = ms
+                .slots
+                .drain(..)
+                .filter_map(|s| s.membership.map(|m| (s.segment, m)))
+                .collect();
+            ms.slots = self
+                .defs
+                .iter()
+                .map(|d| Slot {
+                    segment: d.id.clone(),
+                    membership: old.remove(&d.id),
+                })
+                .collect();
+            ms.layout = self.layout;
         }
-        let all = dirty.all || ms.by_segment.len() != n;
+        let all = dirty.all || realigned;
         let mut touched = vec![all; n];
         if !all {
-            let mut mark = |list: &[usize]| list.iter().for_each(|&i| touched[i] = true);
-            for e in &dirty.events {
-                if let Some(list) = self.by_event.get(*e) {
-                    mark(list);
+            for (name, props) in &dirty.events {
+                if let Some(list) = self.by_event.get(*name) {
+                    for (i, filters) in list {
+                        if filters.is_empty()
+                            || props.is_null()
+                            || filters.iter().any(|f| f.iter().all(|m| m.test(props)))
+                        {
+                            touched[*i] = true;
+                        }
+                    }
                 }
             }
+            let mut mark = |list: &[usize]| list.iter().for_each(|&i| touched[i] = true);
             if dirty.changes.profile {
                 mark(&self.on_profile);
             }
@@ -291,25 +369,25 @@ impl SegmentSet {
                 mark(&self.on_activity);
             }
             if ms.next.is_some_and(|t| t <= now) {
-                for (id, m) in &ms.by_segment {
-                    if m.next.is_some_and(|t| t <= now) {
-                        if let Some(&i) = self.index.get(id) {
-                            touched[i] = true;
-                        }
+                for (i, s) in ms.slots.iter().enumerate() {
+                    if s.membership.and_then(|m| m.next).is_some_and(|t| t <= now) {
+                        touched[i] = true;
                     }
                 }
             }
         }
         let mut evaluated = false;
-        for (i, def) in self.defs.iter().enumerate() {
-            if !touched[i] {
+        for i in 0..n {
+            if !touched[i] && ms.slots[i].membership.is_some() {
                 continue;
             }
             evaluated = true;
-            let cur = ms.by_segment.get(&def.id).copied();
+            let def = &self.defs[i];
+            let cur = ms.slots[i].membership;
             let e = {
+                let slots = &ms.slots;
                 let lookup = |id: &str| -> Eval {
-                    match ms.by_segment.get(id) {
+                    match self.index.get(id).and_then(|&j| slots[j].membership) {
                         Some(m) => Eval {
                             value: m.member,
                             next: m.next,
@@ -341,12 +419,7 @@ impl SegmentSet {
                 next: e.next,
             };
             if cur != Some(new) {
-                match ms.by_segment.get_mut(&def.id) {
-                    Some(slot) => *slot = new,
-                    None => {
-                        ms.by_segment.insert(def.id.clone(), new);
-                    }
-                }
+                ms.slots[i].membership = Some(new);
                 // Its value or next instant moved: segments that refer to it follow.
                 for &j in &self.referrers[i] {
                     touched[j] = true;
@@ -360,7 +433,11 @@ impl SegmentSet {
             }
         }
         if evaluated {
-            ms.next = ms.by_segment.values().filter_map(|m| m.next).min();
+            ms.next = ms
+                .slots
+                .iter()
+                .filter_map(|s| s.membership.and_then(|m| m.next))
+                .min();
         }
         out
     }
@@ -401,8 +478,13 @@ impl SegmentSet {
 
     /// The earliest instant at which any membership could change.
     pub fn next_change(ms: &Memberships) -> Option<Timestamp> {
-        ms.by_segment
-            .values()
-            .fold(None, |acc, m| earliest(acc, m.next))
+        ms.slots.iter().fold(None, |acc, s| {
+            earliest(acc, s.membership.and_then(|m| m.next))
+        })
+    }
+
+    /// The position of a segment in evaluation order.
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
     }
 }

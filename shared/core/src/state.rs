@@ -37,6 +37,9 @@ pub struct CustomerState {
     /// Event ids applied recently, for de-duplication.
     #[serde(default)]
     pub seen: BTreeMap<String, Timestamp>,
+    /// The oldest entry of `seen`: it is pruned only once that one expires.
+    #[serde(default)]
+    pub seen_oldest: Option<Timestamp>,
     /// Replenishment reminders by product.
     #[serde(default)]
     pub reminders: BTreeMap<String, Reminder>,
@@ -60,6 +63,7 @@ impl CustomerState {
             date_cursors: BTreeMap::new(),
             contacts: Vec::new(),
             seen: BTreeMap::new(),
+            seen_oldest: None,
             reminders: BTreeMap::new(),
             wake: None,
             version: 0,
@@ -163,6 +167,7 @@ impl CustomerState {
         self.contacts.extend(other.contacts);
         self.contacts.sort_by_key(|c| c.at);
         self.seen.extend(other.seen);
+        self.seen_oldest = self.seen.values().min().copied();
         for (k, r) in other.reminders {
             let keep = self
                 .reminders
