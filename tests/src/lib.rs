@@ -133,7 +133,7 @@ pub struct Trace {
 impl Trace {
     pub fn for_profile(&self, who: &str) -> impl Iterator<Item = &Decision> + '_ {
         let who = who.to_string();
-        self.decisions.iter().filter(move |d| d.profile == who)
+        self.decisions.iter().filter(move |d| *d.profile == *who)
     }
 
     /// (instant, template) of every message sent to `who`, in order.

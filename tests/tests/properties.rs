@@ -366,7 +366,7 @@ proptest! {
         let second = simulate(&twice, until);
         let msgs = |ds: &[storeflow_core::Decision]| -> Vec<(String, String, Timestamp)> {
             let mut v: Vec<_> = ds.iter().filter(|d| d.kind == Kind::Message)
-                .map(|d| (d.message.as_ref().unwrap().id.clone(), d.profile.clone(), d.at)).collect();
+                .map(|d| (d.message.as_ref().unwrap().id.clone(), d.profile.to_string(), d.at)).collect();
             v.sort();
             v
         };

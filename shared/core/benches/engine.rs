@@ -57,17 +57,23 @@ fn bench_config() -> Config {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
+    // Entry rules as a store sets them (see examples/starter): browse-type
+    // flows once a week, cart flows one live run per customer, checkout and
+    // order flows one run per checkout / order, custom-event flows once.
+    // STRESS=1 makes every flow enter every time (no key): a worst case.
+    let stress = std::env::var("STRESS").is_ok();
     for j in 0..nflow {
         let trig = triggers[j % triggers.len()];
-        let key = if trig == "checkout_started" {
-            "\n  key: checkout_id"
+        let (key, entry) = if stress {
+            ("", "")
         } else {
-            ""
-        };
-        let entry = if j % 2 == 0 {
-            "entry: { once_per: 1d }\n"
-        } else {
-            ""
+            match trig {
+                "product_viewed" => ("", "entry: { once_per: 7d }\n"),
+                "added_to_cart" => ("", ""),
+                "checkout_started" => ("\n  key: checkout_id", ""),
+                "order_placed" => ("\n  key: order_id", ""),
+                _ => ("", "entry: once_ever\n"),
+            }
         };
         let text = format!(
             "id: f{j}\nversion: 1\npriority: {}\ntrigger:\n  event: {trig}{key}\n{entry}goals:\n  - event: order_placed\nsteps:\n  - wait: {}h\n  - send: {{ channel: email, template: bench }}\n",
@@ -169,8 +175,34 @@ fn populated(engine: &Engine, profiles: u64) -> (Vec<CustomerState>, Stream) {
     (states, stream)
 }
 
+/// `LOAD_EVENTS=N`: run N events over 1,000 customers (after the usual
+/// warm-up) and exit — for instruction counts under callgrind, which this
+/// noisy machine cannot disturb (see BENCHMARKS.md).
+fn load_mode(engine: &Engine) -> bool {
+    let Some(n) = std::env::var("LOAD_EVENTS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return false;
+    };
+    let profiles = std::env::var("LOAD_PROFILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000);
+    let (mut states, mut stream) = populated(engine, profiles);
+    let events: Vec<(usize, Event)> = (0..n).map(|_| stream.next()).collect();
+    for (who, e) in events {
+        let now = e.occurred_at;
+        black_box(engine.handle(&mut states[who], Input::Event(e), now));
+    }
+    true
+}
+
 fn engine_throughput(c: &mut Criterion) {
     let engine = Engine::new(bench_config());
+    if load_mode(&engine) {
+        return;
+    }
     let mut g = c.benchmark_group("apply_event_100_segments_30_flows");
     g.throughput(Throughput::Elements(1));
     g.sample_size(30);

@@ -154,12 +154,40 @@ impl Compare {
         true
     }
 
-    /// Tests a number (a metric).
+    /// Tests a number (a metric, a count). Numeric comparisons are made
+    /// directly; anything else goes through [`Compare::test`].
     pub fn test_num(&self, n: Option<f64>) -> bool {
-        match n {
-            Some(n) => self.test(Some(&serde_json::json!(n))),
-            None => self.test(None),
+        let Some(n) = n else { return self.test(None) };
+        if self.contains.is_some() || self.starts_with.is_some() || self.exists == Some(false) {
+            return self.test(Some(&serde_json::json!(n)));
         }
+        let cmp = |w: &Option<Value>, f: fn(f64, f64) -> bool| match w {
+            None => Some(true),
+            Some(w) => num(w).map(|w| f(n, w)),
+        };
+        let checks = [
+            cmp(&self.eq, |a, b| a == b),
+            cmp(&self.ne, |a, b| a != b),
+            cmp(&self.gt, |a, b| a > b),
+            cmp(&self.gte, |a, b| a >= b),
+            cmp(&self.lt, |a, b| a < b),
+            cmp(&self.lte, |a, b| a <= b),
+        ];
+        if checks.iter().any(|c| c.is_none()) {
+            // A non-numeric operand: compare as JSON.
+            return self.test(Some(&serde_json::json!(n)));
+        }
+        if !checks.iter().all(|c| *c == Some(true)) {
+            return false;
+        }
+        let in_list = |ws: &Vec<Value>| ws.iter().any(|w| num(w) == Some(n));
+        if self.is_in.as_ref().is_some_and(|ws| !in_list(ws)) {
+            return false;
+        }
+        if self.not_in.as_ref().is_some_and(in_list) {
+            return false;
+        }
+        true
     }
 
     /// The whole numbers at which a test on an integer can change its answer:
@@ -244,6 +272,18 @@ mod tests {
         assert!(!c("eq: 1").test(None));
         assert!(c("ne: 1").test(None));
         assert!(c("gte: 10\nlt: 20").test(Some(&json!(15))));
+        for (y, n, want) in [
+            ("gte: 2", 2.0, true),
+            ("gt: 2", 2.0, false),
+            ("in: [1, 3]", 3.0, true),
+            ("not_in: [3]", 3.0, false),
+            ("ne: 1", 1.0, false),
+            ("lte: \"5\"", 5.0, true),
+            ("eq: x", 1.0, false),
+        ] {
+            assert_eq!(c(y).test_num(Some(n)), want, "{y} with {n}");
+            assert_eq!(c(y).test(Some(&json!(n))), want, "{y} with {n} as JSON");
+        }
         assert!(!c("gte: 10\nlt: 20").test(Some(&json!(20))));
     }
 

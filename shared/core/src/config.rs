@@ -10,12 +10,13 @@ use crate::duration::Dur;
 use crate::event::EVENT_TYPES;
 use crate::flow::{Action, FlowDef, TriggerKind, EXIT};
 use crate::history::{Keep, Retention};
+use crate::links::NameMap;
 use crate::profile::STANDARD_FIELDS;
 use crate::segment::{SegmentDef, SegmentSet};
 use crate::settings::Settings;
 use crate::template::{TemplateChannel, TemplateDef, Templates};
 use serde::de::DeserializeOwned;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -61,7 +62,7 @@ pub struct Config {
     /// Every version of every flow: runs stay on the version they began on.
     pub flows: BTreeMap<String, BTreeMap<u32, Arc<FlowDef>>>,
     pub templates: Templates,
-    retention: HashMap<String, Keep>,
+    retention: NameMap<Keep>,
     /// The secret that signs unsubscribe links (from the environment in a
     /// deployment; a development default otherwise).
     pub link_secret: Vec<u8>,
@@ -71,7 +72,7 @@ pub struct Config {
     /// the order in which flows are offered an event.
     pub by_priority: Vec<Arc<FlowDef>>,
     /// Event-triggered flows by event name, highest priority first.
-    by_trigger: HashMap<String, Vec<Arc<FlowDef>>>,
+    by_trigger: NameMap<Vec<Arc<FlowDef>>>,
 }
 
 impl Retention for Config {
@@ -276,7 +277,7 @@ impl Config {
                 f.id.clone(),
             )
         });
-        let mut by_trigger: HashMap<String, Vec<Arc<FlowDef>>> = HashMap::new();
+        let mut by_trigger: NameMap<Vec<Arc<FlowDef>>> = NameMap::default();
         for f in &by_priority {
             if let Some(e) = &f.trigger.event {
                 by_trigger.entry(e.clone()).or_default().push(f.clone());
@@ -299,8 +300,8 @@ impl Config {
 fn retention_table(
     segments: &SegmentSet,
     flows: &BTreeMap<String, BTreeMap<u32, Arc<FlowDef>>>,
-) -> HashMap<String, Keep> {
-    let mut t: HashMap<String, Keep> = HashMap::new();
+) -> NameMap<Keep> {
+    let mut t: NameMap<Keep> = NameMap::default();
     let mut keep = |name: &str, k: Keep| {
         let e = t.entry(name.to_string()).or_insert(k);
         *e = match (*e, k) {

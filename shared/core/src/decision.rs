@@ -24,7 +24,7 @@ pub struct Decision {
     pub at: Timestamp,
     pub kind: Kind,
     /// The customer's email when known, else the profile id.
-    pub profile: String,
+    pub profile: std::sync::Arc<str>,
     pub profile_id: ProfileId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<String>,
@@ -58,7 +58,12 @@ pub struct Decision {
 }
 
 impl Decision {
-    pub fn new(at: Timestamp, kind: Kind, profile: String, profile_id: ProfileId) -> Self {
+    pub fn new(
+        at: Timestamp,
+        kind: Kind,
+        profile: std::sync::Arc<str>,
+        profile_id: ProfileId,
+    ) -> Self {
         Decision {
             at,
             kind,

@@ -70,11 +70,23 @@ pub(crate) struct Cx<'a> {
     pub out: Outcome,
     /// Profile parts changed by flow steps, for the next segment pass.
     pub pending: Changes,
+    /// The profile's label (email or id) for decisions, made once per call.
+    pub label: std::cell::RefCell<Option<Arc<str>>>,
 }
 
 impl<'a> Cx<'a> {
     pub fn decision(&self, st: &CustomerState, kind: Kind) -> Decision {
-        Decision::new(self.now, kind, st.profile.label(), st.profile.id.clone())
+        let label = self
+            .label
+            .borrow_mut()
+            .get_or_insert_with(|| Arc::from(st.profile.label()))
+            .clone();
+        Decision::new(self.now, kind, label, st.profile.id.clone())
+    }
+
+    /// The profile's identity may have changed: label it afresh.
+    pub fn relabel(&self) {
+        self.label.borrow_mut().take();
     }
 }
 
@@ -111,6 +123,7 @@ impl Engine {
             tz: st.profile.time_zone(&self.config.settings),
             out: Outcome::default(),
             pending: Changes::default(),
+            label: Default::default(),
         };
         match input {
             Input::Event(e) => self.on_event(st, e, &mut cx),
@@ -158,6 +171,7 @@ impl Engine {
         let changes = st.profile.apply(e, &cfg.settings);
         let mut zone_moved = false;
         if changes.profile {
+            cx.relabel();
             // Country or zone may have changed: every local-day edge moves.
             let tz = st.profile.time_zone(&cfg.settings);
             zone_moved = tz != cx.tz;
@@ -165,11 +179,11 @@ impl Engine {
         }
         let triggers = cfg.triggered_by(e.name());
         let kept = crate::history::Retention::keep_for(cfg, e.name()).is_some();
-        let props = if kept || !st.runs.is_empty() || !triggers.is_empty() {
+        let props = Arc::new(if kept || !st.runs.is_empty() || !triggers.is_empty() {
             e.kind.properties_json()
         } else {
             Value::Null
-        };
+        });
         if kept {
             st.history.record_with(e, Some(&props), cx.now, cfg);
         }
@@ -473,18 +487,10 @@ impl Engine {
         if let Some(e) = st.entries.get(&flow.id) {
             match &flow.entry {
                 crate::flow::Entry::OnceEver => {
-                    return skip(
-                        st,
-                        cx,
-                        format!("entry rule once_ever: entered {} before", e.last),
-                    )
+                    return skip(st, cx, "entry rule once_ever: entered before".to_string())
                 }
                 crate::flow::Entry::OncePer(d) if e.last + d.exact() > at => {
-                    return skip(
-                        st,
-                        cx,
-                        format!("entry rule once_per {d}: last entered {}", e.last),
-                    );
+                    return skip(st, cx, format!("entry rule once_per {d}"));
                 }
                 _ => {}
             }
@@ -507,7 +513,7 @@ impl Engine {
             st.profile.id.as_str(),
             trigger_id,
         ]);
-        if st.ledger.contains(&run_id) {
+        if st.ledger.contains_key(&run_id) {
             return skip(st, cx, format!("already entered for trigger {trigger_id}"));
         }
         if let Some(f) = &flow.filter {
@@ -522,10 +528,12 @@ impl Engine {
             .filter(|_| needs_props)
             .map(|e| e.kind.properties_json());
         for g in &flow.goals {
-            let hit =
-                st.history.named_since(&g.event, at).iter().find(|r| {
-                    r.at <= cx.now && matches_recorded(g, &r.name, &r.props, props.as_ref())
-                });
+            let hit = st.history.named_since(&g.event, at).iter().find(|r| {
+                // The trigger itself is no goal reached before entry.
+                r.id.as_str() != trigger_id
+                    && r.at <= cx.now
+                    && matches_recorded(g, &r.name, &r.props, props.as_ref())
+            });
             if let Some(r) = hit {
                 let why = format!("goal already reached: {} ({})", r.name, r.id);
                 return skip(st, cx, why);
@@ -547,7 +555,7 @@ impl Engine {
         }
 
         // Enter.
-        st.ledger.insert(run_id.clone());
+        note_ledger(st, run_id.clone(), cx.now);
         let rec = st
             .entries
             .entry(flow.id.clone())
@@ -679,6 +687,13 @@ impl Engine {
             st.seen.retain(|_, at| *at + DEDUPE_WINDOW > now);
             st.seen_oldest = st.seen.values().min().copied();
         }
+        if st
+            .ledger_oldest
+            .is_some_and(|t| t + DEDUPE_WINDOW + SignedDuration::from_hours(24) <= now)
+        {
+            st.ledger.retain(|_, at| *at + DEDUPE_WINDOW > now);
+            st.ledger_oldest = st.ledger.values().min().copied();
+        }
         st.history.prune(now, cx.cfg);
         crate::policy::prune_log(&mut st.contacts, &cx.cfg.settings.policy.caps, now);
     }
@@ -712,6 +727,12 @@ impl Engine {
         // Never ask to be woken in the past: what is due was done now.
         w.map(|t| t.max(cx.now))
     }
+}
+
+/// Records a run or message id in the ledger.
+pub(crate) fn note_ledger(st: &mut CustomerState, id: String, now: Timestamp) -> bool {
+    st.ledger_oldest = Some(st.ledger_oldest.map_or(now, |t| t.min(now)));
+    st.ledger.insert(id, now).is_none()
 }
 
 /// Marks an event id as applied; returns the previous mark, if any.

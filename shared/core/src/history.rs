@@ -14,7 +14,8 @@ pub struct Recorded {
     pub id: EventId,
     pub name: String,
     pub at: Timestamp,
-    pub props: Value,
+    /// Shared with the engine's view of the event: recorded without a copy.
+    pub props: std::sync::Arc<Value>,
 }
 
 /// Events kept per name, each list in time order: a condition on one
@@ -59,7 +60,7 @@ impl History {
     pub fn record_with(
         &mut self,
         e: &Event,
-        props: Option<&Value>,
+        props: Option<&std::sync::Arc<Value>>,
         now: Timestamp,
         r: &dyn Retention,
     ) -> bool {
@@ -82,7 +83,9 @@ impl History {
         if let Keep::For(d) = keep {
             self.prune_at = earlier(self.prune_at, e.occurred_at + d);
         }
-        let props = props.cloned().unwrap_or_else(|| e.kind.properties_json());
+        let props = props
+            .cloned()
+            .unwrap_or_else(|| std::sync::Arc::new(e.kind.properties_json()));
         insert_sorted(
             list,
             Recorded {

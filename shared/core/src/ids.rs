@@ -18,9 +18,10 @@ pub enum IdError {
 macro_rules! string_id {
     ($(#[$m:meta])* $name:ident, $what:literal) => {
         $(#[$m])*
+        // Shared text: ids are cloned into every decision and record.
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(std::sync::Arc<str>);
 
         impl $name {
             pub fn parse(s: impl Into<String>) -> Result<Self, IdError> {
@@ -29,7 +30,7 @@ macro_rules! string_id {
                 if t.is_empty() {
                     return Err(IdError::Empty($what));
                 }
-                Ok(Self(t.to_string()))
+                Ok(Self(std::sync::Arc::from(t)))
             }
             pub fn as_str(&self) -> &str {
                 &self.0

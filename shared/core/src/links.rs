@@ -59,16 +59,45 @@ pub fn preferences_url(base: &str, secret: &[u8], shop: &str, profile: &str) -> 
     )
 }
 
-/// A short, stable id (hex of SHA-256) for runs and messages.
+/// A short, stable id for runs and messages: 64-bit FNV-1a over the parts
+/// (each followed by a 0 byte), as 16 hex digits. The same parts give the
+/// same id on every machine and every run; ids only need to be unique per
+/// customer, so a fast non-cryptographic hash is enough.
 pub fn short_hash(parts: &[&str]) -> String {
-    use sha2::Digest;
-    let mut h = Sha256::new();
+    let mut h = Fnv::default();
     for p in parts {
-        h.update(p.as_bytes());
-        h.update([0u8]);
+        std::hash::Hasher::write(&mut h, p.as_bytes());
+        std::hash::Hasher::write(&mut h, &[0]);
     }
-    hex(&h.finalize()[..8])
+    hex(&std::hash::Hasher::finish(&h).to_be_bytes())
 }
+
+/// 64-bit FNV-1a: a stable hash, also used for the engine's internal
+/// name-keyed maps (SipHash's protection against crafted keys is not needed
+/// for configuration names).
+#[derive(Clone, Copy)]
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= *b as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A `HashMap` keyed by configuration names, hashed with FNV.
+pub type NameMap<V> = std::collections::HashMap<String, V, std::hash::BuildHasherDefault<Fnv>>;
 
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

@@ -30,49 +30,52 @@ pub(crate) fn goto(run: &mut Run, flow: &FlowDef, target: Option<&str>) {
     }
 }
 
-fn exit(st: &mut CustomerState, cx: &mut Cx, id: &str, reason: String) {
-    if let Some(pos) = st.runs.iter().position(|r| r.id == id) {
-        let r = st.runs.remove(pos);
-        let mut d = cx.decision(st, Kind::FlowExit);
-        d.flow = Some(r.flow);
-        d.version = Some(r.version);
-        d.run = Some(r.id);
-        d.step = None;
-        d.reason = Some(reason);
-        cx.out.decisions.push(d);
+/// Emits the exit of a run already taken out of the customer's runs.
+fn exit_decision(st: &CustomerState, cx: &mut Cx, r: Run, reason: String) {
+    let mut d = cx.decision(st, Kind::FlowExit);
+    d.flow = Some(r.flow);
+    d.version = Some(r.version);
+    d.run = Some(r.id);
+    d.reason = Some(reason);
+    cx.out.decisions.push(d);
+}
+
+/// Runs one run's due steps. The run is taken out of the customer's list
+/// while it executes and put back unless it ended.
+pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &mut Cx) {
+    let Some(pos) = st.runs.iter().position(|r| r.id == id) else {
+        return;
+    };
+    let mut run = st.runs.swap_remove(pos);
+    let ended = match cx.cfg.flow(&run.flow, run.version).cloned() {
+        None => Some(format!(
+            "flow {} version {} is no longer configured",
+            run.flow, run.version
+        )),
+        Some(flow) => step_loop(engine, st, &mut run, &flow, cx),
+    };
+    match ended {
+        None => st.runs.push(run),
+        Some(why) => exit_decision(st, cx, run, why),
     }
 }
 
-fn run_mut<'a>(st: &'a mut CustomerState, id: &str) -> Option<&'a mut Run> {
-    st.runs.iter_mut().find(|r| r.id == id)
-}
-
-pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &mut Cx) {
-    let Some(run) = st.runs.iter().find(|r| r.id == id).cloned() else {
-        return;
-    };
-    let Some(flow) = cx.cfg.flow(&run.flow, run.version).cloned() else {
-        return exit(
-            st,
-            cx,
-            id,
-            format!(
-                "flow {} version {} is no longer configured",
-                run.flow, run.version
-            ),
-        );
-    };
+/// Executes steps until the run waits (None) or ends (its exit reason).
+fn step_loop(
+    engine: &Engine,
+    st: &mut CustomerState,
+    run: &mut Run,
+    flow: &FlowDef,
+    cx: &mut Cx,
+) -> Option<String> {
     for _ in 0..256 {
-        let Some(run) = st.runs.iter().find(|r| r.id == id).cloned() else {
-            return;
-        };
         if run.step >= flow.steps.len() {
             let why = if run.step == usize::MAX {
                 "exit"
             } else {
                 "completed"
             };
-            return exit(st, cx, id, why.into());
+            return Some(why.into());
         }
         let step = &flow.steps[run.step];
         let step_id = step.id.clone();
@@ -80,9 +83,9 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
             Wait::Ready => {}
             Wait::Deferred(t) if t <= cx.now => {}
             Wait::Until(t) if t <= cx.now => {
-                let r = run_mut(st, id).unwrap();
+                let r = &mut *run;
                 r.cursor = r.cursor.max(t);
-                goto(r, &flow, None);
+                goto(r, flow, None);
                 continue;
             }
             Wait::ForEvent(t) if t <= cx.now => {
@@ -90,29 +93,29 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
                     Action::WaitFor(w) => w.on_timeout.clone(),
                     _ => None,
                 };
-                let r = run_mut(st, id).unwrap();
+                let r = &mut *run;
                 r.cursor = r.cursor.max(t);
-                goto(r, &flow, target.as_deref());
+                goto(r, flow, target.as_deref());
                 continue;
             }
-            _ => return,
+            _ => return None,
         }
         // The flow filter holds before every step.
         if let Some(f) = &flow.filter {
             if !engine.eval(st, cx, f).value {
-                return exit(st, cx, id, "flow filter no longer matches".into());
+                return Some("flow filter no longer matches".into());
             }
         }
         match &step.action {
             Action::Wait(w) => {
-                let until = wait_end(w, &run, st, cx);
-                let r = run_mut(st, id).unwrap();
+                let until = wait_end(w, run, st, cx);
+                let r = &mut *run;
                 if until <= cx.now {
                     r.cursor = r.cursor.max(until);
-                    goto(r, &flow, None);
+                    goto(r, flow, None);
                 } else {
                     r.wait = Wait::Until(until);
-                    return;
+                    return None;
                 }
             }
             Action::WaitFor(w) => {
@@ -129,16 +132,16 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
                     .map(|r| r.at);
                 let _ = tprops;
                 let deadline = w.timeout.add_local(run.cursor, &cx.tz);
-                let r = run_mut(st, id).unwrap();
+                let r = &mut *run;
                 if let Some(at) = found {
                     r.cursor = r.cursor.max(at);
-                    goto(r, &flow, w.on_event.as_deref());
+                    goto(r, flow, w.on_event.as_deref());
                 } else if deadline <= cx.now {
                     r.cursor = deadline;
-                    goto(r, &flow, w.on_timeout.as_deref());
+                    goto(r, flow, w.on_timeout.as_deref());
                 } else {
                     r.wait = Wait::ForEvent(deadline);
-                    return;
+                    return None;
                 }
             }
             Action::Branch(b) => {
@@ -148,20 +151,15 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
                 } else {
                     b.otherwise.clone()
                 };
-                goto(run_mut(st, id).unwrap(), &flow, target.as_deref());
+                goto(run, flow, target.as_deref());
             }
             Action::Split(sp) => {
                 let roll = bucket(&run.id, &step_id, "holdout");
                 if roll < sp.holdout as u64 {
-                    return exit(
-                        st,
-                        cx,
-                        id,
-                        format!(
-                            "holdout: in the {}% control group at step {step_id}",
-                            sp.holdout
-                        ),
-                    );
+                    return Some(format!(
+                        "holdout: in the {}% control group at step {step_id}",
+                        sp.holdout
+                    ));
                 }
                 let total: u64 = sp.variants.iter().map(|v| v.weight as u64).sum();
                 let target = if total == 0 {
@@ -180,15 +178,15 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
                         })
                         .map(|v| v.target.clone())
                 };
-                goto(run_mut(st, id).unwrap(), &flow, target.as_deref());
+                goto(run, flow, target.as_deref());
             }
             Action::Send(s) => {
                 let msg_id = links::short_hash(&[&run.id, &step_id]);
-                if st.ledger.contains(&msg_id) {
-                    let mut d = base(st, cx, Kind::Skipped, &run, &step_id);
+                if st.ledger.contains_key(&msg_id) {
+                    let mut d = base(st, cx, Kind::Skipped, run, &step_id);
                     d.reason = Some(format!("already sent (message {msg_id})"));
                     cx.out.decisions.push(d);
-                    goto(run_mut(st, id).unwrap(), &flow, None);
+                    goto(run, flow, None);
                     continue;
                 }
                 let marketing = !s.transactional;
@@ -207,7 +205,7 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
                 };
                 match cx.cfg.settings.policy.decide(&req, &st.contacts) {
                     Verdict::Send => {
-                        match render(st, cx, &flow, &run, &s.template, s.channel) {
+                        match render(st, cx, flow, run, &s.template, s.channel) {
                             Ok((content, unsub)) => {
                                 let to = match s.channel {
                                     Channel::Email => st.profile.email().map(|e| e.to_string()),
@@ -217,14 +215,14 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
                                     Channel::Webhook => None,
                                 }
                                 .unwrap_or_default();
-                                st.ledger.insert(msg_id.clone());
+                                crate::engine::note_ledger(st, msg_id.clone(), cx.now);
                                 st.contacts.push(Contact {
                                     at: cx.now,
                                     channel: s.channel,
                                     marketing,
                                     rank,
                                 });
-                                let mut d = base(st, cx, Kind::Message, &run, &step_id);
+                                let mut d = base(st, cx, Kind::Message, run, &step_id);
                                 d.channel = Some(s.channel.as_str().into());
                                 d.template = Some(s.template.clone());
                                 d.subject = content.subject.clone();
@@ -255,37 +253,37 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
                                 cx.out.decisions.push(d);
                             }
                             Err(e) => {
-                                let mut d = base(st, cx, Kind::Skipped, &run, &step_id);
+                                let mut d = base(st, cx, Kind::Skipped, run, &step_id);
                                 d.channel = Some(s.channel.as_str().into());
                                 d.template = Some(s.template.clone());
                                 d.reason = Some(format!("template error: {e}"));
                                 cx.out.decisions.push(d);
                             }
                         }
-                        let r = run_mut(st, id).unwrap();
+                        let r = &mut *run;
                         r.cursor = r.cursor.max(cx.now);
-                        goto(r, &flow, None);
+                        goto(r, flow, None);
                     }
                     Verdict::Defer { until, reason } => {
                         let already = run.wait == Wait::Deferred(until);
                         if !already {
-                            let mut d = base(st, cx, Kind::Deferred, &run, &step_id);
+                            let mut d = base(st, cx, Kind::Deferred, run, &step_id);
                             d.channel = Some(s.channel.as_str().into());
                             d.template = Some(s.template.clone());
                             d.until = Some(until);
                             d.reason = Some(reason);
                             cx.out.decisions.push(d);
                         }
-                        run_mut(st, id).unwrap().wait = Wait::Deferred(until);
-                        return;
+                        run.wait = Wait::Deferred(until);
+                        return None;
                     }
                     Verdict::Skip { reason } => {
-                        let mut d = base(st, cx, Kind::Skipped, &run, &step_id);
+                        let mut d = base(st, cx, Kind::Skipped, run, &step_id);
                         d.channel = Some(s.channel.as_str().into());
                         d.template = Some(s.template.clone());
                         d.reason = Some(reason);
                         cx.out.decisions.push(d);
-                        goto(run_mut(st, id).unwrap(), &flow, None);
+                        goto(run, flow, None);
                     }
                 }
             }
@@ -310,13 +308,13 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
                 if changed {
                     cx.pending.profile = true;
                 }
-                goto(run_mut(st, id).unwrap(), &flow, None);
+                goto(run, flow, None);
             }
             Action::Webhook(w) => {
                 let msg_id = links::short_hash(&[&run.id, &step_id]);
-                if st.ledger.insert(msg_id.clone()) {
+                if crate::engine::note_ledger(st, msg_id.clone(), cx.now) {
                     let content = match &w.template {
-                        Some(t) => render(st, cx, &flow, &run, t, Channel::Webhook).map(|(c, _)| c),
+                        Some(t) => render(st, cx, flow, run, t, Channel::Webhook).map(|(c, _)| c),
                         None => Ok(crate::template::Rendered {
                             locale: String::new(),
                             body: Some(
@@ -329,8 +327,8 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
                     push_outbound(
                         st,
                         cx,
-                        &flow,
-                        &run,
+                        flow,
+                        run,
                         &step_id,
                         msg_id,
                         MessageChannel::Webhook,
@@ -339,13 +337,13 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
                         content,
                     );
                 }
-                goto(run_mut(st, id).unwrap(), &flow, None);
+                goto(run, flow, None);
             }
             Action::Alert(a) => {
                 let msg_id = links::short_hash(&[&run.id, &step_id]);
-                if st.ledger.insert(msg_id.clone()) {
+                if crate::engine::note_ledger(st, msg_id.clone(), cx.now) {
                     let content =
-                        render(st, cx, &flow, &run, &a.template, Channel::Email).map(|(c, _)| c);
+                        render(st, cx, flow, run, &a.template, Channel::Email).map(|(c, _)| c);
                     let to = cx
                         .cfg
                         .settings
@@ -356,8 +354,8 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
                     push_outbound(
                         st,
                         cx,
-                        &flow,
-                        &run,
+                        flow,
+                        run,
                         &step_id,
                         msg_id,
                         MessageChannel::Alert,
@@ -366,13 +364,14 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
                         content,
                     );
                 }
-                goto(run_mut(st, id).unwrap(), &flow, None);
+                goto(run, flow, None);
             }
             Action::Exit => {
-                return exit(st, cx, id, format!("exit step {step_id}"));
+                return Some(format!("exit step {step_id}"));
             }
         }
     }
+    None
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -10,6 +10,7 @@
 
 use crate::condition::{earliest, Condition, Ctx, Eval, Metric, PropertyMatch};
 use crate::history::History;
+use crate::links::NameMap;
 use crate::profile::{Changes, Profile};
 use crate::settings::Settings;
 use jiff::tz::TimeZone;
@@ -135,6 +136,9 @@ pub struct Transition {
     pub entered: bool,
 }
 
+/// Alternative `where` lists (any may pass); empty: every event passes.
+type Filters = Vec<Vec<PropertyMatch>>;
+
 /// What changed since the last evaluation.
 #[derive(Debug, Clone, Default)]
 pub struct Dirty<'a> {
@@ -150,12 +154,12 @@ pub struct SegmentSet {
     /// In dependency order: a segment comes after those it refers to.
     defs: Vec<SegmentDef>,
     deps: Vec<Deps>,
-    index: HashMap<String, usize>,
+    index: NameMap<usize>,
     /// Segments to evaluate again, by what changed.
     /// Per event name, the segments that count such events, with the
     /// `where` filters of their conditions on it: an event that passes none
     /// cannot change the segment. An empty filter list passes every event.
-    by_event: HashMap<String, Vec<(usize, Vec<Vec<PropertyMatch>>)>>,
+    by_event: NameMap<Vec<(usize, Filters)>>,
     on_profile: Vec<usize>,
     on_orders: Vec<usize>,
     on_activity: Vec<usize>,
@@ -213,7 +217,7 @@ impl SegmentSet {
         }
         let mut sorted = Vec::new();
         let mut deps: Vec<Deps> = Vec::new();
-        let mut index = HashMap::new();
+        let mut index = NameMap::default();
         for id in order {
             let d = by_id[&id].clone();
             let mut dep = Deps::of(&d.condition);
@@ -230,7 +234,7 @@ impl SegmentSet {
             sorted.push(d);
             deps.push(dep);
         }
-        let mut by_event: HashMap<String, Vec<(usize, Vec<Vec<PropertyMatch>>)>> = HashMap::new();
+        let mut by_event: NameMap<Vec<(usize, Filters)>> = NameMap::default();
         let (mut on_profile, mut on_orders, mut on_activity) = (Vec::new(), Vec::new(), Vec::new());
         let mut referrers = vec![Vec::new(); sorted.len()];
         for (i, d) in deps.iter().enumerate() {

@@ -10,7 +10,7 @@ use crate::profile::Profile;
 use crate::segment::Memberships;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomerState {
@@ -24,10 +24,14 @@ pub struct CustomerState {
     /// Per flow: how often and when last entered (entry rules).
     #[serde(default)]
     pub entries: BTreeMap<String, EntryRecord>,
-    /// Runs ever started and messages ever sent, by id: a replayed input
-    /// starts nothing and sends nothing twice.
+    /// Runs started and messages sent, by id, with when: a replayed input
+    /// starts nothing and sends nothing twice. Entries are kept for the
+    /// de-duplication window (past it, a trigger is too old to start a run).
     #[serde(default)]
-    pub ledger: BTreeSet<String>,
+    pub ledger: BTreeMap<String, Timestamp>,
+    /// The oldest ledger entry: the ledger is pruned once that one expires.
+    #[serde(default)]
+    pub ledger_oldest: Option<Timestamp>,
     /// Per date-triggered flow: the last occurrence already handled.
     #[serde(default)]
     pub date_cursors: BTreeMap<String, Timestamp>,
@@ -59,7 +63,8 @@ impl CustomerState {
             segments: Memberships::default(),
             runs: Vec::new(),
             entries: BTreeMap::new(),
-            ledger: BTreeSet::new(),
+            ledger: BTreeMap::new(),
+            ledger_oldest: None,
             date_cursors: BTreeMap::new(),
             contacts: Vec::new(),
             seen: BTreeMap::new(),
@@ -161,6 +166,7 @@ impl CustomerState {
             mine.last = mine.last.max(e.last);
         }
         self.ledger.extend(other.ledger);
+        self.ledger_oldest = self.ledger.values().min().copied();
         for (k, t) in other.date_cursors {
             self.date_cursors.entry(k).or_insert(t);
         }
