@@ -143,14 +143,26 @@ fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
                     return Ok(1);
                 }
             };
-            let decisions = simulate::run(Engine::new(cfg), lines, until);
-            for mut d in decisions {
+            let mut out = std::io::BufWriter::new(out);
+            let mut failed: Option<std::io::Error> = None;
+            simulate::run_into(Engine::new(cfg), lines, until, &mut |mut d| {
+                if failed.is_some() {
+                    return;
+                }
                 if !bodies {
                     d.message = None;
                 }
-                serde_json::to_writer(&mut *out, &d)?;
-                writeln!(out)?;
+                let res = serde_json::to_writer(&mut out, &d)
+                    .map_err(std::io::Error::from)
+                    .and_then(|_| writeln!(out));
+                if let Err(e) = res {
+                    failed = Some(e);
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e).context("writing decisions");
             }
+            out.flush()?;
             Ok(0)
         }
     }

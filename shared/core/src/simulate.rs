@@ -243,15 +243,26 @@ impl Simulator {
 }
 
 /// Replays input lines (sorted by arrival, stable) and runs on to `until`.
-pub fn run(engine: Engine, mut lines: Vec<SimLine>, until: Option<Timestamp>) -> Vec<Decision> {
+pub fn run(engine: Engine, lines: Vec<SimLine>, until: Option<Timestamp>) -> Vec<Decision> {
+    let mut out = Vec::new();
+    run_into(engine, lines, until, &mut |d| out.push(d));
+    out
+}
+
+/// As [`run`], handing each decision to `sink` as it is made (so a long
+/// simulation never holds them all).
+pub fn run_into(
+    engine: Engine,
+    mut lines: Vec<SimLine>,
+    until: Option<Timestamp>,
+    sink: &mut dyn FnMut(Decision),
+) {
     lines.sort_by_key(|l| l.at);
     let mut sim = Simulator::new(engine);
-    let mut out = Vec::new();
     for l in lines {
-        out.extend(sim.feed(l.at, l.event));
+        sim.feed(l.at, l.event).into_iter().for_each(&mut *sink);
     }
     if let Some(u) = until {
-        out.extend(sim.run_until(u));
+        sim.run_until(u).into_iter().for_each(&mut *sink);
     }
-    out
 }
