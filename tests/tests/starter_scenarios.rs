@@ -962,3 +962,91 @@ fn runs_stay_on_the_flow_version_they_started_on() {
         vec!["welcome_1", "welcome_offer", "welcome_offer"]
     );
 }
+
+#[test]
+fn an_anonymous_profile_merges_into_the_known_customer_with_its_history() {
+    let mut t = Timeline::new();
+    subscriber(&mut t, "2026-03-01T12:00:00Z", ANN);
+    // Ann browses on a new device before logging in: a separate profile.
+    t.at(
+        "2026-03-10T15:00:00Z",
+        "added_to_cart",
+        anon("tablet-7"),
+        json!({"line_items": line_items()}),
+    );
+    t.at(
+        "2026-03-10T15:05:00Z",
+        "added_to_cart",
+        anon("tablet-7"),
+        json!({"line_items": line_items()}),
+    );
+    // She logs in: one event names both identities.
+    t.at(
+        "2026-03-10T15:10:00Z",
+        "customer_updated",
+        json!({"email": ANN, "anonymous_id": "tablet-7"}),
+        json!({}),
+    );
+    let tr = t.run("2026-03-11T00:00:00Z");
+    // The cart run that began anonymously emails Ann at +1 h.
+    assert_eq!(
+        tr.sent_once(ANN, "cart_reminder"),
+        ts("2026-03-10T16:00:00Z")
+    );
+    let st = tr.sim.customer_by_email(ANN).unwrap();
+    assert!(st.profile.anonymous_ids.contains("tablet-7"));
+    // The anonymous carts count for Ann's segments.
+    assert_eq!(st.history.named("added_to_cart").len(), 2);
+    assert!(
+        st.segments.is_member("cart_twice_no_order"),
+        "{}",
+        tr.dump(ANN)
+    );
+    assert_eq!(tr.sim.customers().count(), 1);
+}
+
+#[test]
+fn messages_use_the_customers_locale_with_fallback() {
+    let mut t = Timeline::new();
+    t.at(
+        "2026-03-01T12:00:00Z",
+        "customer_created",
+        email("zoe@example.com"),
+        json!({"first_name": "Zoé", "locale": "fr-CA", "country": "CA", "province": "QC"}),
+    );
+    t.at(
+        "2026-03-01T12:00:00Z",
+        "consent_changed",
+        email("zoe@example.com"),
+        json!({"channel": "email", "status": "subscribed"}),
+    );
+    t.at(
+        "2026-03-01T12:00:00Z",
+        "customer_created",
+        email("jan@example.com"),
+        json!({"first_name": "Jan", "locale": "de"}),
+    );
+    t.at(
+        "2026-03-01T12:00:00Z",
+        "consent_changed",
+        email("jan@example.com"),
+        json!({"channel": "email", "status": "subscribed"}),
+    );
+    let tr = t.run("2026-03-02T00:00:00Z");
+    let fr = tr.message("zoe@example.com", "welcome_1");
+    assert_eq!(
+        (fr.content.locale.as_str(), fr.content.subject.as_deref()),
+        ("fr", Some("Bienvenue chez Northwind Goods"))
+    );
+    assert!(fr
+        .content
+        .text
+        .as_deref()
+        .unwrap()
+        .starts_with("Bonjour Zoé,"));
+    // No German variant: the store's locale.
+    assert_eq!(
+        tr.message("jan@example.com", "welcome_1").content.locale,
+        "en"
+    );
+}
