@@ -7,6 +7,10 @@
 //! the engine touches one customer's state per event, and segments that
 //! the event cannot affect are not evaluated.
 
+// The same allocator as the storeflow binaries.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
