@@ -103,7 +103,12 @@ fn split_holdout_and_variants_are_deterministic_and_recorded() {
         tr.decisions
             .iter()
             .filter(|d| d.kind == Kind::Message)
-            .map(|d| (d.profile.to_string(), d.step.clone().unwrap()))
+            .map(|d| {
+                (
+                    d.profile.to_string(),
+                    d.step.as_deref().unwrap().to_string(),
+                )
+            })
             .collect()
     };
     assert_eq!(paths(&first), paths(&again));

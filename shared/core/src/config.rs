@@ -201,14 +201,14 @@ impl Config {
             files.insert(format!("segment:{}", s.id), file.clone());
             v.condition(file, "condition", &s.condition);
         }
-        let segment_ids: BTreeSet<String> = segs.iter().map(|(_, s)| s.id.clone()).collect();
+        let segment_ids: BTreeSet<String> = segs.iter().map(|(_, s)| s.id.to_string()).collect();
         for (file, s) in &segs {
             v.segment_refs(file, "condition", &s.condition, &segment_ids);
         }
         let segment_set = match SegmentSet::new(segs.iter().map(|(_, s)| s.clone()).collect()) {
             Ok(s) => Some(s),
             Err((id, msg)) => {
-                let file = seen.get(&id).cloned().unwrap_or_default();
+                let file = seen.get(id.as_str()).cloned().unwrap_or_default();
                 if !msg.starts_with("refers to unknown") {
                     v.err(&file, "condition", msg);
                 }
@@ -239,14 +239,14 @@ impl Config {
             // Unnamed steps are `step-N` (1-based), so every step has an id.
             for (i, st) in f.steps.iter_mut().enumerate() {
                 if st.id.is_empty() {
-                    st.id = format!("step-{}", i + 1);
+                    st.id = format!("step-{}", i + 1).into();
                 }
             }
         }
         for (file, f) in &flows {
             files.insert(format!("flow:{}:{}", f.id, f.version), file.clone());
             v.flow(file, f, &segment_ids, &templates);
-            let versions = by_id.entry(f.id.clone()).or_default();
+            let versions = by_id.entry(f.id.to_string()).or_default();
             if versions.contains_key(&f.version) {
                 v.err(
                     file,
@@ -873,7 +873,7 @@ pub fn step_ids(f: &FlowDef) -> Vec<String> {
             if s.id.is_empty() {
                 format!("step-{}", i + 1)
             } else {
-                s.id.clone()
+                s.id.to_string()
             }
         })
         .collect()

@@ -6,6 +6,7 @@ use crate::ids::ProfileId;
 use crate::template::Rendered;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -27,15 +28,15 @@ pub struct Decision {
     pub profile: std::sync::Arc<str>,
     pub profile_id: ProfileId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub segment: Option<String>,
+    pub segment: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flow: Option<String>,
+    pub flow: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<String>,
+    pub step: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run: Option<String>,
+    pub run: Option<Arc<str>>,
     /// `email`, `sms`, `whatsapp`, `webhook`, or `alert` (to the merchant).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,

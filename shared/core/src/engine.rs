@@ -110,7 +110,7 @@ impl Engine {
                 let c = f.trigger.campaign.as_ref()?;
                 let dt: jiff::civil::DateTime = c.start.parse().ok()?;
                 let t = dt.to_zoned(tz.clone()).ok()?.timestamp();
-                Some((f.id.clone(), c.segment.clone(), t))
+                Some((f.id.to_string(), c.segment.clone(), t))
             })
             .collect()
     }
@@ -373,7 +373,7 @@ impl Engine {
                 } else {
                     flow.trigger.segment_exit.as_deref()
                 };
-                if hit == Some(tr.segment.as_str()) {
+                if hit == Some(&*tr.segment) {
                     let id = format!(
                         "segment:{}:{}:{}",
                         tr.segment,
@@ -446,7 +446,7 @@ impl Engine {
             let Some((m, d)) = st.profile.field_str(prop).and_then(month_day) else {
                 continue;
             };
-            let cursor = *st.date_cursors.entry(flow.id.clone()).or_insert(cx.now);
+            let cursor = *st.date_cursors.entry(flow.id.to_string()).or_insert(cx.now);
             let mut cur = cursor;
             while let Some(occ) =
                 next_occurrence(m, d, flow.trigger.offset, flow.trigger.at, cur, &cx.tz)
@@ -458,7 +458,7 @@ impl Engine {
                 let id = format!("date:{}:{}:{}", flow.id, prop, occ);
                 self.try_enter(st, flow, None, &id, String::new(), occ, cx);
             }
-            st.date_cursors.insert(flow.id.clone(), cur);
+            st.date_cursors.insert(flow.id.to_string(), cur);
         }
     }
 
@@ -484,7 +484,7 @@ impl Engine {
             d.reason = Some(why);
             cx.out.decisions.push(d);
         };
-        if let Some(e) = st.entries.get(&flow.id) {
+        if let Some(e) = st.entries.get(&*flow.id) {
             match &flow.entry {
                 crate::flow::Entry::OnceEver => {
                     return skip(st, cx, "entry rule once_ever: entered before".to_string())
@@ -558,7 +558,7 @@ impl Engine {
         note_ledger(st, run_id.clone(), cx.now);
         let rec = st
             .entries
-            .entry(flow.id.clone())
+            .entry(flow.id.to_string())
             .or_insert(EntryRecord { count: 0, last: at });
         rec.count += 1;
         rec.last = rec.last.max(at);
@@ -570,7 +570,7 @@ impl Engine {
         let mut d = cx.decision(st, Kind::FlowEnter);
         d.flow = Some(flow.id.clone());
         d.version = Some(flow.version);
-        d.run = Some(run_id.clone());
+        d.run = Some(Arc::from(run_id.as_str()));
         d.reason = Some(match &trigger {
             Some(e) => format!("trigger: {} ({})", e.name(), e.id),
             None => format!(
@@ -599,7 +599,7 @@ impl Engine {
             }
         }
         st.runs.push(Run {
-            id: run_id,
+            id: Arc::from(run_id),
             flow: flow.id.clone(),
             version: flow.version,
             key,
@@ -718,7 +718,7 @@ impl Engine {
             let Some((m, d)) = st.profile.field_str(prop).and_then(month_day) else {
                 continue;
             };
-            let cur = st.date_cursors.get(&flow.id).copied().unwrap_or(cx.now);
+            let cur = st.date_cursors.get(&*flow.id).copied().unwrap_or(cx.now);
             w = earliest(
                 w,
                 next_occurrence(m, d, flow.trigger.offset, flow.trigger.at, cur, &cx.tz),

@@ -16,7 +16,7 @@ use serde_json::Value;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowDef {
-    pub id: String,
+    pub id: std::sync::Arc<str>,
     pub version: u32,
     #[serde(default)]
     pub name: Option<String>,
@@ -166,7 +166,7 @@ impl TryFrom<Value> for Entry {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "RawStep")]
 pub struct Step {
-    pub id: String,
+    pub id: std::sync::Arc<str>,
     /// The step to go to after this one (default: the next in the list).
     pub next: Option<String>,
     pub action: Action,
@@ -390,7 +390,7 @@ impl TryFrom<RawStep> for Step {
             _ => Action::Exit,
         };
         Ok(Step {
-            id: r.id.unwrap_or_default(),
+            id: r.id.unwrap_or_default().into(),
             next: r.next,
             action,
         })

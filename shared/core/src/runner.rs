@@ -11,6 +11,7 @@ use crate::policy::{Contact, Request, Verdict};
 use crate::state::{CustomerState, Run, Wait};
 use jiff::Timestamp;
 use serde_json::json;
+use std::sync::Arc;
 
 /// Moves a run to `target` (a step id, `exit`, or the step after the
 /// current one when `None`, honouring the step's own `next`).
@@ -24,7 +25,7 @@ pub(crate) fn goto(run: &mut Run, flow: &FlowDef, target: Option<&str>) {
             run.step = flow
                 .steps
                 .iter()
-                .position(|s| s.id == t)
+                .position(|s| &*s.id == t)
                 .unwrap_or(usize::MAX)
         }
     }
@@ -43,7 +44,7 @@ fn exit_decision(st: &CustomerState, cx: &mut Cx, r: Run, reason: String) {
 /// Runs one run's due steps. The run is taken out of the customer's list
 /// while it executes and put back unless it ended.
 pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &mut Cx) {
-    let Some(pos) = st.runs.iter().position(|r| r.id == id) else {
+    let Some(pos) = st.runs.iter().position(|r| &*r.id == id) else {
         return;
     };
     let mut run = st.runs.swap_remove(pos);
@@ -246,9 +247,9 @@ fn step_loop(
                                     content,
                                     unsubscribe_url: marketing.then_some(unsub),
                                     from: cx.cfg.settings.store.from_email.clone(),
-                                    flow: flow.id.clone(),
+                                    flow: flow.id.to_string(),
                                     version: flow.version,
-                                    step: step_id.clone(),
+                                    step: step_id.to_string(),
                                 }));
                                 cx.out.decisions.push(d);
                             }
@@ -380,7 +381,7 @@ fn push_outbound(
     cx: &mut Cx,
     flow: &FlowDef,
     run: &Run,
-    step_id: &str,
+    step_id: &Arc<str>,
     msg_id: String,
     channel: MessageChannel,
     to: String,
@@ -405,7 +406,7 @@ fn push_outbound(
                 content,
                 unsubscribe_url: None,
                 from: cx.cfg.settings.store.from_email.clone(),
-                flow: flow.id.clone(),
+                flow: flow.id.to_string(),
                 version: flow.version,
                 step: step_id.to_string(),
             }));
@@ -420,12 +421,12 @@ fn push_outbound(
     }
 }
 
-fn base(st: &CustomerState, cx: &Cx, kind: Kind, run: &Run, step: &str) -> Decision {
+fn base(st: &CustomerState, cx: &Cx, kind: Kind, run: &Run, step: &Arc<str>) -> Decision {
     let mut d = cx.decision(st, kind);
     d.flow = Some(run.flow.clone());
     d.version = Some(run.version);
     d.run = Some(run.id.clone());
-    d.step = Some(step.to_string());
+    d.step = Some(step.clone());
     d
 }
 

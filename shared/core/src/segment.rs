@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentDef {
-    pub id: String,
+    pub id: std::sync::Arc<str>,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
@@ -132,7 +132,7 @@ impl Memberships {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
-    pub segment: String,
+    pub segment: std::sync::Arc<str>,
     pub entered: bool,
 }
 
@@ -172,7 +172,8 @@ impl SegmentSet {
     /// Orders segments by their references. Errors name the segment that
     /// refers to an unknown one or closes a cycle.
     pub fn new(defs: Vec<SegmentDef>) -> Result<Self, (String, String)> {
-        let by_id: HashMap<String, &SegmentDef> = defs.iter().map(|d| (d.id.clone(), d)).collect();
+        let by_id: HashMap<String, &SegmentDef> =
+            defs.iter().map(|d| (d.id.to_string(), d)).collect();
         let mut order: Vec<String> = Vec::new();
         let mut state: HashMap<String, u8> = HashMap::new(); // 1 visiting, 2 done
         fn visit(
@@ -278,7 +279,7 @@ impl SegmentSet {
                 referrers[r].push(i);
             }
         }
-        let ids: Vec<&str> = sorted.iter().map(|d| d.id.as_str()).collect();
+        let ids: Vec<&str> = sorted.iter().map(|d| &*d.id).collect();
         let layout = u64::from_str_radix(&crate::links::short_hash(&ids)[..16], 16).unwrap_or(0);
         Ok(SegmentSet {
             defs: sorted,
@@ -341,8 +342,8 @@ impl SegmentSet {
                 .defs
                 .iter()
                 .map(|d| Slot {
-                    segment: d.id.clone(),
-                    membership: old.remove(&d.id),
+                    segment: d.id.to_string(),
+                    membership: old.remove(&*d.id),
                 })
                 .collect();
             ms.layout = self.layout;
@@ -475,7 +476,7 @@ impl SegmentSet {
                 };
                 def.condition.eval(&ctx)
             };
-            out.insert(def.id.clone(), e);
+            out.insert(def.id.to_string(), e);
         }
         out
     }

@@ -97,8 +97,8 @@ pub struct Reminder {
 /// A customer's journey through one flow version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
-    pub id: String,
-    pub flow: String,
+    pub id: std::sync::Arc<str>,
+    pub flow: std::sync::Arc<str>,
     pub version: u32,
     /// The trigger key (e.g. a checkout id); empty for one run per customer.
     pub key: String,
