@@ -250,6 +250,8 @@ impl Templates {
             locale: locale.to_string(),
             ..Default::default()
         };
+        // Converted once, shared by every part (subject, preview, html, text).
+        let ctx = minijinja::Value::from_serialize(ctx);
         for name in PART_NAMES {
             if parts.get(name).is_none() {
                 continue;
@@ -257,7 +259,7 @@ impl Templates {
             let key = format!("{id}/{locale}/{name}");
             let t = self.env.get_template(&key).map_err(|e| describe(&e))?;
             let s = t
-                .render(ctx)
+                .render(&ctx)
                 .map_err(|e| format!("{name}: {}", describe(&e)))?;
             let s = if name == "subject" || name == "preview" {
                 s.trim().to_string()
