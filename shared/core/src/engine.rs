@@ -222,11 +222,11 @@ impl Engine {
         // Goals end runs (a conversion); a wait_for resumes.
         let mut i = 0;
         while i < st.runs.len() {
-            let run = &st.runs[i];
-            let Some(flow) = cfg.flow(&run.flow, run.version).cloned() else {
+            let Some(flow) = st.runs[i].flow_def(cfg) else {
                 i += 1;
                 continue;
             };
+            let run = &st.runs[i];
             if e.occurred_at >= run.started_at
                 && flow
                     .goals
@@ -513,7 +513,7 @@ impl Engine {
             st.profile.id.as_str(),
             trigger_id,
         ]);
-        if st.ledger.contains_key(&run_id) {
+        if st.ledger.contains_key(&ledger_key(&run_id)) {
             return skip(st, cx, format!("already entered for trigger {trigger_id}"));
         }
         if let Some(f) = &flow.filter {
@@ -610,6 +610,7 @@ impl Engine {
             wait: Wait::Ready,
             intent: level,
             rank,
+            def: crate::state::FlowRef(Some(flow.clone())),
         });
     }
 
@@ -732,7 +733,16 @@ impl Engine {
 /// Records a run or message id in the ledger.
 pub(crate) fn note_ledger(st: &mut CustomerState, id: String, now: Timestamp) -> bool {
     st.ledger_oldest = Some(st.ledger_oldest.map_or(now, |t| t.min(now)));
-    st.ledger.insert(id, now).is_none()
+    st.ledger.insert(ledger_key(&id), now).is_none()
+}
+
+/// Ledger keys are the 64-bit value of a run or message id (its hex text).
+pub(crate) fn ledger_key(id: &str) -> u64 {
+    u64::from_str_radix(id, 16).unwrap_or_else(|_| {
+        let mut h = crate::links::Fnv::default();
+        std::hash::Hasher::write(&mut h, id.as_bytes());
+        std::hash::Hasher::finish(&h)
+    })
 }
 
 /// Marks an event id as applied; returns the previous mark, if any.

@@ -44,11 +44,15 @@ fn exit_decision(st: &CustomerState, cx: &mut Cx, r: Run, reason: String) {
 /// Runs one run's due steps. The run is taken out of the customer's list
 /// while it executes and put back unless it ended.
 pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &mut Cx) {
-    let Some(pos) = st.runs.iter().position(|r| &*r.id == id) else {
+    let Some(pos) = st
+        .runs
+        .iter()
+        .position(|r| std::ptr::eq(r.id.as_ptr(), id.as_ptr()) || &*r.id == id)
+    else {
         return;
     };
     let mut run = st.runs.swap_remove(pos);
-    let ended = match cx.cfg.flow(&run.flow, run.version).cloned() {
+    let ended = match run.flow_def(cx.cfg) {
         None => Some(format!(
             "flow {} version {} is no longer configured",
             run.flow, run.version
@@ -183,7 +187,7 @@ fn step_loop(
             }
             Action::Send(s) => {
                 let msg_id = links::short_hash(&[&run.id, &step_id]);
-                if st.ledger.contains_key(&msg_id) {
+                if st.ledger.contains_key(&crate::engine::ledger_key(&msg_id)) {
                     let mut d = base(st, cx, Kind::Skipped, run, &step_id);
                     d.reason = Some(format!("already sent (message {msg_id})"));
                     cx.out.decisions.push(d);

@@ -28,7 +28,7 @@ pub struct CustomerState {
     /// starts nothing and sends nothing twice. Entries are kept for the
     /// de-duplication window (past it, a trigger is too old to start a run).
     #[serde(default)]
-    pub ledger: BTreeMap<String, Timestamp>,
+    pub ledger: BTreeMap<u64, Timestamp>,
     /// The oldest ledger entry: the ledger is pruned once that one expires.
     #[serde(default)]
     pub ledger_oldest: Option<Timestamp>,
@@ -115,6 +115,43 @@ pub struct Run {
     #[serde(default)]
     pub intent: Option<usize>,
     pub rank: usize,
+    /// The flow definition, looked up once per load (not stored).
+    #[serde(skip)]
+    pub def: FlowRef,
+}
+
+/// A run's cached flow definition. Never compared or stored: it is the
+/// configured definition of the run's (flow, version).
+#[derive(Clone, Default)]
+pub struct FlowRef(pub Option<std::sync::Arc<crate::flow::FlowDef>>);
+
+impl PartialEq for FlowRef {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for FlowRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "FlowRef(cached)"
+        } else {
+            "FlowRef(none)"
+        })
+    }
+}
+
+impl Run {
+    /// The run's flow definition (cached after the first lookup).
+    pub fn flow_def(
+        &mut self,
+        cfg: &crate::config::Config,
+    ) -> Option<std::sync::Arc<crate::flow::FlowDef>> {
+        if self.def.0.is_none() {
+            self.def.0 = cfg.flow(&self.flow, self.version).cloned();
+        }
+        self.def.0.clone()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
