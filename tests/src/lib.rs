@@ -231,6 +231,24 @@ pub fn subscriber(t: &mut Timeline, at: &str, who: &str) {
     );
 }
 
+/// A subscriber (see [`subscriber`]) who also gave a phone number and
+/// consented to SMS.
+pub fn sms_subscriber(t: &mut Timeline, at: &str, who: &str, phone: &str) {
+    subscriber(t, at, who);
+    t.at(
+        at,
+        "customer_updated",
+        json!({"email": who, "phone": phone}),
+        json!({}),
+    );
+    t.at(
+        at,
+        "consent_changed",
+        email(who),
+        json!({"channel": "sms", "status": "subscribed"}),
+    );
+}
+
 pub fn line_items() -> Value {
     json!([
         {"product_id": "linen-shirt", "variant_id": "linen-shirt-m", "title": "Linen shirt", "variant_title": "M",

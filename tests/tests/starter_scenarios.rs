@@ -267,19 +267,7 @@ fn cart_abandonment_after_one_hour_unless_checkout_or_order() {
 #[test]
 fn checkout_abandonment_email_sms_offer_with_line_items() {
     let mut t = Timeline::new();
-    subscriber(&mut t, "2026-03-01T12:00:00Z", ANN);
-    t.at(
-        "2026-03-01T12:00:00Z",
-        "customer_updated",
-        json!({"email": ANN, "phone": "+1 212 555 0101"}),
-        json!({}),
-    );
-    t.at(
-        "2026-03-01T12:00:00Z",
-        "consent_changed",
-        email(ANN),
-        json!({"channel": "sms", "status": "subscribed"}),
-    );
+    sms_subscriber(&mut t, "2026-03-01T12:00:00Z", ANN, "+1 212 555 0101");
     let checkout = json!({"checkout_id": "ck-1", "line_items": line_items(), "total": 102.0, "currency": "USD",
         "url": "https://northwind.example.com/checkouts/ck-1/recover"});
     t.at(
@@ -362,19 +350,7 @@ fn an_order_that_arrives_before_its_checkout_starts_no_abandonment_run() {
 #[test]
 fn checkout_sms_waits_for_quiet_hours_to_end_in_the_customers_zone() {
     let mut t = Timeline::new();
-    subscriber(&mut t, "2026-03-01T12:00:00Z", ANN);
-    t.at(
-        "2026-03-01T12:00:00Z",
-        "customer_updated",
-        json!({"email": ANN, "phone": "+12125550101"}),
-        json!({}),
-    );
-    t.at(
-        "2026-03-01T12:00:00Z",
-        "consent_changed",
-        email(ANN),
-        json!({"channel": "sms", "status": "subscribed"}),
-    );
+    sms_subscriber(&mut t, "2026-03-01T12:00:00Z", ANN, "+12125550101");
     // 23:00 in New York (EDT): the SMS at +24 h would land at 23:00.
     t.at(
         "2026-03-11T03:00:00Z",

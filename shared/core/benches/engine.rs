@@ -48,15 +48,9 @@ fn bench_config() -> Config {
         "order_placed",
         "quiz_completed",
     ];
-    let prios = [
-        "checkout",
-        "cart",
-        "browse",
-        "post_purchase",
-        "welcome",
-        "winback",
-        "promotion",
-    ];
+    // The default policy's classes below "transactional", in turn.
+    let classes = storeflow_core::policy::PolicyConfig::default().priorities;
+    let prios = &classes[1..];
     let nflow: usize = std::env::var("NFLOW")
         .ok()
         .and_then(|v| v.parse().ok())

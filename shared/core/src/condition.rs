@@ -525,28 +525,16 @@ fn eval_metric(m: Metric, cmp: &Compare, c: &Ctx) -> Eval {
         Metric::DaysSinceLastActivity => days(Some(p.last_activity_at)),
         Metric::DaysSinceCreated => days(Some(p.created_at)),
         Metric::RfmRecency => {
-            let (s, next) = p.rfm(c.now, c.tz, c.settings);
             let Some(last) = mt.last_order_at else {
                 return plain(None);
             };
             // Recency changes only at its day bounds; keep the exact edge of
             // this comparison among them.
-            let rec = |d: i64| {
-                5 - c
-                    .settings
-                    .rfm
-                    .recency_days
-                    .iter()
-                    .filter(|b| d >= **b)
-                    .count()
-                    .min(4) as i64
-            };
-            let (_, edge) = days_edge(last, c.now, c.tz, &c.settings.rfm.recency_days, |d| {
-                cmp.test_num(Some(rec(d) as f64))
-            });
-            let _ = next;
+            let test =
+                |d: i64| cmp.test_num(Some(crate::profile::recency_score(d, c.settings) as f64));
+            let (d, edge) = days_edge(last, c.now, c.tz, &c.settings.rfm.recency_days, test);
             Eval {
-                value: cmp.test_num(Some(s[0] as f64)),
+                value: test(d),
                 next: edge,
             }
         }

@@ -7,7 +7,6 @@
 
 use crate::condition::Condition;
 use crate::duration::Dur;
-use crate::event::EVENT_TYPES;
 use crate::flow::{Action, FlowDef, TriggerKind, EXIT};
 use crate::history::{Keep, Retention};
 use crate::links::NameMap;
@@ -121,14 +120,6 @@ impl Config {
     pub fn flow(&self, id: &str, version: u32) -> Option<&Arc<FlowDef>> {
         self.flows.get(id).and_then(|v| v.get(&version))
     }
-    /// The newest version of every flow that takes new entries.
-    pub fn live_flows(&self) -> impl Iterator<Item = &Arc<FlowDef>> {
-        self.flows
-            .values()
-            .filter_map(|v| v.values().next_back())
-            .filter(|f| f.enabled)
-    }
-
     pub fn from_sources(
         sources: Vec<Source>,
         link_secret: Vec<u8>,
@@ -577,7 +568,8 @@ impl Validator<'_> {
         if f.steps.is_empty() {
             self.err(file, "steps", "a flow needs at least one step");
         }
-        let ids = step_ids(f);
+        // Unnamed steps were given `step-N` ids at load.
+        let ids: Vec<&str> = f.steps.iter().map(|s| &*s.id).collect();
         let mut seen = BTreeSet::new();
         for (i, id) in ids.iter().enumerate() {
             if !seen.insert(id) {
@@ -588,7 +580,7 @@ impl Validator<'_> {
                 );
             }
         }
-        let target_ok = |t: &str| t == EXIT || ids.iter().any(|x| x == t);
+        let target_ok = |t: &str| t == EXIT || ids.contains(&t);
         for (i, s) in f.steps.iter().enumerate() {
             let at = format!("steps[{i}]");
             let mut targets: Vec<(String, &String)> = Vec::new();
@@ -862,24 +854,4 @@ fn custom_sample(templates: &Templates, tid: &str) -> serde_json::Value {
         }
     }
     v
-}
-
-/// Step ids, with `step-N` (1-based) for steps that have none.
-pub fn step_ids(f: &FlowDef) -> Vec<String> {
-    f.steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            if s.id.is_empty() {
-                format!("step-{}", i + 1)
-            } else {
-                s.id.to_string()
-            }
-        })
-        .collect()
-}
-
-/// Checks an event name against the catalogue (for warnings in `check`).
-pub fn is_typed_event(name: &str) -> bool {
-    EVENT_TYPES.contains(&name)
 }

@@ -15,7 +15,7 @@ use crate::condition::{earliest, Ctx, Eval};
 use crate::config::Config;
 use crate::decision::{Decision, Kind};
 use crate::event::{Event, EventKind, ReplenishProps, VariantProps};
-use crate::flow::{EventMatch, FlowDef};
+use crate::flow::{FlowDef, MatchRef};
 use crate::ids::{EventId, ProfileId, ShopId};
 use crate::links::short_hash;
 use crate::profile::Changes;
@@ -105,7 +105,8 @@ impl Engine {
     pub fn campaigns(&self) -> Vec<(String, String, Timestamp)> {
         let tz = TimeZone::get(&self.config.settings.store.timezone).unwrap_or(TimeZone::UTC);
         self.config
-            .live_flows()
+            .by_priority
+            .iter()
             .filter_map(|f| {
                 let c = f.trigger.campaign.as_ref()?;
                 let dt: jiff::civil::DateTime = c.start.parse().ok()?;
@@ -231,7 +232,7 @@ impl Engine {
                 && flow
                     .goals
                     .iter()
-                    .any(|g| matches(g, e.name(), &props, run.trigger.as_deref()))
+                    .any(|g| matches(g.view(), e.name(), &props, run.trigger.as_deref()))
             {
                 let run = st.runs.remove(i);
                 let mut d = cx.decision(st, Kind::FlowExit);
@@ -248,7 +249,7 @@ impl Engine {
                     flow.steps.get(run.step).map(|s| &s.action)
                 {
                     if e.occurred_at >= run.cursor
-                        && matches(&w.as_match(), e.name(), &props, run.trigger.as_deref())
+                        && matches(w.view(), e.name(), &props, run.trigger.as_deref())
                     {
                         let target = w.on_event.clone();
                         let run = &mut st.runs[i];
@@ -302,10 +303,6 @@ impl Engine {
             cx.out.decisions.push(d);
         }
         ts
-    }
-
-    fn flows_by_priority<'c>(&self, cfg: &'c Config) -> &'c [Arc<FlowDef>] {
-        &cfg.by_priority
     }
 
     fn trigger_event(&self, st: &mut CustomerState, e: &Arc<Event>, props: &Value, cx: &mut Cx) {
@@ -366,7 +363,7 @@ impl Engine {
         if ts.is_empty() {
             return;
         }
-        for flow in self.flows_by_priority(cx.cfg) {
+        for flow in cx.cfg.by_priority.iter() {
             for tr in ts {
                 let hit = if tr.entered {
                     flow.trigger.segment_enter.as_deref()
@@ -439,7 +436,7 @@ impl Engine {
             }
         }
 
-        for flow in self.flows_by_priority(cfg) {
+        for flow in cfg.by_priority.iter() {
             let Some(prop) = &flow.trigger.date else {
                 continue;
             };
@@ -532,7 +529,7 @@ impl Engine {
                 // The trigger itself is no goal reached before entry.
                 r.id.as_str() != trigger_id
                     && r.at <= cx.now
-                    && matches_recorded(g, &r.name, &r.props, props.as_ref())
+                    && matches_recorded(g.view(), &r.name, &r.props, props.as_ref())
             });
             if let Some(r) = hit {
                 let why = format!("goal already reached: {} ({})", r.name, r.id);
@@ -751,25 +748,18 @@ fn remember(st: &mut CustomerState, id: &str, now: Timestamp) -> Option<Timestam
     st.seen.insert(id.to_string(), now)
 }
 
-/// Whether an event matches a goal / wait_for: its name, its property
+/// Whether an event matches a goal or a `wait_for`: its name, its property
 /// tests, and `same` properties equal to the trigger event's.
-pub(crate) fn matches(m: &EventMatch, name: &str, props: &Value, trigger: Option<&Event>) -> bool {
-    if m.event != name || !m.filter.iter().all(|f| f.test(props)) {
-        return false;
-    }
+pub(crate) fn matches(m: MatchRef, name: &str, props: &Value, trigger: Option<&Event>) -> bool {
     if m.same.is_empty() {
-        return true;
+        return m.event == name && m.filter.iter().all(|f| f.test(props));
     }
     let tprops = trigger.map(|t| t.kind.properties_json());
     matches_recorded(m, name, props, tprops.as_ref())
 }
 
-fn matches_recorded(
-    m: &EventMatch,
-    name: &str,
-    props: &Value,
-    trigger_props: Option<&Value>,
-) -> bool {
+/// As [`matches`], with the trigger's properties already as JSON.
+fn matches_recorded(m: MatchRef, name: &str, props: &Value, trigger_props: Option<&Value>) -> bool {
     if m.event != name || !m.filter.iter().all(|f| f.test(props)) {
         return false;
     }
@@ -830,15 +820,4 @@ pub fn next_occurrence(
         }
     }
     None
-}
-
-/// A helper for building engine-made events in tests and the simulator.
-pub fn derived_event(id: &str, shop: &ShopId, at: Timestamp, kind: EventKind) -> Event {
-    Event {
-        id: EventId::parse(id).expect("non-empty id"),
-        shop: shop.clone(),
-        occurred_at: at,
-        customer: Default::default(),
-        kind,
-    }
 }

@@ -243,12 +243,30 @@ pub struct WaitFor {
     pub on_timeout: Option<String>,
 }
 
+/// An event test borrowed from a goal or a `wait_for` step.
+#[derive(Clone, Copy)]
+pub struct MatchRef<'a> {
+    pub event: &'a str,
+    pub filter: &'a [PropertyMatch],
+    pub same: &'a [String],
+}
+
+impl EventMatch {
+    pub fn view(&self) -> MatchRef<'_> {
+        MatchRef {
+            event: &self.event,
+            filter: &self.filter,
+            same: &self.same,
+        }
+    }
+}
+
 impl WaitFor {
-    pub fn as_match(&self) -> EventMatch {
-        EventMatch {
-            event: self.event.clone(),
-            filter: self.filter.clone(),
-            same: self.same.clone(),
+    pub fn view(&self) -> MatchRef<'_> {
+        MatchRef {
+            event: &self.event,
+            filter: &self.filter,
+            same: &self.same,
         }
     }
 }

@@ -556,16 +556,7 @@ impl Profile {
         let Some(last) = self.metrics.last_order_at else {
             return ([0, f, m], None);
         };
-        let rec = |d: i64| {
-            5u8.saturating_sub(
-                s.rfm
-                    .recency_days
-                    .iter()
-                    .filter(|b| d >= **b)
-                    .count()
-                    .min(4) as u8,
-            )
-        };
+        let rec = |d: i64| recency_score(d, s);
         let (d, next) = days_edge(last, now, tz, &s.rfm.recency_days, rec);
         ([rec(d), f, m], next)
     }
@@ -630,6 +621,18 @@ impl Profile {
         o.insert("consent".into(), Value::Object(consent));
         Value::Object(o)
     }
+}
+
+/// The RFM recency score (5 best … 1) after `days` without an order.
+pub fn recency_score(days: i64, s: &Settings) -> u8 {
+    5u8.saturating_sub(
+        s.rfm
+            .recency_days
+            .iter()
+            .filter(|b| days >= **b)
+            .count()
+            .min(4) as u8,
+    )
 }
 
 /// Local calendar days from `base` to `now` in `tz`.

@@ -124,18 +124,20 @@ fn step_loop(
                 }
             }
             Action::WaitFor(w) => {
-                let m = w.as_match();
-                let tprops = run.trigger.as_deref().map(|e| e.kind.properties_json());
                 let found = st
                     .history
                     .named_since(&w.event, run.cursor)
                     .iter()
                     .find(|r| {
                         r.at <= cx.now
-                            && crate::engine::matches(&m, &r.name, &r.props, run.trigger.as_deref())
+                            && crate::engine::matches(
+                                w.view(),
+                                &r.name,
+                                &r.props,
+                                run.trigger.as_deref(),
+                            )
                     })
                     .map(|r| r.at);
-                let _ = tprops;
                 let deadline = w.timeout.add_local(run.cursor, &cx.tz);
                 let r = &mut *run;
                 if let Some(at) = found {

@@ -8,7 +8,7 @@
 //! with the number of segments that cannot be affected, nor with the number
 //! of customers, and no scan ever runs to keep time-based segments current.
 
-use crate::condition::{earliest, Condition, Ctx, Eval, Metric, PropertyMatch};
+use crate::condition::{Condition, Ctx, Eval, Metric, PropertyMatch};
 use crate::history::History;
 use crate::links::NameMap;
 use crate::profile::{Changes, Profile};
@@ -115,12 +115,6 @@ impl Memberships {
     }
     pub fn is_member(&self, id: &str) -> bool {
         self.get(id).map(|m| m.member).unwrap_or(false)
-    }
-    pub fn members_of(&self) -> impl Iterator<Item = &str> {
-        self.slots
-            .iter()
-            .filter(|s| s.membership.is_some_and(|m| m.member))
-            .map(|s| s.segment.as_str())
     }
     /// Every segment with its membership (false when not yet evaluated).
     pub fn all(&self) -> impl Iterator<Item = (&str, bool)> {
@@ -479,17 +473,5 @@ impl SegmentSet {
             out.insert(def.id.to_string(), e);
         }
         out
-    }
-
-    /// The earliest instant at which any membership could change.
-    pub fn next_change(ms: &Memberships) -> Option<Timestamp> {
-        ms.slots.iter().fold(None, |acc, s| {
-            earliest(acc, s.membership.and_then(|m| m.next))
-        })
-    }
-
-    /// The position of a segment in evaluation order.
-    pub fn position(&self, id: &str) -> Option<usize> {
-        self.index.get(id).copied()
     }
 }
