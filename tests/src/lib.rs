@@ -184,13 +184,7 @@ impl Trace {
     /// Decisions of a kind whose reason contains `needle`.
     pub fn with_reason(&self, who: &str, kind: Kind, needle: &str) -> Vec<&Decision> {
         self.for_profile(who)
-            .filter(|d| {
-                d.kind == kind
-                    && d.reason
-                        .as_deref()
-                        .map(|r| r.contains(needle))
-                        .unwrap_or(false)
-            })
+            .filter(|d| d.kind == kind && d.reason.as_ref().is_some_and(|r| r.contains(needle)))
             .collect()
     }
 
@@ -207,7 +201,10 @@ impl Trace {
                     d.template.as_deref().unwrap_or("-"),
                     d.segment.as_deref().unwrap_or("-"),
                     d.until.map(|t| t.to_string()).unwrap_or_default(),
-                    d.reason.as_deref().unwrap_or("-")
+                    d.reason
+                        .as_ref()
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "-".into())
                 )
             })
             .collect::<Vec<_>>()

@@ -78,7 +78,10 @@ fn split_holdout_and_variants_are_deterministic_and_recorded() {
         .decisions
         .iter()
         .filter(|d| {
-            d.kind == Kind::FlowExit && d.reason.as_deref().unwrap_or("").starts_with("holdout")
+            d.kind == Kind::FlowExit
+                && d.reason
+                    .as_ref()
+                    .is_some_and(|r| r.to_string().starts_with("holdout"))
         })
         .count();
     let a = first

@@ -402,7 +402,10 @@ fn checkout_without_contact_or_sms_consent() {
         .decisions
         .iter()
         .filter(|d| {
-            d.kind == Kind::Skipped && d.reason.as_deref() == Some("flow filter does not match")
+            d.kind == Kind::Skipped
+                && d.reason
+                    .as_ref()
+                    .is_some_and(|r| *r == "flow filter does not match")
         })
         .collect();
     assert_eq!(anon_skips.len(), 1);

@@ -191,6 +191,23 @@ fn load_mode(engine: &Engine) -> bool {
         .unwrap_or(1_000);
     let (mut states, mut stream) = populated(engine, profiles);
     let events: Vec<(usize, Event)> = (0..n).map(|_| stream.next()).collect();
+    if std::env::var("STATS").is_ok() {
+        // What the measured events decide, by kind (not measured itself).
+        let mut kinds = std::collections::BTreeMap::new();
+        for (who, e) in events {
+            let now = e.occurred_at;
+            for d in engine
+                .handle(&mut states[who], Input::Event(e), now)
+                .decisions
+            {
+                *kinds.entry(format!("{:?}", d.kind)).or_insert(0u64) += 1;
+            }
+        }
+        for (k, c) in kinds {
+            println!("{k}: {:.2} per event", c as f64 / n as f64);
+        }
+        return true;
+    }
     measured(engine, &mut states, events);
     true
 }

@@ -65,6 +65,8 @@ pub struct Config {
     /// The secret that signs unsubscribe links (from the environment in a
     /// deployment; a development default otherwise).
     pub link_secret: Vec<u8>,
+    /// `link_secret`, keyed once for signing.
+    pub links: crate::links::Signer,
     /// Which file each segment / flow / template came from.
     pub files: BTreeMap<String, String>,
     /// The newest enabled version of each flow, highest priority first:
@@ -280,6 +282,7 @@ impl Config {
             flows: by_id,
             templates,
             retention,
+            links: crate::links::Signer::new(&link_secret),
             link_secret,
             files,
             by_priority,
@@ -784,7 +787,7 @@ impl Validator<'_> {
                 None => serde_json::json!({}),
             };
             let kind = trigger_type.clone().unwrap_or_else(|| "none".into());
-            let event = crate::context::event_json(&kind, "2026-01-01T00:00:00Z", &props);
+            let event = crate::context::event_json(&kind, "2026-01-01T00:00:00Z", props);
             let links = serde_json::json!({"unsubscribe": "https://example.com/u/x", "preferences": "https://example.com/p/x"});
             let ctx = crate::context::build(
                 self.settings,

@@ -5,9 +5,9 @@
 use crate::settings::Settings;
 use serde_json::{json, Value};
 
-pub fn event_json(kind: &str, occurred_at: &str, props: &Value) -> Value {
+pub fn event_json(kind: &str, occurred_at: &str, props: Value) -> Value {
     let mut e = match props {
-        Value::Object(m) => Value::Object(m.clone()),
+        Value::Object(m) => Value::Object(m),
         _ => json!({}),
     };
     e["type"] = json!(kind);
@@ -35,11 +35,15 @@ pub fn build(
             store[k] = json!(v);
         }
     }
-    json!({
-        "profile": profile,
-        "event": event,
-        "store": store,
-        "links": links,
-        "flow": {"id": flow_id, "name": flow_name.unwrap_or(flow_id)},
-    })
+    // Built by moving the parts in: `json!` would serialize (deep-copy) them.
+    let mut root = serde_json::Map::new();
+    root.insert("profile".into(), profile);
+    root.insert("event".into(), event);
+    root.insert("store".into(), store);
+    root.insert("links".into(), links);
+    root.insert(
+        "flow".into(),
+        json!({"id": flow_id, "name": flow_name.unwrap_or(flow_id)}),
+    );
+    Value::Object(root)
 }

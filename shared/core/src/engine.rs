@@ -19,6 +19,7 @@ use crate::flow::{FlowDef, MatchRef};
 use crate::ids::{EventId, ProfileId, ShopId};
 use crate::links::short_hash;
 use crate::profile::Changes;
+use crate::reason::{Part, Reason};
 use crate::segment::{Dirty, Transition};
 use crate::state::{CustomerState, EntryRecord, Reminder, Run, Wait};
 use jiff::tz::TimeZone;
@@ -148,11 +149,13 @@ impl Engine {
     fn on_event(&self, st: &mut CustomerState, e: Event, cx: &mut Cx) {
         if st.seen.contains_key(e.id.as_str()) {
             let mut d = cx.decision(st, Kind::Skipped);
-            d.reason = Some(format!(
-                "duplicate event {} ({}): already applied",
-                e.id,
-                e.name()
-            ));
+            d.reason = Some(reason![
+                "duplicate event ",
+                e.id.shared(),
+                " (",
+                e.kind.name_part(),
+                "): already applied"
+            ]);
             cx.out.decisions.push(d);
             return;
         }
@@ -239,7 +242,13 @@ impl Engine {
                 d.flow = Some(run.flow.clone());
                 d.version = Some(run.version);
                 d.run = Some(run.id.clone());
-                d.reason = Some(format!("goal reached: {} ({})", e.name(), e.id));
+                d.reason = Some(reason![
+                    "goal reached: ",
+                    e.kind.name_part(),
+                    " (",
+                    e.id.shared(),
+                    ")"
+                ]);
                 d.conversion = true;
                 cx.out.decisions.push(d);
                 continue;
@@ -315,14 +324,17 @@ impl Engine {
             if e.occurred_at + max_age < cx.now {
                 let mut d = cx.decision(st, Kind::Skipped);
                 d.flow = Some(flow.id.clone());
-                d.reason = Some(format!(
-                    "trigger {} is older than the flow's max_age ({})",
-                    e.id,
-                    crate::duration::Dur {
-                        days: 0,
-                        seconds: max_age.as_secs()
-                    }
-                ));
+                d.reason = Some(
+                    format!(
+                        "trigger {} is older than the flow's max_age ({})",
+                        e.id,
+                        crate::duration::Dur {
+                            days: 0,
+                            seconds: max_age.as_secs()
+                        }
+                    )
+                    .into(),
+                );
                 cx.out.decisions.push(d);
                 continue;
             }
@@ -336,10 +348,10 @@ impl Engine {
                         None => {
                             let mut d = cx.decision(st, Kind::Skipped);
                             d.flow = Some(flow.id.clone());
-                            d.reason = Some(format!(
-                                "trigger event {} has no {path:?} for the run key",
-                                e.id
-                            ));
+                            d.reason = Some(
+                                format!("trigger event {} has no {path:?} for the run key", e.id)
+                                    .into(),
+                            );
                             cx.out.decisions.push(d);
                             continue;
                         }
@@ -395,7 +407,7 @@ impl Engine {
         if !st.segments.is_member(&c.segment) {
             let mut d = cx.decision(st, Kind::Skipped);
             d.flow = Some(flow.id.clone());
-            d.reason = Some(format!("not in campaign segment {:?}", c.segment));
+            d.reason = Some(format!("not in campaign segment {:?}", c.segment).into());
             cx.out.decisions.push(d);
             return;
         }
@@ -474,7 +486,7 @@ impl Engine {
         cx: &mut Cx,
     ) {
         let cfg = cx.cfg;
-        let skip = |st: &CustomerState, cx: &mut Cx, why: String| {
+        let skip = |st: &CustomerState, cx: &mut Cx, why: Reason| {
             let mut d = cx.decision(st, Kind::Skipped);
             d.flow = Some(flow.id.clone());
             d.version = Some(flow.version);
@@ -484,25 +496,24 @@ impl Engine {
         if let Some(e) = st.entries.get(&*flow.id) {
             match &flow.entry {
                 crate::flow::Entry::OnceEver => {
-                    return skip(st, cx, "entry rule once_ever: entered before".to_string())
+                    return skip(st, cx, "entry rule once_ever: entered before".into())
                 }
                 crate::flow::Entry::OncePer(d) if e.last + d.exact() > at => {
-                    return skip(st, cx, format!("entry rule once_per {d}"));
+                    return skip(st, cx, reason!["entry rule once_per ", *d]);
                 }
                 _ => {}
             }
         }
         if st.runs.iter().any(|r| r.flow == flow.id && r.key == key) {
-            let what = if key.is_empty() {
-                "this customer".to_string()
+            let why = if key.is_empty() {
+                "a run of this flow is already live for this customer".into()
             } else {
-                format!("key {key:?}")
+                reason![
+                    "a run of this flow is already live for key ",
+                    Part::Quoted(Arc::from(key.as_str()))
+                ]
             };
-            return skip(
-                st,
-                cx,
-                format!("a run of this flow is already live for {what}"),
-            );
+            return skip(st, cx, why);
         }
         let run_id = short_hash(&[
             &flow.id,
@@ -511,7 +522,14 @@ impl Engine {
             trigger_id,
         ]);
         if st.ledger.contains_key(&ledger_key(&run_id)) {
-            return skip(st, cx, format!("already entered for trigger {trigger_id}"));
+            return skip(
+                st,
+                cx,
+                reason![
+                    "already entered for trigger ",
+                    Part::Owned(trigger_id.into())
+                ],
+            );
         }
         if let Some(f) = &flow.filter {
             if !self.eval(st, cx, f).value {
@@ -532,7 +550,13 @@ impl Engine {
                     && matches_recorded(g.view(), &r.name, &r.props, props.as_ref())
             });
             if let Some(r) = hit {
-                let why = format!("goal already reached: {} ({})", r.name, r.id);
+                let why = reason![
+                    "goal already reached: ",
+                    Part::Owned(r.name.as_str().into()),
+                    " (",
+                    r.id.shared(),
+                    ")"
+                ];
                 return skip(st, cx, why);
             }
         }
@@ -547,7 +571,7 @@ impl Engine {
                 .iter()
                 .find(|r| r.intent.map(|x| x > lv).unwrap_or(false))
             {
-                return skip(st, cx, format!("higher-intent run live: {}", higher.flow));
+                return skip(st, cx, reason!["higher-intent run live: ", &higher.flow]);
             }
         }
 
@@ -569,14 +593,17 @@ impl Engine {
         d.version = Some(flow.version);
         d.run = Some(Arc::from(run_id.as_str()));
         d.reason = Some(match &trigger {
-            Some(e) => format!("trigger: {} ({})", e.name(), e.id),
-            None => format!(
-                "trigger: {}",
-                trigger_id
-                    .rsplit_once(':')
-                    .map(|(a, _)| a)
-                    .unwrap_or(trigger_id)
-            ),
+            Some(e) => reason!["trigger: ", e.kind.name_part(), " (", e.id.shared(), ")"],
+            None => reason![
+                "trigger: ",
+                Part::Owned(
+                    trigger_id
+                        .rsplit_once(':')
+                        .map(|(a, _)| a)
+                        .unwrap_or(trigger_id)
+                        .into()
+                )
+            ],
         });
         cx.out.decisions.push(d);
         if let Some(lv) = level {
@@ -588,7 +615,7 @@ impl Engine {
                     d.flow = Some(r.flow);
                     d.version = Some(r.version);
                     d.run = Some(r.id);
-                    d.reason = Some(format!("superseded by higher intent: {}", flow.id));
+                    d.reason = Some(reason!["superseded by higher intent: ", &flow.id]);
                     cx.out.decisions.push(d);
                 } else {
                     i += 1;

@@ -379,6 +379,14 @@ pub const EVENT_TYPES: &[&str] = &[
 impl EventKind {
     pub fn name(&self) -> &str {
         match self {
+            EventKind::Custom { name, .. } => name,
+            typed => typed.typed_name().unwrap_or_default(),
+        }
+    }
+
+    /// The name of a typed kind (`None` for a custom event).
+    pub fn typed_name(&self) -> Option<&'static str> {
+        Some(match self {
             EventKind::CustomerCreated(_) => "customer_created",
             EventKind::CustomerUpdated(_) => "customer_updated",
             EventKind::ConsentChanged(_) => "consent_changed",
@@ -400,7 +408,15 @@ impl EventKind {
             EventKind::BackInStockRequested(_) => "back_in_stock_requested",
             EventKind::BackInStock(_) => "back_in_stock",
             EventKind::ReplenishmentDue(_) => "replenishment_due",
-            EventKind::Custom { name, .. } => name,
+            EventKind::Custom { .. } => return None,
+        })
+    }
+
+    /// The name, as a reason part (no copy for typed kinds).
+    pub fn name_part(&self) -> crate::reason::Part {
+        match self.typed_name() {
+            Some(n) => crate::reason::Part::Static(n),
+            None => crate::reason::Part::Owned(self.name().into()),
         }
     }
 

@@ -35,6 +35,10 @@ macro_rules! string_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+            /// The shared text, for cheap copies.
+            pub fn shared(&self) -> &std::sync::Arc<str> {
+                &self.0
+            }
         }
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -24,6 +24,9 @@
 //! - [`config`] — parses and checks a configuration directory's files.
 //! - [`simulate`] — the engine on a virtual clock.
 
+// First, so its `reason!` macro is in scope in the modules below.
+#[macro_use]
+pub mod reason;
 pub mod compare;
 pub mod condition;
 pub mod config;
@@ -54,4 +57,5 @@ pub use config::{Config, ConfigError, ConfigErrors, Source};
 pub use decision::{Decision, Kind, Message};
 pub use engine::{Engine, Input, Outcome};
 pub use event::{Event, EventKind};
+pub use reason::Reason;
 pub use state::CustomerState;

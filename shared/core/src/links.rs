@@ -7,56 +7,83 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-fn mac(secret: &[u8], payload: &str) -> String {
-    let mut m = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
-    m.update(payload.as_bytes());
-    let bytes = m.finalize().into_bytes();
-    hex(&bytes[..16])
+/// Signs and verifies link tokens with one secret. The HMAC is keyed once
+/// (two SHA-256 blocks) and cloned per token, so a token costs only the
+/// blocks of its own payload.
+#[derive(Clone)]
+pub struct Signer {
+    keyed: HmacSha256,
 }
 
-/// `profile.channel.mac`
-pub fn token(secret: &[u8], shop: &str, profile: &str, channel: &str) -> String {
-    let payload = format!("{shop}|{profile}|{channel}");
-    format!("{profile}.{channel}.{}", mac(secret, &payload))
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.write_str("Signer(..)")
+    }
 }
 
-/// The profile and channel a token names, if its signature holds.
-pub fn verify(secret: &[u8], shop: &str, token: &str) -> Option<(String, String)> {
-    let mut it = token.rsplitn(3, '.');
-    let sig = it.next()?;
-    let channel = it.next()?;
-    let profile = it.next()?;
-    let want = mac(secret, &format!("{shop}|{profile}|{channel}"));
-    // Constant-time comparison: no early exit on the first differing byte.
-    let same = want.len() == sig.len()
-        && want
-            .bytes()
-            .zip(sig.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    same.then(|| (profile.to_string(), channel.to_string()))
-}
+impl Signer {
+    pub fn new(secret: &[u8]) -> Self {
+        Signer {
+            keyed: HmacSha256::new_from_slice(secret).expect("HMAC takes any key length"),
+        }
+    }
 
-pub fn unsubscribe_url(
-    base: &str,
-    secret: &[u8],
-    shop: &str,
-    profile: &str,
-    channel: &str,
-) -> String {
-    format!(
-        "{}/u/{}",
-        base.trim_end_matches('/'),
-        token(secret, shop, profile, channel)
-    )
-}
+    fn mac(&self, shop: &str, profile: &str, channel: &str) -> [u8; 16] {
+        let mut m = self.keyed.clone();
+        for part in [shop, "|", profile, "|", channel] {
+            m.update(part.as_bytes());
+        }
+        let bytes = m.finalize().into_bytes();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&bytes[..16]);
+        out
+    }
 
-pub fn preferences_url(base: &str, secret: &[u8], shop: &str, profile: &str) -> String {
-    format!(
-        "{}/preferences/{}",
-        base.trim_end_matches('/'),
-        token(secret, shop, profile, "all")
-    )
+    /// `profile.channel.mac`
+    pub fn token(&self, shop: &str, profile: &str, channel: &str) -> String {
+        let mut t = String::with_capacity(profile.len() + channel.len() + 34);
+        t.push_str(profile);
+        t.push('.');
+        t.push_str(channel);
+        t.push('.');
+        push_hex(&mut t, &self.mac(shop, profile, channel));
+        t
+    }
+
+    /// The profile and channel a token names, if its signature holds.
+    pub fn verify(&self, shop: &str, token: &str) -> Option<(String, String)> {
+        let mut it = token.rsplitn(3, '.');
+        let sig = it.next()?;
+        let channel = it.next()?;
+        let profile = it.next()?;
+        let mut want = String::with_capacity(32);
+        push_hex(&mut want, &self.mac(shop, profile, channel));
+        // Constant-time comparison: no early exit on the first differing byte.
+        let same = want.len() == sig.len()
+            && want
+                .bytes()
+                .zip(sig.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        same.then(|| (profile.to_string(), channel.to_string()))
+    }
+
+    pub fn unsubscribe_url(&self, base: &str, shop: &str, profile: &str, channel: &str) -> String {
+        format!(
+            "{}/u/{}",
+            base.trim_end_matches('/'),
+            self.token(shop, profile, channel)
+        )
+    }
+
+    pub fn preferences_url(&self, base: &str, shop: &str, profile: &str) -> String {
+        format!(
+            "{}/preferences/{}",
+            base.trim_end_matches('/'),
+            self.token(shop, profile, "all")
+        )
+    }
 }
 
 /// A short, stable id for runs and messages: 64-bit FNV-1a over the parts
@@ -100,13 +127,17 @@ impl std::hash::Hasher for Fnv {
 pub type NameMap<V> = std::collections::HashMap<String, V, std::hash::BuildHasherDefault<Fnv>>;
 
 fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut s, bytes);
+    s
+}
+
+fn push_hex(s: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for b in bytes {
         s.push(DIGITS[(b >> 4) as usize] as char);
         s.push(DIGITS[(b & 15) as usize] as char);
     }
-    s
 }
 
 #[cfg(test)]
@@ -115,12 +146,11 @@ mod tests {
 
     #[test]
     fn tokens_verify_and_resist_tampering() {
-        let t = token(b"k", "shop", "p_1", "email");
-        assert_eq!(
-            verify(b"k", "shop", &t),
-            Some(("p_1".into(), "email".into()))
-        );
-        assert_eq!(verify(b"other", "shop", &t), None);
-        assert_eq!(verify(b"k", "shop", &t.replace("p_1", "p_2")), None);
+        let k = Signer::new(b"k");
+        let t = k.token("shop", "p_1", "email");
+        assert_eq!(k.verify("shop", &t), Some(("p_1".into(), "email".into())));
+        assert_eq!(Signer::new(b"other").verify("shop", &t), None);
+        assert_eq!(k.verify("shop", &t.replace("p_1", "p_2")), None);
+        assert_eq!(k.verify("other-shop", &t), None);
     }
 }

@@ -14,6 +14,7 @@ use crate::duration::Dur;
 use crate::event::Channel;
 use crate::localtime::{DailyWindow, LocalTime};
 use crate::profile::Profile;
+use crate::reason::{Part, Reason};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -123,8 +124,8 @@ pub struct Contact {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     Send,
-    Defer { until: Timestamp, reason: String },
-    Skip { reason: String },
+    Defer { until: Timestamp, reason: Reason },
+    Skip { reason: Reason },
 }
 
 pub struct Request<'a> {
@@ -159,19 +160,19 @@ impl PolicyConfig {
                 "phone number"
             };
             return Verdict::Skip {
-                reason: format!("no {what} for {}", ch.as_str()),
+                reason: format!("no {what} for {}", ch.as_str()).into(),
             };
         }
         if let Some(why) = p.suppressed.get(&ch) {
             return Verdict::Skip {
-                reason: format!("{} suppressed: {why}", ch.as_str()),
+                reason: format!("{} suppressed: {why}", ch.as_str()).into(),
             };
         }
         if ch != Channel::Webhook {
             let status = p.consent(ch);
             if req.marketing && status != Some(crate::event::ConsentStatus::Subscribed) {
                 return Verdict::Skip {
-                    reason: format!("no {} marketing consent", ch.as_str()),
+                    reason: format!("no {} marketing consent", ch.as_str()).into(),
                 };
             }
             // An explicit opt-out from SMS / WhatsApp (STOP) holds every message.
@@ -180,17 +181,19 @@ impl PolicyConfig {
                 && status == Some(crate::event::ConsentStatus::Unsubscribed)
             {
                 return Verdict::Skip {
-                    reason: format!("{} unsubscribed", ch.as_str()),
+                    reason: format!("{} unsubscribed", ch.as_str()).into(),
                 };
             }
         }
 
         let mut t = req.now;
-        let mut reasons: Vec<String> = Vec::new();
+        // Why the message waits: each cap and the window at most once.
+        let mut capped = vec![false; self.caps.len()];
+        let mut windowed = false;
         for _ in 0..32 {
             let mut moved = t;
             if req.marketing {
-                for cap in &self.caps {
+                for (ci, cap) in self.caps.iter().enumerate() {
                     if !cap.channels.is_empty() && !cap.channels.contains(&ch) {
                         continue;
                     }
@@ -212,7 +215,7 @@ impl PolicyConfig {
                         let free = counted[k] + cap.per.exact();
                         if free > moved {
                             moved = free;
-                            push_once(&mut reasons, format!("cap: {}", cap.name));
+                            capped[ci] = true;
                         }
                     }
                 }
@@ -222,16 +225,7 @@ impl PolicyConfig {
                     let open = w.window.next_open(moved, req.tz);
                     if open > moved {
                         moved = open;
-                        push_once(
-                            &mut reasons,
-                            format!(
-                                "send window: {} only {}–{} local ({})",
-                                ch.as_str(),
-                                w.window.from,
-                                w.window.to,
-                                req.tz.iana_name().unwrap_or("UTC")
-                            ),
-                        );
+                        windowed = true;
                     }
                 }
             }
@@ -243,22 +237,43 @@ impl PolicyConfig {
         if t == req.now {
             return Verdict::Send;
         }
-        let reason = reasons.join("; ");
+        let mut parts: Vec<Part> = Vec::new();
         if t > req.expires_at {
+            parts.push("expired: ".into());
+        }
+        for (cap, _) in self.caps.iter().zip(&capped).filter(|(_, c)| **c) {
+            if parts.len() > 1 {
+                parts.push("; ".into());
+            }
+            parts.push("cap: ".into());
+            parts.push(Part::Owned(cap.name.as_str().into()));
+        }
+        if windowed {
+            let w = &self.windows[&ch];
+            if parts.len() > 1 {
+                parts.push("; ".into());
+            }
+            parts.push(Part::Owned(
+                format!(
+                    "send window: {} only {}–{} local (",
+                    ch.as_str(),
+                    w.window.from,
+                    w.window.to
+                )
+                .into(),
+            ));
+            parts.push(Part::Zone(req.tz.clone()));
+            parts.push(")".into());
+        }
+        if t > req.expires_at {
+            parts.extend(["; next allowed ".into(), t.into(), ", after expiry ".into()]);
+            parts.push(req.expires_at.into());
             return Verdict::Skip {
-                reason: format!(
-                    "expired: {reason}; next allowed {t}, after expiry {}",
-                    req.expires_at
-                ),
+                reason: Reason::new(parts),
             };
         }
+        let reason = Reason::new(parts);
         Verdict::Defer { until: t, reason }
-    }
-}
-
-fn push_once(v: &mut Vec<String>, s: String) {
-    if !v.contains(&s) {
-        v.push(s);
     }
 }
 

@@ -8,6 +8,7 @@ use crate::flow::{Action, FlowDef, WaitSpec, EXIT};
 use crate::links;
 use crate::localtime::next_at;
 use crate::policy::{Contact, Request, Verdict};
+use crate::reason::{Part, Reason};
 use crate::state::{CustomerState, Run, Wait};
 use jiff::Timestamp;
 use serde_json::json;
@@ -32,7 +33,7 @@ pub(crate) fn goto(run: &mut Run, flow: &FlowDef, target: Option<&str>) {
 }
 
 /// Emits the exit of a run already taken out of the customer's runs.
-fn exit_decision(st: &CustomerState, cx: &mut Cx, r: Run, reason: String) {
+fn exit_decision(st: &CustomerState, cx: &mut Cx, r: Run, reason: Reason) {
     let mut d = cx.decision(st, Kind::FlowExit);
     d.flow = Some(r.flow);
     d.version = Some(r.version);
@@ -53,10 +54,13 @@ pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &
     };
     let mut run = st.runs.swap_remove(pos);
     let ended = match run.flow_def(cx.cfg) {
-        None => Some(format!(
-            "flow {} version {} is no longer configured",
-            run.flow, run.version
-        )),
+        None => Some(
+            format!(
+                "flow {} version {} is no longer configured",
+                run.flow, run.version
+            )
+            .into(),
+        ),
         Some(flow) => step_loop(engine, st, &mut run, &flow, cx),
     };
     match ended {
@@ -72,7 +76,7 @@ fn step_loop(
     run: &mut Run,
     flow: &FlowDef,
     cx: &mut Cx,
-) -> Option<String> {
+) -> Option<Reason> {
     for _ in 0..256 {
         if run.step >= flow.steps.len() {
             let why = if run.step == usize::MAX {
@@ -163,10 +167,13 @@ fn step_loop(
             Action::Split(sp) => {
                 let roll = bucket(&run.id, &step_id, "holdout");
                 if roll < sp.holdout as u64 {
-                    return Some(format!(
-                        "holdout: in the {}% control group at step {step_id}",
-                        sp.holdout
-                    ));
+                    return Some(
+                        format!(
+                            "holdout: in the {}% control group at step {step_id}",
+                            sp.holdout
+                        )
+                        .into(),
+                    );
                 }
                 let total: u64 = sp.variants.iter().map(|v| v.weight as u64).sum();
                 let target = if total == 0 {
@@ -191,7 +198,11 @@ fn step_loop(
                 let msg_id = links::short_hash(&[&run.id, &step_id]);
                 if st.ledger.contains_key(&crate::engine::ledger_key(&msg_id)) {
                     let mut d = base(st, cx, Kind::Skipped, run, &step_id);
-                    d.reason = Some(format!("already sent (message {msg_id})"));
+                    d.reason = Some(reason![
+                        "already sent (message ",
+                        Part::Owned(msg_id.into()),
+                        ")"
+                    ]);
                     cx.out.decisions.push(d);
                     goto(run, flow, None);
                     continue;
@@ -263,7 +274,7 @@ fn step_loop(
                                 let mut d = base(st, cx, Kind::Skipped, run, &step_id);
                                 d.channel = Some(s.channel.as_str().into());
                                 d.template = Some(s.template.clone());
-                                d.reason = Some(format!("template error: {e}"));
+                                d.reason = Some(format!("template error: {e}").into());
                                 cx.out.decisions.push(d);
                             }
                         }
@@ -374,7 +385,7 @@ fn step_loop(
                 goto(run, flow, None);
             }
             Action::Exit => {
-                return Some(format!("exit step {step_id}"));
+                return Some(reason!["exit step ", &step_id]);
             }
         }
     }
@@ -401,7 +412,7 @@ fn push_outbound(
             d.template = (!template.is_empty()).then(|| template.clone());
             d.subject = content.subject.clone();
             d.to = Some(to.clone());
-            d.reason = Some(format!("{} step", channel.as_str()));
+            d.reason = Some(format!("{} step", channel.as_str()).into());
             d.message = Some(Box::new(Message {
                 id: msg_id,
                 channel,
@@ -421,7 +432,7 @@ fn push_outbound(
         Err(e) => {
             let mut d = base(st, cx, Kind::Skipped, run, step_id);
             d.channel = Some(channel.as_str().into());
-            d.reason = Some(format!("template error: {e}"));
+            d.reason = Some(format!("template error: {e}").into());
             cx.out.decisions.push(d);
         }
     }
@@ -457,20 +468,15 @@ fn render(
         Some(e) => context::event_json(
             e.name(),
             &e.occurred_at.to_string(),
-            &e.kind.properties_json(),
+            e.kind.properties_json(),
         ),
         None => json!({"type": "none"}),
     };
     let shop = st.profile.shop.as_str();
     let pid = st.profile.id.as_str();
-    let unsub = links::unsubscribe_url(
-        &s.store.links_base_url,
-        &cfg.link_secret,
-        shop,
-        pid,
-        channel.as_str(),
-    );
-    let prefs = links::preferences_url(&s.store.links_base_url, &cfg.link_secret, shop, pid);
+    let base = &s.store.links_base_url;
+    let unsub = cfg.links.unsubscribe_url(base, shop, pid, channel.as_str());
+    let prefs = cfg.links.preferences_url(base, shop, pid);
     let ctx = context::build(
         s,
         st.profile.to_json(cx.now, s),

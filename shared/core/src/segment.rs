@@ -343,6 +343,12 @@ impl SegmentSet {
             ms.layout = self.layout;
         }
         let all = dirty.all || realigned;
+        let due = ms.next.is_some_and(|t| t <= now);
+        if !all && !due && dirty.events.is_empty() && !dirty.changes.any() {
+            // Nothing changed and no window edge has come: every membership
+            // stands (each slot was evaluated when the layout was set).
+            return out;
+        }
         let mut touched = vec![all; n];
         if !all {
             for (name, props) in &dirty.events {
@@ -367,7 +373,7 @@ impl SegmentSet {
             if dirty.changes.activity {
                 mark(&self.on_activity);
             }
-            if ms.next.is_some_and(|t| t <= now) {
+            if due {
                 for (i, s) in ms.slots.iter().enumerate() {
                     if s.membership.and_then(|m| m.next).is_some_and(|t| t <= now) {
                         touched[i] = true;

@@ -164,11 +164,8 @@ impl Simulator {
                     "-".into(),
                     ProfileId::parse("-").expect("non-empty"),
                 );
-                d.reason = Some(format!(
-                    "event {} ({}) names no customer",
-                    event.id,
-                    event.name()
-                ));
+                d.reason =
+                    Some(format!("event {} ({}) names no customer", event.id, event.name()).into());
                 out.push(d);
                 return;
             }
