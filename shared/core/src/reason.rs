@@ -146,7 +146,8 @@ impl PartialEq for Reason {
 
 impl PartialEq<&str> for Reason {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        let text: String = self.to_string();
+        text == *other
     }
 }
 
