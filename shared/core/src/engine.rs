@@ -17,7 +17,6 @@ use crate::decision::{Decision, Kind};
 use crate::event::{Event, EventKind, ReplenishProps, VariantProps};
 use crate::flow::{FlowDef, MatchRef};
 use crate::ids::{EventId, ProfileId, ShopId};
-use crate::links::short_hash;
 use crate::profile::Changes;
 use crate::reason::{Part, Reason};
 use crate::segment::{Dirty, Transition};
@@ -515,13 +514,14 @@ impl Engine {
             };
             return skip(st, cx, why);
         }
-        let run_id = short_hash(&[
+        let mut digits = [0u8; 10];
+        let run_key = crate::links::hash64(&[
             &flow.id,
-            &flow.version.to_string(),
+            decimal(flow.version, &mut digits),
             st.profile.id.as_str(),
             trigger_id,
         ]);
-        if st.ledger.contains_key(&ledger_key(&run_id)) {
+        if st.ledger.contains_key(&run_key) {
             return skip(
                 st,
                 cx,
@@ -576,7 +576,8 @@ impl Engine {
         }
 
         // Enter.
-        note_ledger(st, run_id.clone(), cx.now);
+        let run_id: Arc<str> = Arc::from(crate::links::hex64(run_key).as_str());
+        note_ledger_key(st, run_key, cx.now);
         let rec = st
             .entries
             .entry(flow.id.to_string())
@@ -591,7 +592,7 @@ impl Engine {
         let mut d = cx.decision(st, Kind::FlowEnter);
         d.flow = Some(flow.id.clone());
         d.version = Some(flow.version);
-        d.run = Some(Arc::from(run_id.as_str()));
+        d.run = Some(run_id.clone());
         d.reason = Some(match &trigger {
             Some(e) => reason!["trigger: ", e.kind.name_part(), " (", e.id.shared(), ")"],
             None => reason![
@@ -623,7 +624,7 @@ impl Engine {
             }
         }
         st.runs.push(Run {
-            id: Arc::from(run_id),
+            id: run_id,
             flow: flow.id.clone(),
             version: flow.version,
             key,
@@ -756,8 +757,26 @@ impl Engine {
 
 /// Records a run or message id in the ledger.
 pub(crate) fn note_ledger(st: &mut CustomerState, id: String, now: Timestamp) -> bool {
+    note_ledger_key(st, ledger_key(&id), now)
+}
+
+fn note_ledger_key(st: &mut CustomerState, key: u64, now: Timestamp) -> bool {
     st.ledger_oldest = Some(st.ledger_oldest.map_or(now, |t| t.min(now)));
-    st.ledger.insert(ledger_key(&id), now).is_none()
+    st.ledger.insert(key, now).is_none()
+}
+
+/// `n` in decimal, written into `buf` (no allocation on the hot path).
+fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).expect("ASCII digits")
 }
 
 /// Ledger keys are the 64-bit value of a run or message id (its hex text).

@@ -91,12 +91,22 @@ impl Signer {
 /// same id on every machine and every run; ids only need to be unique per
 /// customer, so a fast non-cryptographic hash is enough.
 pub fn short_hash(parts: &[&str]) -> String {
+    hex64(hash64(parts))
+}
+
+/// A 64-bit id as the 16 hex digits of [`short_hash`].
+pub fn hex64(h: u64) -> String {
+    hex(&h.to_be_bytes())
+}
+
+/// The 64-bit value behind [`short_hash`] (its text is this in hex).
+pub fn hash64(parts: &[&str]) -> u64 {
     let mut h = Fnv::default();
     for p in parts {
         std::hash::Hasher::write(&mut h, p.as_bytes());
         std::hash::Hasher::write(&mut h, &[0]);
     }
-    hex(&std::hash::Hasher::finish(&h).to_be_bytes())
+    std::hash::Hasher::finish(&h)
 }
 
 /// 64-bit FNV-1a: a stable hash, also used for the engine's internal

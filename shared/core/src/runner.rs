@@ -195,8 +195,9 @@ fn step_loop(
                 goto(run, flow, target.as_deref());
             }
             Action::Send(s) => {
-                let msg_id = links::short_hash(&[&run.id, &step_id]);
-                if st.ledger.contains_key(&crate::engine::ledger_key(&msg_id)) {
+                let msg_key = links::hash64(&[&run.id, &step_id]);
+                if st.ledger.contains_key(&msg_key) {
+                    let msg_id = links::hex64(msg_key);
                     let mut d = base(st, cx, Kind::Skipped, run, &step_id);
                     d.reason = Some(reason![
                         "already sent (message ",
@@ -233,6 +234,7 @@ fn step_loop(
                                     Channel::Webhook => None,
                                 }
                                 .unwrap_or_default();
+                                let msg_id = links::hex64(msg_key);
                                 crate::engine::note_ledger(st, msg_id.clone(), cx.now);
                                 st.contacts.push(Contact {
                                     at: cx.now,
