@@ -125,8 +125,10 @@ async fn app_on_memory_sends_what_the_simulator_sends() {
 }
 
 /// Memory that yields between reading and writing, so concurrent inputs
-/// for one customer interleave.
-struct Yielding(Memory);
+/// for one customer interleave; and the first two reads of a profile wait
+/// for each other, so at least two writers surely compute from the same
+/// version.
+struct Yielding(Memory, std::sync::atomic::AtomicUsize, tokio::sync::Barrier);
 
 impl Customers for Yielding {
     async fn find(&self, keys: &[String]) -> Result<Vec<Option<ProfileId>>, StoreError> {
@@ -136,6 +138,9 @@ impl Customers for Yielding {
     }
     async fn load(&self, shop: &ShopId, id: &ProfileId) -> Result<Option<Loaded>, StoreError> {
         let r = self.0.load(shop, id).await;
+        if self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+            self.2.wait().await;
+        }
         tokio::task::yield_now().await;
         r
     }
@@ -161,13 +166,24 @@ impl Shops for Yielding {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_events_for_one_customer_lose_no_update() {
-    let app = Arc::new(App::new(Engine::new(starter()), Yielding(Memory::new())));
+    let app = Arc::new(App::new(
+        Engine::new(starter()),
+        Yielding(
+            Memory::new(),
+            Default::default(),
+            tokio::sync::Barrier::new(2),
+        ),
+    ));
     let t0 = ts("2026-11-02T15:00:00Z");
     let n = 40;
+    // All tasks start together, so reads and commits interleave.
+    let start = Arc::new(tokio::sync::Barrier::new(n as usize));
     let mut tasks = Vec::new();
     for i in 0..n {
         let app = app.clone();
+        let start = start.clone();
         tasks.push(tokio::spawn(async move {
+            start.wait().await;
             let at = t0 + jiff::SignedDuration::from_secs(i);
             let e: Event = serde_json::from_value(json!({
                 "id": format!("view-{i}"), "shop": "northwind.myshopify.com",
