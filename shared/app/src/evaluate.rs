@@ -134,7 +134,7 @@ impl<B: Customers + Shops> App<B> {
             let out = self.engine.handle(&mut state, input.clone(), now);
             let keys = profile_keys(&state);
             match self
-                .commit(&state, Some(version), &keys, &[], out, retries)
+                .commit(&state, Some(version), &keys, &[], out, retries, now)
                 .await
             {
                 Err(StoreError::Conflict(_)) => continue,
@@ -188,7 +188,7 @@ impl<B: Customers + Shops> App<B> {
                 }
             }
             match self
-                .commit(&state, expected, &all_keys, &absorbed, out, retries)
+                .commit(&state, expected, &all_keys, &absorbed, out, retries, now)
                 .await
             {
                 Err(StoreError::Conflict(_)) => continue,
@@ -200,6 +200,7 @@ impl<B: Customers + Shops> App<B> {
         )))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn commit(
         &self,
         state: &CustomerState,
@@ -208,6 +209,7 @@ impl<B: Customers + Shops> App<B> {
         absorbed: &[(ProfileId, u64)],
         out: storeflow_core::Outcome,
         retries: usize,
+        now: Timestamp,
     ) -> Result<Applied, StoreError> {
         let messages: Vec<Message> = out
             .decisions
@@ -216,6 +218,7 @@ impl<B: Customers + Shops> App<B> {
             .collect();
         self.store
             .commit(Commit {
+                now,
                 state,
                 expected,
                 keys,

@@ -33,6 +33,8 @@ pub struct Loaded {
 /// Everything one evaluation of one customer changes, written atomically.
 #[derive(Debug)]
 pub struct Commit<'a> {
+    /// When the evaluation ran.
+    pub now: Timestamp,
     pub state: &'a CustomerState,
     /// The version the state was read at; `None` when it is new (the
     /// commit must fail if the profile exists by then).
