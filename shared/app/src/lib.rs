@@ -22,4 +22,4 @@ pub mod memory;
 pub mod ports;
 
 pub use evaluate::{App, Applied};
-pub use ports::{Commit, StoreError};
+pub use ports::{Commit, Deliver, DeliverError, Delivered, StoreError};

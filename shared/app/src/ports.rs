@@ -84,3 +84,27 @@ pub trait Shops: Send + Sync {
         wake: Option<Timestamp>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// Why a delivery failed. `Permanent` failures are not retried (a bad
+/// address); `Transient` ones are (the provider is down).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    #[error("permanent delivery failure: {0}")]
+    Permanent(String),
+    #[error("transient delivery failure: {0}")]
+    Transient(String),
+}
+
+/// What a channel did with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// Handed over; the provider's id or the file written.
+    Sent(String),
+    /// It had been delivered before (a redelivery): nothing was sent.
+    Already(String),
+}
+
+/// A channel adapter: email, SMS, WhatsApp, webhook.
+pub trait Deliver: Send + Sync {
+    fn deliver(&self, m: &Message) -> impl Future<Output = Result<Delivered, DeliverError>> + Send;
+}
