@@ -9,6 +9,8 @@ use storeflow_core::privacy::PrivacyRequest;
 /// Something accepted for the engine: an event, or a privacy request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
+// Events are the common case: boxing them would cost every delivery an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Accepted {
     Event(Event),
     Privacy(PrivacyRequest),
