@@ -9,6 +9,8 @@
 //!   events on a virtual clock and prints one JSON line per decision.
 //!   Input lines are normalized events or platform deliveries (Shopify,
 //!   SHOPLINE, Segment), normalized as the ingest function does.
+//! - `storeflow ingest --config DIR --listen ADDR` — serves the ingest
+//!   endpoints locally and prints each accepted event as a JSON line.
 
 pub mod files;
 pub mod replay;
@@ -53,6 +55,23 @@ pub enum Command {
         #[arg(long)]
         bodies: bool,
     },
+    /// Serve the ingest endpoints (webhooks, tracking API); print accepted events.
+    Ingest {
+        #[arg(long)]
+        config: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+}
+
+/// Secrets and write keys given by environment replace the store settings'.
+pub fn env_overrides() -> EnvOverrides {
+    EnvOverrides {
+        shopify_secrets: std::env::var("STOREFLOW_SHOPIFY_SECRETS").ok(),
+        shopline_secrets: std::env::var("STOREFLOW_SHOPLINE_SECRETS").ok(),
+        write_keys: std::env::var("STOREFLOW_WRITE_KEYS").ok(),
+    }
 }
 
 /// The signing secret for unsubscribe links: `STOREFLOW_LINK_SECRET`, or a
@@ -94,6 +113,34 @@ pub fn run(
 
 fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
     match cli.command {
+        Command::Ingest { config, listen } => {
+            let cfg = match load_config(&config)? {
+                Ok(c) => c,
+                Err(errors) => {
+                    writeln!(
+                        err,
+                        "configuration has {} error(s); run `storeflow check`",
+                        errors.0.len()
+                    )?;
+                    return Ok(1);
+                }
+            };
+            let router = Router::new(IngestConfig::from_settings(&cfg.settings, &env_overrides()));
+            let server = storeflow_server::spawn(
+                &listen,
+                router,
+                Box::new(|accepted| {
+                    let mut o = std::io::stdout().lock();
+                    for a in accepted {
+                        let _ = serde_json::to_writer(&mut o, &a).map(|_| writeln!(o));
+                    }
+                }),
+            )
+            .with_context(|| format!("listening on {listen}"))?;
+            writeln!(err, "storeflow ingest listening on http://{}", server.addr)?;
+            server.wait();
+            Ok(0)
+        }
         Command::Check { config } => match load_config(&config)? {
             Ok(cfg) => {
                 let versions: usize = cfg.flows.values().map(|v| v.len()).sum();
