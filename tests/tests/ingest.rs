@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use storeflow_core::event::{EventKind, ShipmentStatus};
 use storeflow_core::simulate::Simulator;
-use storeflow_core::Engine;
+use storeflow_core::{Engine, Kind};
 use storeflow_ingest::{DeliveryStore, MemoryStore};
 use storeflow_tests::*;
 
@@ -88,10 +88,22 @@ fn real_shopify_checkout_cart_and_order_payloads() {
         e.customer.anonymous_id.as_deref(),
         Some("cart:eeafa272cebfd4b22385bc4b645e762c")
     );
-    let Some(e) = one_event("checkouts/update", "shopify/checkouts_update.json") else {
+    // An update that names the buyer also starts the checkout (the email
+    // often arrives after checkouts/create), under the same id as a create
+    // with a contact, so only the first of them counts.
+    let Some(body) = fixture("shopify/checkouts_update.json") else {
         return;
     };
-    assert!(matches!(e.kind, EventKind::CheckoutUpdated(_)));
+    let ev = events_of(&deliver("checkouts/update", &body, &mut MemoryStore::new()));
+    assert!(
+        matches!(ev[0].kind, EventKind::CheckoutStarted(_)),
+        "{ev:?}"
+    );
+    assert!(
+        matches!(ev[1].kind, EventKind::CheckoutUpdated(_)),
+        "{ev:?}"
+    );
+    assert_eq!(ev[0].id, e.id, "create and update start the checkout once");
 
     let Some(e) = one_event("carts/create", "shopify/carts_create.json") else {
         return;
@@ -666,6 +678,57 @@ fn checkout_abandonment_runs_from_shopify_deliveries() {
     assert!(
         sent.contains(&("checkout_reminder", "2026-11-23T16:00:00Z")),
         "{sent:?}"
+    );
+}
+
+#[test]
+fn a_checkout_that_gets_its_email_in_an_update_is_still_reminded() {
+    let checkout = |email: Value, at: &str| {
+        json!({"token": "tok-late", "cart_token": "cart-late", "email": email,
+               "created_at": "2026-11-23T14:00:00Z", "updated_at": at,
+               "currency": "USD", "total_price": "60.00",
+               "line_items": [{"product_id": 1, "variant_id": 2, "title": "Tee", "quantity": 1, "price": "60.00"}]})
+    };
+    let mut store = MemoryStore::new();
+    let mut sim = Simulator::new(Engine::new(starter()));
+    // Lea subscribed to email weeks before (the reminder is marketing).
+    let consent: storeflow_core::Event = serde_json::from_value(json!({
+        "id": "consent-lea", "shop": "northwind.myshopify.com", "type": "consent_changed",
+        "occurred_at": "2026-11-01T10:00:00Z", "customer": {"email": "lea@example.com"},
+        "properties": {"channel": "email", "status": "subscribed"}}))
+    .unwrap();
+    sim.feed(ts("2026-11-01T10:00:00Z"), consent);
+    let mut decisions = Vec::new();
+    for (topic, body, at) in [
+        (
+            "checkouts/create",
+            checkout(Value::Null, "2026-11-23T14:00:00Z"),
+            "2026-11-23T14:00:05Z",
+        ),
+        (
+            "checkouts/update",
+            checkout(json!("lea@example.com"), "2026-11-23T14:10:00Z"),
+            "2026-11-23T14:10:05Z",
+        ),
+    ] {
+        let body = serde_json::to_vec(&body).unwrap();
+        let req = shopify_request(topic, &format!("wh-{topic}"), &body, SHOPIFY_SECRET);
+        let h = ingest_router().handle(&req, ts(at), &mut store);
+        assert_eq!(h.response.status, 200, "{:?}", h.response.body);
+        for e in events_of(&h) {
+            decisions.extend(sim.feed(ts(at), e));
+        }
+    }
+    decisions.extend(sim.run_until(ts("2026-11-24T00:00:00Z")));
+    let reminders: Vec<_> = decisions
+        .iter()
+        .filter(|d| d.template.as_deref() == Some("checkout_reminder") && d.kind == Kind::Message)
+        .map(|d| (d.profile.to_string(), d.at))
+        .collect();
+    assert_eq!(
+        reminders,
+        vec![("lea@example.com".to_string(), ts("2026-11-23T15:10:00Z"))],
+        "one reminder, an hour after the email arrived"
     );
 }
 

@@ -61,14 +61,36 @@ pub fn checkout(ctx: &Ctx, body: &[u8]) -> Result<Normalized, Refusal> {
         url: nonblank(c.abandoned_checkout_url.as_deref()),
         updated_at: c.updated_at.map(|t| t.0),
     };
-    let kind = if started {
-        EventKind::CheckoutStarted(props)
-    } else {
-        EventKind::CheckoutUpdated(props)
-    };
+    // A checkout "starts" for storeflow when it first names a buyer: on
+    // Shopify the email often arrives with a checkouts/update, and the
+    // abandonment flow must not miss those. The id is the same for create
+    // and update, so whichever comes first counts and the other is a
+    // duplicate.
+    let has_contact = who.email.is_some() || who.phone.is_some() || who.id.is_some();
     let b = ctx.builder();
+    let mut accepted = Vec::new();
+    if started || has_contact {
+        let mut parts = vec!["checkout_started", checkout_id.as_str()];
+        if !has_contact {
+            parts.push("anonymous");
+        }
+        accepted.push(b.make(
+            &parts,
+            at,
+            who.clone(),
+            EventKind::CheckoutStarted(props.clone()),
+        ));
+    }
+    if !started {
+        accepted.push(b.make(
+            &[ctx.topic, &checkout_id, &stamp(at)],
+            at,
+            who,
+            EventKind::CheckoutUpdated(props),
+        ));
+    }
     Ok(Normalized {
-        accepted: vec![b.make(&[ctx.topic, &checkout_id, &stamp(at)], at, who, kind)],
+        accepted,
         ..Default::default()
     })
 }
