@@ -11,9 +11,16 @@
 //!   SHOPLINE, Segment), normalized as the ingest function does.
 //! - `storeflow ingest --config DIR --listen ADDR` — serves the ingest
 //!   endpoints locally and prints each accepted event as a JSON line.
+//! - `storeflow serve --config DIR [--listen ADDR] [--data DIR]` — the
+//!   whole system on one machine (the embedded runtime on SQLite).
+//! - `storeflow trace EMAIL [--data DIR]` — every decision about a customer.
+//! - `storeflow demo --config DIR` — the sample deliveries sent to a
+//!   running server on a fast clock.
 
+pub mod demo;
 pub mod files;
 pub mod replay;
+pub mod serve;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -54,6 +61,38 @@ pub enum Command {
         /// Include each message's rendered content.
         #[arg(long)]
         bodies: bool,
+    },
+    /// Run everything on this machine: webhooks in, real timers, email to the outbox folder or SMTP.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Database and outbox.
+        #[arg(long, default_value = "storeflow-data")]
+        data: PathBuf,
+    },
+    /// Every decision about one customer, with its reason (from `serve`'s data).
+    Trace {
+        email: String,
+        #[arg(long, default_value = "storeflow-data")]
+        data: PathBuf,
+    },
+    /// Send the sample platform deliveries to a fresh server on a fast clock and show what it decides.
+    Demo {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, default_value = "events/platform-week.jsonl")]
+        events: PathBuf,
+        #[arg(long, default_value = "storeflow-demo-data")]
+        data: PathBuf,
+        /// Scaled seconds per real second.
+        #[arg(long, default_value_t = 20_000.0)]
+        speed: f64,
+        /// How long the clock runs on after the last delivery.
+        #[arg(long, default_value = "10d")]
+        after: String,
     },
     /// Serve the ingest endpoints (webhooks, tracking API); print accepted events.
     Ingest {
@@ -113,6 +152,38 @@ pub fn run(
 
 fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
     match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            data,
+        } => serve::serve(config, listen, data, err),
+        Command::Trace { email, data } => serve::trace(&email, &data, out, err),
+        Command::Demo {
+            config,
+            events,
+            data,
+            speed,
+            after,
+        } => {
+            let after = match storeflow_core::duration::Dur::parse(&after) {
+                Ok(d) => d.exact(),
+                Err(e) => {
+                    writeln!(err, "--after {after:?}: {e}")?;
+                    return Ok(2);
+                }
+            };
+            demo::demo(
+                demo::DemoArgs {
+                    config,
+                    events,
+                    data,
+                    speed,
+                    after,
+                },
+                out,
+                err,
+            )
+        }
         Command::Ingest { config, listen } => {
             let cfg = match load_config(&config)? {
                 Ok(c) => c,

@@ -7,8 +7,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let code = storeflow::run(
         std::env::args(),
-        &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
+        // Not locked for the whole run: `serve` and `demo` print from
+        // worker threads too.
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
     );
     std::process::exit(code);
 }

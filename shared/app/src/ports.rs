@@ -108,3 +108,41 @@ pub enum Delivered {
 pub trait Deliver: Send + Sync {
     fn deliver(&self, m: &Message) -> impl Future<Output = Result<Delivered, DeliverError>> + Send;
 }
+
+// Shared adapters: a runtime hands one store to many tasks.
+impl<T: Customers> Customers for std::sync::Arc<T> {
+    fn find(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<Vec<Option<ProfileId>>, StoreError>> + Send {
+        T::find(self, keys)
+    }
+    fn load(
+        &self,
+        shop: &ShopId,
+        id: &ProfileId,
+    ) -> impl Future<Output = Result<Option<Loaded>, StoreError>> + Send {
+        T::load(self, shop, id)
+    }
+    fn commit(&self, c: Commit<'_>) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::commit(self, c)
+    }
+}
+
+impl<T: Shops> Shops for std::sync::Arc<T> {
+    fn load_shop(
+        &self,
+        shop: &ShopId,
+    ) -> impl Future<Output = Result<Option<(ShopState, u64)>, StoreError>> + Send {
+        T::load_shop(self, shop)
+    }
+    fn commit_shop(
+        &self,
+        shop: &ShopId,
+        state: &ShopState,
+        expected: Option<u64>,
+        wake: Option<Timestamp>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::commit_shop(self, shop, state, expected, wake)
+    }
+}

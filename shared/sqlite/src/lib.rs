@@ -6,10 +6,14 @@
 //! (the profile view, `storeflow trace`) never block the writer.
 //!
 //! - [`schema`] — the tables, mirroring the DynamoDB design's entities.
+//! - [`deliveries`] — ingestion's delivery store, and `Sqlite::accept`:
+//!   raw delivery, facts and the accepted items (the inbox) committed
+//!   together before the platform hears 200.
 //! - [`store`] — `Sqlite`: every commit is one transaction, with the same
 //!   version conditions as the DynamoDB adapter, so the same conflicts are
 //!   detected.
 
+pub mod deliveries;
 pub mod schema;
 pub mod store;
 

@@ -43,4 +43,41 @@ CREATE TABLE IF NOT EXISTS decisions (
     decision  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS decisions_profile ON decisions (profile, seq);
+
+-- Every accepted webhook / tracking call, raw, for replay; the key is its
+-- idempotency key (a redelivery finds it and changes nothing).
+CREATE TABLE IF NOT EXISTS deliveries (
+    key          TEXT PRIMARY KEY,
+    shop         TEXT NOT NULL,
+    delivery     TEXT NOT NULL,
+    received_us  INTEGER NOT NULL,
+    erased_us    INTEGER
+);
+CREATE TABLE IF NOT EXISTS delivery_subjects (
+    subject  TEXT NOT NULL,
+    key      TEXT NOT NULL,
+    PRIMARY KEY (subject, key)
+);
+CREATE TABLE IF NOT EXISTS facts (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
+
+-- What ingestion accepted and the engine has not applied yet: written in
+-- the same transaction as the raw delivery, before the 200 goes out.
+CREATE TABLE IF NOT EXISTS inbox (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery     TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    item         TEXT NOT NULL,
+    received_us  INTEGER NOT NULL
+);
+
+-- Campaign starts already enrolled (each fires once).
+CREATE TABLE IF NOT EXISTS campaigns_done (
+    flow     TEXT NOT NULL,
+    start_us INTEGER NOT NULL,
+    done_us  INTEGER NOT NULL,
+    PRIMARY KEY (flow, start_us)
+);
 "#;

@@ -63,7 +63,7 @@ impl Sqlite {
         })
     }
 
-    fn with<R>(
+    pub(crate) fn with<R>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
@@ -132,6 +132,96 @@ impl Sqlite {
                 )
                 .map_err(unavailable)?;
             t.map(ts).transpose()
+        })
+    }
+
+    /// Erases a customer: state, identity keys, decision trace and the
+    /// personal content of their messages (ids and send times stay, as
+    /// the proof the erasure keeps).
+    pub fn erase_profile(&self, id: &ProfileId) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let p = id.as_str();
+            for sql in [
+                "DELETE FROM customers WHERE profile = ?1",
+                "DELETE FROM identity_keys WHERE profile = ?1",
+                "DELETE FROM decisions WHERE profile = ?1",
+                "UPDATE outbox SET message = '{\"erased\":true}', sent_us = coalesce(sent_us, 0) WHERE profile = ?1",
+            ] {
+                tx.execute(sql, params![p]).map_err(unavailable)?;
+            }
+            tx.commit().map_err(unavailable)
+        })
+    }
+
+    /// Every profile of a shop (shop/redact).
+    pub fn profiles_of_shop(&self, shop: &ShopId) -> Result<Vec<ProfileId>, StoreError> {
+        self.with(|c| {
+            let mut q = c
+                .prepare("SELECT profile FROM customers WHERE shop = ?1")
+                .map_err(unavailable)?;
+            let rows = q
+                .query_map(params![shop.as_str()], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(
+                    ProfileId::parse(r.map_err(unavailable)?).map_err(|e| corrupt("profile", e))?,
+                );
+            }
+            Ok(out)
+        })
+    }
+
+    /// Shops with customers (the unsubscribe endpoint tries each).
+    pub fn shops(&self) -> Result<Vec<ShopId>, StoreError> {
+        self.with(|c| {
+            let mut q = c
+                .prepare("SELECT DISTINCT shop FROM customers")
+                .map_err(unavailable)?;
+            let rows = q
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(ShopId::parse(r.map_err(unavailable)?).map_err(|e| corrupt("shop", e))?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Whether a campaign start was enrolled already.
+    pub fn campaign_done(&self, flow: &str, start: Timestamp) -> Result<bool, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT count(*) FROM campaigns_done WHERE flow = ?1 AND start_us = ?2",
+                params![flow, us(start)],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(unavailable)
+        })
+    }
+
+    /// Marks a campaign start as enrolled (after enrolling: a crash in
+    /// between enrols again, which the engine's ledger makes harmless);
+    /// false when it already was.
+    pub fn claim_campaign(
+        &self,
+        flow: &str,
+        start: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let n = c
+                .execute(
+                    "INSERT OR IGNORE INTO campaigns_done (flow, start_us, done_us) VALUES (?1, ?2, ?3)",
+                    params![flow, us(start), us(now)],
+                )
+                .map_err(unavailable)?;
+            Ok(n == 1)
         })
     }
 

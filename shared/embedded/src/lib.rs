@@ -1,0 +1,25 @@
+//! # storeflow-embedded
+//!
+//! The whole of storeflow in one process on one machine — what
+//! `storeflow serve` runs. The same ingest router as the ingest Lambda and
+//! the same application services as the Lambda functions, on adapters for
+//! one machine:
+//!
+//! - [`clock`] — the runtime's only clock reads: the system clock, or a
+//!   scaled one (the demo and tests run hours in seconds).
+//! - [`runtime`] — `Runtime`: the SQLite store, the current configuration
+//!   (swapped whole on reload, after it validated), and three workers: the
+//!   inbox (accepted events → engine), the timer wheel (wake-ups and
+//!   campaign starts, fired within a second of due, from SQLite so they
+//!   survive restarts) and the outbox (committed messages → channel).
+//! - [`http`] — the HTTP endpoints: ingestion, one-click unsubscribe, the
+//!   profile view.
+//! - [`privacy`] — data requests and erasures on the embedded store.
+
+pub mod clock;
+pub mod http;
+pub mod privacy;
+pub mod runtime;
+
+pub use clock::{Clock, ScaledClock, SystemClock};
+pub use runtime::{Options, Runtime};

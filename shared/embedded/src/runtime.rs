@@ -1,0 +1,325 @@
+//! `Runtime`: the store, the live configuration and the three workers.
+
+use crate::clock::Clock;
+use jiff::{SignedDuration, Timestamp};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use storeflow_app::ports::{Deliver, DeliverError, Delivered};
+use storeflow_app::App;
+use storeflow_channels::{OutboxDir, Smtp};
+use storeflow_core::decision::MessageChannel;
+use storeflow_core::{Config, Decision, Engine, Message};
+use storeflow_ingest::{EnvOverrides, IngestConfig, Router};
+use storeflow_sqlite::store::Due;
+use storeflow_sqlite::Sqlite;
+use tokio::sync::{watch, Notify};
+
+/// Loads and validates the configuration directory (the CLI's loader: the
+/// error names file and field).
+pub type Loader = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
+
+/// Called with every decision as it is committed (the demo prints them).
+pub type Report = Arc<dyn Fn(&Decision) + Send + Sync>;
+
+pub struct Options {
+    pub data_dir: PathBuf,
+    /// `STOREFLOW_SMTP_URL` and credentials; without it email goes to the
+    /// outbox folder.
+    pub smtp: Option<(String, Option<(String, String)>)>,
+    pub env: EnvOverrides,
+}
+
+/// One validated configuration and everything made from it.
+pub struct Live {
+    pub engine: Engine,
+    pub router: Router,
+    /// Campaign starts: (instant, flow, segment).
+    pub campaigns: Vec<(Timestamp, String, String)>,
+}
+
+impl Live {
+    fn new(config: Config, env: &EnvOverrides) -> Self {
+        let router = Router::new(IngestConfig::from_settings(&config.settings, env));
+        let engine = Engine::new(config);
+        let mut campaigns: Vec<_> = engine
+            .campaigns()
+            .into_iter()
+            .map(|(f, s, t)| (t, f, s))
+            .collect();
+        campaigns.sort();
+        Live {
+            engine,
+            router,
+            campaigns,
+        }
+    }
+}
+
+pub struct Runtime {
+    pub store: Arc<Sqlite>,
+    pub clock: Arc<dyn Clock>,
+    pub data_dir: PathBuf,
+    pub outbox: OutboxDir,
+    live: RwLock<Arc<Live>>,
+    loader: Loader,
+    env: EnvOverrides,
+    smtp: Option<Smtp>,
+    report: Option<Report>,
+    pub(crate) poke_inbox: Notify,
+    poke_outbox: Notify,
+    poke_timers: Notify,
+    stop: watch::Sender<bool>,
+}
+
+impl Runtime {
+    /// Opens the data directory (database and outbox) and loads the
+    /// configuration.
+    pub fn open(
+        opts: Options,
+        loader: Loader,
+        clock: Arc<dyn Clock>,
+        report: Option<Report>,
+    ) -> anyhow::Result<Arc<Self>> {
+        std::fs::create_dir_all(&opts.data_dir)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", opts.data_dir.display()))?;
+        let store = Sqlite::open(&opts.data_dir.join("storeflow.sqlite"))?;
+        let config = loader().map_err(anyhow::Error::msg)?;
+        let smtp = match &opts.smtp {
+            Some((url, creds)) => Some(Smtp::from_url(url, creds.clone())?),
+            None => None,
+        };
+        let (stop, _) = watch::channel(false);
+        Ok(Arc::new(Runtime {
+            store: Arc::new(store),
+            clock,
+            outbox: OutboxDir::new(opts.data_dir.join("outbox")),
+            data_dir: opts.data_dir,
+            live: RwLock::new(Arc::new(Live::new(config, &opts.env))),
+            loader,
+            env: opts.env,
+            smtp,
+            report,
+            poke_inbox: Notify::new(),
+            poke_outbox: Notify::new(),
+            poke_timers: Notify::new(),
+            stop,
+        }))
+    }
+
+    pub fn live(&self) -> Arc<Live> {
+        self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn app(&self) -> App<Arc<Sqlite>> {
+        App::new(self.live().engine.clone(), self.store.clone())
+    }
+
+    /// Loads the configuration again; a bad one keeps the old running.
+    pub fn reload(&self) -> Result<(), String> {
+        let config = (self.loader)()?;
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(Live::new(config, &self.env));
+        self.poke_timers.notify_one();
+        Ok(())
+    }
+
+    /// Asks the workers to finish what they hold and stop.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        self.poke_inbox.notify_one();
+        self.poke_outbox.notify_one();
+        self.poke_timers.notify_one();
+    }
+
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    fn report(&self, ds: &[Decision]) {
+        if let Some(r) = &self.report {
+            ds.iter().for_each(|d| r(d));
+        }
+    }
+
+    /// Waits for a poke, a stop, or at most `max` of real time.
+    async fn idle(&self, poke: &Notify, max: Duration) {
+        let mut stop = self.stop.subscribe();
+        tokio::select! {
+            _ = poke.notified() => {}
+            _ = stop.changed() => {}
+            _ = tokio::time::sleep(max) => {}
+        }
+    }
+
+    /// The three workers; returns when `shutdown` was asked and each has
+    /// finished the item it held.
+    pub async fn run_workers(self: &Arc<Self>) {
+        let (a, b, c) = (self.clone(), self.clone(), self.clone());
+        let inbox = tokio::spawn(async move { a.inbox_worker().await });
+        let timers = tokio::spawn(async move { b.timer_worker().await });
+        let outbox = tokio::spawn(async move { c.outbox_worker().await });
+        let _ = tokio::join!(inbox, timers, outbox);
+    }
+
+    /// Applies everything in the inbox now (also used at start: what was
+    /// accepted before a crash is applied once).
+    pub async fn drain_inbox(&self) -> anyhow::Result<usize> {
+        let mut n = 0;
+        loop {
+            let items = self.store.inbox(64)?;
+            if items.is_empty() {
+                return Ok(n);
+            }
+            for it in items {
+                let now = self.clock.now();
+                match it.item {
+                    storeflow_sqlite::deliveries::Inboxed::Event(e) => {
+                        let applied = self.app().event(*e, now).await?;
+                        self.report(&applied.decisions);
+                    }
+                    storeflow_sqlite::deliveries::Inboxed::Privacy(p) => {
+                        let line =
+                            crate::privacy::carry_out(&self.store, &self.data_dir, &p, now).await?;
+                        eprintln!("storeflow: privacy: {line}");
+                    }
+                }
+                // The engine de-duplicates by event id, so a crash between
+                // the commit above and this line re-applies harmlessly.
+                self.store.done(it.seq)?;
+                n += 1;
+            }
+            self.poke_outbox.notify_one();
+            self.poke_timers.notify_one();
+        }
+    }
+
+    async fn inbox_worker(&self) {
+        loop {
+            if let Err(e) = self.drain_inbox().await {
+                eprintln!("storeflow: inbox: {e:#}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            if self.stopping() {
+                return;
+            }
+            self.idle(&self.poke_inbox, Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Fires every wake-up and campaign start due now; returns how many.
+    pub async fn fire_due(&self) -> anyhow::Result<usize> {
+        let now = self.clock.now();
+        let live = self.live();
+        let app = self.app();
+        let mut n = 0;
+        for (start, flow, segment) in live.campaigns.iter().filter(|c| c.0 <= now) {
+            if self.store.campaign_done(flow, *start)? {
+                continue;
+            }
+            for (shop, p) in self.store.members(segment)? {
+                let applied = app.campaign(&shop, &p, flow, now).await?;
+                self.report(&applied.decisions);
+            }
+            self.store.claim_campaign(flow, *start, now)?;
+            n += 1;
+        }
+        for (_, due) in self.store.due(now, 256)? {
+            // No clearing first: the commit after the wake-up sets the next
+            // one, so a crash in between fires it again, never not at all.
+            let applied = match &due {
+                Due::Customer(shop, p) => app.wake(shop, p, now).await?,
+                Due::Shop(shop) => app.shop_wake(shop, now).await?,
+            };
+            self.report(&applied.decisions);
+            n += 1;
+        }
+        if n > 0 {
+            self.poke_outbox.notify_one();
+        }
+        Ok(n)
+    }
+
+    async fn timer_worker(&self) {
+        loop {
+            match self.fire_due().await {
+                Ok(n) if n > 0 && !self.stopping() => continue,
+                Ok(_) => {}
+                Err(e) => eprintln!("storeflow: timers: {e:#}"),
+            }
+            if self.stopping() {
+                return;
+            }
+            let now = self.clock.now();
+            let next_campaign = self
+                .live()
+                .campaigns
+                .iter()
+                .map(|c| c.0)
+                .filter(|t| *t > now)
+                .min();
+            let next = [self.store.next_wake().ok().flatten(), next_campaign]
+                .into_iter()
+                .flatten()
+                .min();
+            // Within a second of due: never sleep past the next wake-up,
+            // and look again at least every second of real time.
+            let wait = next
+                .map(|t| {
+                    self.clock
+                        .real(t.duration_since(now).max(SignedDuration::ZERO))
+                })
+                .unwrap_or(Duration::from_secs(1))
+                .min(Duration::from_secs(1));
+            self.idle(&self.poke_timers, wait).await;
+        }
+    }
+
+    /// Delivers every committed message not yet delivered; returns how many.
+    pub async fn deliver_pending(&self) -> anyhow::Result<usize> {
+        let mut n = 0;
+        loop {
+            let pending = self.store.pending(64)?;
+            if pending.is_empty() {
+                return Ok(n);
+            }
+            for m in pending {
+                match self.deliver(&m).await {
+                    Ok(_) => {}
+                    Err(DeliverError::Permanent(why)) => {
+                        eprintln!("storeflow: message {} not delivered: {why}", m.id);
+                    }
+                    Err(DeliverError::Transient(why)) => {
+                        // Left pending: the next round tries again.
+                        anyhow::bail!("message {}: {why}", m.id);
+                    }
+                }
+                self.store.mark_sent(&m.id, self.clock.now())?;
+                n += 1;
+            }
+        }
+    }
+
+    async fn deliver(&self, m: &Message) -> Result<Delivered, DeliverError> {
+        match (&self.smtp, m.channel) {
+            (Some(smtp), MessageChannel::Email | MessageChannel::Alert) => smtp.deliver(m).await,
+            _ => self.outbox.deliver(m).await,
+        }
+    }
+
+    async fn outbox_worker(&self) {
+        loop {
+            let pause = match self.deliver_pending().await {
+                Ok(_) => Duration::from_secs(1),
+                Err(e) => {
+                    eprintln!("storeflow: outbox: {e:#}");
+                    Duration::from_secs(5)
+                }
+            };
+            if self.stopping() {
+                return;
+            }
+            self.idle(&self.poke_outbox, pause).await;
+        }
+    }
+}

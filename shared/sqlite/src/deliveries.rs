@@ -1,0 +1,312 @@
+//! Ingestion's delivery store on SQLite, and the atomic "accept" step:
+//! the raw delivery, what it teaches (facts) and the accepted items for
+//! the engine (the inbox) are written in one transaction before the
+//! platform gets its 200 — so a crash either loses nothing or never said
+//! yes (and the platform retries).
+
+use crate::store::Sqlite;
+use jiff::Timestamp;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use storeflow_app::StoreError;
+use storeflow_core::event::Event;
+use storeflow_core::privacy::PrivacyRequest;
+use storeflow_ingest::store::{Facts, RawDelivery, Recorded, StoreError as IngestError};
+use storeflow_ingest::{Accepted, DeliveryStore, Handled, Request, Router};
+
+/// The delivery store over one connection (or open transaction).
+pub struct Deliveries<'c> {
+    conn: &'c Connection,
+}
+
+fn fail(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn err(e: impl std::fmt::Display) -> IngestError {
+    IngestError(e.to_string())
+}
+
+impl<'c> Deliveries<'c> {
+    pub fn new(conn: &'c Connection) -> Self {
+        Deliveries { conn }
+    }
+}
+
+impl Facts for Deliveries<'_> {
+    fn recall(&self, key: &str) -> Option<String> {
+        self.conn
+            .query_row(
+                "SELECT value FROM facts WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()
+            .ok()
+            .flatten()
+    }
+}
+
+impl DeliveryStore for Deliveries<'_> {
+    fn seen(&self, key: &str) -> Result<Option<Timestamp>, IngestError> {
+        let t: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT received_us FROM deliveries WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        t.map(|t| Timestamp::from_microsecond(t).map_err(err))
+            .transpose()
+    }
+
+    fn record(
+        &mut self,
+        d: RawDelivery,
+        facts: Vec<(String, String)>,
+    ) -> Result<Recorded, IngestError> {
+        if let Some(first_seen) = self.seen(&d.key)? {
+            return Ok(Recorded::Duplicate { first_seen });
+        }
+        let text = serde_json::to_string(&d).map_err(err)?;
+        self.conn
+            .execute(
+                "INSERT INTO deliveries (key, shop, delivery, received_us) VALUES (?1, ?2, ?3, ?4)",
+                params![d.key, d.shop, text, d.received_at.as_microsecond()],
+            )
+            .map_err(err)?;
+        for s in &d.subjects {
+            self.conn
+                .execute(
+                    "INSERT OR IGNORE INTO delivery_subjects (subject, key) VALUES (?1, ?2)",
+                    params![s, d.key],
+                )
+                .map_err(err)?;
+        }
+        for (k, v) in facts {
+            self.conn
+                .execute(
+                    "INSERT INTO facts (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                    params![k, v],
+                )
+                .map_err(err)?;
+        }
+        Ok(Recorded::New)
+    }
+
+    fn erase_customer(
+        &mut self,
+        shop: &str,
+        subjects: &[String],
+        fact_keys: &[String],
+        at: Timestamp,
+    ) -> Result<usize, IngestError> {
+        let mut keys: Vec<String> = Vec::new();
+        for s in subjects {
+            let mut q = self
+                .conn
+                .prepare_cached("SELECT key FROM delivery_subjects WHERE subject = ?1")
+                .map_err(err)?;
+            for k in q
+                .query_map(params![s], |r| r.get::<_, String>(0))
+                .map_err(err)?
+            {
+                let k = k.map_err(err)?;
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+        }
+        let mut n = 0;
+        for k in keys {
+            n += erase(self.conn, &k, Some(shop), at)?;
+        }
+        for k in fact_keys {
+            self.conn
+                .execute("DELETE FROM facts WHERE key = ?1", params![k])
+                .map_err(err)?;
+        }
+        Ok(n)
+    }
+
+    fn erase_shop(&mut self, shop: &str, at: Timestamp) -> Result<usize, IngestError> {
+        let keys: Vec<String> = {
+            let mut q = self
+                .conn
+                .prepare("SELECT key FROM deliveries WHERE shop = ?1 AND erased_us IS NULL")
+                .map_err(err)?;
+            let rows = q
+                .query_map(params![shop], |r| r.get::<_, String>(0))
+                .map_err(err)?;
+            rows.collect::<Result<_, _>>().map_err(err)?
+        };
+        let mut n = 0;
+        for k in keys {
+            n += erase(self.conn, &k, Some(shop), at)?;
+        }
+        self.conn
+            .execute(
+                "DELETE FROM facts WHERE instr(key, ?1) > 0",
+                params![format!("|{shop}|")],
+            )
+            .map_err(err)?;
+        Ok(n)
+    }
+
+    fn delivery(&self, key: &str) -> Result<Option<RawDelivery>, IngestError> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT delivery FROM deliveries WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        text.map(|t| serde_json::from_str(&t).map_err(err))
+            .transpose()
+    }
+}
+
+/// Blanks a delivery's headers and body, keeping its key and when it was
+/// erased (the proof, and so a redelivery stays a duplicate).
+fn erase(
+    conn: &Connection,
+    key: &str,
+    shop: Option<&str>,
+    at: Timestamp,
+) -> Result<usize, IngestError> {
+    let text: Option<String> = conn
+        .query_row(
+            "SELECT delivery FROM deliveries WHERE key = ?1 AND erased_us IS NULL",
+            params![key],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(err)?;
+    let Some(text) = text else { return Ok(0) };
+    let mut d: RawDelivery = serde_json::from_str(&text).map_err(err)?;
+    if shop.is_some_and(|s| s != d.shop) {
+        return Ok(0);
+    }
+    d.headers.clear();
+    d.body.clear();
+    d.erased_at = Some(at);
+    conn.execute(
+        "UPDATE deliveries SET delivery = ?2, erased_us = ?3 WHERE key = ?1",
+        params![
+            key,
+            serde_json::to_string(&d).map_err(err)?,
+            at.as_microsecond()
+        ],
+    )
+    .map_err(err)?;
+    Ok(1)
+}
+
+/// One item of the inbox.
+#[derive(Debug, Clone)]
+pub struct InboxItem {
+    pub seq: i64,
+    pub delivery: String,
+    pub received_at: Timestamp,
+    pub item: Inboxed,
+}
+
+#[derive(Debug, Clone)]
+pub enum Inboxed {
+    Event(Box<Event>),
+    Privacy(PrivacyRequest),
+}
+
+impl Sqlite {
+    /// Runs one HTTP delivery through the router with the raw delivery,
+    /// facts and accepted items committed together. Refusals (4xx) write
+    /// nothing.
+    pub fn accept(
+        &self,
+        router: &Router,
+        req: &Request,
+        now: Timestamp,
+    ) -> Result<Handled, StoreError> {
+        self.with(|c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(fail)?;
+            let h = {
+                let mut store = Deliveries::new(&tx);
+                router.handle(req, now, &mut store)
+            };
+            let key = format!("{}#{}", req.path, now.as_microsecond());
+            for a in &h.accepted {
+                let (kind, text) = match a {
+                    Accepted::Event(e) => ("event", serde_json::to_string(e)),
+                    Accepted::Privacy(p) => ("privacy", serde_json::to_string(p)),
+                };
+                tx.execute(
+                    "INSERT INTO inbox (delivery, kind, item, received_us) VALUES (?1, ?2, ?3, ?4)",
+                    params![key, kind, text.map_err(fail)?, now.as_microsecond()],
+                )
+                .map_err(fail)?;
+            }
+            tx.commit().map_err(fail)?;
+            Ok(h)
+        })
+    }
+
+    /// Accepted items not yet applied, oldest first.
+    pub fn inbox(&self, limit: usize) -> Result<Vec<InboxItem>, StoreError> {
+        self.with(|c| {
+            let mut q = c
+                .prepare_cached("SELECT seq, delivery, kind, item, received_us FROM inbox ORDER BY seq LIMIT ?1")
+                .map_err(fail)?;
+            let rows = q
+                .query_map(params![limit as i64], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(4)?,
+                    ))
+                })
+                .map_err(fail)?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (seq, delivery, kind, text, t) = r.map_err(fail)?;
+                let item = match kind.as_str() {
+                    "event" => Inboxed::Event(Box::new(serde_json::from_str(&text).map_err(fail)?)),
+                    _ => Inboxed::Privacy(serde_json::from_str(&text).map_err(fail)?),
+                };
+                out.push(InboxItem {
+                    seq,
+                    delivery,
+                    received_at: Timestamp::from_microsecond(t).map_err(fail)?,
+                    item,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Removes an applied inbox item.
+    pub fn done(&self, seq: i64) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute("DELETE FROM inbox WHERE seq = ?1", params![seq])
+                .map_err(fail)?;
+            Ok(())
+        })
+    }
+
+    /// How many deliveries are kept (raw).
+    pub fn deliveries_kept(&self) -> Result<u64, StoreError> {
+        self.with(|c| {
+            c.query_row("SELECT count(*) FROM deliveries", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(fail)
+        })
+    }
+}
