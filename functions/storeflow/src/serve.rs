@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use storeflow_app::ports::Customers;
 use storeflow_core::{Decision, Kind};
 use storeflow_embedded::runtime::{Loader, Options, Report};
 use storeflow_embedded::{Clock, Runtime, SystemClock};
@@ -127,9 +126,14 @@ pub async fn run(runtime: Arc<Runtime>, listener: tokio::net::TcpListener) -> Re
     let stop = {
         let r = runtime.clone();
         async move {
-            signals(&r).await;
-            eprintln!("storeflow serve: stopping (finishing in-flight work)");
-            r.shutdown();
+            tokio::select! {
+                _ = signals(&r) => {
+                    eprintln!("storeflow serve: stopping (finishing in-flight work)");
+                    r.shutdown();
+                }
+                // Asked in-process (the demo, tests).
+                _ = r.stopped() => {}
+            }
         }
     };
     axum::serve(listener, storeflow_embedded::http::router(runtime.clone()))
@@ -185,15 +189,9 @@ pub fn trace(email: &str, data: &Path, out: &mut dyn Write, err: &mut dyn Write)
         writeln!(err, "{email:?} is not an email address")?;
         return Ok(2);
     };
-    let rt = tokio::runtime::Builder::new_current_thread().build()?;
     let mut found = false;
     for shop in store.shops()? {
-        let key = format!("{shop}|email|{e}");
-        let Some(Some(pid)) = rt
-            .block_on(store.find(std::slice::from_ref(&key)))?
-            .into_iter()
-            .next()
-        else {
+        let Some(pid) = store.profile_for_key(&format!("{shop}|email|{e}"))? else {
             continue;
         };
         found = true;

@@ -132,6 +132,16 @@ impl Runtime {
         self.poke_timers.notify_one();
     }
 
+    /// Resolves once `shutdown` was asked.
+    pub async fn stopped(&self) {
+        let mut rx = self.stop.subscribe();
+        while !*rx.borrow_and_update() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
     fn stopping(&self) -> bool {
         *self.stop.borrow()
     }

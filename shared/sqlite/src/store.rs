@@ -175,6 +175,23 @@ impl Sqlite {
         })
     }
 
+    /// The profile an identity key points at (the synchronous lookup of
+    /// `storeflow trace`).
+    pub fn profile_for_key(&self, key: &str) -> Result<Option<ProfileId>, StoreError> {
+        self.with(|c| {
+            let p: Option<String> = c
+                .query_row(
+                    "SELECT profile FROM identity_keys WHERE key = ?1",
+                    params![key],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            p.map(|p| ProfileId::parse(p).map_err(|e| corrupt("identity key", e)))
+                .transpose()
+        })
+    }
+
     /// Shops with customers (the unsubscribe endpoint tries each).
     pub fn shops(&self) -> Result<Vec<ShopId>, StoreError> {
         self.with(|c| {

@@ -1,0 +1,464 @@
+//! `storeflow serve`, the embedded runtime: webhooks in over real HTTP,
+//! real timers (on a scaled clock), real MIME mail in the outbox folder,
+//! one-click unsubscribe; timers that survive a restart; and a `kill -9`
+//! in the middle of a load that loses no accepted webhook and sends no
+//! message twice.
+
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use storeflow::demo::post;
+use storeflow_embedded::runtime::Options;
+use storeflow_embedded::{Clock, Runtime, ScaledClock};
+use storeflow_ingest::{signature, EnvOverrides};
+use storeflow_tests::*;
+
+fn options(data: &Path) -> Options {
+    Options {
+        data_dir: data.to_path_buf(),
+        smtp: None,
+        env: EnvOverrides {
+            shopify_secrets: Some(SHOPIFY_SECRET.into()),
+            shopline_secrets: None,
+            write_keys: Some(WRITE_KEY.into()),
+        },
+    }
+}
+
+fn shopify_headers(topic: &str, id: &str, body: &[u8]) -> Vec<(String, String)> {
+    [
+        ("Content-Type", "application/json".to_string()),
+        ("X-Shopify-Topic", topic.to_string()),
+        (
+            "X-Shopify-Hmac-Sha256",
+            signature::sign_base64(SHOPIFY_SECRET.as_bytes(), body),
+        ),
+        (
+            "X-Shopify-Shop-Domain",
+            "northwind.myshopify.com".to_string(),
+        ),
+        ("X-Shopify-Webhook-Id", id.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+async fn webhook(addr: SocketAddr, topic: &str, id: &str, body: &Value) -> u16 {
+    let body = serde_json::to_vec(body).unwrap();
+    post(
+        addr,
+        "/webhooks/shopify",
+        &shopify_headers(topic, id, &body),
+        &body,
+    )
+    .await
+    .unwrap()
+}
+
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).await.unwrap();
+    let status = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn customer(id: u64, email: &str, at: &str) -> Value {
+    json!({"id": id, "email": email, "first_name": "Ann", "created_at": at, "updated_at": at,
+           "email_marketing_consent": {"state": "subscribed", "opt_in_level": "single_opt_in", "consent_updated_at": at},
+           "default_address": {"country_code": "US", "province_code": "NY"}})
+}
+
+fn emls(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir.join("outbox/email")) {
+        for f in rd.flatten() {
+            let p = f.path();
+            if p.extension().is_some_and(|e| e == "eml") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                out.push((p, text));
+            }
+        }
+    }
+    out
+}
+
+async fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_abandonment_over_http_lands_in_the_outbox_and_unsubscribes_in_one_click() {
+    let data = temp_dir("serve-e2e");
+    let t0 = ts("2026-11-23T14:00:00Z");
+    // An hour of store time passes in a second.
+    let clock = Arc::new(ScaledClock::new(t0, 3600.0));
+    let rt = Runtime::open(
+        options(&data),
+        storeflow::serve::loader(repo_root().join("examples/starter")),
+        clock.clone(),
+        None,
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(storeflow::serve::run(rt.clone(), listener));
+
+    assert_eq!(get(addr, "/health").await.0, 200);
+    let at = clock.now().to_string();
+    assert_eq!(
+        webhook(
+            addr,
+            "customers/create",
+            "w-1",
+            &customer(501, "ann@example.com", &at)
+        )
+        .await,
+        200
+    );
+    let checkout = json!({"token": "chk-501", "email": "ann@example.com", "created_at": at, "updated_at": at,
+        "currency": "USD", "total_price": "88.00",
+        "line_items": [{"product_id": 7, "variant_id": 70, "title": "Linen Shirt", "quantity": 2, "price": "44.00"}]});
+    assert_eq!(
+        webhook(addr, "checkouts/create", "w-2", &checkout).await,
+        200
+    );
+    // A delivery sent again is a duplicate: 200, nothing new.
+    assert_eq!(
+        webhook(addr, "checkouts/create", "w-2", &checkout).await,
+        200
+    );
+    // A bad signature is refused and stores nothing.
+    let body = serde_json::to_vec(&checkout).unwrap();
+    let mut h = shopify_headers("checkouts/create", "w-3", &body);
+    h.retain(|(k, _)| k != "X-Shopify-Hmac-Sha256");
+    h.push(("X-Shopify-Hmac-Sha256".into(), "AAAA".into()));
+    assert_eq!(
+        post(addr, "/webhooks/shopify", &h, &body).await.unwrap(),
+        401
+    );
+
+    // The welcome email now, the checkout reminder an hour (a second) later.
+    let reminder = wait_for("the checkout reminder", Duration::from_secs(20), || {
+        emls(&data)
+            .into_iter()
+            .find(|(_, t)| t.contains("X-Storeflow-Flow: checkout_abandonment"))
+    })
+    .await;
+    let text = &reminder.1;
+    assert!(text.contains("To: ann@example.com"), "{text}");
+    assert!(text.contains("Subject: "), "{text}");
+    assert!(
+        text.contains("Linen Shirt"),
+        "the line items are in the mail: {text}"
+    );
+    assert!(
+        text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "{text}"
+    );
+    assert!(text.contains("multipart/alternative"), "{text}");
+    let unsub = text
+        .lines()
+        .find_map(|l| l.strip_prefix("List-Unsubscribe: <"))
+        .and_then(|l| l.strip_suffix('>'))
+        .expect("List-Unsubscribe header");
+    let path = &unsub[unsub.find("/u/").unwrap()..];
+    // Exactly one reminder, whatever the duplicate delivery did.
+    let n = emls(&data)
+        .iter()
+        .filter(|(_, t)| t.contains("X-Storeflow-Flow: checkout_abandonment"))
+        .count();
+    assert_eq!(n, 1);
+
+    // The unsubscribe page, then the RFC 8058 one-click POST.
+    assert_eq!(get(addr, path).await.0, 200);
+    assert_eq!(get(addr, "/u/not-a-token").await.0, 404);
+    let one_click = post(
+        addr,
+        path,
+        &[(
+            "Content-Type".into(),
+            "application/x-www-form-urlencoded".into(),
+        )],
+        b"List-Unsubscribe=One-Click",
+    )
+    .await
+    .unwrap();
+    assert_eq!(one_click, 200);
+    let (status, view) = get(addr, "/profiles/ann@example.com").await;
+    assert_eq!(status, 200, "{view}");
+    let view: Value = serde_json::from_str(&view).unwrap();
+    assert_eq!(
+        view["profile"]["consent"]["email"]["value"], "unsubscribed",
+        "{view:#}"
+    );
+    assert!(view["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["template"] == "checkout_reminder"));
+    assert_eq!(get(addr, "/profiles/nobody@example.com").await.0, 404);
+
+    rt.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+
+    // `storeflow trace` explains what happened, from the same data.
+    let (code, out, err) =
+        storeflow(&["trace", "ann@example.com", "--data", data.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines().any(|l| l.contains(" message ")
+            && l.contains("template=checkout_reminder")
+            && l.ends_with(": marketing: consent and policy allow")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains(" flow_enter flow=checkout_abandonment")
+                && l.contains(": trigger: checkout_started")),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timer_due_while_the_process_was_down_fires_on_start_once() {
+    let data = temp_dir("serve-restart");
+    let t0 = ts("2026-11-23T14:00:00Z");
+    let starter = || storeflow::serve::loader(repo_root().join("examples/starter"));
+    {
+        // First life: a checkout is accepted and applied; the reminder is an
+        // hour away. Then the process "dies" (dropped, no shutdown).
+        let clock = Arc::new(ScaledClock::new(t0, 1.0));
+        let rt = Runtime::open(options(&data), starter(), clock, None).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(storeflow::serve::run(rt.clone(), listener));
+        let at = t0.to_string();
+        assert_eq!(
+            webhook(
+                addr,
+                "customers/create",
+                "r-1",
+                &customer(601, "bo@example.com", &at)
+            )
+            .await,
+            200
+        );
+        let checkout = json!({"token": "chk-601", "email": "bo@example.com", "created_at": at, "updated_at": at,
+            "currency": "USD", "total_price": "10.00",
+            "line_items": [{"product_id": 1, "variant_id": 2, "title": "Socks", "quantity": 1, "price": "10.00"}]});
+        assert_eq!(
+            webhook(addr, "checkouts/create", "r-2", &checkout).await,
+            200
+        );
+        wait_for("the welcome email", Duration::from_secs(20), || {
+            (!emls(&data).is_empty() && rt.store.next_wake().unwrap().is_some()).then_some(())
+        })
+        .await;
+        server.abort();
+    }
+    assert!(emls(&data)
+        .iter()
+        .all(|(_, t)| !t.contains("checkout_abandonment")));
+    // Second life, two hours later: the due reminder fires at start, once.
+    let later = Arc::new(ScaledClock::new(
+        t0 + jiff::SignedDuration::from_hours(2),
+        1.0,
+    ));
+    let rt = Runtime::open(options(&data), starter(), later, None).unwrap();
+    assert!(rt.fire_due().await.unwrap() > 0, "the due wake-up fires");
+    rt.deliver_pending().await.unwrap();
+    let reminders = |d: &Path| {
+        emls(d)
+            .iter()
+            .filter(|(_, t)| t.contains("X-Storeflow-Flow: checkout_abandonment"))
+            .count()
+    };
+    assert_eq!(reminders(&data), 1);
+    rt.fire_due().await.unwrap();
+    rt.deliver_pending().await.unwrap();
+    assert_eq!(reminders(&data), 1, "fired once");
+}
+
+/// Not a test by itself: the child process the kill -9 test starts and
+/// kills (`STOREFLOW_TEST_CHILD` holds its arguments).
+#[test]
+#[ignore = "started by kill_dash_nine_mid_load_loses_no_accepted_webhook_and_sends_nothing_twice"]
+fn child_serve() {
+    let Ok(args) = std::env::var("STOREFLOW_TEST_CHILD") else {
+        return;
+    };
+    let args: Vec<String> = serde_json::from_str(&args).unwrap();
+    let code = storeflow::run(args, &mut std::io::stdout(), &mut std::io::stderr());
+    std::process::exit(code);
+}
+
+fn spawn_child(data: &Path, port: u16) -> std::process::Child {
+    let args = json!([
+        "storeflow",
+        "serve",
+        "--config",
+        repo_root().join("examples/starter"),
+        "--listen",
+        format!("127.0.0.1:{port}"),
+        "--data",
+        data
+    ]);
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "child_serve",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("STOREFLOW_TEST_CHILD", args.to_string())
+        .env("STOREFLOW_SHOPIFY_SECRETS", SHOPIFY_SECRET)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_up(addr: SocketAddr) {
+    wait_for("the server", Duration::from_secs(30), || {
+        std::net::TcpStream::connect(addr).ok().map(|_| ())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_mid_load_loses_no_accepted_webhook_and_sends_nothing_twice() {
+    let data = temp_dir("serve-kill");
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut child = spawn_child(&data, port);
+    wait_up(addr).await;
+
+    // 4 senders, 60 sign-ups each; the process is killed (SIGKILL) while
+    // they send. Each sign-up that got a 200 must end with its profile and
+    // exactly one welcome email.
+    let n = 240u64;
+    let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut senders = Vec::new();
+    for s in 0..4u64 {
+        let (acked, sent) = (acked.clone(), sent.clone());
+        senders.push(tokio::spawn(async move {
+            for i in (s..n).step_by(4) {
+                let email = format!("k{i}@example.com");
+                let body =
+                    serde_json::to_vec(&customer(10_000 + i, &email, &now_string())).unwrap();
+                let id = format!("kill-{i}");
+                let h = shopify_headers("customers/create", &id, &body);
+                if let Ok(200) = post(addr, "/webhooks/shopify", &h, &body).await {
+                    acked.lock().unwrap().push(email);
+                }
+                sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }));
+    }
+    wait_for("half the load", Duration::from_secs(60), || {
+        (sent.load(std::sync::atomic::Ordering::SeqCst) >= n / 2).then_some(())
+    })
+    .await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    for s in senders {
+        s.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= (n / 2) as usize - 8,
+        "most of the first half was acknowledged: {}",
+        acked.len()
+    );
+    assert!(acked.len() < n as usize, "the kill interrupted the load");
+
+    // Restart on the same data.
+    let mut child = spawn_child(&data, port);
+    wait_up(addr).await;
+    let welcome_count = |email: &str| {
+        emls(&data)
+            .iter()
+            .filter(|(_, t)| {
+                t.contains(&format!("To: {email}")) && t.contains("X-Storeflow-Flow: welcome")
+            })
+            .count()
+    };
+    for email in &acked {
+        let (status, body) = wait_for_profile(addr, email).await;
+        assert_eq!(
+            status, 200,
+            "{email} was acknowledged but is missing: {body}"
+        );
+    }
+    wait_for("the welcome emails", Duration::from_secs(60), || {
+        acked.iter().all(|e| welcome_count(e) >= 1).then_some(())
+    })
+    .await;
+    for email in &acked {
+        assert_eq!(
+            welcome_count(email),
+            1,
+            "{email}: exactly one welcome email"
+        );
+    }
+    // No message file twice under two names, and nothing half-written.
+    let files = emls(&data);
+    let mut ids: Vec<_> = files
+        .iter()
+        .map(|(p, _)| p.file_name().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), files.len());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn now_string() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+async fn wait_for_profile(addr: SocketAddr, email: &str) -> (u16, String) {
+    let start = Instant::now();
+    loop {
+        let r = get(addr, &format!("/profiles/{email}")).await;
+        if r.0 == 200 || start.elapsed() > Duration::from_secs(30) {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
