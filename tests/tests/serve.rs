@@ -462,3 +462,94 @@ async fn wait_for_profile(addr: SocketAddr, email: &str) -> (u16, String) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_bad_configuration_on_reload_keeps_the_running_one_and_names_the_error() {
+    let data = temp_dir("serve-reload");
+    let config = data.join("config");
+    copy_dir(&repo_root().join("examples/starter"), &config);
+    let clock = Arc::new(ScaledClock::new(ts("2026-11-23T14:00:00Z"), 1.0));
+    let rt = Runtime::open(
+        options(&data.join("data")),
+        storeflow::serve::loader(config.clone()),
+        clock,
+        None,
+    )
+    .unwrap();
+    let segments = rt.live().engine.config.segments.len();
+
+    // A flow step pointing nowhere: refused, with file and field.
+    let flow = config.join("flows/04_checkout_abandonment.yaml");
+    let good = std::fs::read_to_string(&flow).unwrap();
+    std::fs::write(&flow, good.replace("else: wait_48h", "else: wait_84h")).unwrap();
+    let err = rt.reload().unwrap_err();
+    assert!(err.contains("04_checkout_abandonment.yaml"), "{err}");
+    assert!(err.contains("wait_84h"), "{err}");
+    assert!(rt
+        .live()
+        .engine
+        .config
+        .flows
+        .contains_key("checkout_abandonment"));
+
+    // Fixed, and with one more segment: swapped in.
+    std::fs::write(&flow, good).unwrap();
+    std::fs::write(
+        config.join("segments/new_big_spenders.yaml"),
+        "id: new_big_spenders\ncondition: { metric: total_spent, gte: 1000 }\n",
+    )
+    .unwrap();
+    rt.reload().unwrap();
+    assert_eq!(rt.live().engine.config.segments.len(), segments + 1);
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_work_and_exits_cleanly() {
+    let data = temp_dir("serve-term");
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut child = spawn_child(&data, port);
+    wait_up(addr).await;
+    let mut acked = Vec::new();
+    for i in 0..30u64 {
+        let email = format!("t{i}@example.com");
+        let body = serde_json::to_vec(&customer(20_000 + i, &email, &now_string())).unwrap();
+        let h = shopify_headers("customers/create", &format!("term-{i}"), &body);
+        if post(addr, "/webhooks/shopify", &h, &body).await.unwrap() == 200 {
+            acked.push(email);
+        }
+    }
+    assert_eq!(acked.len(), 30);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
+    // Everything acknowledged was applied before exit: the inbox is empty.
+    let store = storeflow_sqlite::Sqlite::open(&data.join("storeflow.sqlite")).unwrap();
+    assert!(
+        store.inbox(10).unwrap().is_empty(),
+        "nothing left unapplied"
+    );
+    for e in &acked {
+        let key = format!("northwind.myshopify.com|email|{e}");
+        assert!(store.profile_for_key(&key).unwrap().is_some(), "{e}");
+    }
+}
