@@ -349,3 +349,170 @@ fn scalar(v: &Value) -> Option<String> {
         other => panic!("expected a literal queue attribute in the template, found {other}"),
     }
 }
+
+/// The data plane of one deployed stack, built on the emulators from the
+/// template under unique names: the table, every queue with its dead-letter
+/// queue, a schedule group, an SES configuration set and a verified sender
+/// domain. `function_env` gives each function the environment the template
+/// declares for it, resolved against these names, so a handler under test
+/// reads its configuration exactly as it would in Lambda.
+pub struct Stack {
+    pub template: Template,
+    pub table: String,
+    /// Queues by logical id, dead-letter queues included.
+    pub queues: HashMap<String, Queue>,
+    pub schedule_group: String,
+    pub configuration_set: String,
+    pub sender_domain: String,
+    /// Prefixes the SSM parameter names, so parallel tests never share a secret.
+    pub prefix: String,
+}
+
+/// moto's account: ARNs of things the emulators do not create (roles) use it.
+pub const ACCOUNT: &str = "123456789012";
+
+impl Stack {
+    pub async fn create(config: &SdkConfig) -> Self {
+        let template = Template::load();
+        let prefix = unique_name("sf");
+        let db = aws_sdk_dynamodb::Client::new(config);
+        let sqs = aws_sdk_sqs::Client::new(config);
+        let table = create_table(&db, &template, "Table").await;
+
+        // A queue that is another's redrive target is created with it.
+        let queue_ids = template.ids_of_type("AWS::SQS::Queue");
+        let redrive_targets: Vec<&str> = queue_ids
+            .iter()
+            .filter_map(|id| {
+                get_att(&template.properties(id)["RedrivePolicy"]["deadLetterTargetArn"])
+            })
+            .map(|(dlq, _)| dlq)
+            .collect();
+        let mut queues = HashMap::new();
+        for id in &queue_ids {
+            if redrive_targets.contains(id) {
+                continue;
+            }
+            let q = create_queue(&sqs, &template, id).await;
+            if let Some(dlq) = &q.dead_letter {
+                queues.insert(dlq.logical_id.clone(), (**dlq).clone());
+            }
+            queues.insert(id.to_string(), q);
+        }
+
+        let scheduler = aws_sdk_scheduler::Client::new(config);
+        let schedule_group = format!("{prefix}-timers");
+        scheduler
+            .create_schedule_group()
+            .name(&schedule_group)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("schedule group {schedule_group}: {e:?}"));
+
+        let ses = aws_sdk_sesv2::Client::new(config);
+        let sender_domain = format!("{prefix}.example");
+        ses.create_email_identity()
+            .email_identity(&sender_domain)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("SES identity {sender_domain}: {e:?}"));
+        let configuration_set = format!("{prefix}-messages");
+        ses.create_configuration_set()
+            .configuration_set_name(&configuration_set)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("SES configuration set {configuration_set}: {e:?}"));
+
+        Self {
+            template,
+            table,
+            queues,
+            schedule_group,
+            configuration_set,
+            sender_domain,
+            prefix,
+        }
+    }
+
+    pub fn queue(&self, logical_id: &str) -> &Queue {
+        self.queues
+            .get(logical_id)
+            .unwrap_or_else(|| panic!("the stack has no queue {logical_id}"))
+    }
+
+    /// The environment the template gives `function` (Globals merged with
+    /// its own variables), every reference resolved against this stack.
+    pub fn function_env(&self, function: &str) -> HashMap<String, String> {
+        let global = &self.template.doc["Globals"]["Function"]["Environment"]["Variables"];
+        let own = &self.template.properties(function)["Environment"]["Variables"];
+        let mut env = HashMap::new();
+        for vars in [global, own] {
+            for (name, value) in vars.as_object().into_iter().flatten() {
+                env.insert(name.clone(), self.resolve(value));
+            }
+        }
+        env
+    }
+
+    /// A template value (literal, `Ref` or `GetAtt`) as the deployed stack
+    /// would see it. Panics on anything else, naming it, so a template change
+    /// that the tests cannot reproduce is caught here.
+    pub fn resolve(&self, v: &Value) -> String {
+        if let Some(s) = scalar_or_none(v) {
+            return s;
+        }
+        if let Some(id) = crate::template::reference(v) {
+            return self.resolve_ref(id);
+        }
+        match get_att(v) {
+            Some((q, "Arn")) if self.queues.contains_key(q) => self.queues[q].arn.clone(),
+            Some((q, "QueueName")) if self.queues.contains_key(q) => self.queues[q]
+                .url
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            Some(("SchedulerRole", "Arn")) => {
+                format!("arn:aws:iam::{ACCOUNT}:role/{}-scheduler", self.prefix)
+            }
+            // The deployed URL is only known after a deploy; tests post to
+            // the handler directly.
+            Some(("FeedbackFunctionUrl", "FunctionUrl")) => {
+                format!("https://unsubscribe.{}/", self.sender_domain)
+            }
+            _ => panic!("the test stack cannot resolve {v}"),
+        }
+    }
+
+    fn resolve_ref(&self, id: &str) -> String {
+        match id {
+            "Table" => return self.table.clone(),
+            "TimerScheduleGroup" => return self.schedule_group.clone(),
+            "ConfigurationSet" => return self.configuration_set.clone(),
+            "SenderIdentity" => return self.sender_domain.clone(),
+            "FromAddress" => return format!("Northwind <hello@{}>", self.sender_domain),
+            _ => {}
+        }
+        if let Some(q) = self.queues.get(id) {
+            return q.url.clone();
+        }
+        let param = &self.template.doc["Parameters"][id];
+        if param.is_null() {
+            panic!("the test stack cannot resolve Ref {id}");
+        }
+        let default = scalar_or_none(&param["Default"]).unwrap_or_default();
+        if id.ends_with("Parameter") {
+            // An SSM parameter name: unique per stack.
+            format!("/{}{default}", self.prefix)
+        } else {
+            default
+        }
+    }
+}
+
+fn scalar_or_none(v: &Value) -> Option<String> {
+    match v {
+        Value::Object(_) | Value::Array(_) => None,
+        other => scalar(other),
+    }
+}

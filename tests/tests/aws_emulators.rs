@@ -388,3 +388,72 @@ async fn a_timer_schedule_is_one_per_name_and_gone_once_deleted() {
         .await;
     assert!(gone.is_err_and(|e| e.into_service_error().is_resource_not_found_exception()));
 }
+
+#[tokio::test]
+async fn each_function_sends_to_the_queue_its_consumer_reads() {
+    let config = sdk_config().await;
+    let stack = storeflow_tests::aws::Stack::create(&config).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    // Which function consumes each queue a producer is told about.
+    let consumers = [
+        ("STOREFLOW_EVENTS_QUEUE_URL", "EvaluateFunction"),
+        ("STOREFLOW_TIMERS_QUEUE_URL", "SchedulerFunction"),
+        ("STOREFLOW_SEND_QUEUE_URL", "SendFunction"),
+    ];
+    let mut checked = 0;
+    for producer in [
+        "IngestFunction",
+        "EvaluateFunction",
+        "SchedulerFunction",
+        "SendFunction",
+        "FeedbackFunction",
+    ] {
+        let env = stack.function_env(producer);
+        assert_eq!(env["STOREFLOW_TABLE"], stack.table, "{producer}");
+        for (var, consumer) in consumers {
+            let Some(url) = env.get(var) else { continue };
+            let events = stack.template.properties(consumer)["Events"]
+                .as_object()
+                .expect("consumer events");
+            let source = events
+                .values()
+                .find(|e| e["Type"] == "SQS")
+                .unwrap_or_else(|| panic!("{consumer} reads no queue"));
+            let consumer_queue = stack.resolve(&source["Properties"]["Queue"]);
+            let body = format!("{producer} -> {consumer}");
+            sqs.send_message()
+                .queue_url(url)
+                .message_body(&body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{producer} sends to {var}: {e:?}"));
+            let read_url = stack
+                .queues
+                .values()
+                .find(|q| q.arn == consumer_queue)
+                .map(|q| q.url.clone())
+                .expect("the consumer's queue exists");
+            let got = sqs
+                .receive_message()
+                .queue_url(&read_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive");
+            for m in got.messages() {
+                sqs.delete_message()
+                    .queue_url(&read_url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+            let bodies: Vec<_> = got.messages().iter().filter_map(|m| m.body()).collect();
+            assert_eq!(bodies, [body.as_str()], "{producer}'s {var}");
+            checked += 1;
+        }
+    }
+    // ingest, feedback -> events; evaluate, scheduler, send -> timers;
+    // evaluate, scheduler -> send.
+    assert_eq!(checked, 7);
+}
