@@ -311,3 +311,118 @@ pub fn storeflow(args: &[&str]) -> (i32, String, String) {
         String::from_utf8(err).unwrap(),
     )
 }
+
+// ---- ingestion ---------------------------------------------------------
+
+/// The documented test secrets of `events/` (scripts/gen-platform-events.py).
+pub const SHOPIFY_SECRET: &str = "storeflow-test-shopify-secret";
+pub const SHOPLINE_SECRET: &str = "storeflow-test-shopline-secret";
+pub const WRITE_KEY: &str = "storeflow-test-write-key";
+
+/// A real platform payload from `../shared/fixtures/` (beside the
+/// repository), or `None` with a note when that folder is absent.
+pub fn fixture(rel: &str) -> Option<Vec<u8>> {
+    let p = repo_root().join("../shared/fixtures").join(rel);
+    match std::fs::read(&p) {
+        Ok(b) => Some(b),
+        Err(_) => {
+            println!("note: fixture {} is absent; skipped", p.display());
+            None
+        }
+    }
+}
+
+/// A router with the test secrets (a rotated-out old secret too) and write key.
+pub fn ingest_router() -> storeflow_ingest::Router {
+    let mut c = storeflow_ingest::IngestConfig::new(
+        storeflow_core::ids::ShopId::parse("northwind.myshopify.com").unwrap(),
+    );
+    c.shopify_secrets = storeflow_ingest::Secrets::new([SHOPIFY_SECRET, "old-shopify-secret"]);
+    c.shopline_secrets = storeflow_ingest::Secrets::new([SHOPLINE_SECRET]);
+    c.write_keys = vec![WRITE_KEY.to_string()];
+    storeflow_ingest::Router::new(c)
+}
+
+/// A Shopify webhook request as Shopify sends it, signed with `secret`.
+pub fn shopify_request(
+    topic: &str,
+    webhook_id: &str,
+    body: &[u8],
+    secret: &str,
+) -> storeflow_ingest::Request {
+    let sig = storeflow_ingest::signature::sign_base64(secret.as_bytes(), body);
+    let headers: storeflow_ingest::Headers = [
+        ("Content-Type", "application/json"),
+        ("X-Shopify-Topic", topic),
+        ("X-Shopify-Hmac-Sha256", sig.as_str()),
+        ("X-Shopify-Shop-Domain", "northwind.myshopify.com"),
+        ("X-Shopify-API-Version", "2026-07"),
+        ("X-Shopify-Webhook-Id", webhook_id),
+        ("X-Shopify-Triggered-At", "2026-11-23T15:00:00.000000Z"),
+    ]
+    .into_iter()
+    .collect();
+    storeflow_ingest::Request::post("/webhooks/shopify", headers, body)
+}
+
+/// A tracking call with the write key as Segment sends it (HTTP Basic).
+pub fn tracking_request(call: &str, body: &Value, key: &str) -> storeflow_ingest::Request {
+    let auth = format!("Basic {}", base64_encode(format!("{key}:").as_bytes()));
+    let headers: storeflow_ingest::Headers = [
+        ("Content-Type", "application/json"),
+        ("Authorization", auth.as_str()),
+    ]
+    .into_iter()
+    .collect();
+    storeflow_ingest::Request::post(
+        &format!("/v1/{call}"),
+        headers,
+        serde_json::to_vec(body).unwrap(),
+    )
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The events of the accepted items.
+pub fn events_of(h: &storeflow_ingest::Handled) -> Vec<storeflow_core::Event> {
+    h.accepted
+        .iter()
+        .filter_map(|a| a.event().cloned())
+        .collect()
+}
+
+/// Runs `storeflow simulate` on a file under `events/` with the starter
+/// pack; the decisions as JSON.
+pub fn simulate_events_file(file: &str, until: &str) -> Vec<Value> {
+    let path = repo_root().join("events").join(file);
+    let cfg = repo_root().join("examples/starter");
+    let (code, out, err) = storeflow(&[
+        "simulate",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--events",
+        path.to_str().unwrap(),
+        "--until",
+        until,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

@@ -7,15 +7,20 @@
 //! - `storeflow check --config DIR` — validates a configuration directory.
 //! - `storeflow simulate --config DIR --events FILE [--until T]` — replays
 //!   events on a virtual clock and prints one JSON line per decision.
+//!   Input lines are normalized events or platform deliveries (Shopify,
+//!   SHOPLINE, Segment), normalized as the ingest function does.
+//! - `storeflow ingest --config DIR --listen ADDR` — serves the ingest
+//!   endpoints locally and prints each accepted event as a JSON line.
 
 pub mod files;
+pub mod replay;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
-use storeflow_core::simulate::{self, SimLine};
 use storeflow_core::{Config, Engine};
+use storeflow_ingest::{EnvOverrides, IngestConfig, Router};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -39,7 +44,8 @@ pub enum Command {
     Simulate {
         #[arg(long)]
         config: PathBuf,
-        /// Lines of {"at": RFC 3339, "event": <normalized event>}.
+        /// Lines of {"at": RFC 3339, "event": <normalized event>} or
+        /// {"at", "source": "shopify"|"shopline"|"segment", "topic", "headers", "body"}.
         #[arg(long)]
         events: PathBuf,
         /// Run the clock on to this instant after the last event.
@@ -49,6 +55,23 @@ pub enum Command {
         #[arg(long)]
         bodies: bool,
     },
+    /// Serve the ingest endpoints (webhooks, tracking API); print accepted events.
+    Ingest {
+        #[arg(long)]
+        config: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+}
+
+/// Secrets and write keys given by environment replace the store settings'.
+pub fn env_overrides() -> EnvOverrides {
+    EnvOverrides {
+        shopify_secrets: std::env::var("STOREFLOW_SHOPIFY_SECRETS").ok(),
+        shopline_secrets: std::env::var("STOREFLOW_SHOPLINE_SECRETS").ok(),
+        write_keys: std::env::var("STOREFLOW_WRITE_KEYS").ok(),
+    }
 }
 
 /// The signing secret for unsubscribe links: `STOREFLOW_LINK_SECRET`, or a
@@ -90,6 +113,34 @@ pub fn run(
 
 fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
     match cli.command {
+        Command::Ingest { config, listen } => {
+            let cfg = match load_config(&config)? {
+                Ok(c) => c,
+                Err(errors) => {
+                    writeln!(
+                        err,
+                        "configuration has {} error(s); run `storeflow check`",
+                        errors.0.len()
+                    )?;
+                    return Ok(1);
+                }
+            };
+            let router = Router::new(IngestConfig::from_settings(&cfg.settings, &env_overrides()));
+            let server = storeflow_server::spawn(
+                &listen,
+                router,
+                Box::new(|accepted| {
+                    let mut o = std::io::stdout().lock();
+                    for a in accepted {
+                        let _ = serde_json::to_writer(&mut o, &a).map(|_| writeln!(o));
+                    }
+                }),
+            )
+            .with_context(|| format!("listening on {listen}"))?;
+            writeln!(err, "storeflow ingest listening on http://{}", server.addr)?;
+            server.wait();
+            Ok(0)
+        }
         Command::Check { config } => match load_config(&config)? {
             Ok(cfg) => {
                 let versions: usize = cfg.flows.values().map(|v| v.len()).sum();
@@ -143,18 +194,37 @@ fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
                     return Ok(1);
                 }
             };
+            // Deliveries are replayed as captured: no signature check.
+            let router = Router::new(IngestConfig::from_settings(
+                &cfg.settings,
+                &EnvOverrides::default(),
+            ));
+            let inputs = match replay::inputs(lines, &router) {
+                Ok(i) => i,
+                Err(msgs) => {
+                    for m in msgs {
+                        writeln!(err, "{}:{m}", events.display())?;
+                    }
+                    return Ok(1);
+                }
+            };
             let mut out = std::io::BufWriter::new(out);
             let mut failed: Option<std::io::Error> = None;
-            simulate::run_into(Engine::new(cfg), lines, until, &mut |mut d| {
+            replay::run(Engine::new(cfg), inputs, until, &mut |o| {
                 if failed.is_some() {
                     return;
                 }
-                if !bodies {
-                    d.message = None;
+                let res = match o {
+                    replay::Output::Decision(mut d) => {
+                        if !bodies {
+                            d.message = None;
+                        }
+                        serde_json::to_writer(&mut out, &d)
+                    }
+                    replay::Output::Privacy(v) => serde_json::to_writer(&mut out, &v),
                 }
-                let res = serde_json::to_writer(&mut out, &d)
-                    .map_err(std::io::Error::from)
-                    .and_then(|_| writeln!(out));
+                .map_err(std::io::Error::from)
+                .and_then(|_| writeln!(out));
                 if let Err(e) = res {
                     failed = Some(e);
                 }
@@ -168,9 +238,9 @@ fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
     }
 }
 
-/// Parses JSON Lines; blank lines and `//` comments are skipped. Errors
-/// are `line: message`, all of them.
-pub fn parse_lines(text: &str) -> std::result::Result<Vec<SimLine>, Vec<String>> {
+/// Parses JSON Lines (with their line numbers); blank lines and `//`
+/// comments are skipped. Errors are `line: message`, all of them.
+pub fn parse_lines(text: &str) -> std::result::Result<Vec<(usize, replay::Line)>, Vec<String>> {
     let mut ok = Vec::new();
     let mut errs = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -178,8 +248,8 @@ pub fn parse_lines(text: &str) -> std::result::Result<Vec<SimLine>, Vec<String>>
         if l.is_empty() || l.starts_with("//") {
             continue;
         }
-        match serde_json::from_str::<SimLine>(l) {
-            Ok(s) => ok.push(s),
+        match replay::Line::parse(l) {
+            Ok(s) => ok.push((i + 1, s)),
             Err(e) => errs.push(format!("{}: {e}", i + 1)),
         }
     }

@@ -23,6 +23,8 @@
 //!   (waitlists).
 //! - [`config`] — parses and checks a configuration directory's files.
 //! - [`simulate`] — the engine on a virtual clock.
+//! - [`privacy`] — data requests and erasures (what an export holds, what
+//!   an erasure keeps).
 
 // First, so its `reason!` macro is in scope in the modules below.
 #[macro_use]
@@ -43,6 +45,7 @@ pub mod ids;
 pub mod links;
 pub mod localtime;
 pub mod policy;
+pub mod privacy;
 pub mod profile;
 mod runner;
 pub mod samples;

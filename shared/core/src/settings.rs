@@ -33,6 +33,9 @@ pub struct Settings {
     /// standard ones; `check` refuses a reference to any other.
     #[serde(default)]
     pub profile_attributes: Vec<String>,
+    /// Where store platforms and storefronts send data (see [`IngestSettings`]).
+    #[serde(default)]
+    pub ingest: IngestSettings,
 }
 
 fn default_ladder() -> Vec<String> {
@@ -194,4 +197,30 @@ impl Default for BackInStockSettings {
             batch_interval: d_interval(),
         }
     }
+}
+
+/// How platform webhooks and storefront tracking reach this store. Secrets
+/// and write keys may also come from the environment (the command reads
+/// `STOREFLOW_SHOPIFY_SECRETS`, `STOREFLOW_SHOPLINE_SECRETS`,
+/// `STOREFLOW_WRITE_KEYS`), which then replaces what is written here.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    /// The shop id tracking events belong to (the Shopify `myshopify.com`
+    /// domain, so storefront and webhook events land on the same profiles).
+    /// Defaults to the host of `store.url`.
+    #[serde(default)]
+    pub shop: Option<String>,
+    /// Shopify webhook signing secrets, newest first (several during a rotation).
+    #[serde(default)]
+    pub shopify_secrets: Vec<String>,
+    /// SHOPLINE app secrets, newest first.
+    #[serde(default)]
+    pub shopline_secrets: Vec<String>,
+    /// Write keys accepted by the tracking API (`/v1/*`).
+    #[serde(default)]
+    pub write_keys: Vec<String>,
+    /// Largest request body accepted, in bytes (default 2 MiB).
+    #[serde(default)]
+    pub max_body_bytes: Option<usize>,
 }

@@ -263,3 +263,69 @@ pub fn run_into(
         sim.run_until(u).into_iter().for_each(&mut *sink);
     }
 }
+
+/// Privacy requests on the simulator's in-memory stores.
+impl Simulator {
+    /// The profiles this identity names (every key that is known).
+    fn profiles_of(&self, shop: &ShopId, who: &crate::event::Identity) -> BTreeSet<ProfileId> {
+        identity::keys(shop, who)
+            .iter()
+            .filter_map(|k| self.index.get(k).cloned())
+            .collect()
+    }
+
+    /// Everything stored about the customer this identity names: one JSON
+    /// document per profile found (none if the customer is unknown).
+    pub fn export_customer(
+        &self,
+        shop: &ShopId,
+        who: &crate::event::Identity,
+    ) -> Vec<serde_json::Value> {
+        self.profiles_of(shop, who)
+            .iter()
+            .filter_map(|p| self.customers.get(p))
+            .map(CustomerState::export)
+            .collect()
+    }
+
+    /// Erases the customer: their state, every lookup key that leads to
+    /// them and their timer. Returns what proves each erasure.
+    pub fn erase_customer(
+        &mut self,
+        shop: &ShopId,
+        who: &crate::event::Identity,
+        at: Timestamp,
+    ) -> Vec<crate::privacy::Erasure> {
+        let ids = self.profiles_of(shop, who);
+        self.erase_profiles(&ids, at)
+    }
+
+    /// Erases every customer of the shop.
+    pub fn erase_shop(&mut self, shop: &ShopId, at: Timestamp) -> Vec<crate::privacy::Erasure> {
+        let ids: BTreeSet<ProfileId> = self
+            .customers
+            .iter()
+            .filter(|(_, c)| &c.profile.shop == shop)
+            .map(|(id, _)| id.clone())
+            .collect();
+        self.shops.remove(shop);
+        self.schedule(Target::Shop(shop.clone()), None);
+        self.erase_profiles(&ids, at)
+    }
+
+    fn erase_profiles(
+        &mut self,
+        ids: &BTreeSet<ProfileId>,
+        at: Timestamp,
+    ) -> Vec<crate::privacy::Erasure> {
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(st) = self.customers.remove(id) {
+                out.push(st.erasure(at));
+            }
+            self.schedule(Target::Customer(id.clone()), None);
+        }
+        self.index.retain(|_, p| !ids.contains(p));
+        out
+    }
+}

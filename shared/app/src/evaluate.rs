@@ -1,0 +1,310 @@
+//! `App`: one input for one customer, from lookup to commit.
+//!
+//! Per input: find the profile by the event's identity keys (creating it,
+//! or merging profiles that turn out to be one person), run the engine,
+//! and commit state, keys, wake-up, outbox and trace in one conditional
+//! write. When another writer got there first the whole evaluation is done
+//! again from a fresh read: the engine is deterministic and de-duplicates
+//! by event id, so a retry decides exactly what the winner left to decide.
+
+use crate::ports::{Commit, Customers, Loaded, Shops, StoreError};
+use jiff::Timestamp;
+use storeflow_core::decision::{Kind, Message};
+use storeflow_core::event::{Event, EventKind, Identity};
+use storeflow_core::identity::{self, Resolution};
+use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::shop::ShopInput;
+use storeflow_core::{CustomerState, Decision, Engine, Input};
+
+/// How many times a lost race is retried before giving up (the caller's
+/// queue redelivers the input later). Every lost race means another
+/// writer committed, so with k writers at once a writer waits at most
+/// about k rounds; this bound is far above what one customer produces.
+const ATTEMPTS: usize = 100;
+
+/// What one input decided, once committed.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub decisions: Vec<Decision>,
+    /// Messages committed to the outbox, to deliver.
+    pub messages: Vec<Message>,
+    /// The customer it was applied to (none for store-level events and
+    /// events that name nobody).
+    pub profile: Option<ProfileId>,
+    /// The customer's next wake-up.
+    pub wake: Option<Timestamp>,
+    /// Lost races before this result was committed.
+    pub retries: usize,
+}
+
+impl Applied {
+    fn absorb(&mut self, other: Applied) {
+        self.decisions.extend(other.decisions);
+        self.messages.extend(other.messages);
+        self.retries += other.retries;
+    }
+}
+
+pub struct App<B> {
+    pub engine: Engine,
+    pub store: B,
+}
+
+impl<B: Customers + Shops> App<B> {
+    pub fn new(engine: Engine, store: B) -> Self {
+        App { engine, store }
+    }
+
+    /// Applies one normalized event at `now` (when it reached storeflow).
+    pub async fn event(&self, event: Event, now: Timestamp) -> Result<Applied, StoreError> {
+        if matches!(
+            event.kind,
+            EventKind::InventoryChanged(_) | EventKind::PriceChanged(_)
+        ) {
+            let shop = event.shop.clone();
+            return self.shop(&shop, Some((&event, None)), now).await;
+        }
+        let keys = identity::keys(&event.shop, &event.customer);
+        if keys.is_empty() {
+            let mut d = Decision::new(
+                now,
+                Kind::Skipped,
+                "-".into(),
+                ProfileId::parse("-").expect("non-empty"),
+            );
+            d.reason =
+                Some(format!("event {} ({}) names no customer", event.id, event.name()).into());
+            return Ok(Applied {
+                decisions: vec![d],
+                ..Default::default()
+            });
+        }
+        let request = matches!(event.kind, EventKind::BackInStockRequested(_));
+        let ev = request.then(|| event.clone());
+        let mut applied = self.customer(&keys, Input::Event(event), now).await?;
+        if let (Some(ev), Some(p)) = (ev, applied.profile.clone()) {
+            let more = self.shop(&ev.shop, Some((&ev, Some(&p))), now).await?;
+            applied.absorb(more);
+        }
+        Ok(applied)
+    }
+
+    /// The customer's wake-up came (from the timer the last commit set).
+    pub async fn wake(
+        &self,
+        shop: &ShopId,
+        profile: &ProfileId,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
+        self.existing(shop, profile, Input::Wake, now).await
+    }
+
+    /// Enrols a customer in a campaign flow.
+    pub async fn campaign(
+        &self,
+        shop: &ShopId,
+        profile: &ProfileId,
+        flow: &str,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
+        let input = Input::Campaign {
+            flow: flow.to_string(),
+        };
+        self.existing(shop, profile, input, now).await
+    }
+
+    /// The store's own wake-up (back-in-stock batches).
+    pub async fn shop_wake(&self, shop: &ShopId, now: Timestamp) -> Result<Applied, StoreError> {
+        self.shop(shop, None, now).await
+    }
+
+    /// An input for a known profile; a profile that is gone (merged into
+    /// another meanwhile) has nothing left to do.
+    async fn existing(
+        &self,
+        shop: &ShopId,
+        profile: &ProfileId,
+        input: Input,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
+        for retries in 0..ATTEMPTS {
+            let Some(Loaded { mut state, version }) = self.store.load(shop, profile).await? else {
+                return Ok(Applied::default());
+            };
+            let out = self.engine.handle(&mut state, input.clone(), now);
+            let keys = profile_keys(&state);
+            match self
+                .commit(&state, Some(version), &keys, &[], out, retries, now)
+                .await
+            {
+                Err(StoreError::Conflict(_)) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "profile {profile}: {ATTEMPTS} attempts"
+        )))
+    }
+
+    /// Resolves the keys to one profile (new, existing or merged), applies
+    /// the input and commits.
+    async fn customer(
+        &self,
+        keys: &[String],
+        input: Input,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
+        let Input::Event(event) = &input else {
+            unreachable!("only events resolve identities");
+        };
+        let shop = event.shop.clone();
+        for retries in 0..ATTEMPTS {
+            let found = self.store.find(keys).await?;
+            let (into, from) = match identity::resolve(keys, &found) {
+                Resolution::Unattributed => unreachable!("keys are not empty"),
+                Resolution::New(id) | Resolution::Existing(id) => (id, vec![]),
+                Resolution::Merge { into, from } => (into, from),
+            };
+            let (mut state, expected) = match self.store.load(&shop, &into).await? {
+                Some(l) => (l.state, Some(l.version)),
+                None => (
+                    self.engine
+                        .new_state(into.clone(), shop.clone(), event.occurred_at.min(now)),
+                    None,
+                ),
+            };
+            let mut absorbed = Vec::new();
+            for f in from {
+                if let Some(other) = self.store.load(&shop, &f).await? {
+                    state.absorb(other.state, &self.engine.config.settings);
+                    absorbed.push((f, other.version));
+                }
+            }
+            let out = self.engine.handle(&mut state, input.clone(), now);
+            let mut all_keys = keys.to_vec();
+            for k in profile_keys(&state) {
+                if !all_keys.contains(&k) {
+                    all_keys.push(k);
+                }
+            }
+            match self
+                .commit(&state, expected, &all_keys, &absorbed, out, retries, now)
+                .await
+            {
+                Err(StoreError::Conflict(_)) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "identity {keys:?}: {ATTEMPTS} attempts"
+        )))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn commit(
+        &self,
+        state: &CustomerState,
+        expected: Option<u64>,
+        keys: &[String],
+        absorbed: &[(ProfileId, u64)],
+        out: storeflow_core::Outcome,
+        retries: usize,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
+        let messages: Vec<Message> = out
+            .decisions
+            .iter()
+            .filter_map(|d| d.message.as_deref().cloned())
+            .collect();
+        self.store
+            .commit(Commit {
+                now,
+                state,
+                expected,
+                keys,
+                absorbed,
+                wake: out.wake,
+                messages: &messages,
+                decisions: &out.decisions,
+            })
+            .await?;
+        Ok(Applied {
+            decisions: out.decisions,
+            messages,
+            profile: Some(state.profile.id.clone()),
+            wake: out.wake,
+            retries,
+        })
+    }
+
+    /// Store-level input; engine-made customer events (back in stock) are
+    /// applied to their customers after the store's state is committed.
+    async fn shop(
+        &self,
+        shop: &ShopId,
+        event: Option<(&Event, Option<&ProfileId>)>,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
+        let mut notify = Vec::new();
+        let mut done = false;
+        for _ in 0..ATTEMPTS {
+            let (mut state, expected) = match self.store.load_shop(shop).await? {
+                Some((s, v)) => (s, Some(v)),
+                None => (Default::default(), None),
+            };
+            let input = match event {
+                Some((e, p)) => ShopInput::Event(e, p),
+                None => ShopInput::Wake,
+            };
+            let o = self.engine.handle_shop(&mut state, input, now);
+            match self.store.commit_shop(shop, &state, expected, o.wake).await {
+                Ok(()) => {
+                    notify = o.notify;
+                    done = true;
+                    break;
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if !done {
+            return Err(StoreError::Conflict(format!(
+                "shop {shop}: {ATTEMPTS} attempts"
+            )));
+        }
+        let mut applied = Applied::default();
+        for (p, mut e) in notify {
+            e.shop = shop.clone();
+            let more = self.existing(shop, &p, Input::Event(e), now).await?;
+            applied.absorb(more);
+        }
+        Ok(applied)
+    }
+}
+
+/// Every identity key of a profile: after a merge, the absorbed profile's
+/// keys must point at the survivor too.
+pub fn profile_keys(st: &CustomerState) -> Vec<String> {
+    let p = &st.profile;
+    let mut out = Vec::new();
+    let mut add = |id: Identity| {
+        for k in identity::keys(&p.shop, &id) {
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+    };
+    add(Identity {
+        id: p.customer_id.clone(),
+        email: p.email().map(|e| e.to_string()),
+        phone: p.phone().map(|e| e.to_string()),
+        anonymous_id: None,
+    });
+    for a in &p.anonymous_ids {
+        add(Identity {
+            anonymous_id: Some(a.clone()),
+            ..Default::default()
+        });
+    }
+    out
+}

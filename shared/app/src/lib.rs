@@ -1,0 +1,25 @@
+//! # storeflow-app
+//!
+//! The application services of storeflow: what happens around one call of
+//! the pure engine. They are the same in every runtime — the AWS Lambda
+//! functions and the embedded `storeflow serve` — and speak to the world
+//! only through the narrow ports in [`ports`].
+//!
+//! - [`ports`] — the storage and delivery contracts an adapter implements
+//!   (DynamoDB, SQLite, memory). A customer's evaluation is committed as
+//!   one atomic [`ports::Commit`]: new state, identity keys, the next wake,
+//!   the messages to deliver and the decision trace, conditional on the
+//!   version it was read at. Two writers never both win.
+//! - [`evaluate`] — `App`: an event, a wake-up or a campaign enrolment in,
+//!   resolved to a customer (merging anonymous profiles), run through the
+//!   engine, committed; a lost race is retried from a fresh read.
+//! - [`memory`] — an in-memory adapter, for tests and the simulator.
+//!
+//! Nothing here reads a clock: `now` is always an argument.
+
+pub mod evaluate;
+pub mod memory;
+pub mod ports;
+
+pub use evaluate::{App, Applied};
+pub use ports::{Commit, Deliver, DeliverError, Delivered, StoreError};

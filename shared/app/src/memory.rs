@@ -1,0 +1,116 @@
+//! An in-memory adapter of every port: the reference the SQLite and
+//! DynamoDB adapters are checked against, and the store of tests.
+
+use crate::ports::{Commit, Customers, Loaded, Shops, StoreError};
+use jiff::Timestamp;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use storeflow_core::decision::Message;
+use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::shop::ShopState;
+use storeflow_core::{CustomerState, Decision};
+
+#[derive(Debug, Default)]
+pub struct Memory {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+pub struct Inner {
+    pub customers: HashMap<ProfileId, (CustomerState, u64)>,
+    pub keys: HashMap<String, ProfileId>,
+    pub shops: HashMap<ShopId, (ShopState, u64)>,
+    /// Wake-ups by profile (the embedded runtime's timer wheel reads these).
+    pub wakes: BTreeMap<ProfileId, Timestamp>,
+    pub shop_wakes: BTreeMap<ShopId, Timestamp>,
+    /// Messages by id: a message committed twice is one message.
+    pub outbox: BTreeMap<String, Message>,
+    pub trace: Vec<Decision>,
+}
+
+impl Memory {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A look inside, for tests.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        f(&mut self.inner.lock().expect("not poisoned"))
+    }
+}
+
+impl Customers for Memory {
+    async fn find(&self, keys: &[String]) -> Result<Vec<Option<ProfileId>>, StoreError> {
+        Ok(self.with(|i| keys.iter().map(|k| i.keys.get(k).cloned()).collect()))
+    }
+
+    async fn load(&self, _shop: &ShopId, id: &ProfileId) -> Result<Option<Loaded>, StoreError> {
+        Ok(self.with(|i| {
+            i.customers.get(id).map(|(s, v)| Loaded {
+                state: s.clone(),
+                version: *v,
+            })
+        }))
+    }
+
+    async fn commit(&self, c: Commit<'_>) -> Result<(), StoreError> {
+        self.with(|i| {
+            let id = &c.state.profile.id;
+            // Check every condition before writing anything: all or nothing.
+            let current = i.customers.get(id).map(|(_, v)| *v);
+            if current != c.expected {
+                return Err(StoreError::Conflict(format!("profile {id}")));
+            }
+            for (a, v) in c.absorbed {
+                if i.customers.get(a).map(|(_, v)| *v) != Some(*v) {
+                    return Err(StoreError::Conflict(format!("merged profile {a}")));
+                }
+            }
+            for (a, _) in c.absorbed {
+                i.customers.remove(a);
+                i.wakes.remove(a);
+            }
+            let next = c.expected.map_or(1, |v| v + 1);
+            i.customers.insert(id.clone(), (c.state.clone(), next));
+            for k in c.keys {
+                i.keys.insert(k.clone(), id.clone());
+            }
+            match c.wake {
+                Some(t) => i.wakes.insert(id.clone(), t),
+                None => i.wakes.remove(id),
+            };
+            for m in c.messages {
+                i.outbox.entry(m.id.clone()).or_insert_with(|| m.clone());
+            }
+            i.trace.extend(c.decisions.iter().cloned());
+            Ok(())
+        })
+    }
+}
+
+impl Shops for Memory {
+    async fn load_shop(&self, shop: &ShopId) -> Result<Option<(ShopState, u64)>, StoreError> {
+        Ok(self.with(|i| i.shops.get(shop).cloned()))
+    }
+
+    async fn commit_shop(
+        &self,
+        shop: &ShopId,
+        state: &ShopState,
+        expected: Option<u64>,
+        wake: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.with(|i| {
+            if i.shops.get(shop).map(|(_, v)| *v) != expected {
+                return Err(StoreError::Conflict(format!("shop {shop}")));
+            }
+            i.shops
+                .insert(shop.clone(), (state.clone(), expected.map_or(1, |v| v + 1)));
+            match wake {
+                Some(t) => i.shop_wakes.insert(shop.clone(), t),
+                None => i.shop_wakes.remove(shop),
+            };
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,110 @@
+//! The ports: what the application services need from storage and the
+//! outside world. Each is small on purpose, so an adapter is easy to write
+//! and one conformance suite can check them all.
+
+use jiff::Timestamp;
+use std::future::Future;
+use storeflow_core::decision::Message;
+use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::shop::ShopState;
+use storeflow_core::{CustomerState, Decision};
+
+/// Why a storage call failed. Callers branch on `Conflict` (retry from a
+/// fresh read); anything else is an outage to report.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer committed first: the stored version is not the one
+    /// this commit was computed from.
+    #[error("conflict: {0} changed since it was read")]
+    Conflict(String),
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// A customer state as read, with the version to commit against.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub state: CustomerState,
+    pub version: u64,
+}
+
+/// Everything one evaluation of one customer changes, written atomically.
+#[derive(Debug)]
+pub struct Commit<'a> {
+    /// When the evaluation ran.
+    pub now: Timestamp,
+    pub state: &'a CustomerState,
+    /// The version the state was read at; `None` when it is new (the
+    /// commit must fail if the profile exists by then).
+    pub expected: Option<u64>,
+    /// Identity keys (`shop|email|…`) that point at this profile from now on.
+    pub keys: &'a [String],
+    /// Profiles merged into this one, at the versions read: removed.
+    pub absorbed: &'a [(ProfileId, u64)],
+    /// The next instant the engine asks to be called with no new event.
+    pub wake: Option<Timestamp>,
+    /// Messages to deliver (the outbox), each under its own id.
+    pub messages: &'a [Message],
+    /// The decision trace of this evaluation.
+    pub decisions: &'a [Decision],
+}
+
+/// Customer states and the identity index.
+pub trait Customers: Send + Sync {
+    /// The profile each identity key points at.
+    fn find(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<Vec<Option<ProfileId>>, StoreError>> + Send;
+
+    fn load(
+        &self,
+        shop: &ShopId,
+        id: &ProfileId,
+    ) -> impl Future<Output = Result<Option<Loaded>, StoreError>> + Send;
+
+    /// Writes all of `c` or nothing; `Conflict` when a version moved.
+    fn commit(&self, c: Commit<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Store-level state (back-in-stock waitlists).
+pub trait Shops: Send + Sync {
+    fn load_shop(
+        &self,
+        shop: &ShopId,
+    ) -> impl Future<Output = Result<Option<(ShopState, u64)>, StoreError>> + Send;
+
+    fn commit_shop(
+        &self,
+        shop: &ShopId,
+        state: &ShopState,
+        expected: Option<u64>,
+        wake: Option<Timestamp>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Why a delivery failed. `Permanent` failures are not retried (a bad
+/// address); `Transient` ones are (the provider is down).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    #[error("permanent delivery failure: {0}")]
+    Permanent(String),
+    #[error("transient delivery failure: {0}")]
+    Transient(String),
+}
+
+/// What a channel did with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// Handed over; the provider's id or the file written.
+    Sent(String),
+    /// It had been delivered before (a redelivery): nothing was sent.
+    Already(String),
+}
+
+/// A channel adapter: email, SMS, WhatsApp, webhook.
+pub trait Deliver: Send + Sync {
+    fn deliver(&self, m: &Message) -> impl Future<Output = Result<Delivered, DeliverError>> + Send;
+}

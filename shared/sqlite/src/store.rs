@@ -1,0 +1,388 @@
+//! `Sqlite`: the customer and shop ports in one SQLite database.
+
+use crate::schema::SCHEMA;
+use jiff::Timestamp;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+use std::sync::Mutex;
+use storeflow_app::ports::{Commit, Customers, Loaded, Shops, StoreError};
+use storeflow_core::decision::Message;
+use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::shop::ShopState;
+use storeflow_core::CustomerState;
+
+/// One connection behind a mutex: SQLite has one writer at a time anyway,
+/// and each call is a short local transaction.
+pub struct Sqlite {
+    conn: Mutex<Connection>,
+}
+
+/// A due wake-up.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Due {
+    Customer(ShopId, ProfileId),
+    Shop(ShopId),
+}
+
+fn us(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+impl Sqlite {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(unavailable)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(unavailable)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        // WAL: readers never block the writer; NORMAL sync is durable
+        // across process crashes (kill -9), which is what we promise.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(unavailable)?;
+        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(Sqlite {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut c = self
+            .conn
+            .lock()
+            .map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
+        f(&mut c)
+    }
+
+    /// Wake-ups due at or before `now`, earliest first.
+    pub fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<(Timestamp, Due)>, StoreError> {
+        self.with(|c| {
+            let mut out = Vec::new();
+            let mut q = c
+                .prepare_cached(
+                    "SELECT wake_us, shop, profile FROM customers WHERE wake_us <= ?1 ORDER BY wake_us, profile LIMIT ?2",
+                )
+                .map_err(unavailable)?;
+            let rows = q
+                .query_map(params![us(now), limit as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                })
+                .map_err(unavailable)?;
+            for r in rows {
+                let (t, s, p) = r.map_err(unavailable)?;
+                out.push((
+                    ts(t)?,
+                    Due::Customer(
+                        ShopId::parse(s).map_err(|e| corrupt("shop", e))?,
+                        ProfileId::parse(p).map_err(|e| corrupt("profile", e))?,
+                    ),
+                ));
+            }
+            let mut q = c
+                .prepare_cached(
+                    "SELECT wake_us, shop FROM shops WHERE wake_us <= ?1 ORDER BY wake_us LIMIT ?2",
+                )
+                .map_err(unavailable)?;
+            let rows = q
+                .query_map(params![us(now), limit as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(unavailable)?;
+            for r in rows {
+                let (t, s) = r.map_err(unavailable)?;
+                out.push((
+                    ts(t)?,
+                    Due::Shop(ShopId::parse(s).map_err(|e| corrupt("shop", e))?),
+                ));
+            }
+            out.sort();
+            out.truncate(limit);
+            Ok(out)
+        })
+    }
+
+    /// The earliest pending wake-up, if any (the wheel sleeps until then).
+    pub fn next_wake(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.with(|c| {
+            let t: Option<i64> = c
+                .query_row(
+                    "SELECT min(t) FROM (SELECT min(wake_us) AS t FROM customers UNION ALL SELECT min(wake_us) FROM shops)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(unavailable)?;
+            t.map(ts).transpose()
+        })
+    }
+
+    /// Customers in a segment now (a campaign's audience). A scan of every
+    /// state: fine for the store sizes the embedded runtime is for.
+    pub fn members(&self, segment: &str) -> Result<Vec<(ShopId, ProfileId)>, StoreError> {
+        self.with(|c| {
+            let mut q = c
+                .prepare_cached("SELECT state FROM customers ORDER BY profile")
+                .map_err(unavailable)?;
+            let rows = q
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            for r in rows {
+                let text = r.map_err(unavailable)?;
+                let st: CustomerState =
+                    serde_json::from_str(&text).map_err(|e| corrupt("customer", e))?;
+                if st.segments.is_member(segment) {
+                    out.push((st.profile.shop.clone(), st.profile.id.clone()));
+                }
+            }
+            out.sort();
+            Ok(out)
+        })
+    }
+
+    /// Messages committed and not yet delivered, oldest first.
+    pub fn pending(&self, limit: usize) -> Result<Vec<Message>, StoreError> {
+        self.with(|c| {
+            let mut q = c
+                .prepare_cached(
+                    "SELECT message FROM outbox WHERE sent_us IS NULL ORDER BY queued_us, id LIMIT ?1",
+                )
+                .map_err(unavailable)?;
+            let rows = q
+                .query_map(params![limit as i64], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            for r in rows {
+                let text = r.map_err(unavailable)?;
+                out.push(serde_json::from_str(&text).map_err(|e| corrupt("outbox message", e))?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Marks a message delivered; false when it already was.
+    pub fn mark_sent(&self, id: &str, at: Timestamp) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let n = c
+                .execute(
+                    "UPDATE outbox SET sent_us = ?2 WHERE id = ?1 AND sent_us IS NULL",
+                    params![id, us(at)],
+                )
+                .map_err(unavailable)?;
+            Ok(n == 1)
+        })
+    }
+
+    /// A customer's decisions, oldest first (`storeflow trace`).
+    pub fn decisions(
+        &self,
+        profile: &ProfileId,
+    ) -> Result<Vec<storeflow_core::Decision>, StoreError> {
+        self.with(|c| {
+            let mut q = c
+                .prepare_cached("SELECT decision FROM decisions WHERE profile = ?1 ORDER BY seq")
+                .map_err(unavailable)?;
+            let rows = q
+                .query_map(params![profile.as_str()], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            for r in rows {
+                let text = r.map_err(unavailable)?;
+                out.push(serde_json::from_str(&text).map_err(|e| corrupt("decision", e))?);
+            }
+            Ok(out)
+        })
+    }
+}
+
+fn ts(t: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_microsecond(t).map_err(|e| corrupt("instant", e))
+}
+
+fn version_of(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    key_col: &str,
+    key: &str,
+) -> Result<Option<u64>, StoreError> {
+    tx.query_row(
+        &format!("SELECT version FROM {table} WHERE {key_col} = ?1"),
+        params![key],
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map_err(unavailable)
+    .map(|v| v.map(|v| v as u64))
+}
+
+impl Customers for Sqlite {
+    async fn find(&self, keys: &[String]) -> Result<Vec<Option<ProfileId>>, StoreError> {
+        self.with(|c| {
+            let mut q = c
+                .prepare_cached("SELECT profile FROM identity_keys WHERE key = ?1")
+                .map_err(unavailable)?;
+            keys.iter()
+                .map(|k| {
+                    let p: Option<String> = q
+                        .query_row(params![k], |r| r.get(0))
+                        .optional()
+                        .map_err(unavailable)?;
+                    p.map(|p| ProfileId::parse(p).map_err(|e| corrupt("identity key", e)))
+                        .transpose()
+                })
+                .collect()
+        })
+    }
+
+    async fn load(&self, _shop: &ShopId, id: &ProfileId) -> Result<Option<Loaded>, StoreError> {
+        self.with(|c| {
+            let row: Option<(String, i64)> = c
+                .query_row(
+                    "SELECT state, version FROM customers WHERE profile = ?1",
+                    params![id.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            row.map(|(text, v)| {
+                let state: CustomerState = serde_json::from_str(&text)
+                    .map_err(|e| corrupt(&format!("customer {id}"), e))?;
+                Ok(Loaded {
+                    state,
+                    version: v as u64,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    async fn commit(&self, cm: Commit<'_>) -> Result<(), StoreError> {
+        let state = serde_json::to_string(cm.state).map_err(|e| corrupt("state", e))?;
+        self.with(|c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let id = cm.state.profile.id.as_str();
+            if version_of(&tx, "customers", "profile", id)? != cm.expected {
+                return Err(StoreError::Conflict(format!("profile {id}")));
+            }
+            for (a, v) in cm.absorbed {
+                if version_of(&tx, "customers", "profile", a.as_str())? != Some(*v) {
+                    return Err(StoreError::Conflict(format!("merged profile {a}")));
+                }
+                tx.execute("DELETE FROM customers WHERE profile = ?1", params![a.as_str()])
+                    .map_err(unavailable)?;
+            }
+            let next = cm.expected.map_or(1, |v| v + 1) as i64;
+            tx.execute(
+                "INSERT INTO customers (profile, shop, version, state, wake_us) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (profile) DO UPDATE SET version = ?3, state = ?4, wake_us = ?5",
+                params![
+                    id,
+                    cm.state.profile.shop.as_str(),
+                    next,
+                    state,
+                    cm.wake.map(us)
+                ],
+            )
+            .map_err(unavailable)?;
+            for k in cm.keys {
+                tx.execute(
+                    "INSERT INTO identity_keys (key, profile) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET profile = ?2",
+                    params![k, id],
+                )
+                .map_err(unavailable)?;
+            }
+            for m in cm.messages {
+                let text = serde_json::to_string(m).map_err(|e| corrupt("message", e))?;
+                // A message id is decided once; committing it again is a no-op.
+                tx.execute(
+                    "INSERT INTO outbox (id, profile, message, queued_us) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (id) DO NOTHING",
+                    params![m.id, id, text, us(cm.now)],
+                )
+                .map_err(unavailable)?;
+            }
+            for d in cm.decisions {
+                let text = serde_json::to_string(d).map_err(|e| corrupt("decision", e))?;
+                tx.execute(
+                    "INSERT INTO decisions (profile, at_us, decision) VALUES (?1, ?2, ?3)",
+                    params![id, us(d.at), text],
+                )
+                .map_err(unavailable)?;
+            }
+            tx.commit().map_err(unavailable)
+        })
+    }
+}
+
+impl Shops for Sqlite {
+    async fn load_shop(&self, shop: &ShopId) -> Result<Option<(ShopState, u64)>, StoreError> {
+        self.with(|c| {
+            let row: Option<(String, i64)> = c
+                .query_row(
+                    "SELECT state, version FROM shops WHERE shop = ?1",
+                    params![shop.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            row.map(|(text, v)| {
+                let s: ShopState =
+                    serde_json::from_str(&text).map_err(|e| corrupt(&format!("shop {shop}"), e))?;
+                Ok((s, v as u64))
+            })
+            .transpose()
+        })
+    }
+
+    async fn commit_shop(
+        &self,
+        shop: &ShopId,
+        state: &ShopState,
+        expected: Option<u64>,
+        wake: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let text = serde_json::to_string(state).map_err(|e| corrupt("shop state", e))?;
+        self.with(|c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            if version_of(&tx, "shops", "shop", shop.as_str())? != expected {
+                return Err(StoreError::Conflict(format!("shop {shop}")));
+            }
+            tx.execute(
+                "INSERT INTO shops (shop, version, state, wake_us) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (shop) DO UPDATE SET version = ?2, state = ?3, wake_us = ?4",
+                params![
+                    shop.as_str(),
+                    expected.map_or(1, |v| v + 1) as i64,
+                    text,
+                    wake.map(us)
+                ],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)
+        })
+    }
+}

@@ -1,0 +1,199 @@
+//! One contract, every backend: the storage ports' conformance suite, run
+//! against the in-memory reference and SQLite (and, with issue 4's
+//! emulators, DynamoDB). Same results, same conflicts, same idempotency.
+
+use jiff::Timestamp;
+use storeflow_app::memory::Memory;
+use storeflow_app::ports::{Commit, Customers, Shops, StoreError};
+use storeflow_core::decision::{Message, MessageChannel};
+use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::shop::ShopState;
+use storeflow_core::template::Rendered;
+use storeflow_core::CustomerState;
+use storeflow_sqlite::Sqlite;
+use storeflow_tests::ts;
+
+fn shop() -> ShopId {
+    ShopId::parse("conformance.myshopify.com").unwrap()
+}
+
+fn state(id: &str, marker: &str) -> CustomerState {
+    let mut s = CustomerState::new(
+        ProfileId::parse(id).unwrap(),
+        shop(),
+        ts("2026-01-01T00:00:00Z"),
+    );
+    // Something visible to tell writes apart.
+    s.profile.tags.insert(
+        marker.to_string(),
+        storeflow_core::profile::Stamped {
+            value: true,
+            at: ts("2026-01-01T00:00:00Z"),
+        },
+    );
+    s
+}
+
+fn message(id: &str) -> Message {
+    Message {
+        id: id.into(),
+        channel: MessageChannel::from_channel(storeflow_core::event::Channel::Email),
+        to: "ann@example.com".into(),
+        template: "welcome_1".into(),
+        marketing: true,
+        priority: "welcome".into(),
+        content: Rendered::default(),
+        unsubscribe_url: None,
+        from: None,
+        flow: "welcome".into(),
+        version: 1,
+        step: "s1".into(),
+    }
+}
+
+fn commit<'a>(
+    st: &'a CustomerState,
+    expected: Option<u64>,
+    keys: &'a [String],
+    absorbed: &'a [(ProfileId, u64)],
+    messages: &'a [Message],
+    wake: Option<Timestamp>,
+) -> Commit<'a> {
+    Commit {
+        now: ts("2026-01-02T00:00:00Z"),
+        state: st,
+        expected,
+        keys,
+        absorbed,
+        wake,
+        messages,
+        decisions: &[],
+    }
+}
+
+async fn tags<S: Customers>(s: &S, id: &str) -> Option<(Vec<String>, u64)> {
+    s.load(&shop(), &ProfileId::parse(id).unwrap())
+        .await
+        .unwrap()
+        .map(|l| (l.state.profile.tags.keys().cloned().collect(), l.version))
+}
+
+fn conflict(r: Result<(), StoreError>) -> bool {
+    matches!(r, Err(StoreError::Conflict(_)))
+}
+
+/// The suite. `outbox` reads the ids of the messages the backend holds.
+async fn suite<S: Customers + Shops>(s: S, outbox: impl Fn(&S) -> Vec<String>) {
+    let k_email = vec!["conformance|email|ann@example.com".to_string()];
+    let k_anon = vec!["conformance|anon|a1".to_string()];
+
+    // Create: expected None. A second creator of the same profile loses.
+    let a1 = state("p_ann", "first");
+    s.commit(commit(&a1, None, &k_email, &[], &[message("m1")], None))
+        .await
+        .unwrap();
+    let again = state("p_ann", "rival");
+    assert!(conflict(
+        s.commit(commit(&again, None, &k_email, &[], &[], None))
+            .await
+    ));
+    assert_eq!(tags(&s, "p_ann").await, Some((vec!["first".into()], 1)));
+    assert_eq!(
+        s.find(&k_email).await.unwrap(),
+        vec![Some(ProfileId::parse("p_ann").unwrap())]
+    );
+
+    // Update on the version read; a stale writer loses and writes nothing.
+    let a2 = state("p_ann", "second");
+    s.commit(commit(&a2, Some(1), &k_email, &[], &[message("m2")], None))
+        .await
+        .unwrap();
+    let stale = state("p_ann", "stale");
+    let stale_keys = vec!["conformance|phone|+15550000000".to_string()];
+    let r = s
+        .commit(commit(
+            &stale,
+            Some(1),
+            &stale_keys,
+            &[],
+            &[message("m-stale")],
+            None,
+        ))
+        .await;
+    assert!(
+        conflict(r),
+        "a commit on version 1 after version 2 must fail"
+    );
+    assert_eq!(tags(&s, "p_ann").await, Some((vec!["second".into()], 2)));
+    assert_eq!(
+        s.find(&stale_keys).await.unwrap(),
+        vec![None],
+        "no key from a lost commit"
+    );
+    assert!(
+        !outbox(&s).contains(&"m-stale".to_string()),
+        "no message from a lost commit"
+    );
+
+    // The outbox is keyed by message id: the same message twice is one.
+    let a3 = state("p_ann", "third");
+    s.commit(commit(&a3, Some(2), &k_email, &[], &[message("m2")], None))
+        .await
+        .unwrap();
+    let mut ids = outbox(&s);
+    ids.sort();
+    assert_eq!(ids, vec!["m1".to_string(), "m2".to_string()]);
+
+    // Merge: the anonymous profile is absorbed (removed), its keys move.
+    let anon = state("p_anon", "browsing");
+    s.commit(commit(&anon, None, &k_anon, &[], &[], None))
+        .await
+        .unwrap();
+    // Absorbing at a stale version fails, and nothing moves.
+    let merged = state("p_ann", "merged");
+    let both: Vec<String> = k_email.iter().chain(&k_anon).cloned().collect();
+    let stale_merge = [(ProfileId::parse("p_anon").unwrap(), 7)];
+    assert!(conflict(
+        s.commit(commit(&merged, Some(3), &both, &stale_merge, &[], None))
+            .await
+    ));
+    assert!(tags(&s, "p_anon").await.is_some());
+    let ok_merge = [(ProfileId::parse("p_anon").unwrap(), 1)];
+    s.commit(commit(&merged, Some(3), &both, &ok_merge, &[], None))
+        .await
+        .unwrap();
+    assert_eq!(
+        tags(&s, "p_anon").await,
+        None,
+        "the absorbed profile is gone"
+    );
+    assert_eq!(
+        s.find(&k_anon).await.unwrap(),
+        vec![Some(ProfileId::parse("p_ann").unwrap())],
+        "its keys point at the survivor"
+    );
+
+    // Shops: the same version rule.
+    let st = ShopState::default();
+    s.commit_shop(&shop(), &st, None, None).await.unwrap();
+    assert!(conflict(s.commit_shop(&shop(), &st, None, None).await));
+    s.commit_shop(&shop(), &st, Some(1), None).await.unwrap();
+    assert!(conflict(s.commit_shop(&shop(), &st, Some(1), None).await));
+    assert_eq!(s.load_shop(&shop()).await.unwrap().map(|(_, v)| v), Some(2));
+}
+
+#[tokio::test]
+async fn memory_conforms() {
+    suite(Memory::new(), |m| {
+        m.with(|i| i.outbox.keys().cloned().collect())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_conforms() {
+    suite(Sqlite::in_memory().unwrap(), |s| {
+        s.pending(100).unwrap().into_iter().map(|m| m.id).collect()
+    })
+    .await;
+}
