@@ -1,6 +1,10 @@
 //! Shared helpers for storeflow's integration tests: build event timelines,
 //! run them through the simulator on the starter pack (or any config), and
-//! ask what each customer received and why.
+//! ask what each customer received and why. `aws` and `template` hold the
+//! support for tests on the AWS emulators, built from `infra/template.yaml`.
+
+pub mod aws;
+pub mod template;
 
 use jiff::Timestamp;
 use serde_json::{json, Value};
