@@ -18,3 +18,39 @@ pub mod schema;
 pub mod store;
 
 pub use store::Sqlite;
+
+/// Fixtures for benchmarks (a million pending timers without a million
+/// evaluations).
+pub mod bench_support {
+    use jiff::Timestamp;
+    use rusqlite::params;
+    use std::path::Path;
+    use storeflow_core::ids::{ProfileId, ShopId};
+    use storeflow_core::CustomerState;
+
+    /// Writes `n` customers, each with a wake-up in the coming year.
+    pub fn pending_timers(path: &Path, n: usize) -> Result<(), String> {
+        drop(crate::Sqlite::open(path).map_err(|e| e.to_string())?);
+        let mut c = rusqlite::Connection::open(path).map_err(|e| e.to_string())?;
+        let tx = c.transaction().map_err(|e| e.to_string())?;
+        let t0: Timestamp = "2027-01-01T00:00:00Z".parse().expect("valid");
+        {
+            let mut q = tx
+                .prepare("INSERT INTO customers (profile, shop, version, state, wake_us) VALUES (?1, ?2, 1, ?3, ?4)")
+                .map_err(|e| e.to_string())?;
+            for i in 0..n {
+                let id = format!("p_bench_{i}");
+                let st = CustomerState::new(
+                    ProfileId::parse(id.clone()).expect("non-empty"),
+                    ShopId::parse("bench.myshopify.com").expect("non-empty"),
+                    t0,
+                );
+                let json = serde_json::to_string(&st).map_err(|e| e.to_string())?;
+                let wake = t0.as_microsecond() + (i as i64 % 31_536_000) * 1_000_000;
+                q.execute(params![id, "bench.myshopify.com", json, wake])
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        tx.commit().map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,231 @@
+//! Load on `storeflow serve`: a load generator sending signed Shopify
+//! webhooks over keep-alive HTTP/1.1 connections to the real binary (a
+//! separate process on the same machine), and the timer wheel holding a
+//! million pending timers. Prints figures; asserts nothing (BENCHMARKS.md).
+//!
+//! `cargo bench -p storeflow --bench serve_load`
+//! Knobs: `REQUESTS` (default 30000), `CONNECTIONS` (16), `TIMERS` (1000000).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "bench-shopify-secret";
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn sign(body: &[u8]) -> String {
+    storeflow_ingest::signature::sign_base64(SECRET.as_bytes(), body)
+}
+
+/// A realistic mix: sign-ups, checkouts and orders for many customers.
+fn request(i: usize) -> Vec<u8> {
+    let at = "2026-11-23T15:00:00Z";
+    let who = i % 5000;
+    let (topic, body) = match i % 4 {
+        0 => (
+            "customers/create",
+            serde_json::json!({"id": 100000 + who, "email": format!("c{who}@example.com"), "created_at": at, "updated_at": at,
+              "email_marketing_consent": {"state": "subscribed", "consent_updated_at": at}}),
+        ),
+        1 | 2 => (
+            "checkouts/create",
+            serde_json::json!({"token": format!("chk-{i}"), "email": format!("c{who}@example.com"), "created_at": at, "updated_at": at,
+              "currency": "USD", "total_price": "80.00",
+              "line_items": [{"product_id": 1, "variant_id": 2, "title": "Tee", "quantity": 2, "price": "40.00"}]}),
+        ),
+        _ => (
+            "orders/create",
+            serde_json::json!({"id": 900000 + i, "email": format!("c{who}@example.com"), "created_at": at, "updated_at": at,
+              "currency": "USD", "total_price": "80.00", "checkout_token": format!("chk-{}", i - 1),
+              "line_items": [{"product_id": 1, "variant_id": 2, "title": "Tee", "quantity": 2, "price": "40.00"}]}),
+        ),
+    };
+    let body = serde_json::to_vec(&body).unwrap();
+    let mut req = format!(
+        "POST /webhooks/shopify HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         X-Shopify-Topic: {topic}\r\nX-Shopify-Hmac-Sha256: {}\r\nX-Shopify-Shop-Domain: bench.myshopify.com\r\nX-Shopify-Webhook-Id: bench-{i}\r\n\r\n",
+        body.len(),
+        sign(&body)
+    )
+    .into_bytes();
+    req.extend(body);
+    req
+}
+
+/// Reads one HTTP/1.1 response (with Content-Length); returns its status.
+fn response(s: &mut TcpStream, buf: &mut Vec<u8>) -> u16 {
+    buf.clear();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let n = s.read(&mut chunk).unwrap();
+                assert!(n > 0, "connection closed");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        }
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "connection closed");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:")
+                    .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+            })
+        })
+        .unwrap_or(0)
+}
+
+fn serve(data: &Path, port: u16) -> Child {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/starter");
+    let child = Command::new(env!("CARGO_BIN_EXE_storeflow"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(data)
+        .env("STOREFLOW_SHOPIFY_SECRETS", SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn webhooks() {
+    let requests = env("REQUESTS", 30_000);
+    let conns = env("CONNECTIONS", 16);
+    let data = std::env::temp_dir().join(format!("storeflow-bench-load-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let port = free_port();
+    let mut child = serve(&data, port);
+    let all: Vec<Vec<u8>> = (0..requests).map(request).collect();
+    let per = requests / conns;
+    let start = Instant::now();
+    let threads: Vec<_> = (0..conns)
+        .map(|c| {
+            let mine: Vec<Vec<u8>> = all[c * per..(c + 1) * per].to_vec();
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_nodelay(true).unwrap();
+                let mut buf = Vec::new();
+                let mut lat = Vec::with_capacity(mine.len());
+                for r in mine {
+                    let t = Instant::now();
+                    s.write_all(&r).unwrap();
+                    let status = response(&mut s, &mut buf);
+                    assert_eq!(status, 200);
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut lat: Vec<Duration> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let took = start.elapsed();
+    lat.sort();
+    let q = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    println!(
+        "webhooks: {} signed Shopify webhooks over {conns} connections in {:.2} s = {:.0}/s acknowledged; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; server RSS {} MB",
+        lat.len(),
+        took.as_secs_f64(),
+        lat.len() as f64 / took.as_secs_f64(),
+        q(0.50).as_secs_f64() * 1e3,
+        q(0.99).as_secs_f64() * 1e3,
+        lat.last().unwrap().as_secs_f64() * 1e3,
+        rss_kb(child.id()) / 1024
+    );
+    // How long the engine takes to apply what was acknowledged.
+    let store = storeflow_sqlite::Sqlite::open(&data.join("storeflow.sqlite")).unwrap();
+    let drain = Instant::now();
+    while !store.inbox(1).unwrap().is_empty() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!(
+        "webhooks: inbox applied {:.2} s after the last acknowledgement",
+        drain.elapsed().as_secs_f64()
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+fn timers() {
+    let n = env("TIMERS", 1_000_000);
+    let data = std::env::temp_dir().join(format!("storeflow-bench-timers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).unwrap();
+    let t = Instant::now();
+    storeflow_sqlite::bench_support::pending_timers(&data.join("storeflow.sqlite"), n).unwrap();
+    println!(
+        "timers: {n} customers with a pending wake-up written in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let port = free_port();
+    let mut child = serve(&data, port);
+    std::thread::sleep(Duration::from_secs(3));
+    let rss = rss_kb(child.id());
+    // And it still answers.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: b\r\n\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(response(&mut s, &mut buf), 200);
+    println!(
+        "timers: server holding {n} pending timers: RSS {} MB",
+        rss / 1024
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    webhooks();
+    timers();
+}
