@@ -37,6 +37,9 @@ pub struct PropertyMatch {
     /// `path` split at the dots, once.
     #[serde(skip)]
     parts: Vec<String>,
+    /// The fingerprint bits a passing event must have (equality tests only).
+    #[serde(skip)]
+    mask: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -76,13 +79,14 @@ impl TryFrom<RawMatch> for PropertyMatch {
         if cmp.is_empty() {
             return Err(format!("the match on {:?} needs a comparison: eq, ne, gt, gte, lt, lte, in, not_in, contains, starts_with or exists", r.path));
         }
-        let parts = r
+        let parts: Vec<String> = r
             .path
             .split('.')
             .filter(|p| !p.is_empty())
             .map(str::to_string)
             .collect();
         Ok(PropertyMatch {
+            mask: crate::fingerprint::mask(&parts, &cmp),
             path: r.path,
             cmp,
             parts,
@@ -99,6 +103,21 @@ impl PropertyMatch {
             self.cmp.test(Some(v))
         });
         hit || (!seen && self.cmp.test(None))
+    }
+
+    /// As [`PropertyMatch::test`], for properties whose
+    /// [`crate::fingerprint::of`] is `bits`: most events that cannot pass
+    /// are ruled out by one AND.
+    pub fn test_fp(&self, props: &Value, bits: u64) -> bool {
+        if self.mask.is_some_and(|m| bits & m == 0) {
+            return false;
+        }
+        self.test(props)
+    }
+
+    /// See [`crate::fingerprint::mask`].
+    pub fn mask(&self) -> Option<u64> {
+        self.mask
     }
 }
 
@@ -468,7 +487,8 @@ fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
             stopped_at = i;
             break;
         }
-        if from.is_some_and(|f| r.at <= f) || !ec.filter.iter().all(|m| m.test(&r.props)) {
+        if from.is_some_and(|f| r.at <= f) || !ec.filter.iter().all(|m| m.test_fp(&r.props, r.bits))
+        {
             continue;
         }
         if let Some(w) = ec.within {
@@ -486,7 +506,7 @@ fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
         if r.at <= c.now {
             break;
         }
-        if ec.filter.iter().all(|m| m.test(&r.props)) {
+        if ec.filter.iter().all(|m| m.test_fp(&r.props, r.bits)) {
             next = earliest(next, Some(r.at));
         }
     }

@@ -187,8 +187,10 @@ impl Engine {
         } else {
             Value::Null
         });
+        // Segment filters and the history read it: computed once here.
+        let bits = crate::fingerprint::of(&props);
         if kept {
-            st.history.record_with(e, Some(&props), cx.now, cfg);
+            st.history.record_with(e, Some((&props, bits)), cx.now, cfg);
         }
         if let EventKind::OrderPlaced(o) = &e.kind {
             for li in &o.line_items {
@@ -273,7 +275,7 @@ impl Engine {
             st,
             cx,
             Dirty {
-                events: vec![(e.name(), &props)],
+                events: vec![(e.name(), &props, bits)],
                 changes,
                 all: zone_moved,
             },

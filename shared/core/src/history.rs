@@ -10,12 +10,38 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Stored")]
 pub struct Recorded {
     pub id: EventId,
     pub name: String,
     pub at: Timestamp,
     /// Shared with the engine's view of the event: recorded without a copy.
     pub props: std::sync::Arc<Value>,
+    /// [`crate::fingerprint::of`] the properties: derived, so not stored
+    /// but computed again when a state is read.
+    #[serde(skip)]
+    pub bits: u64,
+}
+
+/// A [`Recorded`] as stored.
+#[derive(Deserialize)]
+struct Stored {
+    id: EventId,
+    name: String,
+    at: Timestamp,
+    props: std::sync::Arc<Value>,
+}
+
+impl From<Stored> for Recorded {
+    fn from(s: Stored) -> Self {
+        Recorded {
+            bits: crate::fingerprint::of(&s.props),
+            id: s.id,
+            name: s.name,
+            at: s.at,
+            props: s.props,
+        }
+    }
 }
 
 /// Events kept per name, each list in time order: a condition on one
@@ -56,11 +82,12 @@ impl History {
         self.record_with(e, None, now, r)
     }
 
-    /// As [`History::record`], with the event's properties already as JSON.
+    /// As [`History::record`], with the event's properties already as JSON
+    /// and their [`crate::fingerprint::of`].
     pub fn record_with(
         &mut self,
         e: &Event,
-        props: Option<&std::sync::Arc<Value>>,
+        props: Option<(&std::sync::Arc<Value>, u64)>,
         now: Timestamp,
         r: &dyn Retention,
     ) -> bool {
@@ -83,9 +110,14 @@ impl History {
         if let Keep::For(d) = keep {
             self.prune_at = earlier(self.prune_at, e.occurred_at + d);
         }
-        let props = props
-            .cloned()
-            .unwrap_or_else(|| std::sync::Arc::new(e.kind.properties_json()));
+        let (props, bits) = match props {
+            Some((p, bits)) => (p.clone(), bits),
+            None => {
+                let p = e.kind.properties_json();
+                let bits = crate::fingerprint::of(&p);
+                (std::sync::Arc::new(p), bits)
+            }
+        };
         insert_sorted(
             list,
             Recorded {
@@ -93,6 +125,7 @@ impl History {
                 name: e.name().to_string(),
                 at: e.occurred_at,
                 props,
+                bits,
             },
         );
         true
@@ -160,5 +193,32 @@ impl History {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct KeepAll;
+    impl Retention for KeepAll {
+        fn keep_for(&self, _: &str) -> Option<Keep> {
+            Some(Keep::Forever)
+        }
+    }
+
+    #[test]
+    fn fingerprints_are_computed_again_when_read_back() {
+        let e: Event = serde_json::from_value(serde_json::json!({"id": "e1", "shop": "s",
+            "type": "product_viewed", "occurred_at": "2026-01-01T00:00:00Z",
+            "customer": {"email": "a@example.com"}, "properties": {"product_id": "p1"}}))
+        .unwrap();
+        let mut h = History::default();
+        assert!(h.record(&e, e.occurred_at, &KeepAll));
+        let r = &h.named("product_viewed")[0];
+        assert_ne!(r.bits, 0);
+        assert_eq!(r.bits, crate::fingerprint::of(&r.props));
+        let back: History = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
+        assert_eq!(back, h);
     }
 }

@@ -13,7 +13,7 @@
 //!   [`identity`] decides which profile an event belongs to and when two
 //!   profiles merge.
 //! - [`history`] — a customer's recent events, kept as long as some
-//!   condition can see them.
+//!   condition can see them; each with a [`fingerprint`] of its properties.
 //! - [`condition`] — the condition language; every evaluation returns the
 //!   next instant its value could change. [`segment`] compiles segments
 //!   and evaluates only what an event can affect.
@@ -37,6 +37,7 @@ pub mod decision;
 pub mod duration;
 pub mod engine;
 pub mod event;
+pub mod fingerprint;
 pub mod flow;
 pub mod geo;
 pub mod history;

@@ -136,8 +136,9 @@ type Filters = Vec<Vec<PropertyMatch>>;
 /// What changed since the last evaluation.
 #[derive(Debug, Clone, Default)]
 pub struct Dirty<'a> {
-    /// Events applied: name and properties (`Null` when not needed).
-    pub events: Vec<(&'a str, &'a serde_json::Value)>,
+    /// Events applied: name, properties (`Null` when not needed) and their
+    /// [`crate::fingerprint::of`].
+    pub events: Vec<(&'a str, &'a serde_json::Value, u64)>,
     pub changes: Changes,
     /// Evaluate every segment (a new profile, a merge, a configuration change).
     pub all: bool,
@@ -351,12 +352,14 @@ impl SegmentSet {
         }
         let mut touched = vec![all; n];
         if !all {
-            for (name, props) in &dirty.events {
+            for (name, props, bits) in &dirty.events {
                 if let Some(list) = self.by_event.get(*name) {
                     for (i, filters) in list {
                         if filters.is_empty()
                             || props.is_null()
-                            || filters.iter().any(|f| f.iter().all(|m| m.test(props)))
+                            || filters
+                                .iter()
+                                .any(|f| f.iter().all(|m| m.test_fp(props, *bits)))
                         {
                             touched[*i] = true;
                         }
