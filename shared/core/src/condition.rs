@@ -152,6 +152,10 @@ pub struct EventCondition {
     /// cannot change the answer.
     #[serde(skip)]
     pub count_cap: u64,
+    /// `count` as the range of counts that pass (`at_least`, `at_most` and
+    /// `exactly` are ranges), tested without going through JSON numbers.
+    #[serde(skip)]
+    pub count_range: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,6 +174,10 @@ pub enum Condition {
     Metric {
         metric: Metric,
         cmp: Compare,
+        /// `cmp.integer_edges()`, once: the day counts where a "days since"
+        /// test can change.
+        #[serde(skip)]
+        edges: Vec<i64>,
     },
     Lifecycle(Vec<Stage>),
     Tier(Vec<String>),
@@ -301,6 +309,7 @@ impl TryFrom<RawCondition> for Condition {
             },
             "metric" => Condition::Metric {
                 metric: r.metric.unwrap(),
+                edges: cmp.integer_edges(),
                 cmp,
             },
             "lifecycle" => Condition::Lifecycle(r.lifecycle.unwrap().into_vec()),
@@ -317,6 +326,11 @@ impl TryFrom<RawCondition> for Condition {
                 if counts.iter().filter(|c| **c).count() > 1 {
                     return Err("an event condition takes one of at_least, at_most, exactly".into());
                 }
+                let count_range = Some(match (r.at_least, r.at_most, r.exactly) {
+                    (_, Some(n), _) => (0, n as u64),
+                    (_, _, Some(n)) => (n as u64, n as u64),
+                    (n, _, _) => (n.unwrap_or(1) as u64, u64::MAX),
+                });
                 let count = if let Some(n) = r.at_most {
                     Compare {
                         lte: Some(json!(n)),
@@ -346,6 +360,7 @@ impl TryFrom<RawCondition> for Condition {
                     count,
                     within: r.within,
                     count_cap,
+                    count_range,
                 })
             }
         })
@@ -417,7 +432,7 @@ impl Condition {
                 next: None,
             },
             Condition::Event(ec) => eval_event(ec, c),
-            Condition::Metric { metric, cmp } => eval_metric(*metric, cmp, c),
+            Condition::Metric { metric, cmp, edges } => eval_metric(*metric, cmp, edges, c),
             Condition::Lifecycle(stages) => {
                 let (stage, next) = c.profile.stage(c.now, c.tz, c.settings);
                 Eval {
@@ -510,13 +525,14 @@ fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
             next = earliest(next, Some(r.at));
         }
     }
-    Eval {
-        value: ec.count.test_num(Some(count as f64)),
-        next,
-    }
+    let value = match ec.count_range {
+        Some((lo, hi)) => (lo..=hi).contains(&count),
+        None => ec.count.test_num(Some(count as f64)),
+    };
+    Eval { value, next }
 }
 
-fn eval_metric(m: Metric, cmp: &Compare, c: &Ctx) -> Eval {
+fn eval_metric(m: Metric, cmp: &Compare, edges: &[i64], c: &Ctx) -> Eval {
     let p = c.profile;
     let mt = &p.metrics;
     let plain = |v: Option<f64>| Eval {
@@ -526,8 +542,7 @@ fn eval_metric(m: Metric, cmp: &Compare, c: &Ctx) -> Eval {
     let days = |base: Option<Timestamp>| match base {
         None => plain(None),
         Some(b) => {
-            let edges = cmp.integer_edges();
-            let (d, next) = days_edge(b, c.now, c.tz, &edges, |d| cmp.test_num(Some(d as f64)));
+            let (d, next) = days_edge(b, c.now, c.tz, edges, |d| cmp.test_num(Some(d as f64)));
             Eval {
                 value: cmp.test_num(Some(d as f64)),
                 next,
