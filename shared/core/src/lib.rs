@@ -19,7 +19,8 @@
 //!   and evaluates only what an event can affect.
 //! - [`flow`] — flow definitions; [`engine`] starts, advances and ends
 //!   runs; the runner executes steps; [`policy`] is the contact policy;
-//!   [`template`] renders messages; [`shop`] holds store-level state
+//!   [`template`] renders messages (over a [`template_context`] converted
+//!   lazily); [`shop`] holds store-level state
 //!   (waitlists).
 //! - [`config`] — parses and checks a configuration directory's files.
 //! - [`simulate`] — the engine on a virtual clock.
@@ -56,6 +57,7 @@ pub mod shop;
 pub mod simulate;
 pub mod state;
 pub mod template;
+pub mod template_context;
 
 pub use config::{Config, ConfigError, ConfigErrors, Source};
 pub use decision::{Decision, Kind, Message};

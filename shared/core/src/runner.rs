@@ -493,7 +493,7 @@ fn render(
         .ok_or_else(|| format!("unknown template {template:?}"))?
         .to_string();
     cfg.templates
-        .render(template, &locale, &ctx)
+        .render(template, &locale, ctx)
         .map(|r| (r, unsub))
 }
 

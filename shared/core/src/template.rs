@@ -237,7 +237,7 @@ impl Templates {
         d.locales.keys().next().map(|s| s.as_str())
     }
 
-    pub fn render(&self, id: &str, locale: &str, ctx: &Value) -> Result<Rendered, String> {
+    pub fn render(&self, id: &str, locale: &str, ctx: Value) -> Result<Rendered, String> {
         let d = self
             .defs
             .get(id)
@@ -250,8 +250,9 @@ impl Templates {
             locale: locale.to_string(),
             ..Default::default()
         };
-        // Converted once, shared by every part (subject, preview, html, text).
-        let ctx = minijinja::Value::from_serialize(ctx);
+        // Shared by every part (subject, preview, html, text); converted
+        // only where a part reads it.
+        let ctx = crate::template_context::value(ctx);
         for name in PART_NAMES {
             if parts.get(name).is_none() {
                 continue;
@@ -351,7 +352,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let err = t.render("t", "en", &json!({"profile": {}})).unwrap_err();
+        let err = t.render("t", "en", json!({"profile": {}})).unwrap_err();
         assert!(err.contains("undefined"), "{err}");
         let t = one(
             TemplateChannel::Sms,
@@ -364,7 +365,7 @@ mod tests {
             },
         );
         assert_eq!(
-            t.render("t", "en", &json!({"profile": {}}))
+            t.render("t", "en", json!({"profile": {}}))
                 .unwrap()
                 .body
                 .unwrap(),
@@ -384,7 +385,7 @@ mod tests {
             },
         );
         let r = t
-            .render("t", "en", &json!({"name": "<b>Tom & Jerry</b>"}))
+            .render("t", "en", json!({"name": "<b>Tom & Jerry</b>"}))
             .unwrap();
         assert_eq!(r.html.unwrap(), "<p>&lt;b&gt;Tom &amp; Jerry&lt;/b&gt;</p>");
         assert_eq!(r.text.unwrap(), "<b>Tom & Jerry</b>");
