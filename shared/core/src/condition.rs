@@ -506,9 +506,9 @@ fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
         {
             continue;
         }
-        if let Some(w) = ec.within {
+        if let Some(w) = ec.within.filter(|_| count == 0) {
             // In time order, the first match leaves the window first.
-            next = earliest(next, Some(r.at + w.exact()));
+            next = Some(r.at + w.exact());
         }
         count += 1;
         if count >= cap {

@@ -384,12 +384,14 @@ impl SegmentSet {
                 }
             }
         }
-        let mut evaluated = false;
+        // `ms.next` (the earliest slot `next`) is kept up to date as slots
+        // change; scanning every slot again is needed only when the slot
+        // that held the earliest instant moves it later.
+        let mut rescan = realigned;
         for i in 0..n {
             if !touched[i] && ms.slots[i].membership.is_some() {
                 continue;
             }
-            evaluated = true;
             let def = &self.defs[i];
             let cur = ms.slots[i].membership;
             let e = {
@@ -427,6 +429,12 @@ impl SegmentSet {
                 next: e.next,
             };
             if cur != Some(new) {
+                let old_next = cur.and_then(|m| m.next);
+                if old_next.is_some() && old_next == ms.next && new.next != old_next {
+                    rescan = true;
+                } else {
+                    ms.next = crate::condition::earliest(ms.next, new.next);
+                }
                 ms.slots[i].membership = Some(new);
                 // Its value or next instant moved: segments that refer to it follow.
                 for &j in &self.referrers[i] {
@@ -440,7 +448,7 @@ impl SegmentSet {
                 });
             }
         }
-        if evaluated {
+        if rescan {
             ms.next = ms
                 .slots
                 .iter()
