@@ -131,6 +131,9 @@ pub struct Rendered {
 pub struct Templates {
     env: Environment<'static>,
     defs: BTreeMap<String, TemplateDef>,
+    /// Templates that can read `links.preferences`: the link costs an HMAC,
+    /// so it is made only for them.
+    reads_preferences: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -209,7 +212,28 @@ impl Templates {
             }
             map.insert(d.id.clone(), d);
         }
-        (Templates { env, defs: map }, errors)
+        let mut t = Templates {
+            env,
+            defs: map,
+            reads_preferences: Default::default(),
+        };
+        t.reads_preferences = t
+            .defs
+            .keys()
+            .filter(|id| {
+                // `links` alone: read as a whole (printed, passed on, indexed).
+                t.referenced(id)
+                    .iter()
+                    .any(|v| v == "links" || v.starts_with("links.preferences"))
+            })
+            .cloned()
+            .collect();
+        (t, errors)
+    }
+
+    /// Whether template `id` can read `links.preferences`.
+    pub fn reads_preferences(&self, id: &str) -> bool {
+        self.reads_preferences.contains(id)
     }
 
     pub fn get(&self, id: &str) -> Option<&TemplateDef> {
