@@ -48,11 +48,53 @@ impl From<Stored> for Recorded {
 /// event name reads only that name's events.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
-    by_name: BTreeMap<String, Vec<Recorded>>,
+    by_name: ByName,
     /// The earliest instant at which some kept event leaves its retention:
     /// pruning before then would find nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     prune_at: Option<Timestamp>,
+}
+
+/// The lists by event name, sorted by name and stored as a map. A store
+/// keeps a handful of names, so a scan that mostly compares lengths finds
+/// one faster than a tree of string compares (conditions look up a list
+/// several times per event).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ByName(Vec<(String, Vec<Recorded>)>);
+
+impl ByName {
+    fn get(&self, name: &str) -> Option<&Vec<Recorded>> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    fn entry(&mut self, name: &str) -> &mut Vec<Recorded> {
+        let i = match self.0.iter().position(|(k, _)| k == name) {
+            Some(i) => i,
+            None => {
+                let i = self.0.partition_point(|(k, _)| k.as_str() < name);
+                self.0.insert(i, (name.to_string(), Vec::new()));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Vec<Recorded>> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+impl Serialize for ByName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let m = BTreeMap::<String, Vec<Recorded>>::deserialize(d)?;
+        Ok(ByName(m.into_iter().collect()))
+    }
 }
 
 /// How long events of each name are kept: `None` for not at all.
@@ -99,10 +141,7 @@ impl History {
                 return false;
             }
         }
-        let list = match self.by_name.get_mut(e.name()) {
-            Some(l) => l,
-            None => self.by_name.entry(e.name().to_string()).or_default(),
-        };
+        let list = self.by_name.entry(e.name());
         // The same id (at any time) is the same event.
         if list.iter().any(|x| x.id == e.id) {
             return false;
@@ -142,7 +181,7 @@ impl History {
             return;
         }
         let mut next: Option<Timestamp> = None;
-        self.by_name.retain(|name, list| {
+        self.by_name.0.retain_mut(|(name, list)| {
             match r.keep_for(name) {
                 None => list.clear(),
                 Some(Keep::Forever) => {}
@@ -178,15 +217,15 @@ impl History {
         self.by_name.values().map(|v| v.len()).sum()
     }
     pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
+        self.by_name.0.is_empty()
     }
 
     pub fn absorb(&mut self, other: History) {
         if let Some(t) = other.prune_at {
             self.prune_at = earlier(self.prune_at, t);
         }
-        for (name, list) in other.by_name {
-            let mine = self.by_name.entry(name).or_default();
+        for (name, list) in other.by_name.0 {
+            let mine = self.by_name.entry(&name);
             for x in list {
                 if !mine.iter().any(|y| y.id == x.id) {
                     insert_sorted(mine, x);

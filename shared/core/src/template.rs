@@ -368,6 +368,25 @@ mod tests {
     }
 
     #[test]
+    fn the_preferences_link_is_made_for_templates_that_can_read_it() {
+        let body = |b: &str| Parts {
+            body: Some(b.into()),
+            ..Default::default()
+        };
+        for (b, reads) in [
+            ("{{ links.unsubscribe }}", false),
+            ("{{ profile.first_name }}", false),
+            ("{{ links.preferences }}", true),
+            ("{{ links['preferences'] }}", true),
+            ("{% set l = links %}{{ l.preferences }}", true),
+            ("{{ links }}", true),
+        ] {
+            let t = one(TemplateChannel::Sms, body(b));
+            assert_eq!(t.reads_preferences("t"), reads, "{b}");
+        }
+    }
+
+    #[test]
     fn missing_variables_are_errors_not_blanks() {
         let t = one(
             TemplateChannel::Sms,
