@@ -20,7 +20,7 @@ use crate::compare::Compare;
 use crate::duration::Dur;
 use crate::event::Channel;
 use crate::history::History;
-use crate::profile::{days_edge, Profile, Stage};
+use crate::profile::{days_edge_in, LocalDates, Profile, Stage};
 use crate::settings::Settings;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -391,6 +391,8 @@ pub struct Ctx<'a> {
     pub now: Timestamp,
     /// Membership of another segment (already evaluated at `now`).
     pub segment: &'a dyn Fn(&str) -> Eval,
+    /// Local dates in `tz`, shared by the conditions of one pass.
+    pub dates: &'a LocalDates,
 }
 
 impl Condition {
@@ -542,7 +544,9 @@ fn eval_metric(m: Metric, cmp: &Compare, edges: &[i64], c: &Ctx) -> Eval {
     let days = |base: Option<Timestamp>| match base {
         None => plain(None),
         Some(b) => {
-            let (d, next) = days_edge(b, c.now, c.tz, edges, |d| cmp.test_num(Some(d as f64)));
+            let (d, next) = days_edge_in(c.dates, b, c.now, c.tz, edges, |d| {
+                cmp.test_num(Some(d as f64))
+            });
             Eval {
                 value: cmp.test_num(Some(d as f64)),
                 next,
@@ -567,7 +571,14 @@ fn eval_metric(m: Metric, cmp: &Compare, edges: &[i64], c: &Ctx) -> Eval {
             // this comparison among them.
             let test =
                 |d: i64| cmp.test_num(Some(crate::profile::recency_score(d, c.settings) as f64));
-            let (d, edge) = days_edge(last, c.now, c.tz, &c.settings.rfm.recency_days, test);
+            let (d, edge) = days_edge_in(
+                c.dates,
+                last,
+                c.now,
+                c.tz,
+                &c.settings.rfm.recency_days,
+                test,
+            );
             Eval {
                 value: test(d),
                 next: edge,

@@ -671,6 +671,7 @@ impl Engine {
             tz: &cx.tz,
             now: cx.now,
             segment: &lookup,
+            dates: &Default::default(),
         };
         c.eval(&ctx)
     }

@@ -388,6 +388,7 @@ impl SegmentSet {
         // change; scanning every slot again is needed only when the slot
         // that held the earliest instant moves it later.
         let mut rescan = realigned;
+        let dates = crate::profile::LocalDates::default();
         for i in 0..n {
             if !touched[i] && ms.slots[i].membership.is_some() {
                 continue;
@@ -415,6 +416,7 @@ impl SegmentSet {
                     tz,
                     now,
                     segment: &lookup,
+                    dates: &dates,
                 };
                 def.condition.eval(&ctx)
             };
@@ -469,6 +471,7 @@ impl SegmentSet {
         now: Timestamp,
     ) -> BTreeMap<String, Eval> {
         let mut out: BTreeMap<String, Eval> = BTreeMap::new();
+        let dates = crate::profile::LocalDates::default();
         for def in &self.defs {
             let e = {
                 let lookup = |id: &str| {
@@ -484,6 +487,7 @@ impl SegmentSet {
                     tz,
                     now,
                     segment: &lookup,
+                    dates: &dates,
                 };
                 def.condition.eval(&ctx)
             };
