@@ -366,7 +366,13 @@ impl Profile {
                 changed = true;
             }
         }
-        if let Some(em) = id.email.as_deref().and_then(|s| Email::parse(s).ok()) {
+        // The address already kept (the usual case) is normalized: it needs
+        // no parsing again.
+        let em = match (id.email.as_deref(), self.email()) {
+            (Some(s), Some(cur)) if s == cur.as_str() => Some(cur.clone()),
+            (s, _) => s.and_then(|s| Email::parse(s).ok()),
+        };
+        if let Some(em) = em {
             changed |= lww(&mut self.email, em, at);
         }
         if let Some(ph) = id.phone.as_deref() {
