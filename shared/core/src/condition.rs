@@ -20,7 +20,7 @@ use crate::compare::Compare;
 use crate::duration::Dur;
 use crate::event::Channel;
 use crate::history::History;
-use crate::profile::{days_edge, Profile, Stage};
+use crate::profile::{days_edge_in, LocalDates, Profile, Stage};
 use crate::settings::Settings;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -37,6 +37,9 @@ pub struct PropertyMatch {
     /// `path` split at the dots, once.
     #[serde(skip)]
     parts: Vec<String>,
+    /// The fingerprint bits a passing event must have (equality tests only).
+    #[serde(skip)]
+    mask: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -76,13 +79,14 @@ impl TryFrom<RawMatch> for PropertyMatch {
         if cmp.is_empty() {
             return Err(format!("the match on {:?} needs a comparison: eq, ne, gt, gte, lt, lte, in, not_in, contains, starts_with or exists", r.path));
         }
-        let parts = r
+        let parts: Vec<String> = r
             .path
             .split('.')
             .filter(|p| !p.is_empty())
             .map(str::to_string)
             .collect();
         Ok(PropertyMatch {
+            mask: crate::fingerprint::mask(&parts, &cmp),
             path: r.path,
             cmp,
             parts,
@@ -99,6 +103,21 @@ impl PropertyMatch {
             self.cmp.test(Some(v))
         });
         hit || (!seen && self.cmp.test(None))
+    }
+
+    /// As [`PropertyMatch::test`], for properties whose
+    /// [`crate::fingerprint::of`] is `bits`: most events that cannot pass
+    /// are ruled out by one AND.
+    pub fn test_fp(&self, props: &Value, bits: u64) -> bool {
+        if self.mask.is_some_and(|m| bits & m == 0) {
+            return false;
+        }
+        self.test(props)
+    }
+
+    /// See [`crate::fingerprint::mask`].
+    pub fn mask(&self) -> Option<u64> {
+        self.mask
     }
 }
 
@@ -133,6 +152,10 @@ pub struct EventCondition {
     /// cannot change the answer.
     #[serde(skip)]
     pub count_cap: u64,
+    /// `count` as the range of counts that pass (`at_least`, `at_most` and
+    /// `exactly` are ranges), tested without going through JSON numbers.
+    #[serde(skip)]
+    pub count_range: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,6 +174,10 @@ pub enum Condition {
     Metric {
         metric: Metric,
         cmp: Compare,
+        /// `cmp.integer_edges()`, once: the day counts where a "days since"
+        /// test can change.
+        #[serde(skip)]
+        edges: Vec<i64>,
     },
     Lifecycle(Vec<Stage>),
     Tier(Vec<String>),
@@ -282,6 +309,7 @@ impl TryFrom<RawCondition> for Condition {
             },
             "metric" => Condition::Metric {
                 metric: r.metric.unwrap(),
+                edges: cmp.integer_edges(),
                 cmp,
             },
             "lifecycle" => Condition::Lifecycle(r.lifecycle.unwrap().into_vec()),
@@ -298,6 +326,11 @@ impl TryFrom<RawCondition> for Condition {
                 if counts.iter().filter(|c| **c).count() > 1 {
                     return Err("an event condition takes one of at_least, at_most, exactly".into());
                 }
+                let count_range = Some(match (r.at_least, r.at_most, r.exactly) {
+                    (_, Some(n), _) => (0, n as u64),
+                    (_, _, Some(n)) => (n as u64, n as u64),
+                    (n, _, _) => (n.unwrap_or(1) as u64, u64::MAX),
+                });
                 let count = if let Some(n) = r.at_most {
                     Compare {
                         lte: Some(json!(n)),
@@ -327,6 +360,7 @@ impl TryFrom<RawCondition> for Condition {
                     count,
                     within: r.within,
                     count_cap,
+                    count_range,
                 })
             }
         })
@@ -357,6 +391,8 @@ pub struct Ctx<'a> {
     pub now: Timestamp,
     /// Membership of another segment (already evaluated at `now`).
     pub segment: &'a dyn Fn(&str) -> Eval,
+    /// Local dates in `tz`, shared by the conditions of one pass.
+    pub dates: &'a LocalDates,
 }
 
 impl Condition {
@@ -398,7 +434,7 @@ impl Condition {
                 next: None,
             },
             Condition::Event(ec) => eval_event(ec, c),
-            Condition::Metric { metric, cmp } => eval_metric(*metric, cmp, c),
+            Condition::Metric { metric, cmp, edges } => eval_metric(*metric, cmp, edges, c),
             Condition::Lifecycle(stages) => {
                 let (stage, next) = c.profile.stage(c.now, c.tz, c.settings);
                 Eval {
@@ -468,12 +504,13 @@ fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
             stopped_at = i;
             break;
         }
-        if from.is_some_and(|f| r.at <= f) || !ec.filter.iter().all(|m| m.test(&r.props)) {
+        if from.is_some_and(|f| r.at <= f) || !ec.filter.iter().all(|m| m.test_fp(&r.props, r.bits))
+        {
             continue;
         }
-        if let Some(w) = ec.within {
+        if let Some(w) = ec.within.filter(|_| count == 0) {
             // In time order, the first match leaves the window first.
-            next = earliest(next, Some(r.at + w.exact()));
+            next = Some(r.at + w.exact());
         }
         count += 1;
         if count >= cap {
@@ -486,17 +523,18 @@ fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
         if r.at <= c.now {
             break;
         }
-        if ec.filter.iter().all(|m| m.test(&r.props)) {
+        if ec.filter.iter().all(|m| m.test_fp(&r.props, r.bits)) {
             next = earliest(next, Some(r.at));
         }
     }
-    Eval {
-        value: ec.count.test_num(Some(count as f64)),
-        next,
-    }
+    let value = match ec.count_range {
+        Some((lo, hi)) => (lo..=hi).contains(&count),
+        None => ec.count.test_num(Some(count as f64)),
+    };
+    Eval { value, next }
 }
 
-fn eval_metric(m: Metric, cmp: &Compare, c: &Ctx) -> Eval {
+fn eval_metric(m: Metric, cmp: &Compare, edges: &[i64], c: &Ctx) -> Eval {
     let p = c.profile;
     let mt = &p.metrics;
     let plain = |v: Option<f64>| Eval {
@@ -506,8 +544,9 @@ fn eval_metric(m: Metric, cmp: &Compare, c: &Ctx) -> Eval {
     let days = |base: Option<Timestamp>| match base {
         None => plain(None),
         Some(b) => {
-            let edges = cmp.integer_edges();
-            let (d, next) = days_edge(b, c.now, c.tz, &edges, |d| cmp.test_num(Some(d as f64)));
+            let (d, next) = days_edge_in(c.dates, b, c.now, c.tz, edges, |d| {
+                cmp.test_num(Some(d as f64))
+            });
             Eval {
                 value: cmp.test_num(Some(d as f64)),
                 next,
@@ -532,7 +571,14 @@ fn eval_metric(m: Metric, cmp: &Compare, c: &Ctx) -> Eval {
             // this comparison among them.
             let test =
                 |d: i64| cmp.test_num(Some(crate::profile::recency_score(d, c.settings) as f64));
-            let (d, edge) = days_edge(last, c.now, c.tz, &c.settings.rfm.recency_days, test);
+            let (d, edge) = days_edge_in(
+                c.dates,
+                last,
+                c.now,
+                c.tz,
+                &c.settings.rfm.recency_days,
+                test,
+            );
             Eval {
                 value: test(d),
                 next: edge,

@@ -798,7 +798,7 @@ impl Validator<'_> {
                 f.name.as_deref(),
             );
             for loc in def.locales.keys() {
-                if let Err(e) = templates.render(tid, loc, &ctx) {
+                if let Err(e) = templates.render(tid, loc, ctx.clone()) {
                     let what = if full {
                         ""
                     } else {

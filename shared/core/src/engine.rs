@@ -187,8 +187,10 @@ impl Engine {
         } else {
             Value::Null
         });
+        // Segment filters and the history read it: computed once here.
+        let bits = crate::fingerprint::of(&props);
         if kept {
-            st.history.record_with(e, Some(&props), cx.now, cfg);
+            st.history.record_with(e, Some((&props, bits)), cx.now, cfg);
         }
         if let EventKind::OrderPlaced(o) = &e.kind {
             for li in &o.line_items {
@@ -273,7 +275,7 @@ impl Engine {
             st,
             cx,
             Dirty {
-                events: vec![(e.name(), &props)],
+                events: vec![(e.name(), &props, bits)],
                 changes,
                 all: zone_moved,
             },
@@ -503,7 +505,9 @@ impl Engine {
                 _ => {}
             }
         }
-        if st.runs.iter().any(|r| r.flow == flow.id && r.key == key) {
+        // Runs made here share the flow's id: a pointer compare settles most.
+        let same_flow = |r: &Run| Arc::ptr_eq(&r.flow, &flow.id) || r.flow == flow.id;
+        if st.runs.iter().any(|r| same_flow(r) && r.key == key) {
             let why = if key.is_empty() {
                 "a run of this flow is already live for this customer".into()
             } else {
@@ -578,10 +582,14 @@ impl Engine {
         // Enter.
         let run_id: Arc<str> = Arc::from(crate::links::hex64(run_key).as_str());
         note_ledger_key(st, run_key, cx.now);
-        let rec = st
-            .entries
-            .entry(flow.id.to_string())
-            .or_insert(EntryRecord { count: 0, last: at });
+        // Looked up before inserting: the key is allocated only the first time.
+        let rec = match st.entries.get_mut(&*flow.id) {
+            Some(rec) => rec,
+            None => st
+                .entries
+                .entry(flow.id.to_string())
+                .or_insert(EntryRecord { count: 0, last: at }),
+        };
         rec.count += 1;
         rec.last = rec.last.max(at);
         let rank = cfg
@@ -663,6 +671,7 @@ impl Engine {
             tz: &cx.tz,
             now: cx.now,
             segment: &lookup,
+            dates: &Default::default(),
         };
         c.eval(&ctx)
     }
@@ -671,17 +680,20 @@ impl Engine {
     /// the profile feed back into segments and triggers.
     fn advance(&self, st: &mut CustomerState, cx: &mut Cx) {
         for _round in 0..64 {
+            // Keys borrowed: only the chosen run's id is cloned.
             let next = st
                 .runs
                 .iter()
                 .filter(|r| r.wait.due(cx.now))
-                .min_by_key(|r| {
-                    (
-                        r.rank,
-                        r.wait.instant().unwrap_or(Timestamp::MIN),
-                        r.started_at,
-                        r.id.clone(),
-                    )
+                .min_by(|a, b| {
+                    let key = |r: &'_ Run| {
+                        (
+                            r.rank,
+                            r.wait.instant().unwrap_or(Timestamp::MIN),
+                            r.started_at,
+                        )
+                    };
+                    key(a).cmp(&key(b)).then_with(|| a.id.cmp(&b.id))
                 })
                 .map(|r| r.id.clone());
             let Some(id) = next else { break };

@@ -10,23 +10,91 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Stored")]
 pub struct Recorded {
     pub id: EventId,
     pub name: String,
     pub at: Timestamp,
     /// Shared with the engine's view of the event: recorded without a copy.
     pub props: std::sync::Arc<Value>,
+    /// [`crate::fingerprint::of`] the properties: derived, so not stored
+    /// but computed again when a state is read.
+    #[serde(skip)]
+    pub bits: u64,
+}
+
+/// A [`Recorded`] as stored.
+#[derive(Deserialize)]
+struct Stored {
+    id: EventId,
+    name: String,
+    at: Timestamp,
+    props: std::sync::Arc<Value>,
+}
+
+impl From<Stored> for Recorded {
+    fn from(s: Stored) -> Self {
+        Recorded {
+            bits: crate::fingerprint::of(&s.props),
+            id: s.id,
+            name: s.name,
+            at: s.at,
+            props: s.props,
+        }
+    }
 }
 
 /// Events kept per name, each list in time order: a condition on one
 /// event name reads only that name's events.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
-    by_name: BTreeMap<String, Vec<Recorded>>,
+    by_name: ByName,
     /// The earliest instant at which some kept event leaves its retention:
     /// pruning before then would find nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     prune_at: Option<Timestamp>,
+}
+
+/// The lists by event name, sorted by name and stored as a map. A store
+/// keeps a handful of names, so a scan that mostly compares lengths finds
+/// one faster than a tree of string compares (conditions look up a list
+/// several times per event).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ByName(Vec<(String, Vec<Recorded>)>);
+
+impl ByName {
+    fn get(&self, name: &str) -> Option<&Vec<Recorded>> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    fn entry(&mut self, name: &str) -> &mut Vec<Recorded> {
+        let i = match self.0.iter().position(|(k, _)| k == name) {
+            Some(i) => i,
+            None => {
+                let i = self.0.partition_point(|(k, _)| k.as_str() < name);
+                self.0.insert(i, (name.to_string(), Vec::new()));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Vec<Recorded>> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+impl Serialize for ByName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let m = BTreeMap::<String, Vec<Recorded>>::deserialize(d)?;
+        Ok(ByName(m.into_iter().collect()))
+    }
 }
 
 /// How long events of each name are kept: `None` for not at all.
@@ -56,11 +124,12 @@ impl History {
         self.record_with(e, None, now, r)
     }
 
-    /// As [`History::record`], with the event's properties already as JSON.
+    /// As [`History::record`], with the event's properties already as JSON
+    /// and their [`crate::fingerprint::of`].
     pub fn record_with(
         &mut self,
         e: &Event,
-        props: Option<&std::sync::Arc<Value>>,
+        props: Option<(&std::sync::Arc<Value>, u64)>,
         now: Timestamp,
         r: &dyn Retention,
     ) -> bool {
@@ -72,10 +141,7 @@ impl History {
                 return false;
             }
         }
-        let list = match self.by_name.get_mut(e.name()) {
-            Some(l) => l,
-            None => self.by_name.entry(e.name().to_string()).or_default(),
-        };
+        let list = self.by_name.entry(e.name());
         // The same id (at any time) is the same event.
         if list.iter().any(|x| x.id == e.id) {
             return false;
@@ -83,9 +149,14 @@ impl History {
         if let Keep::For(d) = keep {
             self.prune_at = earlier(self.prune_at, e.occurred_at + d);
         }
-        let props = props
-            .cloned()
-            .unwrap_or_else(|| std::sync::Arc::new(e.kind.properties_json()));
+        let (props, bits) = match props {
+            Some((p, bits)) => (p.clone(), bits),
+            None => {
+                let p = e.kind.properties_json();
+                let bits = crate::fingerprint::of(&p);
+                (std::sync::Arc::new(p), bits)
+            }
+        };
         insert_sorted(
             list,
             Recorded {
@@ -93,6 +164,7 @@ impl History {
                 name: e.name().to_string(),
                 at: e.occurred_at,
                 props,
+                bits,
             },
         );
         true
@@ -109,7 +181,7 @@ impl History {
             return;
         }
         let mut next: Option<Timestamp> = None;
-        self.by_name.retain(|name, list| {
+        self.by_name.0.retain_mut(|(name, list)| {
             match r.keep_for(name) {
                 None => list.clear(),
                 Some(Keep::Forever) => {}
@@ -145,20 +217,47 @@ impl History {
         self.by_name.values().map(|v| v.len()).sum()
     }
     pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
+        self.by_name.0.is_empty()
     }
 
     pub fn absorb(&mut self, other: History) {
         if let Some(t) = other.prune_at {
             self.prune_at = earlier(self.prune_at, t);
         }
-        for (name, list) in other.by_name {
-            let mine = self.by_name.entry(name).or_default();
+        for (name, list) in other.by_name.0 {
+            let mine = self.by_name.entry(&name);
             for x in list {
                 if !mine.iter().any(|y| y.id == x.id) {
                     insert_sorted(mine, x);
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct KeepAll;
+    impl Retention for KeepAll {
+        fn keep_for(&self, _: &str) -> Option<Keep> {
+            Some(Keep::Forever)
+        }
+    }
+
+    #[test]
+    fn fingerprints_are_computed_again_when_read_back() {
+        let e: Event = serde_json::from_value(serde_json::json!({"id": "e1", "shop": "s",
+            "type": "product_viewed", "occurred_at": "2026-01-01T00:00:00Z",
+            "customer": {"email": "a@example.com"}, "properties": {"product_id": "p1"}}))
+        .unwrap();
+        let mut h = History::default();
+        assert!(h.record(&e, e.occurred_at, &KeepAll));
+        let r = &h.named("product_viewed")[0];
+        assert_ne!(r.bits, 0);
+        assert_eq!(r.bits, crate::fingerprint::of(&r.props));
+        let back: History = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
+        assert_eq!(back, h);
     }
 }

@@ -13,13 +13,14 @@
 //!   [`identity`] decides which profile an event belongs to and when two
 //!   profiles merge.
 //! - [`history`] — a customer's recent events, kept as long as some
-//!   condition can see them.
+//!   condition can see them; each with a [`fingerprint`] of its properties.
 //! - [`condition`] — the condition language; every evaluation returns the
 //!   next instant its value could change. [`segment`] compiles segments
 //!   and evaluates only what an event can affect.
 //! - [`flow`] — flow definitions; [`engine`] starts, advances and ends
 //!   runs; the runner executes steps; [`policy`] is the contact policy;
-//!   [`template`] renders messages; [`shop`] holds store-level state
+//!   [`template`] renders messages (over a [`template_context`] converted
+//!   lazily); [`shop`] holds store-level state
 //!   (waitlists).
 //! - [`config`] — parses and checks a configuration directory's files.
 //! - [`simulate`] — the engine on a virtual clock.
@@ -37,6 +38,7 @@ pub mod decision;
 pub mod duration;
 pub mod engine;
 pub mod event;
+pub mod fingerprint;
 pub mod flow;
 pub mod geo;
 pub mod history;
@@ -55,6 +57,7 @@ pub mod shop;
 pub mod simulate;
 pub mod state;
 pub mod template;
+pub mod template_context;
 
 pub use config::{Config, ConfigError, ConfigErrors, Source};
 pub use decision::{Decision, Kind, Message};

@@ -366,7 +366,13 @@ impl Profile {
                 changed = true;
             }
         }
-        if let Some(em) = id.email.as_deref().and_then(|s| Email::parse(s).ok()) {
+        // The address already kept (the usual case) is normalized: it needs
+        // no parsing again.
+        let em = match (id.email.as_deref(), self.email()) {
+            (Some(s), Some(cur)) if s == cur.as_str() => Some(cur.clone()),
+            (s, _) => s.and_then(|s| Email::parse(s).ok()),
+        };
+        if let Some(em) = em {
             changed |= lww(&mut self.email, em, at);
         }
         if let Some(ph) = id.phone.as_deref() {
@@ -666,14 +672,45 @@ pub fn days_edge<T: PartialEq>(
     edges: &[i64],
     f: impl Fn(i64) -> T,
 ) -> (i64, Option<Timestamp>) {
-    let d = days_between(base, now, tz);
+    days_edge_in(&LocalDates::default(), base, now, tz, edges, f)
+}
+
+/// As [`days_edge`], with local dates remembered in `dates` (one zone).
+pub fn days_edge_in<T: PartialEq>(
+    dates: &LocalDates,
+    base: Timestamp,
+    now: Timestamp,
+    tz: &TimeZone,
+    edges: &[i64],
+    f: impl Fn(i64) -> T,
+) -> (i64, Option<Timestamp>) {
+    let start = dates.date(base, tz);
+    let d = date_diff_days(start, dates.date(now, tz));
     let cur = f(d);
     let mut ks: Vec<i64> = edges.iter().copied().filter(|k| *k > d).collect();
     ks.sort_unstable();
     ks.dedup();
-    let next = ks
-        .into_iter()
-        .find(|k| f(*k) != cur)
-        .and_then(|k| day_start(base, k, tz));
+    let next = ks.into_iter().find(|k| f(*k) != cur).and_then(|k| {
+        let date = start.checked_add(jiff::Span::new().days(k)).ok()?;
+        date.to_zoned(tz.clone()).ok().map(|z| z.timestamp())
+    });
     (d, next)
+}
+
+/// Local dates of instants in one zone, remembered for one evaluation
+/// pass: its segments test "days since" the same few instants (the last
+/// order, now) against different thresholds, and converting an instant to
+/// the customer's zone costs more than the test.
+#[derive(Debug, Default)]
+pub struct LocalDates(std::cell::RefCell<Vec<(Timestamp, Date)>>);
+
+impl LocalDates {
+    pub fn date(&self, t: Timestamp, tz: &TimeZone) -> Date {
+        if let Some(&(_, d)) = self.0.borrow().iter().find(|(x, _)| *x == t) {
+            return d;
+        }
+        let d = t.to_zoned(tz.clone()).date();
+        self.0.borrow_mut().push((t, d));
+        d
+    }
 }

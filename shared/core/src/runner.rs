@@ -478,12 +478,20 @@ fn render(
     let pid = st.profile.id.as_str();
     let base = &s.store.links_base_url;
     let unsub = cfg.links.unsubscribe_url(base, shop, pid, channel.as_str());
-    let prefs = cfg.links.preferences_url(base, shop, pid);
+    // The unsubscribe link is needed anyway (the List-Unsubscribe header).
+    let mut links = serde_json::Map::new();
+    links.insert("unsubscribe".into(), json!(unsub));
+    if cfg.templates.reads_preferences(template) {
+        links.insert(
+            "preferences".into(),
+            json!(cfg.links.preferences_url(base, shop, pid)),
+        );
+    }
     let ctx = context::build(
         s,
         st.profile.to_json(cx.now, s),
         event,
-        json!({"unsubscribe": unsub, "preferences": prefs}),
+        serde_json::Value::Object(links),
         &flow.id,
         flow.name.as_deref(),
     );
@@ -493,7 +501,7 @@ fn render(
         .ok_or_else(|| format!("unknown template {template:?}"))?
         .to_string();
     cfg.templates
-        .render(template, &locale, &ctx)
+        .render(template, &locale, ctx)
         .map(|r| (r, unsub))
 }
 

@@ -136,8 +136,9 @@ type Filters = Vec<Vec<PropertyMatch>>;
 /// What changed since the last evaluation.
 #[derive(Debug, Clone, Default)]
 pub struct Dirty<'a> {
-    /// Events applied: name and properties (`Null` when not needed).
-    pub events: Vec<(&'a str, &'a serde_json::Value)>,
+    /// Events applied: name, properties (`Null` when not needed) and their
+    /// [`crate::fingerprint::of`].
+    pub events: Vec<(&'a str, &'a serde_json::Value, u64)>,
     pub changes: Changes,
     /// Evaluate every segment (a new profile, a merge, a configuration change).
     pub all: bool,
@@ -351,12 +352,14 @@ impl SegmentSet {
         }
         let mut touched = vec![all; n];
         if !all {
-            for (name, props) in &dirty.events {
+            for (name, props, bits) in &dirty.events {
                 if let Some(list) = self.by_event.get(*name) {
                     for (i, filters) in list {
                         if filters.is_empty()
                             || props.is_null()
-                            || filters.iter().any(|f| f.iter().all(|m| m.test(props)))
+                            || filters
+                                .iter()
+                                .any(|f| f.iter().all(|m| m.test_fp(props, *bits)))
                         {
                             touched[*i] = true;
                         }
@@ -381,12 +384,15 @@ impl SegmentSet {
                 }
             }
         }
-        let mut evaluated = false;
+        // `ms.next` (the earliest slot `next`) is kept up to date as slots
+        // change; scanning every slot again is needed only when the slot
+        // that held the earliest instant moves it later.
+        let mut rescan = realigned;
+        let dates = crate::profile::LocalDates::default();
         for i in 0..n {
             if !touched[i] && ms.slots[i].membership.is_some() {
                 continue;
             }
-            evaluated = true;
             let def = &self.defs[i];
             let cur = ms.slots[i].membership;
             let e = {
@@ -410,6 +416,7 @@ impl SegmentSet {
                     tz,
                     now,
                     segment: &lookup,
+                    dates: &dates,
                 };
                 def.condition.eval(&ctx)
             };
@@ -424,6 +431,12 @@ impl SegmentSet {
                 next: e.next,
             };
             if cur != Some(new) {
+                let old_next = cur.and_then(|m| m.next);
+                if old_next.is_some() && old_next == ms.next && new.next != old_next {
+                    rescan = true;
+                } else {
+                    ms.next = crate::condition::earliest(ms.next, new.next);
+                }
                 ms.slots[i].membership = Some(new);
                 // Its value or next instant moved: segments that refer to it follow.
                 for &j in &self.referrers[i] {
@@ -437,7 +450,7 @@ impl SegmentSet {
                 });
             }
         }
-        if evaluated {
+        if rescan {
             ms.next = ms
                 .slots
                 .iter()
@@ -458,6 +471,7 @@ impl SegmentSet {
         now: Timestamp,
     ) -> BTreeMap<String, Eval> {
         let mut out: BTreeMap<String, Eval> = BTreeMap::new();
+        let dates = crate::profile::LocalDates::default();
         for def in &self.defs {
             let e = {
                 let lookup = |id: &str| {
@@ -473,6 +487,7 @@ impl SegmentSet {
                     tz,
                     now,
                     segment: &lookup,
+                    dates: &dates,
                 };
                 def.condition.eval(&ctx)
             };

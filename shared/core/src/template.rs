@@ -131,6 +131,9 @@ pub struct Rendered {
 pub struct Templates {
     env: Environment<'static>,
     defs: BTreeMap<String, TemplateDef>,
+    /// Templates that can read `links.preferences`: the link costs an HMAC,
+    /// so it is made only for them.
+    reads_preferences: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -209,7 +212,28 @@ impl Templates {
             }
             map.insert(d.id.clone(), d);
         }
-        (Templates { env, defs: map }, errors)
+        let mut t = Templates {
+            env,
+            defs: map,
+            reads_preferences: Default::default(),
+        };
+        t.reads_preferences = t
+            .defs
+            .keys()
+            .filter(|id| {
+                // `links` alone: read as a whole (printed, passed on, indexed).
+                t.referenced(id)
+                    .iter()
+                    .any(|v| v == "links" || v.starts_with("links.preferences"))
+            })
+            .cloned()
+            .collect();
+        (t, errors)
+    }
+
+    /// Whether template `id` can read `links.preferences`.
+    pub fn reads_preferences(&self, id: &str) -> bool {
+        self.reads_preferences.contains(id)
     }
 
     pub fn get(&self, id: &str) -> Option<&TemplateDef> {
@@ -237,7 +261,7 @@ impl Templates {
         d.locales.keys().next().map(|s| s.as_str())
     }
 
-    pub fn render(&self, id: &str, locale: &str, ctx: &Value) -> Result<Rendered, String> {
+    pub fn render(&self, id: &str, locale: &str, ctx: Value) -> Result<Rendered, String> {
         let d = self
             .defs
             .get(id)
@@ -250,8 +274,9 @@ impl Templates {
             locale: locale.to_string(),
             ..Default::default()
         };
-        // Converted once, shared by every part (subject, preview, html, text).
-        let ctx = minijinja::Value::from_serialize(ctx);
+        // Shared by every part (subject, preview, html, text); converted
+        // only where a part reads it.
+        let ctx = crate::template_context::value(ctx);
         for name in PART_NAMES {
             if parts.get(name).is_none() {
                 continue;
@@ -343,6 +368,25 @@ mod tests {
     }
 
     #[test]
+    fn the_preferences_link_is_made_for_templates_that_can_read_it() {
+        let body = |b: &str| Parts {
+            body: Some(b.into()),
+            ..Default::default()
+        };
+        for (b, reads) in [
+            ("{{ links.unsubscribe }}", false),
+            ("{{ profile.first_name }}", false),
+            ("{{ links.preferences }}", true),
+            ("{{ links['preferences'] }}", true),
+            ("{% set l = links %}{{ l.preferences }}", true),
+            ("{{ links }}", true),
+        ] {
+            let t = one(TemplateChannel::Sms, body(b));
+            assert_eq!(t.reads_preferences("t"), reads, "{b}");
+        }
+    }
+
+    #[test]
     fn missing_variables_are_errors_not_blanks() {
         let t = one(
             TemplateChannel::Sms,
@@ -351,7 +395,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let err = t.render("t", "en", &json!({"profile": {}})).unwrap_err();
+        let err = t.render("t", "en", json!({"profile": {}})).unwrap_err();
         assert!(err.contains("undefined"), "{err}");
         let t = one(
             TemplateChannel::Sms,
@@ -364,7 +408,7 @@ mod tests {
             },
         );
         assert_eq!(
-            t.render("t", "en", &json!({"profile": {}}))
+            t.render("t", "en", json!({"profile": {}}))
                 .unwrap()
                 .body
                 .unwrap(),
@@ -384,7 +428,7 @@ mod tests {
             },
         );
         let r = t
-            .render("t", "en", &json!({"name": "<b>Tom & Jerry</b>"}))
+            .render("t", "en", json!({"name": "<b>Tom & Jerry</b>"}))
             .unwrap();
         assert_eq!(r.html.unwrap(), "<p>&lt;b&gt;Tom &amp; Jerry&lt;/b&gt;</p>");
         assert_eq!(r.text.unwrap(), "<b>Tom & Jerry</b>");
