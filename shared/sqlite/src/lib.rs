@@ -19,6 +19,17 @@ pub mod store;
 
 pub use store::Sqlite;
 
+/// Executes a statement prepared once per connection: the hot inserts run
+/// inside the write lock, where parsing SQL every time would be paid by
+/// every waiting writer.
+pub(crate) fn exec<P: rusqlite::Params>(
+    c: &rusqlite::Connection,
+    sql: &str,
+    params: P,
+) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(params)
+}
+
 /// Fixtures for benchmarks (a million pending timers without a million
 /// evaluations).
 pub mod bench_support {

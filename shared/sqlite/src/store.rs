@@ -150,7 +150,7 @@ impl Sqlite {
                 "DELETE FROM decisions WHERE profile = ?1",
                 "UPDATE outbox SET message = '{\"erased\":true}', sent_us = coalesce(sent_us, 0) WHERE profile = ?1",
             ] {
-                tx.execute(sql, params![p]).map_err(unavailable)?;
+                crate::exec(&tx, sql, params![p]).map_err(unavailable)?;
             }
             tx.commit().map_err(unavailable)
         })
@@ -383,7 +383,21 @@ impl Customers for Sqlite {
     }
 
     async fn commit(&self, cm: Commit<'_>) -> Result<(), StoreError> {
+        // Serialized before the write lock is taken: the lock is held only
+        // for the writes.
         let state = serde_json::to_string(cm.state).map_err(|e| corrupt("state", e))?;
+        let messages = cm
+            .messages
+            .iter()
+            .map(|m| Ok((m.id.as_str(), serde_json::to_string(m)?)))
+            .collect::<Result<Vec<_>, serde_json::Error>>()
+            .map_err(|e| corrupt("message", e))?;
+        let decisions = cm
+            .decisions
+            .iter()
+            .map(|d| Ok((us(d.at), serde_json::to_string(d)?)))
+            .collect::<Result<Vec<_>, serde_json::Error>>()
+            .map_err(|e| corrupt("decision", e))?;
         self.with(|c| {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -396,11 +410,11 @@ impl Customers for Sqlite {
                 if version_of(&tx, "customers", "profile", a.as_str())? != Some(*v) {
                     return Err(StoreError::Conflict(format!("merged profile {a}")));
                 }
-                tx.execute("DELETE FROM customers WHERE profile = ?1", params![a.as_str()])
+                crate::exec(&tx, "DELETE FROM customers WHERE profile = ?1", params![a.as_str()])
                     .map_err(unavailable)?;
             }
             let next = cm.expected.map_or(1, |v| v + 1) as i64;
-            tx.execute(
+            crate::exec(&tx,
                 "INSERT INTO customers (profile, shop, version, state, wake_us) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (profile) DO UPDATE SET version = ?3, state = ?4, wake_us = ?5",
                 params![
@@ -413,28 +427,26 @@ impl Customers for Sqlite {
             )
             .map_err(unavailable)?;
             for k in cm.keys {
-                tx.execute(
+                crate::exec(&tx,
                     "INSERT INTO identity_keys (key, profile) VALUES (?1, ?2)
                      ON CONFLICT (key) DO UPDATE SET profile = ?2",
                     params![k, id],
                 )
                 .map_err(unavailable)?;
             }
-            for m in cm.messages {
-                let text = serde_json::to_string(m).map_err(|e| corrupt("message", e))?;
+            for (mid, text) in &messages {
                 // A message id is decided once; committing it again is a no-op.
-                tx.execute(
+                crate::exec(&tx,
                     "INSERT INTO outbox (id, profile, message, queued_us) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (id) DO NOTHING",
-                    params![m.id, id, text, us(cm.now)],
+                    params![mid, id, text, us(cm.now)],
                 )
                 .map_err(unavailable)?;
             }
-            for d in cm.decisions {
-                let text = serde_json::to_string(d).map_err(|e| corrupt("decision", e))?;
-                tx.execute(
+            for (at, text) in &decisions {
+                crate::exec(&tx,
                     "INSERT INTO decisions (profile, at_us, decision) VALUES (?1, ?2, ?3)",
-                    params![id, us(d.at), text],
+                    params![id, at, text],
                 )
                 .map_err(unavailable)?;
             }
@@ -478,7 +490,8 @@ impl Shops for Sqlite {
             if version_of(&tx, "shops", "shop", shop.as_str())? != expected {
                 return Err(StoreError::Conflict(format!("shop {shop}")));
             }
-            tx.execute(
+            crate::exec(
+                &tx,
                 "INSERT INTO shops (shop, version, state, wake_us) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (shop) DO UPDATE SET version = ?2, state = ?3, wake_us = ?4",
                 params![
