@@ -12,7 +12,6 @@ use serde_json::json;
 use std::sync::Arc;
 use storeflow_app::ports::Customers;
 use storeflow_core::event::Event;
-use storeflow_ingest::{Headers, Request};
 
 pub fn router(rt: Arc<Runtime>) -> axum::Router {
     axum::Router::new()
@@ -38,15 +37,7 @@ async fn ingest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let req = Request {
-        method: method.to_string(),
-        path: uri.path().to_string(),
-        headers: headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-            .collect::<Headers>(),
-        body: body.to_vec(),
-    };
+    let req = storeflow_server::request(&method, &uri, &headers, &body);
     let now = rt.clock.now();
     let live = rt.live();
     match rt.store.accept(&live.router, &req, now) {
@@ -66,14 +57,15 @@ async fn ingest(
     }
 }
 
-/// Which profile and channel a token names, trying each shop.
+/// Which profile and channel a token names, if its signature holds. The
+/// token names its profile; the signature is checked against that
+/// profile's shop.
 fn verify(rt: &Runtime, token: &str) -> Option<(storeflow_core::ids::ShopId, String, String)> {
-    let live = rt.live();
-    let shops = rt.store.shops().ok()?;
-    shops.into_iter().find_map(|s| {
-        let (p, ch) = live.engine.config.links.verify(s.as_str(), token)?;
-        Some((s, p, ch))
-    })
+    let named = token.rsplitn(3, '.').nth(2)?;
+    let pid = storeflow_core::ids::ProfileId::parse(named).ok()?;
+    let shop = rt.store.shop_of(&pid).ok()??;
+    let (p, ch) = rt.live().engine.config.links.verify(shop.as_str(), token)?;
+    Some((shop, p, ch))
 }
 
 async fn unsubscribe_page(State(rt): State<Arc<Runtime>>, Path(token): Path<String>) -> Response {

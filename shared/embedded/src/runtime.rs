@@ -70,6 +70,9 @@ pub struct Runtime {
     poke_outbox: Notify,
     poke_timers: Notify,
     stop: watch::Sender<bool>,
+    /// Campaign starts known to be enrolled, so the timer loop does not ask
+    /// the database about past campaigns on every tick.
+    campaigns_done: std::sync::Mutex<std::collections::HashSet<(String, Timestamp)>>,
 }
 
 impl Runtime {
@@ -104,6 +107,7 @@ impl Runtime {
             poke_outbox: Notify::new(),
             poke_timers: Notify::new(),
             stop,
+            campaigns_done: Default::default(),
         }))
     }
 
@@ -217,6 +221,14 @@ impl Runtime {
         }
     }
 
+    fn done_campaigns(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashSet<(String, Timestamp)>> {
+        self.campaigns_done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Fires every wake-up and campaign start due now; returns how many.
     pub async fn fire_due(&self) -> anyhow::Result<usize> {
         let now = self.clock.now();
@@ -224,7 +236,12 @@ impl Runtime {
         let app = self.app();
         let mut n = 0;
         for (start, flow, segment) in live.campaigns.iter().filter(|c| c.0 <= now) {
+            let key = (flow.clone(), *start);
+            if self.done_campaigns().contains(&key) {
+                continue;
+            }
             if self.store.campaign_done(flow, *start)? {
+                self.done_campaigns().insert(key);
                 continue;
             }
             for (shop, p) in self.store.members(segment)? {
@@ -232,6 +249,7 @@ impl Runtime {
                 self.report(&applied.decisions);
             }
             self.store.claim_campaign(flow, *start, now)?;
+            self.done_campaigns().insert(key);
             n += 1;
         }
         for (_, due) in self.store.due(now, 256)? {

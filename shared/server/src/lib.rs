@@ -83,14 +83,10 @@ pub fn spawn(addr: &str, router: Router, sink: Sink) -> std::io::Result<Server> 
     })
 }
 
-async fn handle(
-    shared: Arc<Mutex<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
-    let req = Request {
+/// The router's request from an axum request's parts (headers that are
+/// not text are left out: no webhook or tracking header is binary).
+pub fn request(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Request {
+    Request {
         method: method.to_string(),
         path: uri.path().to_string(),
         headers: headers
@@ -98,7 +94,17 @@ async fn handle(
             .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
             .collect::<Headers>(),
         body: body.to_vec(),
-    };
+    }
+}
+
+async fn handle(
+    shared: Arc<Mutex<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let req = request(&method, &uri, &headers, &body);
     // The runtime's clock is read here, at the edge.
     let now = jiff::Timestamp::now();
     let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());

@@ -11,6 +11,8 @@ CREATE TABLE IF NOT EXISTS customers (
     wake_us  INTEGER
 );
 CREATE INDEX IF NOT EXISTS customers_wake ON customers (wake_us) WHERE wake_us IS NOT NULL;
+-- shop/redact and the list of shops, without a scan of every state
+CREATE INDEX IF NOT EXISTS customers_shop ON customers (shop);
 
 CREATE TABLE IF NOT EXISTS identity_keys (
     key      TEXT PRIMARY KEY,

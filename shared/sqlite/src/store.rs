@@ -159,20 +159,15 @@ impl Sqlite {
     /// Every profile of a shop (shop/redact).
     pub fn profiles_of_shop(&self, shop: &ShopId) -> Result<Vec<ProfileId>, StoreError> {
         self.with(|c| {
-            let mut q = c
-                .prepare("SELECT profile FROM customers WHERE shop = ?1")
-                .map_err(unavailable)?;
-            let rows = q
-                .query_map(params![shop.as_str()], |r| r.get::<_, String>(0))
-                .map_err(unavailable)?;
-            let mut out = Vec::new();
-            for r in rows {
-                out.push(
-                    ProfileId::parse(r.map_err(unavailable)?).map_err(|e| corrupt("profile", e))?,
-                );
-            }
-            Ok(out)
-        })
+            texts(
+                c,
+                "SELECT profile FROM customers WHERE shop = ?1",
+                params![shop.as_str()],
+            )
+        })?
+        .into_iter()
+        .map(|p| ProfileId::parse(p).map_err(|e| corrupt("profile", e)))
+        .collect()
     }
 
     /// The profile an identity key points at (the synchronous lookup of
@@ -192,21 +187,22 @@ impl Sqlite {
         })
     }
 
-    /// Shops with customers (the unsubscribe endpoint tries each).
+    /// The shop a profile belongs to.
+    pub fn shop_of(&self, profile: &ProfileId) -> Result<Option<ShopId>, StoreError> {
+        let sql = "SELECT shop FROM customers WHERE profile = ?1";
+        self.with(|c| texts(c, sql, params![profile.as_str()]))?
+            .into_iter()
+            .next()
+            .map(|s| ShopId::parse(s).map_err(|e| corrupt("shop", e)))
+            .transpose()
+    }
+
+    /// Shops with customers (the profile view and `trace` look in each).
     pub fn shops(&self) -> Result<Vec<ShopId>, StoreError> {
-        self.with(|c| {
-            let mut q = c
-                .prepare("SELECT DISTINCT shop FROM customers")
-                .map_err(unavailable)?;
-            let rows = q
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(unavailable)?;
-            let mut out = Vec::new();
-            for r in rows {
-                out.push(ShopId::parse(r.map_err(unavailable)?).map_err(|e| corrupt("shop", e))?);
-            }
-            Ok(out)
-        })
+        self.with(|c| texts(c, "SELECT DISTINCT shop FROM customers", []))?
+            .into_iter()
+            .map(|s| ShopId::parse(s).map_err(|e| corrupt("shop", e)))
+            .collect()
     }
 
     /// Whether a campaign start was enrolled already.
@@ -245,45 +241,26 @@ impl Sqlite {
     /// Customers in a segment now (a campaign's audience). A scan of every
     /// state: fine for the store sizes the embedded runtime is for.
     pub fn members(&self, segment: &str) -> Result<Vec<(ShopId, ProfileId)>, StoreError> {
-        self.with(|c| {
-            let mut q = c
-                .prepare_cached("SELECT state FROM customers ORDER BY profile")
-                .map_err(unavailable)?;
-            let rows = q
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(unavailable)?;
-            let mut out = Vec::new();
-            for r in rows {
-                let text = r.map_err(unavailable)?;
-                let st: CustomerState =
-                    serde_json::from_str(&text).map_err(|e| corrupt("customer", e))?;
-                if st.segments.is_member(segment) {
-                    out.push((st.profile.shop.clone(), st.profile.id.clone()));
-                }
+        let states = self.with(|c| texts(c, "SELECT state FROM customers ORDER BY profile", []))?;
+        let mut out = Vec::new();
+        for text in states {
+            let st: CustomerState = json(&text, "customer")?;
+            if st.segments.is_member(segment) {
+                out.push((st.profile.shop.clone(), st.profile.id.clone()));
             }
-            out.sort();
-            Ok(out)
-        })
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// Messages committed and not yet delivered, oldest first.
     pub fn pending(&self, limit: usize) -> Result<Vec<Message>, StoreError> {
-        self.with(|c| {
-            let mut q = c
-                .prepare_cached(
-                    "SELECT message FROM outbox WHERE sent_us IS NULL ORDER BY queued_us, id LIMIT ?1",
-                )
-                .map_err(unavailable)?;
-            let rows = q
-                .query_map(params![limit as i64], |r| r.get::<_, String>(0))
-                .map_err(unavailable)?;
-            let mut out = Vec::new();
-            for r in rows {
-                let text = r.map_err(unavailable)?;
-                out.push(serde_json::from_str(&text).map_err(|e| corrupt("outbox message", e))?);
-            }
-            Ok(out)
-        })
+        let sql =
+            "SELECT message FROM outbox WHERE sent_us IS NULL ORDER BY queued_us, id LIMIT ?1";
+        self.with(|c| texts(c, sql, params![limit as i64]))?
+            .iter()
+            .map(|t| json(t, "outbox message"))
+            .collect()
     }
 
     /// Marks a message delivered; false when it already was.
@@ -304,25 +281,53 @@ impl Sqlite {
         &self,
         profile: &ProfileId,
     ) -> Result<Vec<storeflow_core::Decision>, StoreError> {
-        self.with(|c| {
-            let mut q = c
-                .prepare_cached("SELECT decision FROM decisions WHERE profile = ?1 ORDER BY seq")
-                .map_err(unavailable)?;
-            let rows = q
-                .query_map(params![profile.as_str()], |r| r.get::<_, String>(0))
-                .map_err(unavailable)?;
-            let mut out = Vec::new();
-            for r in rows {
-                let text = r.map_err(unavailable)?;
-                out.push(serde_json::from_str(&text).map_err(|e| corrupt("decision", e))?);
-            }
-            Ok(out)
-        })
+        let sql = "SELECT decision FROM decisions WHERE profile = ?1 ORDER BY seq";
+        self.with(|c| texts(c, sql, params![profile.as_str()]))?
+            .iter()
+            .map(|t| json(t, "decision"))
+            .collect()
     }
 }
 
 fn ts(t: i64) -> Result<Timestamp, StoreError> {
     Timestamp::from_microsecond(t).map_err(|e| corrupt("instant", e))
+}
+
+/// One text column of every row a query returns.
+fn texts<P: rusqlite::Params>(
+    c: &Connection,
+    sql: &str,
+    params: P,
+) -> Result<Vec<String>, StoreError> {
+    let mut q = c.prepare_cached(sql).map_err(unavailable)?;
+    let rows = q
+        .query_map(params, |r| r.get::<_, String>(0))
+        .map_err(unavailable)?;
+    rows.collect::<Result<_, _>>().map_err(unavailable)
+}
+
+/// A stored JSON document; `what` names it in the error.
+fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+/// A versioned record's state text and version.
+fn versioned(
+    c: &Connection,
+    table: &str,
+    key_col: &str,
+    key: &str,
+) -> Result<Option<(String, u64)>, StoreError> {
+    c.prepare_cached(&format!(
+        "SELECT state, version FROM {table} WHERE {key_col} = ?1"
+    ))
+    .and_then(|mut q| {
+        q.query_row(params![key], |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+        })
+        .optional()
+    })
+    .map_err(unavailable)
 }
 
 fn version_of(
@@ -361,25 +366,14 @@ impl Customers for Sqlite {
     }
 
     async fn load(&self, _shop: &ShopId, id: &ProfileId) -> Result<Option<Loaded>, StoreError> {
-        self.with(|c| {
-            let row: Option<(String, i64)> = c
-                .query_row(
-                    "SELECT state, version FROM customers WHERE profile = ?1",
-                    params![id.as_str()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            row.map(|(text, v)| {
-                let state: CustomerState = serde_json::from_str(&text)
-                    .map_err(|e| corrupt(&format!("customer {id}"), e))?;
-                Ok(Loaded {
-                    state,
-                    version: v as u64,
-                })
+        let row = self.with(|c| versioned(c, "customers", "profile", id.as_str()))?;
+        row.map(|(text, version)| {
+            Ok(Loaded {
+                state: json(&text, &format!("customer {id}"))?,
+                version,
             })
-            .transpose()
         })
+        .transpose()
     }
 
     async fn commit(&self, cm: Commit<'_>) -> Result<(), StoreError> {
@@ -457,22 +451,9 @@ impl Customers for Sqlite {
 
 impl Shops for Sqlite {
     async fn load_shop(&self, shop: &ShopId) -> Result<Option<(ShopState, u64)>, StoreError> {
-        self.with(|c| {
-            let row: Option<(String, i64)> = c
-                .query_row(
-                    "SELECT state, version FROM shops WHERE shop = ?1",
-                    params![shop.as_str()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            row.map(|(text, v)| {
-                let s: ShopState =
-                    serde_json::from_str(&text).map_err(|e| corrupt(&format!("shop {shop}"), e))?;
-                Ok((s, v as u64))
-            })
+        let row = self.with(|c| versioned(c, "shops", "shop", shop.as_str()))?;
+        row.map(|(text, v)| Ok((json(&text, &format!("shop {shop}"))?, v)))
             .transpose()
-        })
     }
 
     async fn commit_shop(
