@@ -277,6 +277,43 @@ pub struct SentEmail {
 }
 
 impl SentEmail {
+    /// The text of every body part, decoded from base64 or
+    /// quoted-printable as its `Content-Transfer-Encoding` says.
+    pub fn decoded_text(&self) -> String {
+        use base64::Engine as _;
+        let mut out = String::new();
+        let mut rest = self.raw.as_str();
+        while let Some(i) = rest.find("Content-Transfer-Encoding:") {
+            rest = &rest[i + "Content-Transfer-Encoding:".len()..];
+            let encoding = rest
+                .split("\r\n")
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_lowercase();
+            let Some(start) = rest.find("\r\n\r\n") else {
+                break;
+            };
+            let body = &rest[start + 4..];
+            let end = body.find("\r\n--").unwrap_or(body.len());
+            let part = &body[..end];
+            match encoding.as_str() {
+                "base64" => {
+                    let joined: String = part.split_whitespace().collect();
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(joined)
+                        .unwrap_or_default();
+                    out.push_str(&String::from_utf8_lossy(&bytes));
+                }
+                "quoted-printable" => out.push_str(&quoted_printable(part)),
+                _ => out.push_str(part),
+            }
+            out.push('\n');
+            rest = &body[end..];
+        }
+        out
+    }
+
     /// The value of the first header with this name (case-insensitive),
     /// unfolded; `None` if the message has no such header.
     pub fn header(&self, name: &str) -> Option<String> {
@@ -294,6 +331,25 @@ impl SentEmail {
                 .then(|| v.trim().to_string())
         })
     }
+}
+
+fn quoted_printable(s: &str) -> String {
+    let s = s.replace("=\r\n", "");
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// moto's whole in-memory state, from `GET {AWS_ENDPOINT_URL}/moto-api/data.json`.
@@ -463,6 +519,19 @@ impl Stack {
         }
         if let Some(id) = crate::template::reference(v) {
             return self.resolve_ref(id);
+        }
+        // `!Sub "text ${Ref}"` with plain references (no `${X.Attr}`).
+        if let Some(text) = v.get("Fn::Sub").and_then(Value::as_str) {
+            let mut out = String::new();
+            let mut rest = text;
+            while let Some(i) = rest.find("${") {
+                out.push_str(&rest[..i]);
+                let end = rest[i..].find('}').expect("closing brace in Fn::Sub") + i;
+                out.push_str(&self.resolve_ref(&rest[i + 2..end]));
+                rest = &rest[end + 1..];
+            }
+            out.push_str(rest);
+            return out;
         }
         match get_att(v) {
             Some((q, "Arn")) if self.queues.contains_key(q) => self.queues[q].arn.clone(),

@@ -18,7 +18,6 @@
 //!   running server on a fast clock.
 
 pub mod demo;
-pub mod files;
 pub mod replay;
 pub mod serve;
 
@@ -124,7 +123,7 @@ pub fn link_secret() -> Vec<u8> {
 pub fn load_config(
     dir: &std::path::Path,
 ) -> Result<std::result::Result<Config, storeflow_core::ConfigErrors>> {
-    let sources = files::read_config_dir(dir)?;
+    let sources = storeflow_app::config_dir::read_config_dir(dir)?;
     Ok(Config::from_sources(sources, link_secret()))
 }
 

@@ -22,6 +22,9 @@ use storeflow_core::{CustomerState, Decision, Engine, Input};
 /// about k rounds; this bound is far above what one customer produces.
 const ATTEMPTS: usize = 100;
 
+/// `existing` refuses a timer whose wake-up moved (internal marker).
+const STALE_TIMER: &str = "stale timer";
+
 /// What one input decided, once committed.
 #[derive(Debug, Default)]
 pub struct Applied {
@@ -33,8 +36,34 @@ pub struct Applied {
     pub profile: Option<ProfileId>,
     /// The customer's next wake-up.
     pub wake: Option<Timestamp>,
+    /// The wake-up stored before this commit: a runtime that arms timers
+    /// (the AWS scheduler) arms one only when the wake-up moved.
+    pub previous_wake: Option<Timestamp>,
     /// Lost races before this result was committed.
     pub retries: usize,
+    /// Every wake-up committed by this input (the customer's, the shop's,
+    /// and those of customers a store-level event notified), for runtimes
+    /// that arm a timer per wake-up.
+    pub timers: Vec<Timer>,
+}
+
+/// A wake-up one commit stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timer {
+    pub shop: ShopId,
+    /// `None` for the shop's own wake-up.
+    pub profile: Option<ProfileId>,
+    pub at: Timestamp,
+    /// The wake-up stored before (unknown for shops): when it equals `at`,
+    /// the timer armed for it is still good.
+    pub previous: Option<Timestamp>,
+}
+
+impl Timer {
+    /// Whether the wake-up moved since the last commit (a new timer is due).
+    pub fn moved(&self) -> bool {
+        self.previous != Some(self.at)
+    }
 }
 
 impl Applied {
@@ -42,6 +71,7 @@ impl Applied {
         self.decisions.extend(other.decisions);
         self.messages.extend(other.messages);
         self.retries += other.retries;
+        self.timers.extend(other.timers);
     }
 }
 
@@ -96,7 +126,26 @@ impl<B: Customers + Shops> App<B> {
         profile: &ProfileId,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
-        self.existing(shop, profile, Input::Wake, now).await
+        self.existing(shop, profile, Input::Wake, None, now).await
+    }
+
+    /// A timer armed for the wake-up `due` fired. The stored wake-up is the
+    /// truth: when it is no longer `due` (an event moved it since, or a
+    /// duplicate timer already ran it) nothing happens and `None` says so.
+    pub async fn wake_due(
+        &self,
+        shop: &ShopId,
+        profile: &ProfileId,
+        due: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Applied>, StoreError> {
+        match self
+            .existing(shop, profile, Input::Wake, Some(due), now)
+            .await
+        {
+            Err(StoreError::Conflict(m)) if m == STALE_TIMER => Ok(None),
+            other => other.map(Some),
+        }
     }
 
     /// Enrols a customer in a campaign flow.
@@ -110,7 +159,7 @@ impl<B: Customers + Shops> App<B> {
         let input = Input::Campaign {
             flow: flow.to_string(),
         };
-        self.existing(shop, profile, input, now).await
+        self.existing(shop, profile, input, None, now).await
     }
 
     /// The store's own wake-up (back-in-stock batches).
@@ -119,22 +168,33 @@ impl<B: Customers + Shops> App<B> {
     }
 
     /// An input for a known profile; a profile that is gone (merged into
-    /// another meanwhile) has nothing left to do.
+    /// another meanwhile) has nothing left to do. With `due`, only when the
+    /// stored wake-up is still that instant.
     async fn existing(
         &self,
         shop: &ShopId,
         profile: &ProfileId,
         input: Input,
+        due: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
         for retries in 0..ATTEMPTS {
-            let Some(Loaded { mut state, version }) = self.store.load(shop, profile).await? else {
+            let Some(Loaded {
+                mut state,
+                version,
+                wake,
+            }) = self.store.load(shop, profile).await?
+            else {
                 return Ok(Applied::default());
             };
+            if due.is_some() && wake != due {
+                return Err(StoreError::Conflict(STALE_TIMER.into()));
+            }
+            let before = profile_keys(&state);
             let out = self.engine.handle(&mut state, input.clone(), now);
-            let keys = profile_keys(&state);
+            let keys = gained(&before, profile_keys(&state));
             match self
-                .commit(&state, Some(version), &keys, &[], out, retries, now)
+                .commit(&state, Some(version), wake, &keys, &[], out, retries, now)
                 .await
             {
                 Err(StoreError::Conflict(_)) => continue,
@@ -165,13 +225,19 @@ impl<B: Customers + Shops> App<B> {
                 Resolution::New(id) | Resolution::Existing(id) => (id, vec![]),
                 Resolution::Merge { into, from } => (into, from),
             };
-            let (mut state, expected) = match self.store.load(&shop, &into).await? {
-                Some(l) => (l.state, Some(l.version)),
+            let (mut state, expected, previous_wake) = match self.store.load(&shop, &into).await? {
+                Some(l) => (l.state, Some(l.version), l.wake),
                 None => (
                     self.engine
                         .new_state(into.clone(), shop.clone(), event.occurred_at.min(now)),
                     None,
+                    None,
                 ),
+            };
+            let before = if expected.is_some() {
+                profile_keys(&state)
+            } else {
+                Vec::new()
             };
             let mut absorbed = Vec::new();
             for f in from {
@@ -181,14 +247,42 @@ impl<B: Customers + Shops> App<B> {
                 }
             }
             let out = self.engine.handle(&mut state, input.clone(), now);
-            let mut all_keys = keys.to_vec();
-            for k in profile_keys(&state) {
-                if !all_keys.contains(&k) {
-                    all_keys.push(k);
+            // The keys to write: after a merge every key (the absorbed
+            // profiles' keys move); otherwise the event's keys that did not
+            // point here yet and any key the profile gained. Keys already
+            // pointing here are not written again, so the common event is
+            // one conditional write of the state alone.
+            let mut claim: Vec<String> = if absorbed.is_empty() {
+                keys.iter()
+                    .zip(&found)
+                    .filter(|(_, f)| f.as_ref() != Some(&into))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            } else {
+                keys.to_vec()
+            };
+            let after = profile_keys(&state);
+            let extra = if absorbed.is_empty() {
+                gained(&before, after)
+            } else {
+                after
+            };
+            for k in extra {
+                if !claim.contains(&k) && (!absorbed.is_empty() || !keys.contains(&k)) {
+                    claim.push(k);
                 }
             }
             match self
-                .commit(&state, expected, &all_keys, &absorbed, out, retries, now)
+                .commit(
+                    &state,
+                    expected,
+                    previous_wake,
+                    &claim,
+                    &absorbed,
+                    out,
+                    retries,
+                    now,
+                )
                 .await
             {
                 Err(StoreError::Conflict(_)) => continue,
@@ -205,6 +299,7 @@ impl<B: Customers + Shops> App<B> {
         &self,
         state: &CustomerState,
         expected: Option<u64>,
+        previous_wake: Option<Timestamp>,
         keys: &[String],
         absorbed: &[(ProfileId, u64)],
         out: storeflow_core::Outcome,
@@ -233,7 +328,18 @@ impl<B: Customers + Shops> App<B> {
             messages,
             profile: Some(state.profile.id.clone()),
             wake: out.wake,
+            previous_wake,
             retries,
+            timers: out
+                .wake
+                .map(|at| Timer {
+                    shop: state.profile.shop.clone(),
+                    profile: Some(state.profile.id.clone()),
+                    at,
+                    previous: previous_wake,
+                })
+                .into_iter()
+                .collect(),
         })
     }
 
@@ -246,6 +352,7 @@ impl<B: Customers + Shops> App<B> {
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
         let mut notify = Vec::new();
+        let mut shop_wake = None;
         let mut done = false;
         for _ in 0..ATTEMPTS {
             let (mut state, expected) = match self.store.load_shop(shop).await? {
@@ -260,6 +367,7 @@ impl<B: Customers + Shops> App<B> {
             match self.store.commit_shop(shop, &state, expected, o.wake).await {
                 Ok(()) => {
                     notify = o.notify;
+                    shop_wake = o.wake;
                     done = true;
                     break;
                 }
@@ -272,14 +380,30 @@ impl<B: Customers + Shops> App<B> {
                 "shop {shop}: {ATTEMPTS} attempts"
             )));
         }
-        let mut applied = Applied::default();
+        let mut applied = Applied {
+            timers: shop_wake
+                .map(|at| Timer {
+                    shop: shop.clone(),
+                    profile: None,
+                    at,
+                    previous: None,
+                })
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
         for (p, mut e) in notify {
             e.shop = shop.clone();
-            let more = self.existing(shop, &p, Input::Event(e), now).await?;
+            let more = self.existing(shop, &p, Input::Event(e), None, now).await?;
             applied.absorb(more);
         }
         Ok(applied)
     }
+}
+
+/// The keys in `after` that are not in `before`.
+fn gained(before: &[String], after: Vec<String>) -> Vec<String> {
+    after.into_iter().filter(|k| !before.contains(k)).collect()
 }
 
 /// Every identity key of a profile: after a merge, the absorbed profile's

@@ -14,12 +14,15 @@
 //!   resolved to a customer (merging anonymous profiles), run through the
 //!   engine, committed; a lost race is retried from a fresh read.
 //! - [`memory`] — an in-memory adapter, for tests and the simulator.
+//! - [`config_dir`] — reads a store's configuration directory (the CLI, the
+//!   embedded runtime and the Lambda functions load it the same way).
 //!
 //! Nothing here reads a clock: `now` is always an argument.
 
+pub mod config_dir;
 pub mod evaluate;
 pub mod memory;
 pub mod ports;
 
-pub use evaluate::{App, Applied};
+pub use evaluate::{App, Applied, Timer};
 pub use ports::{Commit, Deliver, DeliverError, Delivered, StoreError};

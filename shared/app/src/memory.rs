@@ -49,6 +49,7 @@ impl Customers for Memory {
             i.customers.get(id).map(|(s, v)| Loaded {
                 state: s.clone(),
                 version: *v,
+                wake: i.wakes.get(id).copied(),
             })
         }))
     }
@@ -64,6 +65,16 @@ impl Customers for Memory {
             for (a, v) in c.absorbed {
                 if i.customers.get(a).map(|(_, v)| *v) != Some(*v) {
                     return Err(StoreError::Conflict(format!("merged profile {a}")));
+                }
+            }
+            for k in c.keys {
+                match i.keys.get(k) {
+                    Some(owner) if owner != id && !c.absorbed.iter().any(|(a, _)| a == owner) => {
+                        return Err(StoreError::Conflict(format!(
+                            "identity key {k} is {owner}'s"
+                        )));
+                    }
+                    _ => {}
                 }
             }
             for (a, _) in c.absorbed {

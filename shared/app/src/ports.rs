@@ -28,6 +28,9 @@ pub enum StoreError {
 pub struct Loaded {
     pub state: CustomerState,
     pub version: u64,
+    /// The wake-up the last commit set: a runtime compares it with the one
+    /// a timer fired for (a timer for a wake-up that moved does nothing).
+    pub wake: Option<Timestamp>,
 }
 
 /// Everything one evaluation of one customer changes, written atomically.
@@ -39,7 +42,11 @@ pub struct Commit<'a> {
     /// The version the state was read at; `None` when it is new (the
     /// commit must fail if the profile exists by then).
     pub expected: Option<u64>,
-    /// Identity keys (`shop|email|…`) that point at this profile from now on.
+    /// Identity keys (`shop|email|…`) to point at this profile from now on:
+    /// the ones it gained in this evaluation (every key, after a merge).
+    /// A key may only be claimed when it is new, already this profile's, or
+    /// an absorbed profile's; one owned by another profile is a `Conflict`
+    /// (two first events for one email raced, and the other won).
     pub keys: &'a [String],
     /// Profiles merged into this one, at the versions read: removed.
     pub absorbed: &'a [(ProfileId, u64)],

@@ -317,13 +317,16 @@ fn versioned(
     table: &str,
     key_col: &str,
     key: &str,
-) -> Result<Option<(String, u64)>, StoreError> {
+) -> Result<Option<(String, u64, Option<Timestamp>)>, StoreError> {
     c.prepare_cached(&format!(
-        "SELECT state, version FROM {table} WHERE {key_col} = ?1"
+        "SELECT state, version, wake_us FROM {table} WHERE {key_col} = ?1"
     ))
     .and_then(|mut q| {
         q.query_row(params![key], |r| {
-            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+            let wake = r
+                .get::<_, Option<i64>>(2)?
+                .and_then(|us| Timestamp::from_microsecond(us).ok());
+            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, wake))
         })
         .optional()
     })
@@ -367,10 +370,11 @@ impl Customers for Sqlite {
 
     async fn load(&self, _shop: &ShopId, id: &ProfileId) -> Result<Option<Loaded>, StoreError> {
         let row = self.with(|c| versioned(c, "customers", "profile", id.as_str()))?;
-        row.map(|(text, version)| {
+        row.map(|(text, version, wake)| {
             Ok(Loaded {
                 state: json(&text, &format!("customer {id}"))?,
                 version,
+                wake,
             })
         })
         .transpose()
@@ -421,6 +425,17 @@ impl Customers for Sqlite {
             )
             .map_err(unavailable)?;
             for k in cm.keys {
+                let owner: Option<String> = tx
+                    .prepare_cached("SELECT profile FROM identity_keys WHERE key = ?1")
+                    .and_then(|mut q| q.query_row(params![k], |r| r.get(0)).optional())
+                    .map_err(unavailable)?;
+                if let Some(owner) = owner {
+                    if owner != id && !cm.absorbed.iter().any(|(a, _)| a.as_str() == owner) {
+                        return Err(StoreError::Conflict(format!(
+                            "identity key {k} is {owner}'s"
+                        )));
+                    }
+                }
                 crate::exec(&tx,
                     "INSERT INTO identity_keys (key, profile) VALUES (?1, ?2)
                      ON CONFLICT (key) DO UPDATE SET profile = ?2",
@@ -452,7 +467,7 @@ impl Customers for Sqlite {
 impl Shops for Sqlite {
     async fn load_shop(&self, shop: &ShopId) -> Result<Option<(ShopState, u64)>, StoreError> {
         let row = self.with(|c| versioned(c, "shops", "shop", shop.as_str()))?;
-        row.map(|(text, v)| Ok((json(&text, &format!("shop {shop}"))?, v)))
+        row.map(|(text, v, _)| Ok((json(&text, &format!("shop {shop}"))?, v)))
             .transpose()
     }
 

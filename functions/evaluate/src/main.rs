@@ -1,0 +1,23 @@
+//! The evaluate function (`storeflow_aws::handlers::evaluate`) on the
+//! events queue: wiring only.
+
+use aws_config::BehaviorVersion;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use jiff::Timestamp;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use storeflow_aws::env::Env;
+use storeflow_aws::handlers::evaluate;
+use storeflow_aws::lambda::{records, response};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let env = Env::from_process();
+    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let pipeline = &storeflow_aws::wiring::pipeline(&env, &aws).await?;
+    run(service_fn(move |e: LambdaEvent<SqsEvent>| async move {
+        let failures = evaluate::handle(pipeline, &records(e.payload), Timestamp::now()).await;
+        Ok::<SqsBatchResponse, Error>(response(failures))
+    }))
+    .await
+}

@@ -1,0 +1,39 @@
+//! The feedback function (`storeflow_aws::handlers::feedback`): invoked by
+//! the EventBridge rule on SES events and by its Function URL (unsubscribe
+//! links), so it takes either payload. Wiring only.
+
+use aws_config::BehaviorVersion;
+use aws_lambda_events::event::lambda_function_urls::{
+    LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
+};
+use jiff::Timestamp;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use storeflow_aws::env::Env;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let env = Env::from_process();
+    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let feedback = &storeflow_aws::wiring::feedback(&env, &aws).await?;
+    run(service_fn(move |e: LambdaEvent<Value>| async move {
+        let now = Timestamp::now();
+        if e.payload.get("detail-type").is_some() {
+            // An SES event through EventBridge; an error makes EventBridge
+            // retry, then dead-letter it.
+            let done = feedback.ses_event(&e.payload["detail"], now).await?;
+            return Ok::<Value, Error>(serde_json::json!({ "recorded": format!("{done:?}") }));
+        }
+        let req: LambdaFunctionUrlRequest = serde_json::from_value(e.payload)?;
+        let method = req.request_context.http.method.clone().unwrap_or_default();
+        let path = req.raw_path.clone().unwrap_or_default();
+        let (status, content_type, body) = feedback.http(&method, &path, now).await;
+        let mut res = LambdaFunctionUrlResponse::default();
+        res.status_code = i64::from(status);
+        res.headers.insert("content-type", content_type.parse()?);
+        res.body = Some(body);
+        Ok(serde_json::to_value(res)?)
+    }))
+    .await
+}

@@ -1,0 +1,249 @@
+//! The ingestion `DeliveryStore` port on the table (docs/DATA.md, patterns
+//! 2–4): raw deliveries by shop and hour, facts by shop, and `seen#`
+//! records that are written only after the delivery's events are on the
+//! events queue (a crash before that makes the platform retry, and the
+//! retry goes through).
+//!
+//! The router is synchronous (it is the same pure router as in `storeflow
+//! serve`), so this adapter blocks on the SDK's futures inside
+//! `tokio::task::block_in_place`: the Lambda runtime is a multi-threaded
+//! Tokio runtime, and an ingest call makes at most a handful of requests.
+
+use crate::codec::{pack, unpack};
+use crate::keys;
+use crate::table::{b, get_b, get_s, key, n, s, Item, Table};
+use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, WriteRequest};
+use jiff::Timestamp;
+use storeflow_ingest::store::{DeliveryStore, Facts, RawDelivery, Recorded, StoreError};
+
+/// Raw deliveries are kept 21 days: DynamoDB's TTL deletes them within
+/// days after, so a body is gone within the 30 days Shopify allows a
+/// `customers/redact` to take, with no scan of old deliveries.
+pub const RAW_DAYS: i64 = 21;
+/// Idempotency records outlive every platform's retry schedule (Shopify
+/// retries for 48 hours).
+pub const SEEN_DAYS: i64 = 7;
+
+pub struct Deliveries<'a> {
+    pub table: &'a Table,
+    /// Delivery keys recorded by this request: marked seen once enqueued.
+    pub recorded: Vec<(String, String)>,
+    pub now: Timestamp,
+}
+
+impl<'a> Deliveries<'a> {
+    pub fn new(table: &'a Table, now: Timestamp) -> Self {
+        Deliveries {
+            table,
+            recorded: Vec::new(),
+            now,
+        }
+    }
+
+    /// Writes the `seen#` records of what this request recorded: call after
+    /// its events are on the queue.
+    pub async fn mark_seen(&self) -> Result<(), StoreError> {
+        for (k, raw_pk) in &self.recorded {
+            let mut item = key(keys::seen_pk(k), "seen");
+            item.insert("first_seen".into(), s(self.now.to_string()));
+            item.insert("raw".into(), s(raw_pk));
+            item.insert(
+                "expires_at".into(),
+                n(self.now.as_second() + SEEN_DAYS * 86_400),
+            );
+            let out = self
+                .table
+                .client
+                .put_item()
+                .table_name(&self.table.name)
+                .set_item(Some(item))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(|e| fail("PutItem seen", e))?;
+            self.table.meter.add(out.consumed_capacity());
+        }
+        Ok(())
+    }
+
+    fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let t = self.table;
+        let req = t
+            .client
+            .get_item()
+            .table_name(&t.name)
+            .set_key(Some(key(pk, sk)))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        let out = block(req.send()).map_err(|e| fail("GetItem", e))?;
+        t.meter.add(out.consumed_capacity());
+        Ok(out.item)
+    }
+
+    fn put(&self, item: Item) -> Result<(), StoreError> {
+        let t = self.table;
+        let req = t
+            .client
+            .put_item()
+            .table_name(&t.name)
+            .set_item(Some(item))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        let out = block(req.send()).map_err(|e| fail("PutItem", e))?;
+        t.meter.add(out.consumed_capacity());
+        Ok(())
+    }
+
+    fn delete_all(&self, keys: Vec<Item>) -> Result<usize, StoreError> {
+        let t = self.table;
+        let n = keys.len();
+        for chunk in keys.chunks(25) {
+            let writes: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|k| {
+                    WriteRequest::builder()
+                        .delete_request(
+                            aws_sdk_dynamodb::types::DeleteRequest::builder()
+                                .set_key(Some(k.clone()))
+                                .build()
+                                .expect("key set"),
+                        )
+                        .build()
+                })
+                .collect();
+            let mut pending = Some(writes);
+            while let Some(w) = pending.take().filter(|w| !w.is_empty()) {
+                let req = t
+                    .client
+                    .batch_write_item()
+                    .request_items(&t.name, w)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total);
+                let out = block(req.send()).map_err(|e| fail("BatchWriteItem", e))?;
+                t.meter.add_all(out.consumed_capacity());
+                pending = out.unprocessed_items.and_then(|mut u| u.remove(&t.name));
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}
+
+fn fail(what: &str, e: impl std::fmt::Debug) -> StoreError {
+    StoreError(format!("DynamoDB {what}: {e:?}"))
+}
+
+/// Facts are kept per shop; a fact key (`order|{shop}|{id}`, from
+/// `storeflow_ingest::store::fact_key`) names its shop second.
+fn fact_shop(key: &str) -> &str {
+    key.split('|').nth(1).unwrap_or("-")
+}
+
+impl Facts for Deliveries<'_> {
+    fn recall(&self, k: &str) -> Option<String> {
+        let item = self.get(keys::fact_pk(fact_shop(k)), k).ok()??;
+        get_s(&item, "value").map(str::to_string)
+    }
+}
+
+impl DeliveryStore for Deliveries<'_> {
+    fn seen(&self, k: &str) -> Result<Option<Timestamp>, StoreError> {
+        let item = self.get(keys::seen_pk(k), "seen")?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| get_s(i, "first_seen"))
+            .and_then(|t| t.parse().ok()))
+    }
+
+    fn record(
+        &mut self,
+        d: RawDelivery,
+        facts: Vec<(String, String)>,
+    ) -> Result<Recorded, StoreError> {
+        let raw_pk = keys::raw_pk(&d.shop, d.received_at);
+        let mut item = key(raw_pk.clone(), &d.key);
+        item.insert("topic".into(), s(&d.topic));
+        item.insert("received_at".into(), s(d.received_at.to_string()));
+        item.insert(
+            "delivery".into(),
+            b(pack(&d).map_err(|e| StoreError(format!("raw delivery: {e}")))?),
+        );
+        item.insert(
+            "expires_at".into(),
+            n(d.received_at.as_second() + RAW_DAYS * 86_400),
+        );
+        // The key is the delivery's own: a retry overwrites the same bytes.
+        self.put(item)?;
+        for (k, v) in facts {
+            let mut f = key(keys::fact_pk(fact_shop(&k)), &k);
+            f.insert("value".into(), s(v));
+            self.put(f)?;
+        }
+        self.recorded.push((d.key, raw_pk));
+        Ok(Recorded::New)
+    }
+
+    fn erase_customer(
+        &mut self,
+        shop: &str,
+        _subjects: &[String],
+        fact_keys: &[String],
+        at: Timestamp,
+    ) -> Result<usize, StoreError> {
+        // Raw bodies expire on their own within the 30 days (RAW_DAYS);
+        // the facts naming the customer go now.
+        let keys: Vec<Item> = fact_keys
+            .iter()
+            .map(|k| key(keys::fact_pk(fact_shop(k)), k))
+            .collect();
+        let n = self.delete_all(keys)?;
+        let mut receipt = key(format!("erasure#{shop}"), format!("{at}#deliveries"));
+        receipt.insert("facts_deleted".into(), crate::table::n(n));
+        self.put(receipt)?;
+        Ok(n)
+    }
+
+    fn erase_shop(&mut self, shop: &str, at: Timestamp) -> Result<usize, StoreError> {
+        let t = self.table;
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let req = t
+                .client
+                .query()
+                .table_name(&t.name)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(keys::fact_pk(shop)))
+                .projection_expression("pk, sk")
+                .set_exclusive_start_key(start.take())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total);
+            let out = block(req.send()).map_err(|e| fail("Query facts", e))?;
+            t.meter.add(out.consumed_capacity());
+            found.extend(out.items().iter().cloned());
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        let n = self.delete_all(found)?;
+        let mut receipt = key(format!("erasure#{shop}"), format!("{at}#shop"));
+        receipt.insert("facts_deleted".into(), crate::table::n(n));
+        self.put(receipt)?;
+        Ok(n)
+    }
+
+    fn delivery(&self, k: &str) -> Result<Option<RawDelivery>, StoreError> {
+        let Some(seen) = self.get(keys::seen_pk(k), "seen")? else {
+            return Ok(None);
+        };
+        let Some(raw_pk) = get_s(&seen, "raw") else {
+            return Ok(None);
+        };
+        let Some(item) = self.get(raw_pk.to_string(), k)? else {
+            return Ok(None);
+        };
+        get_b(&item, "delivery")
+            .map(|bytes| unpack(bytes).map_err(|e| StoreError(format!("raw delivery {k}: {e}"))))
+            .transpose()
+    }
+}

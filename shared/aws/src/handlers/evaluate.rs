@@ -1,0 +1,75 @@
+//! The evaluate function: each event through the application services
+//! (profile, segments, flows, policy, templates), committed on the
+//! customer's version; then the committed messages are handed to the send
+//! queue and each wake-up that moved gets a timer.
+
+use super::{Failures, Queued, Record};
+use crate::sending::SendQueue;
+use crate::table::Table;
+use crate::timers::{TimerMessage, Timers};
+use jiff::Timestamp;
+use storeflow_app::{App, Applied};
+
+/// What evaluate and the scheduler share: the application on the table,
+/// and where messages and timers go.
+pub struct Pipeline {
+    pub app: App<Table>,
+    pub sends: SendQueue,
+    pub timers: Timers,
+}
+
+impl Pipeline {
+    fn table(&self) -> &Table {
+        &self.app.store
+    }
+
+    /// After a commit: messages to the send queue (then out of the outbox),
+    /// timers for the wake-ups that moved — all of them on a redelivery,
+    /// since the first attempt may have died before arming them.
+    pub async fn hand_over(
+        &self,
+        applied: &Applied,
+        now: Timestamp,
+        redelivered: bool,
+    ) -> anyhow::Result<()> {
+        for m in &applied.messages {
+            self.sends.push(m).await?;
+            self.table().handed_over(&m.id).await?;
+        }
+        for t in &applied.timers {
+            if t.moved() || redelivered {
+                self.timers.arm(&TimerMessage::of(t), now).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Handles one batch from the events queue; returns the records to retry.
+pub async fn handle(p: &Pipeline, records: &[Record], now: Timestamp) -> Failures {
+    let mut failures = Failures::default();
+    for r in records {
+        let queued: Queued = match serde_json::from_str(&r.body) {
+            Ok(q) => q,
+            Err(e) => {
+                // A poison message: it fails alone, and after the queue's
+                // receive limit it waits in the dead-letter queue.
+                failures.fail(r, format!("not an event: {e}"));
+                continue;
+            }
+        };
+        let result = match queued {
+            Queued::Event(event) => match p.app.event(event, now).await {
+                Ok(applied) => p.hand_over(&applied, now, r.receive_count > 1).await,
+                Err(e) => Err(e.into()),
+            },
+            Queued::Privacy(req) => crate::privacy::carry_out(p.table(), &req, now)
+                .await
+                .map(|line| tracing::info!("privacy: {line}")),
+        };
+        if let Err(e) = result {
+            failures.fail(r, format!("{e:#}"));
+        }
+    }
+    failures
+}

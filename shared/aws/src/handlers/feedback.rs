@@ -1,0 +1,253 @@
+//! The feedback function: SES events of the stack's configuration set
+//! (through EventBridge) and the unsubscribe links of every email (its
+//! Function URL).
+//!
+//! - A permanent bounce or a complaint suppresses the address (the first
+//!   reason is kept); the send function refuses suppressed addresses.
+//! - Delivery, open, click, bounce and complaint mark the message's ledger
+//!   entry, keyed by the `message` tag the send function set: the inputs of
+//!   attribution.
+//! - `GET /u/{token}` shows a confirmation page; `POST /u/{token}` (the
+//!   page's button, or RFC 8058 one-click from the mail client) queues a
+//!   `consent_changed` event for evaluate, like any other event.
+
+use super::ingest::EventsQueue;
+use super::Queued;
+use crate::keys;
+use crate::table::{get_s, key, s, unavailable, Table};
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+use jiff::Timestamp;
+use serde_json::{json, Value};
+use storeflow_app::ports::Customers;
+use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::links::Signer;
+use storeflow_core::Event;
+
+pub struct Feedback {
+    pub table: Table,
+    pub events: EventsQueue,
+    pub links: Signer,
+    pub store_name: String,
+}
+
+/// What an SES event changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// Addresses newly suppressed.
+    pub suppressed: Vec<String>,
+    /// The ledger entry updated (message id, status).
+    pub status: Option<(String, String)>,
+}
+
+impl Feedback {
+    /// One SES event (the `detail` of the EventBridge event).
+    pub async fn ses_event(&self, detail: &Value, now: Timestamp) -> anyhow::Result<Recorded> {
+        let kind = detail["eventType"]
+            .as_str()
+            .or_else(|| detail["notificationType"].as_str())
+            .ok_or_else(|| anyhow::anyhow!("not an SES event: no eventType"))?;
+        let mut out = Recorded {
+            suppressed: Vec::new(),
+            status: None,
+        };
+        let reason = match kind {
+            "Bounce" if detail["bounce"]["bounceType"] == "Permanent" => Some(("bounce", "bounce")),
+            "Complaint" => Some(("complaint", "complaint")),
+            _ => None,
+        };
+        if let Some((reason, field)) = reason {
+            let list = if field == "bounce" {
+                &detail["bounce"]["bouncedRecipients"]
+            } else {
+                &detail["complaint"]["complainedRecipients"]
+            };
+            for r in list.as_array().into_iter().flatten() {
+                if let Some(addr) = r["emailAddress"].as_str() {
+                    if self.suppress(addr, reason, now).await? {
+                        out.suppressed.push(addr.to_lowercase());
+                    }
+                }
+            }
+        }
+        if let Some(id) = detail["mail"]["tags"]["message"][0].as_str() {
+            let status = kind.to_lowercase();
+            self.mark(id, &status, now).await?;
+            out.status = Some((id.to_string(), status));
+        }
+        Ok(out)
+    }
+
+    /// Suppresses an address unless it already is; true when new.
+    async fn suppress(&self, addr: &str, reason: &str, now: Timestamp) -> anyhow::Result<bool> {
+        let mut item = key(keys::suppression_pk(addr), "suppressed");
+        item.insert("reason".into(), s(reason));
+        item.insert("at".into(), s(now.to_string()));
+        item.insert("source".into(), s("ses"));
+        let t = &self.table;
+        let r = t
+            .client
+            .put_item()
+            .table_name(&t.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match r {
+            Ok(o) => {
+                t.meter.add(o.consumed_capacity());
+                Ok(true)
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable("PutItem suppression", e).into()),
+        }
+    }
+
+    async fn mark(&self, message: &str, status: &str, now: Timestamp) -> anyhow::Result<()> {
+        let t = &self.table;
+        // Only an entry the send function made: an event for a message this
+        // table does not know creates nothing.
+        let r = t
+            .client
+            .update_item()
+            .table_name(&t.name)
+            .set_key(Some(key(keys::ledger_pk(message), "sent")))
+            .update_expression("SET #last = :st, #at = :at")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#last", "last_event")
+            .expression_attribute_names("#at", "last_event_at")
+            .expression_attribute_values(":st", s(status))
+            .expression_attribute_values(":at", s(now.to_string()))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match r {
+            Ok(o) => {
+                t.meter.add(o.consumed_capacity());
+                Ok(())
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable("UpdateItem ledger", e).into()),
+        }
+    }
+
+    /// Which shop, profile and channel a link token names, if its signature
+    /// holds (checked against the profile's own shop).
+    async fn verify(&self, token: &str) -> anyhow::Result<Option<(ShopId, ProfileId, String)>> {
+        let Some(named) = token.rsplitn(3, '.').nth(2) else {
+            return Ok(None);
+        };
+        let Ok(pid) = ProfileId::parse(named) else {
+            return Ok(None);
+        };
+        let out = self
+            .table
+            .client
+            .get_item()
+            .table_name(&self.table.name)
+            .set_key(Some(key(keys::profile_pk(&pid), keys::STATE)))
+            .projection_expression("shop")
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem", e))?;
+        let Some(shop) = out
+            .item
+            .as_ref()
+            .and_then(|i| get_s(i, "shop"))
+            .and_then(|s| ShopId::parse(s).ok())
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .links
+            .verify(shop.as_str(), token)
+            .map(|(_, channel)| (shop, pid, channel)))
+    }
+
+    /// The unsubscribe endpoint: (status, content type, body).
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        now: Timestamp,
+    ) -> (u16, &'static str, String) {
+        let Some(token) = path.trim_end_matches('/').strip_prefix("/u/") else {
+            return (404, "text/plain", "Not found.".into());
+        };
+        let found = match self.verify(token).await {
+            Ok(f) => f,
+            Err(e) => return (503, "text/plain", format!("Please try again later: {e:#}")),
+        };
+        let Some((shop, pid, channel)) = found else {
+            return (404, "text/html", "<p>This link is not valid.</p>".into());
+        };
+        match method {
+            "GET" | "HEAD" => (
+                200,
+                "text/html",
+                format!(
+                    "<!doctype html><title>Unsubscribe</title><h1>{}</h1>\
+                     <form method=post><p>Stop these messages?</p><button>Unsubscribe</button></form>",
+                    html_escape(&self.store_name)
+                ),
+            ),
+            "POST" => match self.unsubscribe(&shop, &pid, &channel, now).await {
+                Ok(()) => (200, "text/plain", "You are unsubscribed.".into()),
+                Err(e) => (503, "text/plain", format!("Please try again later: {e:#}")),
+            },
+            _ => (405, "text/plain", "Use GET or POST.".into()),
+        }
+    }
+
+    async fn unsubscribe(
+        &self,
+        shop: &ShopId,
+        pid: &ProfileId,
+        channel: &str,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        let Some(l) = self.table.load(shop, pid).await? else {
+            return Ok(());
+        };
+        let p = &l.state.profile;
+        let channels: Vec<&str> = if channel == "all" {
+            vec!["email", "sms", "whatsapp"]
+        } else {
+            vec![channel]
+        };
+        let mut items = Vec::new();
+        for ch in channels {
+            let event: Event = serde_json::from_value(json!({
+                "id": format!("unsubscribe:{}:{ch}:{}", p.id, now.as_microsecond()),
+                "shop": shop,
+                "type": "consent_changed",
+                "occurred_at": now,
+                "customer": {
+                    "email": p.email().map(|e| e.to_string()),
+                    "phone": p.phone().map(|p| p.to_string()),
+                    "id": p.customer_id,
+                },
+                "properties": {"channel": ch, "status": "unsubscribed"},
+            }))?;
+            items.push(Queued::Event(event));
+        }
+        self.events.push(items).await
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

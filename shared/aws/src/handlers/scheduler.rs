@@ -1,0 +1,192 @@
+//! The scheduler function: timers from the timers queue (a customer's or a
+//! shop's wake-up) and the two cron schedules (campaign calendar,
+//! reconciliation). A timer for a wake-up that moved does nothing; one that
+//! arrives early is put back for the rest of its wait.
+
+use super::evaluate::Pipeline;
+use super::{Failures, Record};
+use crate::keys;
+use crate::table::{get_n, get_s, key, s, unavailable, Table};
+use crate::timers::TimerMessage;
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+use jiff::{SignedDuration, Timestamp};
+use storeflow_core::ids::{ProfileId, ShopId};
+
+/// How far back reconciliation looks for wake-ups whose timer was lost.
+pub const RECONCILE_HOURS: i64 = 48;
+/// Wake-ups due this recently are probably in flight, not lost.
+const IN_FLIGHT: SignedDuration = SignedDuration::from_secs(5 * 60);
+
+/// What one timer did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fired {
+    /// The wake-up ran: this many decisions.
+    Ran(usize),
+    /// The stored wake-up is another one now: nothing to do.
+    Stale,
+    /// Early: armed again for the rest of the wait.
+    Early,
+    /// Reconciliation re-armed this many wake-ups and re-queued this many
+    /// messages.
+    Reconciled { timers: usize, messages: usize },
+    /// The calendar has nothing it can run here.
+    Calendar,
+}
+
+pub async fn handle(p: &Pipeline, records: &[Record], now: Timestamp) -> Failures {
+    let mut failures = Failures::default();
+    for r in records {
+        let m: TimerMessage = match serde_json::from_str(&r.body) {
+            Ok(m) => m,
+            Err(e) => {
+                failures.fail(r, format!("not a timer: {e}"));
+                continue;
+            }
+        };
+        if let Err(e) = fire(p, &m, now, r.receive_count > 1).await {
+            failures.fail(r, format!("{e:#}"));
+        }
+    }
+    failures
+}
+
+/// Runs one timer or cron input.
+pub async fn fire(
+    p: &Pipeline,
+    m: &TimerMessage,
+    now: Timestamp,
+    redelivered: bool,
+) -> anyhow::Result<Fired> {
+    if let Some(due) = m.due() {
+        if due > now {
+            p.timers.arm(m, now).await?;
+            return Ok(Fired::Early);
+        }
+    }
+    match m {
+        TimerMessage::Wake { shop, profile, due } => {
+            match p.app.wake_due(shop, profile, *due, now).await? {
+                Some(applied) => {
+                    p.hand_over(&applied, now, redelivered).await?;
+                    Ok(Fired::Ran(applied.decisions.len()))
+                }
+                None => Ok(Fired::Stale),
+            }
+        }
+        TimerMessage::ShopWake { shop, .. } => {
+            let applied = p.app.shop_wake(shop, now).await?;
+            p.hand_over(&applied, now, redelivered).await?;
+            Ok(Fired::Ran(applied.decisions.len()))
+        }
+        TimerMessage::Reconcile => reconcile(p, now).await,
+        TimerMessage::Calendar => {
+            let campaigns = p.app.engine.campaigns();
+            if !campaigns.is_empty() {
+                tracing::warn!(
+                    "{} scheduled campaign(s) configured: campaign sends run in `storeflow serve` \
+                     and are not yet available on AWS",
+                    campaigns.len()
+                );
+            }
+            Ok(Fired::Calendar)
+        }
+    }
+}
+
+/// Re-arms every wake-up of the last [`RECONCILE_HOURS`] that is past due
+/// (its timer was lost) and re-queues every message whose hand-over to the
+/// send queue was lost, from the sparse `due` index: no scan.
+async fn reconcile(p: &Pipeline, now: Timestamp) -> anyhow::Result<Fired> {
+    let t: &Table = &p.app.store;
+    let cutoff = now - IN_FLIGHT;
+    let (_, upto) = keys::due(cutoff, "~");
+    let (mut timers, mut messages) = (0, 0);
+    for h in 0..=RECONCILE_HOURS {
+        let hour = keys::hour(cutoff - SignedDuration::from_hours(h));
+        let mut start = None;
+        loop {
+            let page = t
+                .client
+                .query()
+                .table_name(&t.name)
+                .index_name("due")
+                .key_condition_expression("due_hour = :h AND due_at <= :upto")
+                .expression_attribute_values(":h", s(&hour))
+                .expression_attribute_values(":upto", s(&upto))
+                .set_exclusive_start_key(start.take())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(|e| unavailable("Query due", e))?;
+            t.meter.add(page.consumed_capacity());
+            for k in page.items() {
+                let (Some(pk), Some(sk)) = (get_s(k, "pk"), get_s(k, "sk")) else {
+                    continue;
+                };
+                match rearm(p, t, pk, sk, now).await? {
+                    Some(true) => timers += 1,
+                    Some(false) => messages += 1,
+                    None => {}
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+    }
+    if timers + messages > 0 {
+        tracing::warn!("reconcile: re-armed {timers} wake-up(s), re-queued {messages} message(s)");
+    }
+    Ok(Fired::Reconciled { timers, messages })
+}
+
+/// One index entry: `Some(true)` a timer re-armed, `Some(false)` a message
+/// re-queued, `None` nothing (gone meanwhile).
+async fn rearm(
+    p: &Pipeline,
+    t: &Table,
+    pk: &str,
+    sk: &str,
+    now: Timestamp,
+) -> anyhow::Result<Option<bool>> {
+    if let Some(id) = pk.strip_prefix("out#") {
+        let Some(m) = t.outbox_message(id).await? else {
+            return Ok(None);
+        };
+        p.sends.push(&m).await?;
+        t.handed_over(&m.id).await?;
+        return Ok(Some(false));
+    }
+    let out = t
+        .client
+        .get_item()
+        .table_name(&t.name)
+        .set_key(Some(key(pk, sk)))
+        .projection_expression("shop, wake_us")
+        .consistent_read(true)
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .map_err(|e| unavailable("GetItem", e))?;
+    t.meter.add(out.consumed_capacity());
+    let Some(item) = out.item else {
+        return Ok(None);
+    };
+    let (Some(shop), Some(due)) = (
+        get_s(&item, "shop").and_then(|s| ShopId::parse(s).ok()),
+        get_n(&item, "wake_us").and_then(|us| Timestamp::from_microsecond(us).ok()),
+    ) else {
+        return Ok(None);
+    };
+    let m = match pk.strip_prefix("profile#") {
+        Some(id) => TimerMessage::Wake {
+            shop,
+            profile: ProfileId::parse(id).map_err(|e| anyhow::anyhow!("{pk}: {e}"))?,
+            due,
+        },
+        None => TimerMessage::ShopWake { shop, due },
+    };
+    p.timers.arm(&m, now).await?;
+    Ok(Some(true))
+}

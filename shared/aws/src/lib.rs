@@ -1,0 +1,40 @@
+//! # storeflow-aws
+//!
+//! storeflow on AWS: the adapters that put the application services of
+//! `storeflow-app` on DynamoDB, SQS, EventBridge Scheduler and SES, and the
+//! handlers the Lambda functions in `functions/` call. A handler takes its
+//! dependencies as arguments and sees no Lambda type; each function's
+//! `main.rs` only builds clients from the environment and calls it.
+//!
+//! - [`table`] — the single table, its attribute helpers and a meter of the
+//!   capacity units consumed; [`keys`] — every key format in one place;
+//!   [`codec`] — deflated JSON for states and messages.
+//! - [`customers`] — the `Customers` and `Shops` ports on the table:
+//!   conditional writes on a version, transactions for identity claims,
+//!   merges and outbox entries.
+//! - [`deliveries`] — ingestion's `DeliveryStore` on the table.
+//! - [`timers`] — wake-ups as delayed SQS messages or one-time schedules.
+//! - [`sending`] — the send queue, and SES v2 email behind a send ledger.
+//! - [`privacy`] — data requests and erasures on the table.
+//! - [`env`] — a function's configuration and secrets from its environment.
+//! - [`handlers`] — one per Lambda function: ingest, evaluate, scheduler,
+//!   send; [`wiring`] builds their dependencies from the environment and
+//!   [`lambda`] adapts Lambda's SQS batches to them.
+//!
+//! Nothing here names an endpoint: the SDK reads `AWS_ENDPOINT_URL` (and
+//! `AWS_ENDPOINT_URL_DYNAMODB`) when they are set, as the tests do.
+
+pub mod codec;
+pub mod customers;
+pub mod deliveries;
+pub mod env;
+pub mod handlers;
+pub mod keys;
+pub mod lambda;
+pub mod privacy;
+pub mod sending;
+pub mod table;
+pub mod timers;
+pub mod wiring;
+
+pub use table::Table;

@@ -1,0 +1,535 @@
+//! The AWS function set end to end on the emulators, on a virtual clock:
+//! signed Shopify deliveries → the ingest handler → the events queue →
+//! evaluate → the scheduler's one-time schedule (its request checked, its
+//! target then invoked, as moto never fires schedules) → the send queue →
+//! send → SES. Handlers are the ones the Lambda functions call, wired from
+//! the environment the template gives each function.
+
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use jiff::Timestamp;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use storeflow_aws::env::Env;
+use storeflow_aws::handlers::evaluate::Pipeline;
+use storeflow_aws::handlers::ingest::EventsQueue;
+use storeflow_aws::handlers::{evaluate, ingest, scheduler, send, Record};
+use storeflow_aws::sending::SesEmail;
+use storeflow_aws::timers::TimerMessage;
+use storeflow_aws::Table;
+use storeflow_ingest::signature::sign_base64;
+use storeflow_ingest::{DeliveryLine, Headers, Request, Router};
+use storeflow_tests::aws::{moto_sent_emails, sdk_config, SentEmail, Stack};
+use storeflow_tests::{repo_root, SHOPIFY_SECRET};
+
+/// One deployed stack on the emulators, with every function's handler
+/// dependencies built by the functions' own wiring.
+struct Deployed {
+    stack: Stack,
+    router: Router,
+    table: Table,
+    events: EventsQueue,
+    pipeline: Pipeline,
+    email: SesEmail,
+    feedback: storeflow_aws::handlers::feedback::Feedback,
+    sqs: aws_sdk_sqs::Client,
+    scheduler: aws_sdk_scheduler::Client,
+    /// Every schedule request seen, by name.
+    schedules: BTreeMap<String, Value>,
+    /// Every record the send function was given.
+    send_records: std::sync::Mutex<Vec<Record>>,
+    fired: HashSet<String>,
+}
+
+/// The function's environment from the template; the configuration
+/// directory is the starter pack (deployed, the layer's).
+fn env_of(stack: &Stack, function: &str) -> Env {
+    let mut vars = stack.function_env(function);
+    let config = repo_root().join("examples/starter");
+    vars.insert("STOREFLOW_CONFIG_DIR".into(), config.display().to_string());
+    Env(vars.into_iter().collect())
+}
+
+/// The secrets an operator puts in SSM before the first deploy (docs/AWS.md),
+/// under the parameter names the template gives the functions. The SHOPLINE
+/// and write-key parameters are left out, as a Shopify-only store would.
+async fn put_secrets(aws: &aws_config::SdkConfig, stack: &Stack) {
+    let ssm = aws_sdk_ssm::Client::new(aws);
+    let ingest = stack.function_env("IngestFunction");
+    let evaluate = stack.function_env("EvaluateFunction");
+    for (name, value) in [
+        (&ingest["STOREFLOW_SHOPIFY_SECRETS_PARAM"], SHOPIFY_SECRET),
+        (
+            &evaluate["STOREFLOW_LINK_SIGNING_KEY_PARAM"],
+            "aws-pipeline-link-key",
+        ),
+    ] {
+        ssm.put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("SSM {name}: {e:?}"));
+    }
+}
+
+impl Deployed {
+    async fn new() -> Self {
+        let aws = sdk_config().await;
+        let stack = Stack::create(&aws).await;
+        put_secrets(&aws, &stack).await;
+        let (router, table, events) =
+            storeflow_aws::wiring::ingest(&env_of(&stack, "IngestFunction"), &aws)
+                .await
+                .expect("ingest wiring");
+        let mut pipeline =
+            storeflow_aws::wiring::pipeline(&env_of(&stack, "EvaluateFunction"), &aws)
+                .await
+                .expect("evaluate wiring");
+        // Every future wake-up becomes a schedule request to read and fire:
+        // an SQS delay would be real time.
+        pipeline.timers.max_delay_seconds = 0;
+        let email = storeflow_aws::wiring::email(&env_of(&stack, "SendFunction"), &aws)
+            .expect("send wiring");
+        let feedback = storeflow_aws::wiring::feedback(&env_of(&stack, "FeedbackFunction"), &aws)
+            .await
+            .expect("feedback wiring");
+        Deployed {
+            stack,
+            router,
+            table,
+            events,
+            pipeline,
+            email,
+            feedback,
+            sqs: aws_sdk_sqs::Client::new(&aws),
+            scheduler: aws_sdk_scheduler::Client::new(&aws),
+            schedules: BTreeMap::new(),
+            send_records: Default::default(),
+            fired: HashSet::new(),
+        }
+    }
+
+    /// Posts one delivery line as Shopify would, signed.
+    async fn deliver(&self, line: &DeliveryLine) {
+        let d = line.delivery();
+        let mut headers = Headers::new();
+        for (k, v) in d.headers.iter() {
+            headers.insert(k, v);
+        }
+        headers.insert("X-Shopify-Topic", line.topic.clone().unwrap());
+        headers.insert(
+            "X-Shopify-Hmac-Sha256",
+            sign_base64(SHOPIFY_SECRET.as_bytes(), &d.body),
+        );
+        let req = Request::post("/webhooks/shopify", headers, d.body);
+        let answer = ingest::handle(&self.router, &self.table, &self.events, &req, line.at).await;
+        assert_eq!(
+            answer.status,
+            200,
+            "{}: {}",
+            line.topic.as_deref().unwrap(),
+            answer.body
+        );
+    }
+
+    /// Receives everything visible on a queue, as Lambda would hand it over.
+    async fn receive(&self, logical_id: &str) -> Vec<(Record, String)> {
+        let url = &self.stack.queue(logical_id).url;
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+                .send()
+                .await
+                .expect("receive");
+            let msgs = got.messages.unwrap_or_default();
+            if msgs.is_empty() {
+                return out;
+            }
+            for m in msgs {
+                let count = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1);
+                out.push((
+                    Record {
+                        id: m.message_id.clone().unwrap(),
+                        body: m.body.clone().unwrap(),
+                        receive_count: count,
+                    },
+                    m.receipt_handle.clone().unwrap(),
+                ));
+            }
+        }
+    }
+
+    async fn delete(&self, logical_id: &str, handles: Vec<String>) {
+        for h in handles {
+            self.sqs
+                .delete_message()
+                .queue_url(&self.stack.queue(logical_id).url)
+                .receipt_handle(h)
+                .send()
+                .await
+                .expect("delete message");
+        }
+    }
+
+    /// Runs every queue's consumer until all queues are empty, at `now`.
+    async fn settle(&self, now: Timestamp) {
+        loop {
+            let mut any = false;
+            for queue in ["EventsQueue", "TimersQueue", "SendQueue"] {
+                let got = self.receive(queue).await;
+                if got.is_empty() {
+                    continue;
+                }
+                any = true;
+                let records: Vec<Record> = got.iter().map(|(r, _)| r.clone()).collect();
+                if queue == "SendQueue" {
+                    self.send_records.lock().unwrap().extend(records.clone());
+                }
+
+                let failures = match queue {
+                    "EventsQueue" => evaluate::handle(&self.pipeline, &records, now).await,
+                    "TimersQueue" => scheduler::handle(&self.pipeline, &records, now).await,
+                    _ => send::handle(&self.email, &records, now).await,
+                };
+                assert!(failures.0.is_empty(), "{queue}: {failures:?}");
+                self.delete(queue, got.into_iter().map(|(_, h)| h).collect())
+                    .await;
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+
+    /// Reads the schedule group: every schedule request, by name.
+    async fn read_schedules(&mut self) {
+        let list = self
+            .scheduler
+            .list_schedules()
+            .group_name(&self.stack.schedule_group)
+            .send()
+            .await
+            .expect("list schedules");
+        for s in list.schedules() {
+            let name = s.name().unwrap().to_string();
+            if self.schedules.contains_key(&name) {
+                continue;
+            }
+            let got = self
+                .scheduler
+                .get_schedule()
+                .group_name(&self.stack.schedule_group)
+                .name(&name)
+                .send()
+                .await
+                .expect("get schedule");
+            let target = got.target().expect("target");
+            let request = serde_json::json!({
+                "expression": got.schedule_expression(),
+                "timezone": got.schedule_expression_timezone(),
+                "after": got.action_after_completion().map(|a| a.as_str().to_string()),
+                "flexible": got.flexible_time_window().map(|f| f.mode().as_str().to_string()),
+                "arn": target.arn(),
+                "role": target.role_arn(),
+                "dead_letter": target.dead_letter_config().and_then(|d| d.arn()),
+                "input": serde_json::from_str::<Value>(target.input().unwrap()).unwrap(),
+            });
+            self.schedules.insert(name, request);
+        }
+    }
+
+    /// Feeds the delivery lines at their times and fires every schedule at
+    /// its time, in time order, until `until`.
+    async fn run(&mut self, lines: &[DeliveryLine], until: Timestamp) {
+        let mut next_line = 0;
+        loop {
+            self.read_schedules().await;
+            let timer = self
+                .schedules
+                .iter()
+                .filter(|(name, _)| !self.fired.contains(*name))
+                .map(|(name, r)| {
+                    let m: TimerMessage = serde_json::from_value(r["input"].clone()).unwrap();
+                    (m.due().unwrap(), name.clone(), r["input"].to_string())
+                })
+                .min();
+            let line_at = lines.get(next_line).map(|l| l.at);
+            match (line_at, timer) {
+                (Some(at), t) if t.as_ref().is_none_or(|t| at <= t.0) && at <= until => {
+                    self.deliver(&lines[next_line]).await;
+                    next_line += 1;
+                    self.settle(at).await;
+                }
+                (_, Some((due, name, input))) if due <= until => {
+                    // What Scheduler would do at `due`: put the input on the
+                    // timers queue; the scheduler function takes it from there.
+                    let record = Record {
+                        id: format!("schedule-{name}"),
+                        body: input,
+                        receive_count: 1,
+                    };
+                    let f = scheduler::handle(&self.pipeline, &[record], due).await;
+                    assert!(f.0.is_empty(), "{f:?}");
+                    self.fired.insert(name);
+                    self.settle(due).await;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// The emails this stack sent, from its send ledger and SES's store.
+    async fn sent(&self) -> Vec<SentEmail> {
+        let db = &self.table.client;
+        let items = db
+            .scan()
+            .table_name(&self.table.name)
+            .filter_expression("begins_with(pk, :send)")
+            .expression_attribute_values(
+                ":send",
+                aws_sdk_dynamodb::types::AttributeValue::S("send#".into()),
+            )
+            .send()
+            .await
+            .expect("scan ledger")
+            .items
+            .unwrap_or_default();
+        let all = moto_sent_emails();
+        items
+            .iter()
+            .filter_map(|i| i.get("provider_id")?.as_s().ok())
+            .map(|id| all.get(id).cloned().expect("the ledger's id is in SES"))
+            .collect()
+    }
+}
+
+fn lines(file: &str) -> Vec<DeliveryLine> {
+    std::fs::read_to_string(repo_root().join("events").join(file))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("//"))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn reminders_to<'a>(sent: &'a [SentEmail], to: &str) -> Vec<&'a SentEmail> {
+    sent.iter()
+        .filter(|e| e.destinations.iter().any(|d| d == to))
+        .filter(|e| {
+            e.header("Subject")
+                .is_some_and(|s| s.starts_with("Complete your order"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_checkout_is_reminded_by_email_through_the_aws_functions() {
+    let mut d = Deployed::new().await;
+    let until: Timestamp = "2026-11-23T20:00:00Z".parse().unwrap();
+    d.run(&lines("shopify-checkout-abandoned.jsonl"), until)
+        .await;
+
+    // The reminder's wake-up was requested as a one-time schedule for
+    // 16:00, one hour after the checkout, that sends its timer message to
+    // the timers queue through the scheduler role and deletes itself.
+    let timers = d.stack.queue("TimersQueue");
+    let reminder = d
+        .schedules
+        .values()
+        .find(|r| r["expression"] == "at(2026-11-23T16:00:00)")
+        .unwrap_or_else(|| panic!("no schedule at 16:00 in {:#?}", d.schedules));
+    assert_eq!(reminder["timezone"], "UTC");
+    assert_eq!(reminder["after"], "DELETE");
+    assert_eq!(reminder["flexible"], "OFF");
+    assert_eq!(reminder["arn"], timers.arn.as_str());
+    assert_eq!(
+        reminder["dead_letter"],
+        timers.dead_letter.as_ref().unwrap().arn.as_str()
+    );
+    assert!(reminder["role"].as_str().unwrap().ends_with("-scheduler"));
+    assert_eq!(reminder["input"]["kind"], "wake");
+    assert_eq!(reminder["input"]["due"], "2026-11-23T16:00:00Z");
+
+    // One reminder, to Maya, in SES: her line items and one-click
+    // unsubscribe headers.
+    let sent = d.sent().await;
+    let reminders = reminders_to(&sent, "maya@example.com");
+    assert_eq!(reminders.len(), 1, "{sent:#?}");
+    let email = reminders[0];
+    let text = email.decoded_text();
+    for item in ["Linen shirt", "Canvas tote"] {
+        assert!(text.contains(item), "{item} missing from:\n{text}");
+    }
+    let unsubscribe = email.header("List-Unsubscribe").expect("List-Unsubscribe");
+    assert!(unsubscribe.starts_with("<https://"), "{unsubscribe}");
+    assert_eq!(
+        email.header("List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
+    assert!(
+        email.source.contains(&d.stack.sender_domain),
+        "{}",
+        email.source
+    );
+
+    // A redelivered send message finds the ledger entry: no second email.
+    let id = email
+        .header("X-Storeflow-Message")
+        .expect("the message id header");
+    let before = moto_sent_emails().len();
+    let sent_before = d.sent().await.len();
+    let mut again = d
+        .send_records
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|r| r.body.contains(&id))
+        .cloned()
+        .expect("the reminder went through the send queue");
+    again.receive_count = 2;
+    let f = send::handle(&d.email, &[again], until).await;
+    assert!(f.0.is_empty());
+    assert_eq!(moto_sent_emails().len(), before, "a redelivery sent again");
+    assert_eq!(d.sent().await.len(), sent_before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_in_time_means_no_checkout_reminder_through_the_aws_functions() {
+    let mut d = Deployed::new().await;
+    let until: Timestamp = "2026-11-24T00:00:00Z".parse().unwrap();
+    d.run(&lines("shopify-checkout-ordered.jsonl"), until).await;
+    let sent = d.sent().await;
+    assert!(
+        reminders_to(&sent, "noah@example.com").is_empty(),
+        "{sent:#?}"
+    );
+    // The run's wake-up was armed, fired, and found the run ended.
+    assert!(!d.fired.is_empty(), "no schedule fired: {:#?}", d.schedules);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_click_unsubscribe_and_complaints_stop_email_through_the_aws_functions() {
+    let mut d = Deployed::new().await;
+    let lines = lines("shopify-checkout-abandoned.jsonl");
+    // Up to the welcome email, before the reminder.
+    d.run(&lines, "2026-11-23T15:30:00Z".parse().unwrap()).await;
+    let sent = d.sent().await;
+    let welcome = sent
+        .iter()
+        .find(|e| e.destinations.iter().any(|t| t == "maya@example.com"))
+        .expect("a welcome email");
+    let header = welcome.header("List-Unsubscribe").unwrap();
+    let url = header.trim_start_matches('<').split('>').next().unwrap();
+    // Links point at the feedback function's URL (STOREFLOW_LINKS_BASE_URL).
+    let base = d.stack.function_env("EvaluateFunction")["STOREFLOW_LINKS_BASE_URL"].clone();
+    let path = format!(
+        "/{}",
+        url.strip_prefix(base.as_str())
+            .unwrap_or_else(|| panic!("{url} under {base}"))
+            .trim_start_matches('/')
+    );
+    let now: Timestamp = "2026-11-23T15:31:00Z".parse().unwrap();
+
+    // A forged token is refused; the page is shown for a good one.
+    let forged = format!(
+        "{}0",
+        path.trim_end_matches(|c: char| c.is_ascii_hexdigit())
+    );
+    assert_eq!(d.feedback.http("POST", &forged, now).await.0, 404);
+    let (status, _, page) = d.feedback.http("GET", &path, now).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<form method=post>"), "{page}");
+
+    // One click: the consent change goes through evaluate like any event,
+    // and the 16:00 reminder (marketing) is not sent.
+    let (status, _, body) = d.feedback.http("POST", &path, now).await;
+    assert_eq!(status, 200, "{body}");
+    d.settle(now).await;
+    d.run(&lines, "2026-11-23T20:00:00Z".parse().unwrap()).await;
+    let sent = d.sent().await;
+    assert!(
+        reminders_to(&sent, "maya@example.com").is_empty(),
+        "{sent:#?}"
+    );
+
+    // A complaint suppresses the address: even a transactional message to
+    // it is not sent, and the ledger of the complained message says so.
+    let message = welcome.header("X-Storeflow-Message").unwrap();
+    let complaint = serde_json::json!({
+        "eventType": "Complaint",
+        "complaint": {"complainedRecipients": [{"emailAddress": "Maya@Example.com"}]},
+        "mail": {"destination": ["maya@example.com"], "tags": {"message": [message]}}
+    });
+    let r = d.feedback.ses_event(&complaint, now).await.unwrap();
+    assert_eq!(r.suppressed, vec!["maya@example.com".to_string()]);
+    let again = d.feedback.ses_event(&complaint, now).await.unwrap();
+    assert!(again.suppressed.is_empty(), "the first reason is kept");
+    let receipt = storeflow_core::decision::Message {
+        id: "order-receipt-1".into(),
+        marketing: false,
+        ..serde_json::from_str(&d.send_records.lock().unwrap()[0].body).unwrap()
+    };
+    let before = moto_sent_emails().len();
+    let result = d.email.send(&receipt, now).await;
+    assert!(
+        matches!(&result, Err(storeflow_app::ports::DeliverError::Permanent(w)) if w.contains("suppressed")),
+        "{result:?}"
+    );
+    assert_eq!(moto_sent_emails().len(), before);
+}
+
+/// What the sample Shopify deliveries cost in DynamoDB capacity, per
+/// function, as the table reported it (`ReturnConsumedCapacity`); the
+/// figures in BENCHMARKS.md come from this test's output
+/// (`cargo test -p storeflow-tests --test aws_pipeline write_units -- --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_units_per_delivery_on_the_starter_pack() {
+    let mut d = Deployed::new().await;
+    let mut all: Vec<DeliveryLine> = [
+        "platform-week.jsonl",
+        "shopify-checkout-abandoned.jsonl",
+        "shopify-checkout-ordered.jsonl",
+    ]
+    .iter()
+    .flat_map(|f| lines(f))
+    .filter(|l| l.source == storeflow_ingest::Source::Shopify)
+    .collect();
+    all.sort_by_key(|l| l.at);
+    let until = all.last().unwrap().at + jiff::SignedDuration::from_hours(24 * 7);
+    d.run(&all, until).await;
+
+    let n = all.len() as f64;
+    let (ir, iw, ic) = d.table.meter.totals();
+    let (er, ew, ec) = d.pipeline.app.store.meter.totals();
+    let (sr, sw, sc) = d.email.table.meter.totals();
+    let sent = d.sent().await.len();
+    println!(
+        "{} Shopify deliveries, {} schedules fired, {sent} emails",
+        all.len(),
+        d.fired.len()
+    );
+    println!("function   calls   RCU      WCU      WCU/delivery");
+    for (name, r, w, c) in [
+        ("ingest", ir, iw, ic),
+        ("evaluate+scheduler", er, ew, ec),
+        ("send", sr, sw, sc),
+    ] {
+        println!("{name:<19}{c:>6} {r:>8.1} {w:>8.1} {:>8.2}", w / n);
+    }
+    let per = (iw + ew + sw) / n;
+    println!(
+        "total WCU per delivery: {per:.2}; RCU per delivery: {:.2}",
+        (ir + er + sr) / n
+    );
+    assert!(iw > 0.0 && ew > 0.0, "the meter saw the writes");
+}
