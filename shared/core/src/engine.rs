@@ -122,7 +122,12 @@ impl Engine {
             cfg: &self.config,
             now,
             tz: st.profile.time_zone(&self.config.settings),
-            out: Outcome::default(),
+            out: Outcome {
+                // An event makes about ten decisions: one allocation, not
+                // three growths that each copy the decisions so far.
+                decisions: Vec::with_capacity(16),
+                ..Default::default()
+            },
             pending: Changes::default(),
             label: Default::default(),
         };

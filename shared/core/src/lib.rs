@@ -30,6 +30,7 @@
 // First, so its `reason!` macro is in scope in the modules below.
 #[macro_use]
 pub mod reason;
+mod bitset;
 pub mod compare;
 pub mod condition;
 pub mod config;
