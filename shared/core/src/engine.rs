@@ -280,7 +280,7 @@ impl Engine {
             st,
             cx,
             Dirty {
-                events: vec![(e.name(), &props, bits)],
+                events: &[(e.name(), &props, bits)],
                 changes,
                 all: zone_moved,
             },
@@ -709,7 +709,7 @@ impl Engine {
                     st,
                     cx,
                     Dirty {
-                        events: vec![],
+                        events: &[],
                         changes,
                         all: false,
                     },
