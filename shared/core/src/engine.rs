@@ -192,8 +192,13 @@ impl Engine {
         } else {
             Value::Null
         });
-        // Segment filters and the history read it: computed once here.
-        let bits = crate::fingerprint::of(&props);
+        // Segment filters and the history read it: computed once here, and
+        // only for events some segment filter can rule out with it.
+        let bits = if cfg.segments.reads_fingerprint(e.name()) {
+            crate::fingerprint::of(&props)
+        } else {
+            crate::fingerprint::UNKNOWN
+        };
         if kept {
             st.history.record_with(e, Some((&props, bits)), cx.now, cfg);
         }

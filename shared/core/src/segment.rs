@@ -163,6 +163,16 @@ pub struct Transition {
 /// Alternative `where` lists (any may pass); empty: every event passes.
 type Filters = Vec<Vec<PropertyMatch>>;
 
+/// The segments that count events of one name.
+#[derive(Debug, Clone, Default)]
+struct EventReaders {
+    /// Each segment with the `where` filters of its conditions on the name.
+    segments: Vec<(usize, Filters)>,
+    /// Whether some filter has a fingerprint mask: only then is an event's
+    /// [`crate::fingerprint::of`] worth computing.
+    masked: bool,
+}
+
 /// What changed since the last evaluation.
 #[derive(Debug, Clone, Default)]
 pub struct Dirty<'a> {
@@ -184,7 +194,7 @@ pub struct SegmentSet {
     /// Per event name, the segments that count such events, with the
     /// `where` filters of their conditions on it: an event that passes none
     /// cannot change the segment. An empty filter list passes every event.
-    by_event: NameMap<Vec<(usize, Filters)>>,
+    by_event: NameMap<EventReaders>,
     on_profile: Vec<usize>,
     on_orders: Vec<usize>,
     on_activity: Vec<usize>,
@@ -260,7 +270,7 @@ impl SegmentSet {
             sorted.push(d);
             deps.push(dep);
         }
-        let mut by_event: NameMap<Vec<(usize, Filters)>> = NameMap::default();
+        let mut by_event: NameMap<EventReaders> = NameMap::default();
         let (mut on_profile, mut on_orders, mut on_activity) = (Vec::new(), Vec::new(), Vec::new());
         let mut referrers = vec![Vec::new(); sorted.len()];
         for (i, d) in deps.iter().enumerate() {
@@ -289,7 +299,9 @@ impl SegmentSet {
                 } else {
                     fs
                 };
-                by_event.entry(name).or_default().push((i, fs));
+                let readers = by_event.entry(name).or_default();
+                readers.masked |= fs.iter().flatten().any(|m| m.mask().is_some());
+                readers.segments.push((i, fs));
             }
             if d.profile {
                 on_profile.push(i);
@@ -340,6 +352,12 @@ impl SegmentSet {
             .collect()
     }
 
+    /// Whether a segment filter on events of this name can use their
+    /// fingerprint (otherwise [`crate::fingerprint::UNKNOWN`] serves).
+    pub fn reads_fingerprint(&self, event: &str) -> bool {
+        self.by_event.get(event).is_some_and(|r| r.masked)
+    }
+
     /// Evaluates again what may have changed and returns the enter / exit
     /// transitions, updating `ms`.
     #[allow(clippy::too_many_arguments)]
@@ -385,8 +403,8 @@ impl SegmentSet {
         let mut touched = BitSet::new(n);
         if !all {
             for (name, props, bits) in dirty.events {
-                if let Some(list) = self.by_event.get(*name) {
-                    for (i, filters) in list {
+                if let Some(readers) = self.by_event.get(*name) {
+                    for (i, filters) in &readers.segments {
                         if filters.is_empty()
                             || props.is_null()
                             || filters
