@@ -649,7 +649,8 @@ pub fn days_between(base: Timestamp, now: Timestamp, tz: &TimeZone) -> i64 {
 }
 
 pub fn date_diff_days(a: Date, b: Date) -> i64 {
-    b.since(a).map(|s| s.get_days() as i64).unwrap_or(0)
+    // Civil days are 24 hours: the exact duration, without a `Span`.
+    b.duration_since(a).as_secs() / 86_400
 }
 
 /// The start (local midnight) of the day `k` days after `base`'s local date.
@@ -687,12 +688,17 @@ pub fn days_edge_in<T: PartialEq>(
     let start = dates.date(base, tz);
     let d = date_diff_days(start, dates.date(now, tz));
     let cur = f(d);
-    let mut ks: Vec<i64> = edges.iter().copied().filter(|k| *k > d).collect();
-    ks.sort_unstable();
-    ks.dedup();
-    let next = ks.into_iter().find(|k| f(*k) != cur).and_then(|k| {
+    // The first day count past today where the value differs: the least
+    // such edge (edges come in any order), found without sorting a copy.
+    let k = edges
+        .iter()
+        .copied()
+        .filter(|&k| k > d && f(k) != cur)
+        .min();
+    let next = k.and_then(|k| {
         let date = start.checked_add(jiff::Span::new().days(k)).ok()?;
-        date.to_zoned(tz.clone()).ok().map(|z| z.timestamp())
+        tz.to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+            .ok()
     });
     (d, next)
 }
@@ -709,7 +715,7 @@ impl LocalDates {
         if let Some(&(_, d)) = self.0.borrow().iter().find(|(x, _)| *x == t) {
             return d;
         }
-        let d = t.to_zoned(tz.clone()).date();
+        let d = tz.to_datetime(t).date();
         self.0.borrow_mut().push((t, d));
         d
     }
