@@ -20,7 +20,7 @@ use crate::ids::{EventId, ProfileId, ShopId};
 use crate::profile::Changes;
 use crate::reason::{Part, Reason};
 use crate::segment::{Dirty, Transition};
-use crate::state::{CustomerState, EntryRecord, Reminder, Run, Wait};
+use crate::state::{CustomerState, Reminder, Run, Wait};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -504,7 +504,8 @@ impl Engine {
             d.reason = Some(why);
             cx.out.decisions.push(d);
         };
-        if let Some(e) = st.entries.get(&*flow.id) {
+        let flow_hash = flow.id_hash();
+        if let Some(e) = st.entries.get_hashed(&flow.id, flow_hash) {
             match &flow.entry {
                 crate::flow::Entry::OnceEver => {
                     return skip(st, cx, "entry rule once_ever: entered before".into())
@@ -515,8 +516,13 @@ impl Engine {
                 _ => {}
             }
         }
-        // Runs made here share the flow's id: a pointer compare settles most.
-        let same_flow = |r: &Run| Arc::ptr_eq(&r.flow, &flow.id) || r.flow == flow.id;
+        // Most runs are of other flows: their definition's id hash tells
+        // (runs made here share the flow's id, so a pointer compare settles
+        // the rest).
+        let same_flow = |r: &Run| match &r.def.0 {
+            Some(d) if d.id_hash() != flow_hash => false,
+            _ => Arc::ptr_eq(&r.flow, &flow.id) || r.flow == flow.id,
+        };
         if st.runs.iter().any(|r| same_flow(r) && r.key == key) {
             let why = if key.is_empty() {
                 "a run of this flow is already live for this customer".into()
@@ -592,14 +598,7 @@ impl Engine {
         // Enter.
         let run_id: Arc<str> = Arc::from(crate::links::hex64(run_key).as_str());
         note_ledger_key(st, run_key, cx.now);
-        // Looked up before inserting: the key is allocated only the first time.
-        let rec = match st.entries.get_mut(&*flow.id) {
-            Some(rec) => rec,
-            None => st
-                .entries
-                .entry(flow.id.to_string())
-                .or_insert(EntryRecord { count: 0, last: at }),
-        };
+        let rec = st.entries.record_mut(&flow.id, flow_hash, at);
         rec.count += 1;
         rec.last = rec.last.max(at);
         let rank = cfg

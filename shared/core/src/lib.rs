@@ -41,6 +41,7 @@ pub mod engine;
 pub mod event;
 pub mod fingerprint;
 pub mod flow;
+pub mod flow_entries;
 pub mod geo;
 pub mod history;
 pub mod identity;

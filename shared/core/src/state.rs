@@ -23,7 +23,7 @@ pub struct CustomerState {
     pub runs: Vec<Run>,
     /// Per flow: how often and when last entered (entry rules).
     #[serde(default)]
-    pub entries: BTreeMap<String, EntryRecord>,
+    pub entries: crate::flow_entries::FlowEntries,
     /// Runs started and messages sent, by id, with when: a replayed input
     /// starts nothing and sends nothing twice. Entries are kept for the
     /// de-duplication window (past it, a trigger is too old to start a run).
@@ -62,7 +62,7 @@ impl CustomerState {
             history: History::default(),
             segments: Memberships::default(),
             runs: Vec::new(),
-            entries: BTreeMap::new(),
+            entries: Default::default(),
             ledger: BTreeMap::new(),
             ledger_oldest: None,
             date_cursors: BTreeMap::new(),
@@ -194,11 +194,11 @@ impl CustomerState {
                 self.runs.push(r);
             }
         }
-        for (k, e) in other.entries {
-            let mine = self.entries.entry(k).or_insert(EntryRecord {
-                count: 0,
-                last: e.last,
-            });
+        for (k, e) in other.entries.iter() {
+            let k: std::sync::Arc<str> = std::sync::Arc::from(k);
+            let mine = self
+                .entries
+                .record_mut(&k, crate::flow::id_hash(&k), e.last);
             mine.count += e.count;
             mine.last = mine.last.max(e.last);
         }
