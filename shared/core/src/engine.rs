@@ -163,7 +163,7 @@ impl Engine {
             cx.out.decisions.push(d);
             return;
         }
-        remember(st, e.id.as_str(), cx.now);
+        remember(st, e.id.shared(), cx.now);
         match &e.kind {
             // Store-level facts: the store's own state handles them.
             EventKind::InventoryChanged(_) | EventKind::PriceChanged(_) => return,
@@ -454,7 +454,7 @@ impl Engine {
                     image_url: r.image_url,
                 }),
             };
-            if remember(st, e.id.as_str(), cx.now).is_none() {
+            if remember(st, e.id.shared(), cx.now).is_none() {
                 self.ingest(st, &Arc::new(e), cx);
             }
         }
@@ -810,9 +810,9 @@ pub(crate) fn ledger_key(id: &str) -> u64 {
 }
 
 /// Marks an event id as applied; returns the previous mark, if any.
-fn remember(st: &mut CustomerState, id: &str, now: Timestamp) -> Option<Timestamp> {
+fn remember(st: &mut CustomerState, id: &Arc<str>, now: Timestamp) -> Option<Timestamp> {
     st.seen_oldest = Some(st.seen_oldest.map_or(now, |t| t.min(now)));
-    st.seen.insert(id.to_string(), now)
+    st.seen.insert(id.clone(), now)
 }
 
 /// Whether an event matches a goal or a `wait_for`: its name, its property

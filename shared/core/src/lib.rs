@@ -53,6 +53,7 @@ pub mod privacy;
 pub mod profile;
 mod runner;
 pub mod samples;
+pub mod seen_ids;
 pub mod segment;
 pub mod settings;
 pub mod shop;

@@ -40,7 +40,7 @@ pub struct CustomerState {
     pub contacts: Vec<Contact>,
     /// Event ids applied recently, for de-duplication.
     #[serde(default)]
-    pub seen: BTreeMap<String, Timestamp>,
+    pub seen: crate::seen_ids::SeenIds,
     /// The oldest entry of `seen`: it is pruned only once that one expires.
     #[serde(default)]
     pub seen_oldest: Option<Timestamp>,
@@ -67,7 +67,7 @@ impl CustomerState {
             ledger_oldest: None,
             date_cursors: BTreeMap::new(),
             contacts: Vec::new(),
-            seen: BTreeMap::new(),
+            seen: Default::default(),
             seen_oldest: None,
             reminders: BTreeMap::new(),
             wake: None,
