@@ -79,7 +79,10 @@ impl<'a> Cx<'a> {
         let label = self
             .label
             .borrow_mut()
-            .get_or_insert_with(|| Arc::from(st.profile.label()))
+            .get_or_insert_with(|| match st.profile.email() {
+                Some(e) => Arc::from(e.as_str()),
+                None => st.profile.id.shared().clone(),
+            })
             .clone();
         Decision::new(self.now, kind, label, st.profile.id.clone())
     }
@@ -511,7 +514,7 @@ impl Engine {
                     return skip(st, cx, "entry rule once_ever: entered before".into())
                 }
                 crate::flow::Entry::OncePer(d) if e.last + d.exact() > at => {
-                    return skip(st, cx, reason!["entry rule once_per ", *d]);
+                    return skip(st, cx, flow.once_per_reason(*d));
                 }
                 _ => {}
             }

@@ -42,12 +42,25 @@ pub struct FlowDef {
     /// [`id_hash`] of `id`, computed on first use.
     #[serde(skip)]
     id_hash: std::sync::OnceLock<u64>,
+    /// The reason of an entry skipped by `once_per`, made on first use: most
+    /// events a browse flow is offered are skipped so.
+    #[serde(skip)]
+    once_per_reason: std::sync::OnceLock<crate::reason::Reason>,
 }
 
 impl FlowDef {
     /// [`id_hash`] of this flow's id.
     pub fn id_hash(&self) -> u64 {
         *self.id_hash.get_or_init(|| id_hash(&self.id))
+    }
+
+    /// "entry rule once_per <d>", shared by every decision that gives it.
+    pub(crate) fn once_per_reason(&self, d: Dur) -> crate::reason::Reason {
+        self.once_per_reason
+            .get_or_init(|| {
+                crate::reason::Reason::shared(vec!["entry rule once_per ".into(), d.into()])
+            })
+            .clone()
     }
 }
 

@@ -58,6 +58,7 @@ fn default_caps() -> Vec<Cap> {
         channels: vec![Channel::Email],
         max: 1,
         per: Dur::hours(16),
+        shared_name: Default::default(),
     }]
 }
 fn default_windows() -> BTreeMap<Channel, SendWindow> {
@@ -98,6 +99,16 @@ pub struct Cap {
     pub channels: Vec<Channel>,
     pub max: u32,
     pub per: Dur,
+    /// `name` as shared text for reasons, made on first use.
+    #[serde(skip)]
+    shared_name: std::sync::OnceLock<std::sync::Arc<str>>,
+}
+
+impl Cap {
+    fn shared_name(&self) -> &std::sync::Arc<str> {
+        self.shared_name
+            .get_or_init(|| std::sync::Arc::from(self.name.as_str()))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -263,7 +274,7 @@ impl PolicyConfig {
                 parts.push("; ".into());
             }
             parts.push("cap: ".into());
-            parts.push(Part::Owned(cap.name.as_str().into()));
+            parts.push(Part::Shared(cap.shared_name().clone()));
         }
         if windowed {
             let w = &self.windows[&ch];

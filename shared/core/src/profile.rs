@@ -263,7 +263,7 @@ impl Profile {
             let zone = crate::geo::zone_for(country, self.field_str("province"))?;
             TimeZone::get(zone).ok()
         })
-        .or_else(|| TimeZone::get(&settings.store.timezone).ok())
+        .or_else(|| settings.store.zone().cloned())
         .unwrap_or(TimeZone::UTC)
     }
 

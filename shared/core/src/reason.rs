@@ -70,11 +70,18 @@ pub struct Reason(Repr);
 enum Repr {
     One(Part),
     Many(Vec<Part>),
+    /// Made once and given to many decisions (a flow's entry rule).
+    Shared(Arc<[Part]>),
 }
 
 impl Reason {
     pub fn new(parts: Vec<Part>) -> Self {
         Reason(Repr::Many(parts))
+    }
+
+    /// A reason to be cloned into many decisions: a clone allocates nothing.
+    pub fn shared(parts: Vec<Part>) -> Self {
+        Reason(Repr::Shared(parts.into()))
     }
 
     /// A text made elsewhere (rare paths, errors).
@@ -98,6 +105,7 @@ impl Reason {
         match self.0 {
             Repr::One(p) => vec![p],
             Repr::Many(v) => v,
+            Repr::Shared(v) => v.to_vec(),
         }
     }
 }
@@ -128,6 +136,7 @@ impl fmt::Display for Reason {
         match &self.0 {
             Repr::One(p) => p.fmt(f),
             Repr::Many(ps) => ps.iter().try_for_each(|p| p.fmt(f)),
+            Repr::Shared(ps) => ps.iter().try_for_each(|p| p.fmt(f)),
         }
     }
 }
