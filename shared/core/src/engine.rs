@@ -353,24 +353,20 @@ impl Engine {
                 continue;
             }
             let key = match &t.key {
-                Some(path) => {
-                    let mut found = Vec::new();
-                    crate::compare::lookup(props, path, &mut found);
-                    match found.first() {
-                        Some(Value::String(s)) => s.clone(),
-                        Some(v) => v.to_string(),
-                        None => {
-                            let mut d = cx.decision(st, Kind::Skipped);
-                            d.flow = Some(flow.id.clone());
-                            d.reason = Some(
-                                format!("trigger event {} has no {path:?} for the run key", e.id)
-                                    .into(),
-                            );
-                            cx.out.decisions.push(d);
-                            continue;
-                        }
+                Some(path) => match crate::compare::first_at(props, path) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                    None => {
+                        let mut d = cx.decision(st, Kind::Skipped);
+                        d.flow = Some(flow.id.clone());
+                        d.reason = Some(
+                            format!("trigger event {} has no {path:?} for the run key", e.id)
+                                .into(),
+                        );
+                        cx.out.decisions.push(d);
+                        continue;
                     }
-                }
+                },
                 None => String::new(),
             };
             self.try_enter(
@@ -599,7 +595,7 @@ impl Engine {
         }
 
         // Enter.
-        let run_id: Arc<str> = Arc::from(crate::links::hex64(run_key).as_str());
+        let run_id: Arc<str> = Arc::from(crate::links::hex64_in(run_key, &mut [0; 16]));
         note_ledger_key(st, run_key, cx.now);
         let rec = st.entries.record_mut(&flow.id, flow_hash, at);
         rec.count += 1;
