@@ -18,7 +18,7 @@ use crate::event::{Event, EventKind, ReplenishProps, VariantProps};
 use crate::flow::{FlowDef, MatchRef};
 use crate::ids::{EventId, ProfileId, ShopId};
 use crate::profile::Changes;
-use crate::reason::{Part, Reason};
+use crate::reason::{About, Part, Reason};
 use crate::segment::{Dirty, Transition};
 use crate::state::{CustomerState, Reminder, Run, Wait};
 use jiff::tz::TimeZone;
@@ -256,13 +256,7 @@ impl Engine {
                 d.flow = Some(run.flow.clone());
                 d.version = Some(run.version);
                 d.run = Some(run.id.clone());
-                d.reason = Some(reason![
-                    "goal reached: ",
-                    e.kind.name_part(),
-                    " (",
-                    e.id.shared(),
-                    ")"
-                ]);
+                d.reason = Some(Reason::about(About::GoalReached, e));
                 d.conversion = true;
                 cx.out.decisions.push(d);
                 continue;
@@ -610,7 +604,7 @@ impl Engine {
         d.version = Some(flow.version);
         d.run = Some(run_id.clone());
         d.reason = Some(match &trigger {
-            Some(e) => reason!["trigger: ", e.kind.name_part(), " (", e.id.shared(), ")"],
+            Some(e) => Reason::about(About::Trigger, e),
             None => reason![
                 "trigger: ",
                 Part::Owned(
