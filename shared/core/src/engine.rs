@@ -240,17 +240,20 @@ impl Engine {
         // Goals end runs (a conversion); a wait_for resumes.
         let mut i = 0;
         while i < st.runs.len() {
-            let Some(flow) = st.runs[i].flow_def(cfg) else {
+            // The definition is borrowed, not cloned: most runs neither end
+            // nor resume here.
+            if !st.runs[i].resolve_def(cfg) {
                 i += 1;
                 continue;
-            };
+            }
             let run = &st.runs[i];
-            if e.occurred_at >= run.started_at
+            let flow = run.def.0.as_ref().expect("resolved above");
+            let reached = e.occurred_at >= run.started_at
                 && flow
                     .goals
                     .iter()
-                    .any(|g| matches(g.view(), e.name(), &props, run.trigger.as_deref()))
-            {
+                    .any(|g| matches(g.view(), e.name(), &props, run.trigger.as_deref()));
+            if reached {
                 let run = st.runs.remove(i);
                 let mut d = cx.decision(st, Kind::FlowExit);
                 d.flow = Some(run.flow.clone());
@@ -269,6 +272,7 @@ impl Engine {
                         && matches(w.view(), e.name(), &props, run.trigger.as_deref())
                     {
                         let target = w.on_event.clone();
+                        let flow = flow.clone();
                         let run = &mut st.runs[i];
                         run.cursor = run.cursor.max(e.occurred_at.min(cx.now));
                         crate::runner::goto(run, &flow, target.as_deref());

@@ -260,7 +260,8 @@ impl PolicyConfig {
         if t == req.now {
             return Verdict::Send;
         }
-        let mut parts: Vec<Part> = Vec::new();
+        // Room for the usual reason (a cap: two parts) and then some.
+        let mut parts: Vec<Part> = Vec::with_capacity(4);
         if t > req.expires_at {
             parts.push("expired: ".into());
         }

@@ -147,10 +147,17 @@ impl Run {
         &mut self,
         cfg: &crate::config::Config,
     ) -> Option<std::sync::Arc<crate::flow::FlowDef>> {
+        self.resolve_def(cfg);
+        self.def.0.clone()
+    }
+
+    /// Looks the flow definition up into `def` (once); whether it is
+    /// configured. Then `def` can be borrowed instead of cloned.
+    pub(crate) fn resolve_def(&mut self, cfg: &crate::config::Config) -> bool {
         if self.def.0.is_none() {
             self.def.0 = cfg.flow(&self.flow, self.version).cloned();
         }
-        self.def.0.clone()
+        self.def.0.is_some()
     }
 }
 
