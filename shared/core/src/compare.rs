@@ -229,6 +229,21 @@ pub fn any_at(root: &Value, parts: &[String], f: &mut dyn FnMut(&Value) -> bool)
     }
 }
 
+/// The first value [`lookup`] finds at `path`, found without collecting
+/// (a flow's run key is read so on every trigger).
+pub fn first_at<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
+    // Empty parts (`a..b`, a leading or trailing dot) are skipped, as in `lookup`.
+    let rest = path.trim_start_matches('.');
+    match root {
+        Value::Array(items) if !rest.is_empty() => items.iter().find_map(|i| first_at(i, rest)),
+        _ if rest.is_empty() => Some(root),
+        _ => {
+            let (head, tail) = rest.split_once('.').unwrap_or((rest, ""));
+            first_at(root.get(head)?, tail)
+        }
+    }
+}
+
 /// Reads a dotted path (`line_items.product_id`) in a JSON value; arrays on
 /// the way fan out, so the result holds every value found.
 pub fn lookup<'a>(root: &'a Value, path: &str, out: &mut Vec<&'a Value>) {
@@ -257,6 +272,31 @@ pub fn lookup<'a>(root: &'a Value, path: &str, out: &mut Vec<&'a Value>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn first_at_is_the_first_value_lookup_finds() {
+        let v = json!({"checkout_id": "c1", "n": 2, "line_items": [{"sku": "a"}, {"x": 1}, {"sku": "b"}],
+            "deep": {"list": [[{"k": 1}], [{"k": 2}]]}, "empty": []});
+        for path in [
+            "checkout_id",
+            "n",
+            "line_items.sku",
+            "line_items",
+            "deep.list.k",
+            ".n.",
+            "a..b",
+            "line_items.x",
+            "empty",
+            "empty.k",
+            "missing",
+            "n.x",
+            "",
+        ] {
+            let mut all = Vec::new();
+            lookup(&v, path, &mut all);
+            assert_eq!(first_at(&v, path), all.first().copied(), "{path}");
+        }
+    }
 
     fn c(y: &str) -> Compare {
         serde_norway::from_str(y).unwrap()

@@ -148,8 +148,10 @@ pub struct EventCondition {
     /// Only events in the last `within` count (a sliding window).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within: Option<Dur>,
-    /// One past the largest number `count` compares with: counting further
-    /// cannot change the answer.
+    /// Where counting can stop, further events changing no answer: `n` for
+    /// `at_least: n` (the usual `at_least: 1` stops at the first match),
+    /// else one past the largest number `count` compares with. Never below
+    /// one: the first match gives the window's next edge.
     #[serde(skip)]
     pub count_cap: u64,
     /// `count` as the range of counts that pass (`at_least`, `at_most` and
@@ -352,8 +354,10 @@ impl TryFrom<RawCondition> for Condition {
                         return Err("within must be a positive duration".into());
                     }
                 }
-                let count_cap =
-                    count.integer_edges().last().copied().unwrap_or(0).max(0) as u64 + 1;
+                let count_cap = match count_range {
+                    Some((lo, u64::MAX)) => lo.max(1),
+                    _ => count.integer_edges().last().copied().unwrap_or(0).max(0) as u64 + 1,
+                };
                 Condition::Event(EventCondition {
                     event: r.event.unwrap(),
                     filter: r.filter.unwrap_or_default(),

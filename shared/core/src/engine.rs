@@ -18,9 +18,9 @@ use crate::event::{Event, EventKind, ReplenishProps, VariantProps};
 use crate::flow::{FlowDef, MatchRef};
 use crate::ids::{EventId, ProfileId, ShopId};
 use crate::profile::Changes;
-use crate::reason::{Part, Reason};
+use crate::reason::{About, Part, Reason};
 use crate::segment::{Dirty, Transition};
-use crate::state::{CustomerState, EntryRecord, Reminder, Run, Wait};
+use crate::state::{CustomerState, Reminder, Run, Wait};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -79,7 +79,10 @@ impl<'a> Cx<'a> {
         let label = self
             .label
             .borrow_mut()
-            .get_or_insert_with(|| Arc::from(st.profile.label()))
+            .get_or_insert_with(|| match st.profile.email() {
+                Some(e) => Arc::from(e.as_str()),
+                None => st.profile.id.shared().clone(),
+            })
             .clone();
         Decision::new(self.now, kind, label, st.profile.id.clone())
     }
@@ -122,7 +125,12 @@ impl Engine {
             cfg: &self.config,
             now,
             tz: st.profile.time_zone(&self.config.settings),
-            out: Outcome::default(),
+            out: Outcome {
+                // An event makes about ten decisions: one allocation, not
+                // three growths that each copy the decisions so far.
+                decisions: Vec::with_capacity(16),
+                ..Default::default()
+            },
             pending: Changes::default(),
             label: Default::default(),
         };
@@ -158,7 +166,7 @@ impl Engine {
             cx.out.decisions.push(d);
             return;
         }
-        remember(st, e.id.as_str(), cx.now);
+        remember(st, e.id.shared(), cx.now);
         match &e.kind {
             // Store-level facts: the store's own state handles them.
             EventKind::InventoryChanged(_) | EventKind::PriceChanged(_) => return,
@@ -187,8 +195,13 @@ impl Engine {
         } else {
             Value::Null
         });
-        // Segment filters and the history read it: computed once here.
-        let bits = crate::fingerprint::of(&props);
+        // Segment filters and the history read it: computed once here, and
+        // only for events some segment filter can rule out with it.
+        let bits = if cfg.segments.reads_fingerprint(e.name()) {
+            crate::fingerprint::of(&props)
+        } else {
+            crate::fingerprint::UNKNOWN
+        };
         if kept {
             st.history.record_with(e, Some((&props, bits)), cx.now, cfg);
         }
@@ -227,29 +240,26 @@ impl Engine {
         // Goals end runs (a conversion); a wait_for resumes.
         let mut i = 0;
         while i < st.runs.len() {
-            let Some(flow) = st.runs[i].flow_def(cfg) else {
+            // The definition is borrowed, not cloned: most runs neither end
+            // nor resume here.
+            if !st.runs[i].resolve_def(cfg) {
                 i += 1;
                 continue;
-            };
+            }
             let run = &st.runs[i];
-            if e.occurred_at >= run.started_at
+            let flow = run.def.0.as_ref().expect("resolved above");
+            let reached = e.occurred_at >= run.started_at
                 && flow
                     .goals
                     .iter()
-                    .any(|g| matches(g.view(), e.name(), &props, run.trigger.as_deref()))
-            {
+                    .any(|g| matches(g.view(), e.name(), &props, run.trigger.as_deref()));
+            if reached {
                 let run = st.runs.remove(i);
                 let mut d = cx.decision(st, Kind::FlowExit);
                 d.flow = Some(run.flow.clone());
                 d.version = Some(run.version);
                 d.run = Some(run.id.clone());
-                d.reason = Some(reason![
-                    "goal reached: ",
-                    e.kind.name_part(),
-                    " (",
-                    e.id.shared(),
-                    ")"
-                ]);
+                d.reason = Some(Reason::about(About::GoalReached, e));
                 d.conversion = true;
                 cx.out.decisions.push(d);
                 continue;
@@ -262,6 +272,7 @@ impl Engine {
                         && matches(w.view(), e.name(), &props, run.trigger.as_deref())
                     {
                         let target = w.on_event.clone();
+                        let flow = flow.clone();
                         let run = &mut st.runs[i];
                         run.cursor = run.cursor.max(e.occurred_at.min(cx.now));
                         crate::runner::goto(run, &flow, target.as_deref());
@@ -275,7 +286,7 @@ impl Engine {
             st,
             cx,
             Dirty {
-                events: vec![(e.name(), &props, bits)],
+                events: &[(e.name(), &props, bits)],
                 changes,
                 all: zone_moved,
             },
@@ -340,24 +351,20 @@ impl Engine {
                 continue;
             }
             let key = match &t.key {
-                Some(path) => {
-                    let mut found = Vec::new();
-                    crate::compare::lookup(props, path, &mut found);
-                    match found.first() {
-                        Some(Value::String(s)) => s.clone(),
-                        Some(v) => v.to_string(),
-                        None => {
-                            let mut d = cx.decision(st, Kind::Skipped);
-                            d.flow = Some(flow.id.clone());
-                            d.reason = Some(
-                                format!("trigger event {} has no {path:?} for the run key", e.id)
-                                    .into(),
-                            );
-                            cx.out.decisions.push(d);
-                            continue;
-                        }
+                Some(path) => match crate::compare::first_at(props, path) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                    None => {
+                        let mut d = cx.decision(st, Kind::Skipped);
+                        d.flow = Some(flow.id.clone());
+                        d.reason = Some(
+                            format!("trigger event {} has no {path:?} for the run key", e.id)
+                                .into(),
+                        );
+                        cx.out.decisions.push(d);
+                        continue;
                     }
-                }
+                },
                 None => String::new(),
             };
             self.try_enter(
@@ -444,7 +451,7 @@ impl Engine {
                     image_url: r.image_url,
                 }),
             };
-            if remember(st, e.id.as_str(), cx.now).is_none() {
+            if remember(st, e.id.shared(), cx.now).is_none() {
                 self.ingest(st, &Arc::new(e), cx);
             }
         }
@@ -494,19 +501,25 @@ impl Engine {
             d.reason = Some(why);
             cx.out.decisions.push(d);
         };
-        if let Some(e) = st.entries.get(&*flow.id) {
+        let flow_hash = flow.id_hash();
+        if let Some(e) = st.entries.get_hashed(&flow.id, flow_hash) {
             match &flow.entry {
                 crate::flow::Entry::OnceEver => {
                     return skip(st, cx, "entry rule once_ever: entered before".into())
                 }
                 crate::flow::Entry::OncePer(d) if e.last + d.exact() > at => {
-                    return skip(st, cx, reason!["entry rule once_per ", *d]);
+                    return skip(st, cx, flow.once_per_reason(*d));
                 }
                 _ => {}
             }
         }
-        // Runs made here share the flow's id: a pointer compare settles most.
-        let same_flow = |r: &Run| Arc::ptr_eq(&r.flow, &flow.id) || r.flow == flow.id;
+        // Most runs are of other flows: their definition's id hash tells
+        // (runs made here share the flow's id, so a pointer compare settles
+        // the rest).
+        let same_flow = |r: &Run| match &r.def.0 {
+            Some(d) if d.id_hash() != flow_hash => false,
+            _ => Arc::ptr_eq(&r.flow, &flow.id) || r.flow == flow.id,
+        };
         if st.runs.iter().any(|r| same_flow(r) && r.key == key) {
             let why = if key.is_empty() {
                 "a run of this flow is already live for this customer".into()
@@ -580,16 +593,9 @@ impl Engine {
         }
 
         // Enter.
-        let run_id: Arc<str> = Arc::from(crate::links::hex64(run_key).as_str());
+        let run_id: Arc<str> = Arc::from(crate::links::hex64_in(run_key, &mut [0; 16]));
         note_ledger_key(st, run_key, cx.now);
-        // Looked up before inserting: the key is allocated only the first time.
-        let rec = match st.entries.get_mut(&*flow.id) {
-            Some(rec) => rec,
-            None => st
-                .entries
-                .entry(flow.id.to_string())
-                .or_insert(EntryRecord { count: 0, last: at }),
-        };
+        let rec = st.entries.record_mut(&flow.id, flow_hash, at);
         rec.count += 1;
         rec.last = rec.last.max(at);
         let rank = cfg
@@ -602,7 +608,7 @@ impl Engine {
         d.version = Some(flow.version);
         d.run = Some(run_id.clone());
         d.reason = Some(match &trigger {
-            Some(e) => reason!["trigger: ", e.kind.name_part(), " (", e.id.shared(), ")"],
+            Some(e) => Reason::about(About::Trigger, e),
             None => reason![
                 "trigger: ",
                 Part::Owned(
@@ -704,7 +710,7 @@ impl Engine {
                     st,
                     cx,
                     Dirty {
-                        events: vec![],
+                        events: &[],
                         changes,
                         all: false,
                     },
@@ -801,9 +807,9 @@ pub(crate) fn ledger_key(id: &str) -> u64 {
 }
 
 /// Marks an event id as applied; returns the previous mark, if any.
-fn remember(st: &mut CustomerState, id: &str, now: Timestamp) -> Option<Timestamp> {
+fn remember(st: &mut CustomerState, id: &Arc<str>, now: Timestamp) -> Option<Timestamp> {
     st.seen_oldest = Some(st.seen_oldest.map_or(now, |t| t.min(now)));
-    st.seen.insert(id.to_string(), now)
+    st.seen.insert(id.clone(), now)
 }
 
 /// Whether an event matches a goal or a `wait_for`: its name, its property

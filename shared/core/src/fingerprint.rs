@@ -17,6 +17,11 @@
 use crate::compare::{num, Compare};
 use serde_json::Value;
 
+/// The fingerprint of properties not fingerprinted (no segment filter on
+/// their event name has a mask): every bit set, so no mask rules the event
+/// out and the full test decides.
+pub const UNKNOWN: u64 = u64::MAX;
+
 /// The bits of every (path, scalar) pair in `props`. Arrays are transparent,
 /// as in [`crate::compare::any_at`]: `line_items.product_id` reaches the
 /// product of every line item.

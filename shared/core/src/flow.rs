@@ -39,6 +39,37 @@ pub struct FlowDef {
     /// Set to false to stop new entries while live runs finish.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// [`id_hash`] of `id`, computed on first use.
+    #[serde(skip)]
+    id_hash: std::sync::OnceLock<u64>,
+    /// The reason of an entry skipped by `once_per`, made on first use: most
+    /// events a browse flow is offered are skipped so.
+    #[serde(skip)]
+    once_per_reason: std::sync::OnceLock<crate::reason::Reason>,
+}
+
+impl FlowDef {
+    /// [`id_hash`] of this flow's id.
+    pub fn id_hash(&self) -> u64 {
+        *self.id_hash.get_or_init(|| id_hash(&self.id))
+    }
+
+    /// "entry rule once_per <d>", shared by every decision that gives it.
+    pub(crate) fn once_per_reason(&self, d: Dur) -> crate::reason::Reason {
+        self.once_per_reason
+            .get_or_init(|| {
+                crate::reason::Reason::shared(vec!["entry rule once_per ".into(), d.into()])
+            })
+            .clone()
+    }
+}
+
+/// A 64-bit hash of a flow id (FNV-1a): flows whose hashes differ are
+/// different flows, so most comparisons of ids need no string compare.
+pub fn id_hash(id: &str) -> u64 {
+    let mut h = crate::links::Fnv::default();
+    std::hash::Hasher::write(&mut h, id.as_bytes());
+    std::hash::Hasher::finish(&h)
 }
 
 fn yes() -> bool {

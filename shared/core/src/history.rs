@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(from = "Stored")]
 pub struct Recorded {
     pub id: EventId,
@@ -18,9 +18,21 @@ pub struct Recorded {
     /// Shared with the engine's view of the event: recorded without a copy.
     pub props: std::sync::Arc<Value>,
     /// [`crate::fingerprint::of`] the properties: derived, so not stored
-    /// but computed again when a state is read.
+    /// but computed again when a state is read. The engine records
+    /// [`crate::fingerprint::UNKNOWN`] for events no segment filter can
+    /// rule out by fingerprint.
     #[serde(skip)]
     pub bits: u64,
+}
+
+/// Derived `bits` aside, the same recorded event.
+impl PartialEq for Recorded {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.at == other.at
+            && self.props == other.props
+    }
 }
 
 /// A [`Recorded`] as stored.

@@ -30,6 +30,7 @@
 // First, so its `reason!` macro is in scope in the modules below.
 #[macro_use]
 pub mod reason;
+mod bitset;
 pub mod compare;
 pub mod condition;
 pub mod config;
@@ -40,6 +41,7 @@ pub mod engine;
 pub mod event;
 pub mod fingerprint;
 pub mod flow;
+pub mod flow_entries;
 pub mod geo;
 pub mod history;
 pub mod identity;
@@ -51,6 +53,7 @@ pub mod privacy;
 pub mod profile;
 mod runner;
 pub mod samples;
+pub mod seen_ids;
 pub mod segment;
 pub mod settings;
 pub mod shop;

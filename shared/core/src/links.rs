@@ -99,6 +99,16 @@ pub fn hex64(h: u64) -> String {
     hex(&h.to_be_bytes())
 }
 
+/// As [`hex64`], written into `buf` (no allocation: run ids are shared
+/// text made straight from it).
+pub fn hex64_in(h: u64, buf: &mut [u8; 16]) -> &str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = DIGITS[((h >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    std::str::from_utf8(buf).expect("hex digits")
+}
+
 /// The 64-bit value behind [`short_hash`] (its text is this in hex).
 pub fn hash64(parts: &[&str]) -> u64 {
     let mut h = Fnv::default();
@@ -153,6 +163,13 @@ fn push_hex(s: &mut String, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_ids_written_in_place_read_as_made() {
+        for h in [0, 1, 0xdead_beef, u64::MAX, 0x0123_4567_89ab_cdef] {
+            assert_eq!(hex64_in(h, &mut [0; 16]), hex64(h));
+        }
+    }
 
     #[test]
     fn tokens_verify_and_resist_tampering() {

@@ -58,6 +58,7 @@ fn default_caps() -> Vec<Cap> {
         channels: vec![Channel::Email],
         max: 1,
         per: Dur::hours(16),
+        shared_name: Default::default(),
     }]
 }
 fn default_windows() -> BTreeMap<Channel, SendWindow> {
@@ -98,6 +99,16 @@ pub struct Cap {
     pub channels: Vec<Channel>,
     pub max: u32,
     pub per: Dur,
+    /// `name` as shared text for reasons, made on first use.
+    #[serde(skip)]
+    shared_name: std::sync::OnceLock<std::sync::Arc<str>>,
+}
+
+impl Cap {
+    fn shared_name(&self) -> &std::sync::Arc<str> {
+        self.shared_name
+            .get_or_init(|| std::sync::Arc::from(self.name.as_str()))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -153,14 +164,17 @@ impl PolicyConfig {
             Channel::Sms | Channel::Whatsapp => p.phone().is_some(),
             Channel::Webhook => true,
         };
+        // The common reasons are fixed texts per channel: no formatting and
+        // no allocation (a consent skip comes about once per event).
         if !has_address {
-            let what = if ch == Channel::Email {
-                "email address"
-            } else {
-                "phone number"
-            };
             return Verdict::Skip {
-                reason: format!("no {what} for {}", ch.as_str()).into(),
+                reason: match ch {
+                    Channel::Email => "no email address for email",
+                    Channel::Sms => "no phone number for sms",
+                    Channel::Whatsapp => "no phone number for whatsapp",
+                    Channel::Webhook => "no phone number for webhook",
+                }
+                .into(),
             };
         }
         if let Some(why) = p.suppressed.get(&ch) {
@@ -172,7 +186,13 @@ impl PolicyConfig {
             let status = p.consent(ch);
             if req.marketing && status != Some(crate::event::ConsentStatus::Subscribed) {
                 return Verdict::Skip {
-                    reason: format!("no {} marketing consent", ch.as_str()).into(),
+                    reason: match ch {
+                        Channel::Email => "no email marketing consent",
+                        Channel::Sms => "no sms marketing consent",
+                        Channel::Whatsapp => "no whatsapp marketing consent",
+                        Channel::Webhook => "no webhook marketing consent",
+                    }
+                    .into(),
                 };
             }
             // An explicit opt-out from SMS / WhatsApp (STOP) holds every message.
@@ -181,14 +201,20 @@ impl PolicyConfig {
                 && status == Some(crate::event::ConsentStatus::Unsubscribed)
             {
                 return Verdict::Skip {
-                    reason: format!("{} unsubscribed", ch.as_str()).into(),
+                    reason: match ch {
+                        Channel::Email => "email unsubscribed",
+                        Channel::Sms => "sms unsubscribed",
+                        Channel::Whatsapp => "whatsapp unsubscribed",
+                        Channel::Webhook => "webhook unsubscribed",
+                    }
+                    .into(),
                 };
             }
         }
 
         let mut t = req.now;
         // Why the message waits: each cap and the window at most once.
-        let mut capped = vec![false; self.caps.len()];
+        let mut capped = crate::bitset::BitSet::new(self.caps.len());
         let mut windowed = false;
         for _ in 0..32 {
             let mut moved = t;
@@ -198,7 +224,7 @@ impl PolicyConfig {
                         continue;
                     }
                     let from = moved - cap.per.exact();
-                    let mut counted: Vec<Timestamp> = log
+                    let counted = log
                         .iter()
                         .filter(|c| {
                             c.marketing
@@ -207,15 +233,12 @@ impl PolicyConfig {
                                 && c.at <= moved
                                 && (cap.channels.is_empty() || cap.channels.contains(&c.channel))
                         })
-                        .map(|c| c.at)
-                        .collect();
-                    if counted.len() as u32 >= cap.max {
-                        counted.sort();
-                        let k = counted.len() - cap.max as usize;
-                        let free = counted[k] + cap.per.exact();
+                        .map(|c| c.at);
+                    if let Some(oldest) = oldest_over_cap(counted, cap.max) {
+                        let free = oldest + cap.per.exact();
                         if free > moved {
                             moved = free;
-                            capped[ci] = true;
+                            capped.insert(ci);
                         }
                     }
                 }
@@ -237,16 +260,22 @@ impl PolicyConfig {
         if t == req.now {
             return Verdict::Send;
         }
-        let mut parts: Vec<Part> = Vec::new();
+        // Room for the usual reason (a cap: two parts) and then some.
+        let mut parts: Vec<Part> = Vec::with_capacity(4);
         if t > req.expires_at {
             parts.push("expired: ".into());
         }
-        for (cap, _) in self.caps.iter().zip(&capped).filter(|(_, c)| **c) {
+        for (_, cap) in self
+            .caps
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| capped.contains(*i))
+        {
             if parts.len() > 1 {
                 parts.push("; ".into());
             }
             parts.push("cap: ".into());
-            parts.push(Part::Owned(cap.name.as_str().into()));
+            parts.push(Part::Shared(cap.shared_name().clone()));
         }
         if windowed {
             let w = &self.windows[&ch];
@@ -275,6 +304,21 @@ impl PolicyConfig {
         let reason = Reason::new(parts);
         Verdict::Defer { until: t, reason }
     }
+}
+
+/// With `max` allowed, the contact whose leaving the window frees the
+/// cap: the (n - max)-th earliest of the n counted, or None under the cap.
+/// The usual cap of one is the latest contact, found without collecting.
+fn oldest_over_cap(counted: impl Iterator<Item = Timestamp>, max: u32) -> Option<Timestamp> {
+    if max == 1 {
+        return counted.max();
+    }
+    let mut all: Vec<Timestamp> = counted.collect();
+    if (all.len() as u32) < max {
+        return None;
+    }
+    all.sort();
+    Some(all[all.len() - max as usize])
 }
 
 /// Forgets contacts no cap can count any more.

@@ -263,7 +263,7 @@ impl Profile {
             let zone = crate::geo::zone_for(country, self.field_str("province"))?;
             TimeZone::get(zone).ok()
         })
-        .or_else(|| TimeZone::get(&settings.store.timezone).ok())
+        .or_else(|| settings.store.zone().cloned())
         .unwrap_or(TimeZone::UTC)
     }
 
@@ -569,18 +569,31 @@ impl Profile {
 
     /// The profile as templates and property conditions see it.
     pub fn to_json(&self, now: Timestamp, settings: &Settings) -> Value {
-        let tz = self.time_zone(settings);
-        let (stage, _) = self.stage(now, &tz, settings);
-        let (rfm, _) = self.rfm(now, &tz, settings);
+        self.to_json_keys(now, settings, None)
+    }
+
+    /// As [`Profile::to_json`], with only the top-level `keys` when given:
+    /// a template that reads `profile.first_name` needs neither the
+    /// lifecycle stage nor RFM scores, each a few time zone conversions.
+    pub fn to_json_keys(
+        &self,
+        now: Timestamp,
+        settings: &Settings,
+        keys: Option<&std::collections::BTreeSet<String>>,
+    ) -> Value {
+        let want = |k: &str| keys.is_none_or(|ks| ks.contains(k));
+        let tz = || self.time_zone(settings);
         let mut o = Map::new();
-        o.insert("id".into(), json!(self.id));
-        if let Some(e) = self.email() {
+        if want("id") {
+            o.insert("id".into(), json!(self.id));
+        }
+        if let Some(e) = self.email().filter(|_| want("email")) {
             o.insert("email".into(), json!(e));
         }
-        if let Some(p) = self.phone() {
+        if let Some(p) = self.phone().filter(|_| want("phone")) {
             o.insert("phone".into(), json!(p));
         }
-        if let Some(c) = &self.customer_id {
+        if let Some(c) = self.customer_id.as_ref().filter(|_| want("customer_id")) {
             o.insert("customer_id".into(), json!(c));
         }
         let mut attrs = Map::new();
@@ -589,42 +602,72 @@ impl Profile {
                 continue;
             }
             if STANDARD_FIELDS.contains(&k.as_str()) {
-                o.insert(k.clone(), v.value.clone());
-            } else {
+                if want(k) {
+                    o.insert(k.clone(), v.value.clone());
+                }
+            } else if want("attributes") {
                 attrs.insert(k.clone(), v.value.clone());
             }
         }
-        o.insert("attributes".into(), Value::Object(attrs));
-        o.insert("timezone".into(), json!(tz.iana_name().unwrap_or("UTC")));
-        o.insert("locale".into(), json!(self.locale(settings)));
-        o.insert("tags".into(), json!(self.tag_list()));
-        o.insert("orders_count".into(), json!(self.metrics.orders_count));
-        o.insert("total_spent".into(), json!(self.metrics.total_spent));
-        o.insert(
-            "average_order_value".into(),
-            json!(self.metrics.average_order_value),
-        );
-        if let Some(t) = self.metrics.last_order_at {
+        if want("attributes") {
+            o.insert("attributes".into(), Value::Object(attrs));
+        }
+        if want("timezone") {
+            o.insert("timezone".into(), json!(tz().iana_name().unwrap_or("UTC")));
+        }
+        if want("locale") {
+            o.insert("locale".into(), json!(self.locale(settings)));
+        }
+        if want("tags") {
+            o.insert("tags".into(), json!(self.tag_list()));
+        }
+        if want("orders_count") {
+            o.insert("orders_count".into(), json!(self.metrics.orders_count));
+        }
+        if want("total_spent") {
+            o.insert("total_spent".into(), json!(self.metrics.total_spent));
+        }
+        if want("average_order_value") {
+            o.insert(
+                "average_order_value".into(),
+                json!(self.metrics.average_order_value),
+            );
+        }
+        if let Some(t) = self.metrics.last_order_at.filter(|_| want("last_order_at")) {
             o.insert("last_order_at".into(), json!(t));
         }
-        if let Some(t) = self.metrics.first_order_at {
+        if let Some(t) = self
+            .metrics
+            .first_order_at
+            .filter(|_| want("first_order_at"))
+        {
             o.insert("first_order_at".into(), json!(t));
         }
-        o.insert("lifecycle_stage".into(), json!(stage.as_str()));
-        o.insert(
-            "rfm".into(),
-            json!({"recency": rfm[0], "frequency": rfm[1], "monetary": rfm[2]}),
-        );
-        o.insert("points".into(), json!(self.total_points()));
-        if let Some(t) = self.tier(settings) {
+        if want("lifecycle_stage") {
+            let (stage, _) = self.stage(now, &tz(), settings);
+            o.insert("lifecycle_stage".into(), json!(stage.as_str()));
+        }
+        if want("rfm") {
+            let (rfm, _) = self.rfm(now, &tz(), settings);
+            o.insert(
+                "rfm".into(),
+                json!({"recency": rfm[0], "frequency": rfm[1], "monetary": rfm[2]}),
+            );
+        }
+        if want("points") {
+            o.insert("points".into(), json!(self.total_points()));
+        }
+        if let Some(t) = self.tier(settings).filter(|_| want("tier")) {
             o.insert("tier".into(), json!(t));
         }
-        let consent: Map<String, Value> = self
-            .consent
-            .iter()
-            .map(|(c, s)| (c.as_str().to_string(), json!(s.value)))
-            .collect();
-        o.insert("consent".into(), Value::Object(consent));
+        if want("consent") {
+            let consent: Map<String, Value> = self
+                .consent
+                .iter()
+                .map(|(c, s)| (c.as_str().to_string(), json!(s.value)))
+                .collect();
+            o.insert("consent".into(), Value::Object(consent));
+        }
         Value::Object(o)
     }
 }
@@ -649,7 +692,8 @@ pub fn days_between(base: Timestamp, now: Timestamp, tz: &TimeZone) -> i64 {
 }
 
 pub fn date_diff_days(a: Date, b: Date) -> i64 {
-    b.since(a).map(|s| s.get_days() as i64).unwrap_or(0)
+    // Civil days are 24 hours: the exact duration, without a `Span`.
+    b.duration_since(a).as_secs() / 86_400
 }
 
 /// The start (local midnight) of the day `k` days after `base`'s local date.
@@ -687,12 +731,17 @@ pub fn days_edge_in<T: PartialEq>(
     let start = dates.date(base, tz);
     let d = date_diff_days(start, dates.date(now, tz));
     let cur = f(d);
-    let mut ks: Vec<i64> = edges.iter().copied().filter(|k| *k > d).collect();
-    ks.sort_unstable();
-    ks.dedup();
-    let next = ks.into_iter().find(|k| f(*k) != cur).and_then(|k| {
+    // The first day count past today where the value differs: the least
+    // such edge (edges come in any order), found without sorting a copy.
+    let k = edges
+        .iter()
+        .copied()
+        .filter(|&k| k > d && f(k) != cur)
+        .min();
+    let next = k.and_then(|k| {
         let date = start.checked_add(jiff::Span::new().days(k)).ok()?;
-        date.to_zoned(tz.clone()).ok().map(|z| z.timestamp())
+        tz.to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+            .ok()
     });
     (d, next)
 }
@@ -709,7 +758,7 @@ impl LocalDates {
         if let Some(&(_, d)) = self.0.borrow().iter().find(|(x, _)| *x == t) {
             return d;
         }
-        let d = t.to_zoned(tz.clone()).date();
+        let d = tz.to_datetime(t).date();
         self.0.borrow_mut().push((t, d));
         d
     }

@@ -70,11 +70,45 @@ pub struct Reason(Repr);
 enum Repr {
     One(Part),
     Many(Vec<Part>),
+    /// Made once and given to many decisions (a flow's entry rule).
+    Shared(Arc<[Part]>),
+    /// `<what>: <event name> (<event id>)`: a run entered or ended by an
+    /// event (a few times per event), held as the shared event itself.
+    Event(About, Arc<crate::event::Event>),
+}
+
+/// What a reason naming one event says of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum About {
+    /// The event that started a run.
+    Trigger,
+    /// The event that reached a run's goal.
+    GoalReached,
+}
+
+impl About {
+    fn prefix(self) -> &'static str {
+        match self {
+            About::Trigger => "trigger: ",
+            About::GoalReached => "goal reached: ",
+        }
+    }
 }
 
 impl Reason {
     pub fn new(parts: Vec<Part>) -> Self {
         Reason(Repr::Many(parts))
+    }
+
+    /// `trigger: <name> (<id>)` or `goal reached: <name> (<id>)`, with no
+    /// allocation.
+    pub fn about(what: About, e: &Arc<crate::event::Event>) -> Self {
+        Reason(Repr::Event(what, e.clone()))
+    }
+
+    /// A reason to be cloned into many decisions: a clone allocates nothing.
+    pub fn shared(parts: Vec<Part>) -> Self {
+        Reason(Repr::Shared(parts.into()))
     }
 
     /// A text made elsewhere (rare paths, errors).
@@ -98,6 +132,14 @@ impl Reason {
         match self.0 {
             Repr::One(p) => vec![p],
             Repr::Many(v) => v,
+            Repr::Shared(v) => v.to_vec(),
+            Repr::Event(what, e) => vec![
+                Part::Static(what.prefix()),
+                e.kind.name_part(),
+                Part::Static(" ("),
+                Part::Shared(e.id.shared().clone()),
+                Part::Static(")"),
+            ],
         }
     }
 }
@@ -128,6 +170,8 @@ impl fmt::Display for Reason {
         match &self.0 {
             Repr::One(p) => p.fmt(f),
             Repr::Many(ps) => ps.iter().try_for_each(|p| p.fmt(f)),
+            Repr::Shared(ps) => ps.iter().try_for_each(|p| p.fmt(f)),
+            Repr::Event(what, e) => write!(f, "{}{} ({})", what.prefix(), e.name(), e.id),
         }
     }
 }

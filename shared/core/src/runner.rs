@@ -489,7 +489,8 @@ fn render(
     }
     let ctx = context::build(
         s,
-        st.profile.to_json(cx.now, s),
+        st.profile
+            .to_json_keys(cx.now, s, cfg.templates.profile_keys(template)),
         event,
         serde_json::Value::Object(links),
         &flow.id,

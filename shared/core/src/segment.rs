@@ -8,6 +8,7 @@
 //! with the number of segments that cannot be affected, nor with the number
 //! of customers, and no scan ever runs to keep time-based segments current.
 
+use crate::bitset::BitSet;
 use crate::condition::{Condition, Ctx, Eval, Metric, PropertyMatch};
 use crate::history::History;
 use crate::links::NameMap;
@@ -86,7 +87,12 @@ pub struct Membership {
 /// Memberships of every segment, as kept in a customer's state: one slot
 /// per segment, in the compiled set's order (`layout` names that order), so
 /// evaluation reaches a segment's membership by position, not by name.
+///
+/// Every slot is evaluated once its layout is set, so a pass evaluates only
+/// the segments something touched. A stored state with a slot never
+/// evaluated is read with no layout: its first pass evaluates everything.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredMemberships")]
 pub struct Memberships {
     pub slots: Vec<Slot>,
     /// Fingerprint of the segment order the slots follow.
@@ -97,6 +103,30 @@ pub struct Memberships {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<Timestamp>,
 }
+
+/// [`Memberships`] as stored.
+#[derive(Deserialize)]
+struct StoredMemberships {
+    slots: Vec<Slot>,
+    #[serde(default)]
+    layout: u64,
+    #[serde(default)]
+    next: Option<Timestamp>,
+}
+
+impl From<StoredMemberships> for Memberships {
+    fn from(s: StoredMemberships) -> Self {
+        let complete = s.slots.iter().all(|x| x.membership.is_some());
+        Memberships {
+            slots: s.slots,
+            layout: if complete { s.layout } else { NO_LAYOUT },
+            next: s.next,
+        }
+    }
+}
+
+/// The layout of memberships to be evaluated again in full.
+const NO_LAYOUT: u64 = 0;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Slot {
@@ -133,12 +163,22 @@ pub struct Transition {
 /// Alternative `where` lists (any may pass); empty: every event passes.
 type Filters = Vec<Vec<PropertyMatch>>;
 
+/// The segments that count events of one name.
+#[derive(Debug, Clone, Default)]
+struct EventReaders {
+    /// Each segment with the `where` filters of its conditions on the name.
+    segments: Vec<(usize, Filters)>,
+    /// Whether some filter has a fingerprint mask: only then is an event's
+    /// [`crate::fingerprint::of`] worth computing.
+    masked: bool,
+}
+
 /// What changed since the last evaluation.
 #[derive(Debug, Clone, Default)]
 pub struct Dirty<'a> {
     /// Events applied: name, properties (`Null` when not needed) and their
     /// [`crate::fingerprint::of`].
-    pub events: Vec<(&'a str, &'a serde_json::Value, u64)>,
+    pub events: &'a [(&'a str, &'a serde_json::Value, u64)],
     pub changes: Changes,
     /// Evaluate every segment (a new profile, a merge, a configuration change).
     pub all: bool,
@@ -154,7 +194,7 @@ pub struct SegmentSet {
     /// Per event name, the segments that count such events, with the
     /// `where` filters of their conditions on it: an event that passes none
     /// cannot change the segment. An empty filter list passes every event.
-    by_event: NameMap<Vec<(usize, Filters)>>,
+    by_event: NameMap<EventReaders>,
     on_profile: Vec<usize>,
     on_orders: Vec<usize>,
     on_activity: Vec<usize>,
@@ -230,7 +270,7 @@ impl SegmentSet {
             sorted.push(d);
             deps.push(dep);
         }
-        let mut by_event: NameMap<Vec<(usize, Filters)>> = NameMap::default();
+        let mut by_event: NameMap<EventReaders> = NameMap::default();
         let (mut on_profile, mut on_orders, mut on_activity) = (Vec::new(), Vec::new(), Vec::new());
         let mut referrers = vec![Vec::new(); sorted.len()];
         for (i, d) in deps.iter().enumerate() {
@@ -259,7 +299,9 @@ impl SegmentSet {
                 } else {
                     fs
                 };
-                by_event.entry(name).or_default().push((i, fs));
+                let readers = by_event.entry(name).or_default();
+                readers.masked |= fs.iter().flatten().any(|m| m.mask().is_some());
+                readers.segments.push((i, fs));
             }
             if d.profile {
                 on_profile.push(i);
@@ -276,6 +318,7 @@ impl SegmentSet {
         }
         let ids: Vec<&str> = sorted.iter().map(|d| &*d.id).collect();
         let layout = u64::from_str_radix(&crate::links::short_hash(&ids)[..16], 16).unwrap_or(0);
+        let layout = if layout == NO_LAYOUT { 1 } else { layout };
         Ok(SegmentSet {
             defs: sorted,
             deps,
@@ -307,6 +350,12 @@ impl SegmentSet {
             .iter()
             .flat_map(|d| d.events.iter().map(|s| s.as_str()))
             .collect()
+    }
+
+    /// Whether a segment filter on events of this name can use their
+    /// fingerprint (otherwise [`crate::fingerprint::UNKNOWN`] serves).
+    pub fn reads_fingerprint(&self, event: &str) -> bool {
+        self.by_event.get(event).is_some_and(|r| r.masked)
     }
 
     /// Evaluates again what may have changed and returns the enter / exit
@@ -350,23 +399,24 @@ impl SegmentSet {
             // stands (each slot was evaluated when the layout was set).
             return out;
         }
-        let mut touched = vec![all; n];
+        // Segments to evaluate (all of them when `all`).
+        let mut touched = BitSet::new(n);
         if !all {
-            for (name, props, bits) in &dirty.events {
-                if let Some(list) = self.by_event.get(*name) {
-                    for (i, filters) in list {
+            for (name, props, bits) in dirty.events {
+                if let Some(readers) = self.by_event.get(*name) {
+                    for (i, filters) in &readers.segments {
                         if filters.is_empty()
                             || props.is_null()
                             || filters
                                 .iter()
                                 .any(|f| f.iter().all(|m| m.test_fp(props, *bits)))
                         {
-                            touched[*i] = true;
+                            touched.insert(*i);
                         }
                     }
                 }
             }
-            let mut mark = |list: &[usize]| list.iter().for_each(|&i| touched[i] = true);
+            let mut mark = |list: &[usize]| list.iter().for_each(|&i| touched.insert(i));
             if dirty.changes.profile {
                 mark(&self.on_profile);
             }
@@ -379,7 +429,7 @@ impl SegmentSet {
             if due {
                 for (i, s) in ms.slots.iter().enumerate() {
                     if s.membership.and_then(|m| m.next).is_some_and(|t| t <= now) {
-                        touched[i] = true;
+                        touched.insert(i);
                     }
                 }
             }
@@ -389,10 +439,13 @@ impl SegmentSet {
         // that held the earliest instant moves it later.
         let mut rescan = realigned;
         let dates = crate::profile::LocalDates::default();
-        for i in 0..n {
-            if !touched[i] && ms.slots[i].membership.is_some() {
-                continue;
-            }
+        let mut from = 0;
+        while let Some(i) = if all {
+            (from < n).then_some(from)
+        } else {
+            touched.next_from(from)
+        } {
+            from = i + 1;
             let def = &self.defs[i];
             let cur = ms.slots[i].membership;
             let e = {
@@ -438,9 +491,10 @@ impl SegmentSet {
                     ms.next = crate::condition::earliest(ms.next, new.next);
                 }
                 ms.slots[i].membership = Some(new);
-                // Its value or next instant moved: segments that refer to it follow.
+                // Its value or next instant moved: segments that refer to it
+                // follow (they come later in dependency order).
                 for &j in &self.referrers[i] {
-                    touched[j] = true;
+                    touched.insert(j);
                 }
             }
             if was != e.value {

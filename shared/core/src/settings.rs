@@ -65,6 +65,19 @@ pub struct StoreInfo {
     /// Where merchant alerts go.
     #[serde(default)]
     pub alert_email: Option<String>,
+    /// `timezone` looked up once (most customers fall back to it on every
+    /// event, and a lookup by name costs more than the event's other zone work).
+    #[serde(skip)]
+    zone: std::sync::OnceLock<Option<jiff::tz::TimeZone>>,
+}
+
+impl StoreInfo {
+    /// The store's zone, when `timezone` names one.
+    pub fn zone(&self) -> Option<&jiff::tz::TimeZone> {
+        self.zone
+            .get_or_init(|| jiff::tz::TimeZone::get(&self.timezone).ok())
+            .as_ref()
+    }
 }
 
 fn default_currency() -> String {

@@ -23,7 +23,7 @@ pub struct CustomerState {
     pub runs: Vec<Run>,
     /// Per flow: how often and when last entered (entry rules).
     #[serde(default)]
-    pub entries: BTreeMap<String, EntryRecord>,
+    pub entries: crate::flow_entries::FlowEntries,
     /// Runs started and messages sent, by id, with when: a replayed input
     /// starts nothing and sends nothing twice. Entries are kept for the
     /// de-duplication window (past it, a trigger is too old to start a run).
@@ -40,7 +40,7 @@ pub struct CustomerState {
     pub contacts: Vec<Contact>,
     /// Event ids applied recently, for de-duplication.
     #[serde(default)]
-    pub seen: BTreeMap<String, Timestamp>,
+    pub seen: crate::seen_ids::SeenIds,
     /// The oldest entry of `seen`: it is pruned only once that one expires.
     #[serde(default)]
     pub seen_oldest: Option<Timestamp>,
@@ -62,12 +62,12 @@ impl CustomerState {
             history: History::default(),
             segments: Memberships::default(),
             runs: Vec::new(),
-            entries: BTreeMap::new(),
+            entries: Default::default(),
             ledger: BTreeMap::new(),
             ledger_oldest: None,
             date_cursors: BTreeMap::new(),
             contacts: Vec::new(),
-            seen: BTreeMap::new(),
+            seen: Default::default(),
             seen_oldest: None,
             reminders: BTreeMap::new(),
             wake: None,
@@ -147,10 +147,17 @@ impl Run {
         &mut self,
         cfg: &crate::config::Config,
     ) -> Option<std::sync::Arc<crate::flow::FlowDef>> {
+        self.resolve_def(cfg);
+        self.def.0.clone()
+    }
+
+    /// Looks the flow definition up into `def` (once); whether it is
+    /// configured. Then `def` can be borrowed instead of cloned.
+    pub(crate) fn resolve_def(&mut self, cfg: &crate::config::Config) -> bool {
         if self.def.0.is_none() {
             self.def.0 = cfg.flow(&self.flow, self.version).cloned();
         }
-        self.def.0.clone()
+        self.def.0.is_some()
     }
 }
 
@@ -194,11 +201,11 @@ impl CustomerState {
                 self.runs.push(r);
             }
         }
-        for (k, e) in other.entries {
-            let mine = self.entries.entry(k).or_insert(EntryRecord {
-                count: 0,
-                last: e.last,
-            });
+        for (k, e) in other.entries.iter() {
+            let k: std::sync::Arc<str> = std::sync::Arc::from(k);
+            let mine = self
+                .entries
+                .record_mut(&k, crate::flow::id_hash(&k), e.last);
             mine.count += e.count;
             mine.last = mine.last.max(e.last);
         }

@@ -134,6 +134,11 @@ pub struct Templates {
     /// Templates that can read `links.preferences`: the link costs an HMAC,
     /// so it is made only for them.
     reads_preferences: std::collections::BTreeSet<String>,
+    /// For templates that read the profile only as `profile.<key>…`, those
+    /// keys: their context holds only these parts of the profile (building
+    /// all of it cost more than rendering). Templates not listed read the
+    /// whole profile.
+    profile_keys: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -216,6 +221,7 @@ impl Templates {
             env,
             defs: map,
             reads_preferences: Default::default(),
+            profile_keys: Default::default(),
         };
         t.reads_preferences = t
             .defs
@@ -228,7 +234,47 @@ impl Templates {
             })
             .cloned()
             .collect();
+        t.profile_keys = t
+            .defs
+            .keys()
+            .filter_map(|id| Some((id.clone(), t.static_profile_keys(id)?)))
+            .collect();
         (t, errors)
+    }
+
+    /// The profile keys template `id` reads, when it reads the profile only
+    /// as `profile.<key>…` (not whole: printed, looped over, passed on,
+    /// indexed by a variable) and takes in no other template, whose reads
+    /// would not be seen here.
+    fn static_profile_keys(&self, id: &str) -> Option<std::collections::BTreeSet<String>> {
+        let d = self.defs.get(id)?;
+        let sources = d
+            .locales
+            .values()
+            .flat_map(|parts| PART_NAMES.iter().filter_map(|n| parts.get(n)));
+        for src in sources {
+            if ["include", "import", "extends"]
+                .iter()
+                .any(|w| src.contains(w))
+            {
+                return None;
+            }
+        }
+        let mut keys = std::collections::BTreeSet::new();
+        for v in self.referenced(id) {
+            if v == "profile" {
+                return None;
+            }
+            if let Some(path) = v.strip_prefix("profile.") {
+                keys.insert(path.split('.').next().unwrap_or(path).to_string());
+            }
+        }
+        Some(keys)
+    }
+
+    /// See [`Templates::profile_keys`]: `None` for the whole profile.
+    pub fn profile_keys(&self, id: &str) -> Option<&std::collections::BTreeSet<String>> {
+        self.profile_keys.get(id)
     }
 
     /// Whether template `id` can read `links.preferences`.
@@ -277,11 +323,16 @@ impl Templates {
         // Shared by every part (subject, preview, html, text); converted
         // only where a part reads it.
         let ctx = crate::template_context::value(ctx);
+        // The parts' names, `id/locale/part`, written into one buffer.
+        let mut key = String::with_capacity(id.len() + locale.len() + 10);
         for name in PART_NAMES {
             if parts.get(name).is_none() {
                 continue;
             }
-            let key = format!("{id}/{locale}/{name}");
+            key.clear();
+            for s in [id, "/", locale, "/", name] {
+                key.push_str(s);
+            }
             let t = self.env.get_template(&key).map_err(|e| describe(&e))?;
             let s = t
                 .render(&ctx)
@@ -383,6 +434,32 @@ mod tests {
         ] {
             let t = one(TemplateChannel::Sms, body(b));
             assert_eq!(t.reads_preferences("t"), reads, "{b}");
+        }
+    }
+
+    #[test]
+    fn templates_get_the_profile_keys_they_read_or_the_whole_profile() {
+        let body = |b: &str| Parts {
+            body: Some(b.into()),
+            ..Default::default()
+        };
+        let keys = |ks: &[&str]| Some(ks.iter().map(|k| k.to_string()).collect());
+        for (b, want) in [
+            ("{{ links.unsubscribe }}", keys(&[])),
+            (
+                "{{ profile.first_name | default('x') }} {{ profile.rfm.recency }}",
+                keys(&["first_name", "rfm"]),
+            ),
+            // Subscripts count as reading the whole profile.
+            ("{{ profile['tier'] }}", None),
+            ("{{ profile }}", None),
+            ("{% for k in profile %}{{ k }}{% endfor %}", None),
+            ("{% set p = profile %}{{ p.first_name }}", None),
+            ("{{ profile[k] }}", None),
+            ("{% include 't/en/body' %}", None),
+        ] {
+            let t = one(TemplateChannel::Sms, body(b));
+            assert_eq!(t.profile_keys("t").cloned(), want, "{b}");
         }
     }
 
