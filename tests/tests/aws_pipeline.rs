@@ -526,6 +526,44 @@ async fn write_units_per_delivery_on_the_starter_pack() {
     ] {
         println!("{name:<19}{c:>6} {r:>8.1} {w:>8.1} {:>8.2}", w / n);
     }
+    // What the writes are made of: the stored size of each kind of item.
+    let items = d
+        .table
+        .client
+        .scan()
+        .table_name(&d.table.name)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    let mut sizes: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for i in &items {
+        let pk = i["pk"].as_s().unwrap();
+        let kind = pk.split('#').next().unwrap().to_string();
+        let size: usize = i
+            .iter()
+            .map(|(k, v)| {
+                k.len()
+                    + match v {
+                        aws_sdk_dynamodb::types::AttributeValue::B(b) => b.as_ref().len(),
+                        aws_sdk_dynamodb::types::AttributeValue::S(s) => s.len(),
+                        aws_sdk_dynamodb::types::AttributeValue::N(n) => n.len(),
+                        _ => 8,
+                    }
+            })
+            .sum();
+        sizes.entry(kind).or_default().push(size);
+    }
+    for (kind, mut v) in sizes {
+        v.sort();
+        println!(
+            "{kind:<8} items {:>4}  median {:>6} B  max {:>6} B",
+            v.len(),
+            v[v.len() / 2],
+            v[v.len() - 1]
+        );
+    }
     let per = (iw + ew + sw) / n;
     println!(
         "total WCU per delivery: {per:.2}; RCU per delivery: {:.2}",

@@ -83,7 +83,7 @@ impl Table {
             .send()
             .await
             .map_err(|e| unavailable("GetItem", e))?;
-        self.meter.add(out.consumed_capacity());
+        self.meter.read(out.consumed_capacity());
         let Some(item) = out.item else {
             return Ok(None);
         };
@@ -111,7 +111,7 @@ impl Table {
             .await;
         match out {
             Ok(o) => {
-                self.meter.add(o.consumed_capacity());
+                self.meter.write(o.consumed_capacity());
                 Ok(())
             }
             Err(e)
@@ -141,7 +141,7 @@ impl Table {
             .await;
         match out {
             Ok(o) => {
-                self.meter.add_all(o.consumed_capacity());
+                self.meter.write_all(o.consumed_capacity());
                 Ok(())
             }
             Err(SdkError::ServiceError(se)) => match se.into_err() {
@@ -206,7 +206,7 @@ impl Table {
             .send()
             .await
             .map_err(|e| unavailable("GetItem outbox", e))?;
-        self.meter.add(out.consumed_capacity());
+        self.meter.read(out.consumed_capacity());
         out.item
             .map(|i| {
                 let bytes =
@@ -227,7 +227,7 @@ impl Table {
             .send()
             .await
             .map_err(|e| unavailable("DeleteItem outbox", e))?;
-        self.meter.add(out.consumed_capacity());
+        self.meter.write(out.consumed_capacity());
         Ok(())
     }
 }
@@ -257,7 +257,7 @@ impl Customers for Table {
                 .send()
                 .await
                 .map_err(|e| unavailable("BatchGetItem identities", e))?;
-            self.meter.add_all(out.consumed_capacity());
+            self.meter.read_all(out.consumed_capacity());
             for item in out
                 .responses
                 .unwrap_or_default()

@@ -61,7 +61,7 @@ impl<'a> Deliveries<'a> {
                 .send()
                 .await
                 .map_err(|e| fail("PutItem seen", e))?;
-            self.table.meter.add(out.consumed_capacity());
+            self.table.meter.write(out.consumed_capacity());
         }
         Ok(())
     }
@@ -75,7 +75,7 @@ impl<'a> Deliveries<'a> {
             .set_key(Some(key(pk, sk)))
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
         let out = block(req.send()).map_err(|e| fail("GetItem", e))?;
-        t.meter.add(out.consumed_capacity());
+        t.meter.read(out.consumed_capacity());
         Ok(out.item)
     }
 
@@ -88,7 +88,7 @@ impl<'a> Deliveries<'a> {
             .set_item(Some(item))
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
         let out = block(req.send()).map_err(|e| fail("PutItem", e))?;
-        t.meter.add(out.consumed_capacity());
+        t.meter.write(out.consumed_capacity());
         Ok(())
     }
 
@@ -117,7 +117,7 @@ impl<'a> Deliveries<'a> {
                     .request_items(&t.name, w)
                     .return_consumed_capacity(ReturnConsumedCapacity::Total);
                 let out = block(req.send()).map_err(|e| fail("BatchWriteItem", e))?;
-                t.meter.add_all(out.consumed_capacity());
+                t.meter.write_all(out.consumed_capacity());
                 pending = out.unprocessed_items.and_then(|mut u| u.remove(&t.name));
             }
         }
@@ -218,7 +218,7 @@ impl DeliveryStore for Deliveries<'_> {
                 .set_exclusive_start_key(start.take())
                 .return_consumed_capacity(ReturnConsumedCapacity::Total);
             let out = block(req.send()).map_err(|e| fail("Query facts", e))?;
-            t.meter.add(out.consumed_capacity());
+            t.meter.read(out.consumed_capacity());
             found.extend(out.items().iter().cloned());
             match out.last_evaluated_key {
                 Some(k) => start = Some(k),

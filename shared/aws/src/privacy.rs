@@ -124,7 +124,7 @@ async fn put(t: &Table, item: Item) -> anyhow::Result<()> {
         .send()
         .await
         .map_err(|e| unavailable("PutItem", e))?;
-    t.meter.add(out.consumed_capacity());
+    t.meter.write(out.consumed_capacity());
     Ok(())
 }
 
@@ -152,7 +152,7 @@ async fn delete_all(t: &Table, keys: Vec<Item>) -> anyhow::Result<()> {
                 .send()
                 .await
                 .map_err(|e| unavailable("BatchWriteItem", e))?;
-            t.meter.add_all(out.consumed_capacity());
+            t.meter.write_all(out.consumed_capacity());
             pending = out
                 .unprocessed_items
                 .and_then(|mut u| u.remove(&t.name))
@@ -180,7 +180,7 @@ async fn scan_profiles_of_shop(t: &Table, shop: &ShopId) -> anyhow::Result<Vec<P
             .send()
             .await
             .map_err(|e| unavailable("Scan", e))?;
-        t.meter.add(page.consumed_capacity());
+        t.meter.read(page.consumed_capacity());
         for i in page.items() {
             if let Some(p) = get_s(i, "pk").and_then(|pk| pk.strip_prefix("profile#")) {
                 out.push(ProfileId::parse(p).map_err(|e| anyhow::anyhow!("{p}: {e}"))?);

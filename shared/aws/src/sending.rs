@@ -143,7 +143,7 @@ impl SesEmail {
             .send()
             .await
             .map_err(|e| transient(unavailable("GetItem suppression", e)))?;
-        self.table.meter.add(out.consumed_capacity());
+        self.table.meter.read(out.consumed_capacity());
         Ok(out
             .item
             .map(|i| get_s(&i, "reason").unwrap_or("suppressed").to_string()))
@@ -177,7 +177,7 @@ impl SesEmail {
             .await;
         match out {
             Ok(o) => {
-                self.table.meter.add(o.consumed_capacity());
+                self.table.meter.write(o.consumed_capacity());
                 Ok(None)
             }
             Err(e)
@@ -220,7 +220,7 @@ impl SesEmail {
             .send()
             .await
             .map_err(|e| transient(unavailable("UpdateItem ledger", e)))?;
-        self.table.meter.add(out.consumed_capacity());
+        self.table.meter.write(out.consumed_capacity());
         Ok(())
     }
 
@@ -235,7 +235,7 @@ impl SesEmail {
             .send()
             .await
             .map_err(|e| transient(unavailable("DeleteItem ledger", e)))?;
-        self.table.meter.add(out.consumed_capacity());
+        self.table.meter.write(out.consumed_capacity());
         Ok(())
     }
 }

@@ -40,31 +40,39 @@ pub struct Meter {
 }
 
 impl Meter {
-    pub fn add(&self, c: Option<&ConsumedCapacity>) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        if let Some(c) = c {
-            let milli = |u: Option<f64>| (u.unwrap_or(0.0) * 1000.0).round() as u64;
-            self.read_milli
-                .fetch_add(milli(c.read_capacity_units), Ordering::Relaxed);
-            // Some calls report only the total (DynamoDB Local among them):
-            // for writes the total is the write units.
-            let w = c
-                .write_capacity_units
-                .or(if c.read_capacity_units.is_none() {
-                    c.capacity_units
-                } else {
-                    None
-                });
-            self.write_milli.fetch_add(milli(w), Ordering::Relaxed);
-        }
+    /// A read call's consumed capacity.
+    pub fn read(&self, c: Option<&ConsumedCapacity>) {
+        self.count(&self.read_milli, c);
     }
 
-    pub fn add_all(&self, cs: &[ConsumedCapacity]) {
+    /// A write call's consumed capacity (a failed conditional write still
+    /// consumes its units, but the SDK returns no figure for it).
+    pub fn write(&self, c: Option<&ConsumedCapacity>) {
+        self.count(&self.write_milli, c);
+    }
+
+    pub fn read_all(&self, cs: &[ConsumedCapacity]) {
+        self.count_all(&self.read_milli, cs);
+    }
+
+    pub fn write_all(&self, cs: &[ConsumedCapacity]) {
+        self.count_all(&self.write_milli, cs);
+    }
+
+    fn count(&self, to: &AtomicU64, c: Option<&ConsumedCapacity>) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        // The total, which every implementation reports (DynamoDB Local
+        // gives only that one).
+        let units = c.and_then(|c| c.capacity_units).unwrap_or(0.0);
+        to.fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
+    }
+
+    fn count_all(&self, to: &AtomicU64, cs: &[ConsumedCapacity]) {
         if cs.is_empty() {
-            self.add(None);
+            self.count(to, None);
         }
         for c in cs {
-            self.add(Some(c));
+            self.count(to, Some(c));
         }
     }
 

@@ -95,7 +95,7 @@ impl Feedback {
             .await;
         match r {
             Ok(o) => {
-                t.meter.add(o.consumed_capacity());
+                t.meter.write(o.consumed_capacity());
                 Ok(true)
             }
             Err(e)
@@ -128,7 +128,7 @@ impl Feedback {
             .await;
         match r {
             Ok(o) => {
-                t.meter.add(o.consumed_capacity());
+                t.meter.write(o.consumed_capacity());
                 Ok(())
             }
             Err(e)

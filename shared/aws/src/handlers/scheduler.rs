@@ -118,7 +118,7 @@ async fn reconcile(p: &Pipeline, now: Timestamp) -> anyhow::Result<Fired> {
                 .send()
                 .await
                 .map_err(|e| unavailable("Query due", e))?;
-            t.meter.add(page.consumed_capacity());
+            t.meter.read(page.consumed_capacity());
             for k in page.items() {
                 let (Some(pk), Some(sk)) = (get_s(k, "pk"), get_s(k, "sk")) else {
                     continue;
@@ -169,7 +169,7 @@ async fn rearm(
         .send()
         .await
         .map_err(|e| unavailable("GetItem", e))?;
-    t.meter.add(out.consumed_capacity());
+    t.meter.read(out.consumed_capacity());
     let Some(item) = out.item else {
         return Ok(None);
     };
