@@ -5,19 +5,11 @@
 //! (a signed Shopify delivery). The answer comes back through the runtime,
 //! and the event lands on the stack's events queue.
 //!
-//! Not yet part of `scripts/test` (ignored): `cargo lambda watch` builds the
-//! function with cargo, which cannot share the target directory `cargo
-//! test` holds locked. Run it by hand with cargo-lambda installed
-//! (`pip install cargo-lambda`):
-//!
-//! ```sh
-//! source scripts/emulators
-//! STOREFLOW_CARGO_LAMBDA=$(command -v cargo-lambda) \
-//!   cargo test -p storeflow-tests --test lambda_runtime -- --ignored
-//! ```
-//!
-//! The function builds in `STOREFLOW_LAMBDA_TARGET_DIR` (default
-//! `target/lambda-watch`), not in the directory the test runs from.
+//! `cargo lambda watch` builds the function with cargo, which cannot share
+//! the target directory `cargo test` holds locked: it builds in
+//! `STOREFLOW_LAMBDA_TARGET_DIR` (`scripts/emulators` sets a cached one;
+//! default `target/lambda-watch`). The first run on a machine builds the
+//! function's dependencies there, some minutes.
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -45,7 +37,6 @@ fn free_port() -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs cargo-lambda and a target directory cargo test does not hold; see the module docs"]
 async fn the_ingest_function_answers_through_the_lambda_runtime_api() {
     let cargo_lambda = std::env::var("STOREFLOW_CARGO_LAMBDA").unwrap_or_else(|_| {
         panic!(
