@@ -22,9 +22,6 @@ use storeflow_core::{CustomerState, Decision, Engine, Input};
 /// about k rounds; this bound is far above what one customer produces.
 const ATTEMPTS: usize = 100;
 
-/// `existing` refuses a timer whose wake-up moved (internal marker).
-const STALE_TIMER: &str = "stale timer";
-
 /// What one input decided, once committed.
 #[derive(Debug, Default)]
 pub struct Applied {
@@ -36,9 +33,6 @@ pub struct Applied {
     pub profile: Option<ProfileId>,
     /// The customer's next wake-up.
     pub wake: Option<Timestamp>,
-    /// The wake-up stored before this commit: a runtime that arms timers
-    /// (the AWS scheduler) arms one only when the wake-up moved.
-    pub previous_wake: Option<Timestamp>,
     /// Lost races before this result was committed.
     pub retries: usize,
     /// Every wake-up committed by this input (the customer's, the shop's,
@@ -126,7 +120,8 @@ impl<B: Customers + Shops> App<B> {
         profile: &ProfileId,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
-        self.existing(shop, profile, Input::Wake, None, now).await
+        let applied = self.existing(shop, profile, Input::Wake, None, now).await?;
+        Ok(applied.unwrap_or_default())
     }
 
     /// A timer armed for the wake-up `due` fired. The stored wake-up is the
@@ -139,13 +134,8 @@ impl<B: Customers + Shops> App<B> {
         due: Timestamp,
         now: Timestamp,
     ) -> Result<Option<Applied>, StoreError> {
-        match self
-            .existing(shop, profile, Input::Wake, Some(due), now)
+        self.existing(shop, profile, Input::Wake, Some(due), now)
             .await
-        {
-            Err(StoreError::Conflict(m)) if m == STALE_TIMER => Ok(None),
-            other => other.map(Some),
-        }
     }
 
     /// Enrols a customer in a campaign flow.
@@ -159,7 +149,8 @@ impl<B: Customers + Shops> App<B> {
         let input = Input::Campaign {
             flow: flow.to_string(),
         };
-        self.existing(shop, profile, input, None, now).await
+        let applied = self.existing(shop, profile, input, None, now).await?;
+        Ok(applied.unwrap_or_default())
     }
 
     /// The store's own wake-up (back-in-stock batches).
@@ -169,7 +160,7 @@ impl<B: Customers + Shops> App<B> {
 
     /// An input for a known profile; a profile that is gone (merged into
     /// another meanwhile) has nothing left to do. With `due`, only when the
-    /// stored wake-up is still that instant.
+    /// stored wake-up is still that instant (`None` when it is not).
     async fn existing(
         &self,
         shop: &ShopId,
@@ -177,7 +168,7 @@ impl<B: Customers + Shops> App<B> {
         input: Input,
         due: Option<Timestamp>,
         now: Timestamp,
-    ) -> Result<Applied, StoreError> {
+    ) -> Result<Option<Applied>, StoreError> {
         for retries in 0..ATTEMPTS {
             let Some(Loaded {
                 mut state,
@@ -185,20 +176,20 @@ impl<B: Customers + Shops> App<B> {
                 wake,
             }) = self.store.load(shop, profile).await?
             else {
-                return Ok(Applied::default());
+                return Ok(Some(Applied::default()));
             };
             if due.is_some() && wake != due {
-                return Err(StoreError::Conflict(STALE_TIMER.into()));
+                return Ok(None);
             }
             let before = profile_keys(&state);
             let out = self.engine.handle(&mut state, input.clone(), now);
-            let keys = gained(&before, profile_keys(&state));
+            let claim = to_claim(profile, &[], &[], &before, profile_keys(&state));
             match self
-                .commit(&state, Some(version), wake, &keys, &[], out, retries, now)
+                .commit(&state, Some(version), wake, &claim, &[], out, retries, now)
                 .await
             {
                 Err(StoreError::Conflict(_)) => continue,
-                other => return other,
+                other => return other.map(Some),
             }
         }
         Err(StoreError::Conflict(format!(
@@ -247,31 +238,7 @@ impl<B: Customers + Shops> App<B> {
                 }
             }
             let out = self.engine.handle(&mut state, input.clone(), now);
-            // The keys to write: after a merge every key (the absorbed
-            // profiles' keys move); otherwise the event's keys that did not
-            // point here yet and any key the profile gained. Keys already
-            // pointing here are not written again, so the common event is
-            // one conditional write of the state alone.
-            let mut claim: Vec<String> = if absorbed.is_empty() {
-                keys.iter()
-                    .zip(&found)
-                    .filter(|(_, f)| f.as_ref() != Some(&into))
-                    .map(|(k, _)| k.clone())
-                    .collect()
-            } else {
-                keys.to_vec()
-            };
-            let after = profile_keys(&state);
-            let extra = if absorbed.is_empty() {
-                gained(&before, after)
-            } else {
-                after
-            };
-            for k in extra {
-                if !claim.contains(&k) && (!absorbed.is_empty() || !keys.contains(&k)) {
-                    claim.push(k);
-                }
-            }
+            let claim = to_claim(&into, keys, &found, &before, profile_keys(&state));
             match self
                 .commit(
                     &state,
@@ -328,7 +295,6 @@ impl<B: Customers + Shops> App<B> {
             messages,
             profile: Some(state.profile.id.clone()),
             wake: out.wake,
-            previous_wake,
             retries,
             timers: out
                 .wake
@@ -394,16 +360,38 @@ impl<B: Customers + Shops> App<B> {
         };
         for (p, mut e) in notify {
             e.shop = shop.clone();
-            let more = self.existing(shop, &p, Input::Event(e), None, now).await?;
-            applied.absorb(more);
+            if let Some(more) = self.existing(shop, &p, Input::Event(e), None, now).await? {
+                applied.absorb(more);
+            }
         }
         Ok(applied)
     }
 }
 
-/// The keys in `after` that are not in `before`.
-fn gained(before: &[String], after: Vec<String>) -> Vec<String> {
-    after.into_iter().filter(|k| !before.contains(k)).collect()
+/// The identity keys a commit must write: the event's `keys` and the
+/// profile's keys `after` the evaluation, less those known to point at
+/// `into` already — an event key by what `find` said of it (`found`), any
+/// other by the profile's keys `before`. So the common event writes none
+/// (one conditional write of the state alone), while new keys, keys the
+/// profile gained and an absorbed profile's keys are claimed.
+fn to_claim(
+    into: &ProfileId,
+    keys: &[String],
+    found: &[Option<ProfileId>],
+    before: &[String],
+    after: Vec<String>,
+) -> Vec<String> {
+    let points_here = |k: &String| match keys.iter().position(|e| e == k) {
+        Some(i) => found.get(i).is_some_and(|f| f.as_ref() == Some(into)),
+        None => before.contains(k),
+    };
+    let mut claim: Vec<String> = Vec::new();
+    for k in keys.iter().cloned().chain(after) {
+        if !points_here(&k) && !claim.contains(&k) {
+            claim.push(k);
+        }
+    }
+    claim
 }
 
 /// Every identity key of a profile: after a merge, the absorbed profile's

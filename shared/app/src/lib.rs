@@ -14,6 +14,8 @@
 //!   resolved to a customer (merging anonymous profiles), run through the
 //!   engine, committed; a lost race is retried from a fresh read.
 //! - [`memory`] — an in-memory adapter, for tests and the simulator.
+//! - [`privacy`] — finding a request's profiles and the export document,
+//!   the same in every runtime.
 //! - [`config_dir`] — reads a store's configuration directory (the CLI, the
 //!   embedded runtime and the Lambda functions load it the same way).
 //!
@@ -23,6 +25,7 @@ pub mod config_dir;
 pub mod evaluate;
 pub mod memory;
 pub mod ports;
+pub mod privacy;
 
 pub use evaluate::{App, Applied, Timer};
 pub use ports::{Commit, Deliver, DeliverError, Delivered, StoreError};

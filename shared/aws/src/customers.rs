@@ -71,20 +71,9 @@ impl Table {
         }
     }
 
-    /// Reads a state item: (packed state, version, wake-up).
+    /// Reads a state item, strongly consistent, with its version.
     async fn read_state(&self, pk: String) -> Result<Option<(Item, u64)>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.name)
-            .set_key(Some(key(pk.clone(), STATE)))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(|e| unavailable("GetItem", e))?;
-        self.meter.read(out.consumed_capacity());
-        let Some(item) = out.item else {
+        let Some(item) = self.get(key(pk.clone(), STATE), true).await? else {
             return Ok(None);
         };
         let version = get_n(&item, "version").ok_or_else(|| corrupt(&pk, "no version"))?;
@@ -177,7 +166,8 @@ impl Table {
         }
     }
 
-    fn put(
+    /// A `Put` of a transaction, with its condition.
+    fn tx_put(
         &self,
         item: Item,
         cond: Option<(&str, HashMap<String, AttributeValue>)>,
@@ -196,39 +186,20 @@ impl Table {
 
     /// A committed message not yet handed to the send queue.
     pub async fn outbox_message(&self, message_id: &str) -> Result<Option<Message>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.name)
-            .set_key(Some(key(keys::outbox_pk(message_id), keys::OUTBOX)))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(|e| unavailable("GetItem outbox", e))?;
-        self.meter.read(out.consumed_capacity());
-        out.item
-            .map(|i| {
-                let bytes =
-                    get_b(&i, "message").ok_or_else(|| corrupt("outbox item", "no message"))?;
-                unpack(bytes).map_err(|e| corrupt("outbox message", e))
-            })
-            .transpose()
+        let item = self
+            .get(key(keys::outbox_pk(message_id), keys::OUTBOX), true)
+            .await?;
+        item.map(|i| {
+            let bytes = get_b(&i, "message").ok_or_else(|| corrupt("outbox item", "no message"))?;
+            unpack(bytes).map_err(|e| corrupt("outbox message", e))
+        })
+        .transpose()
     }
 
     /// The message was handed to the send queue: it leaves the outbox.
     pub async fn handed_over(&self, message_id: &str) -> Result<(), StoreError> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.name)
-            .set_key(Some(key(keys::outbox_pk(message_id), keys::OUTBOX)))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
+        self.delete(key(keys::outbox_pk(message_id), keys::OUTBOX))
             .await
-            .map_err(|e| unavailable("DeleteItem outbox", e))?;
-        self.meter.write(out.consumed_capacity());
-        Ok(())
     }
 }
 
@@ -318,7 +289,7 @@ impl Customers for Table {
         }
 
         let (cond, value) = Self::version_condition(c.expected);
-        let mut tx = vec![self.put(item, Some((&cond, value.into_iter().collect())))];
+        let mut tx = vec![self.tx_put(item, Some((&cond, value.into_iter().collect())))];
         // A key may be claimed when it is new, already ours, or an absorbed
         // profile's (ports::Commit::keys).
         let mut owners = HashMap::from([(":self".to_string(), s(id.as_str()))]);
@@ -338,7 +309,7 @@ impl Customers for Table {
             let mut it = key(keys::identity_pk(k), "profile");
             it.insert("profile".into(), s(id.as_str()));
             it.insert("created_at".into(), s(c.now.to_string()));
-            tx.push(self.put(it, Some((&key_cond, owners.clone()))));
+            tx.push(self.tx_put(it, Some((&key_cond, owners.clone()))));
         }
         for (a, v) in c.absorbed {
             let d = Delete::builder()
@@ -366,7 +337,7 @@ impl Customers for Table {
             it.insert("due_hour".into(), s(hour));
             it.insert("due_at".into(), s(at));
             // Re-committing the same message id writes the same item.
-            tx.push(self.put(it, None));
+            tx.push(self.tx_put(it, None));
         }
         self.transact(tx, &what).await
     }
@@ -375,11 +346,17 @@ impl Customers for Table {
 /// The decision trace goes to the function's log (docs/DATA.md): what was
 /// sent or deferred at info, the rest at debug.
 fn log_decisions(c: &Commit<'_>) {
+    // Serialized only for the lines the log level keeps: this runs on
+    // every event.
+    let debug = tracing::enabled!(target: "storeflow::decision", tracing::Level::DEBUG);
     for d in c.decisions {
-        let json = serde_json::to_string(d).unwrap_or_default();
-        if d.message.is_some() || matches!(d.kind, storeflow_core::decision::Kind::Deferred) {
+        let shown =
+            d.message.is_some() || matches!(d.kind, storeflow_core::decision::Kind::Deferred);
+        if shown {
+            let json = serde_json::to_string(d).unwrap_or_default();
             tracing::info!(target: "storeflow::decision", "{json}");
-        } else {
+        } else if debug {
+            let json = serde_json::to_string(d).unwrap_or_default();
             tracing::debug!(target: "storeflow::decision", "{json}");
         }
     }

@@ -12,7 +12,7 @@
 use crate::codec::{pack, unpack};
 use crate::keys;
 use crate::table::{b, get_b, get_s, key, n, s, Item, Table};
-use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, WriteRequest};
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use jiff::Timestamp;
 use storeflow_ingest::store::{DeliveryStore, Facts, RawDelivery, Recorded, StoreError};
 
@@ -51,77 +51,17 @@ impl<'a> Deliveries<'a> {
                 "expires_at".into(),
                 n(self.now.as_second() + SEEN_DAYS * 86_400),
             );
-            let out = self
-                .table
-                .client
-                .put_item()
-                .table_name(&self.table.name)
-                .set_item(Some(item))
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .map_err(|e| fail("PutItem seen", e))?;
-            self.table.meter.write(out.consumed_capacity());
+            self.table.put(item).await.map_err(fail)?;
         }
         Ok(())
     }
 
     fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
-        let t = self.table;
-        let req = t
-            .client
-            .get_item()
-            .table_name(&t.name)
-            .set_key(Some(key(pk, sk)))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        let out = block(req.send()).map_err(|e| fail("GetItem", e))?;
-        t.meter.read(out.consumed_capacity());
-        Ok(out.item)
+        block(self.table.get(key(pk, sk), false)).map_err(fail)
     }
 
     fn put(&self, item: Item) -> Result<(), StoreError> {
-        let t = self.table;
-        let req = t
-            .client
-            .put_item()
-            .table_name(&t.name)
-            .set_item(Some(item))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        let out = block(req.send()).map_err(|e| fail("PutItem", e))?;
-        t.meter.write(out.consumed_capacity());
-        Ok(())
-    }
-
-    fn delete_all(&self, keys: Vec<Item>) -> Result<usize, StoreError> {
-        let t = self.table;
-        let n = keys.len();
-        for chunk in keys.chunks(25) {
-            let writes: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|k| {
-                    WriteRequest::builder()
-                        .delete_request(
-                            aws_sdk_dynamodb::types::DeleteRequest::builder()
-                                .set_key(Some(k.clone()))
-                                .build()
-                                .expect("key set"),
-                        )
-                        .build()
-                })
-                .collect();
-            let mut pending = Some(writes);
-            while let Some(w) = pending.take().filter(|w| !w.is_empty()) {
-                let req = t
-                    .client
-                    .batch_write_item()
-                    .request_items(&t.name, w)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total);
-                let out = block(req.send()).map_err(|e| fail("BatchWriteItem", e))?;
-                t.meter.write_all(out.consumed_capacity());
-                pending = out.unprocessed_items.and_then(|mut u| u.remove(&t.name));
-            }
-        }
-        Ok(n)
+        block(self.table.put(item)).map_err(fail)
     }
 }
 
@@ -129,8 +69,8 @@ fn block<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
 
-fn fail(what: &str, e: impl std::fmt::Debug) -> StoreError {
-    StoreError(format!("DynamoDB {what}: {e:?}"))
+fn fail(e: storeflow_app::ports::StoreError) -> StoreError {
+    StoreError(e.to_string())
 }
 
 /// Facts are kept per shop; a fact key (`order|{shop}|{id}`, from
@@ -196,7 +136,7 @@ impl DeliveryStore for Deliveries<'_> {
             .iter()
             .map(|k| key(keys::fact_pk(fact_shop(k)), k))
             .collect();
-        let n = self.delete_all(keys)?;
+        let n = block(self.table.delete_all(keys)).map_err(fail)?;
         let mut receipt = key(format!("erasure#{shop}"), format!("{at}#deliveries"));
         receipt.insert("facts_deleted".into(), crate::table::n(n));
         self.put(receipt)?;
@@ -217,7 +157,8 @@ impl DeliveryStore for Deliveries<'_> {
                 .projection_expression("pk, sk")
                 .set_exclusive_start_key(start.take())
                 .return_consumed_capacity(ReturnConsumedCapacity::Total);
-            let out = block(req.send()).map_err(|e| fail("Query facts", e))?;
+            let out =
+                block(req.send()).map_err(|e| fail(crate::table::unavailable("Query facts", e)))?;
             t.meter.read(out.consumed_capacity());
             found.extend(out.items().iter().cloned());
             match out.last_evaluated_key {
@@ -225,7 +166,7 @@ impl DeliveryStore for Deliveries<'_> {
                 None => break,
             }
         }
-        let n = self.delete_all(found)?;
+        let n = block(self.table.delete_all(found)).map_err(fail)?;
         let mut receipt = key(format!("erasure#{shop}"), format!("{at}#shop"));
         receipt.insert("facts_deleted".into(), crate::table::n(n));
         self.put(receipt)?;

@@ -14,7 +14,8 @@
 //!   merges and outbox entries.
 //! - [`deliveries`] — ingestion's `DeliveryStore` on the table.
 //! - [`timers`] — wake-ups as delayed SQS messages or one-time schedules.
-//! - [`sending`] — the send queue, and SES v2 email behind a send ledger.
+//! - [`queues`] — the events and send queues; [`sending`] — SES v2 email
+//!   behind a send ledger.
 //! - [`privacy`] — data requests and erasures on the table.
 //! - [`env`] — a function's configuration and secrets from its environment.
 //! - [`handlers`] — one per Lambda function: ingest, evaluate, scheduler,
@@ -32,6 +33,7 @@ pub mod handlers;
 pub mod keys;
 pub mod lambda;
 pub mod privacy;
+pub mod queues;
 pub mod sending;
 pub mod table;
 pub mod timers;

@@ -5,12 +5,11 @@
 
 use crate::codec::pack;
 use crate::keys::{self, STATE};
-use crate::table::{b, get_s, key, n, s, unavailable, Item, Table};
-use aws_sdk_dynamodb::types::{DeleteRequest, ReturnConsumedCapacity, WriteRequest};
+use crate::table::{b, get_s, key, n, s, unavailable, Table};
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use jiff::Timestamp;
 use storeflow_app::evaluate::profile_keys;
-use storeflow_app::ports::{Customers, StoreError};
-use storeflow_core::identity;
+use storeflow_app::ports::Customers;
 use storeflow_core::ids::{ProfileId, ShopId};
 use storeflow_core::privacy::PrivacyRequest;
 
@@ -24,14 +23,7 @@ pub async fn carry_out(t: &Table, req: &PrivacyRequest, now: Timestamp) -> anyho
             customer,
             request_id,
         } => {
-            let profiles = profiles_of(t, shop, &identity::keys(shop, customer)).await?;
-            let mut docs = Vec::new();
-            for p in &profiles {
-                if let Some(l) = t.load(shop, p).await? {
-                    docs.push(l.state.export());
-                }
-            }
-            let doc = serde_json::json!({"shop": shop, "requested": customer, "at": now, "profiles": docs});
+            let (doc, profiles) = storeflow_app::privacy::export(t, shop, customer, now).await?;
             let sk = format!("{now}#{}", request_id.as_deref().unwrap_or("request"));
             let mut item = key(format!("export#{shop}"), &sk);
             item.insert("export".into(), b(pack(&doc).map_err(anyhow::Error::msg)?));
@@ -39,14 +31,13 @@ pub async fn carry_out(t: &Table, req: &PrivacyRequest, now: Timestamp) -> anyho
                 "expires_at".into(),
                 n(now.as_second() + EXPORT_DAYS * 86_400),
             );
-            put(t, item).await?;
+            t.put(item).await?;
             Ok(format!(
-                "data request: {} profile(s) exported to pk=export#{shop}, sk={sk}",
-                docs.len()
+                "data request: {profiles} profile(s) exported to pk=export#{shop}, sk={sk}"
             ))
         }
         PrivacyRequest::EraseCustomer { shop, customer, .. } => {
-            let profiles = profiles_of(t, shop, &identity::keys(shop, customer)).await?;
+            let profiles = storeflow_app::privacy::profiles_of(t, shop, customer).await?;
             let mut deleted = 0;
             for p in &profiles {
                 deleted += erase_profile(t, shop, p).await?;
@@ -74,17 +65,6 @@ pub async fn carry_out(t: &Table, req: &PrivacyRequest, now: Timestamp) -> anyho
     }
 }
 
-async fn profiles_of(
-    t: &Table,
-    _shop: &ShopId,
-    keys: &[String],
-) -> Result<Vec<ProfileId>, StoreError> {
-    let mut found: Vec<ProfileId> = t.find(keys).await?.into_iter().flatten().collect();
-    found.sort();
-    found.dedup();
-    Ok(found)
-}
-
 /// Deletes a profile's state and every identity key pointing at it.
 async fn erase_profile(t: &Table, shop: &ShopId, p: &ProfileId) -> anyhow::Result<usize> {
     let Some(l) = t.load(shop, p).await? else {
@@ -95,7 +75,7 @@ async fn erase_profile(t: &Table, shop: &ShopId, p: &ProfileId) -> anyhow::Resul
         doomed.push(key(keys::identity_pk(&k), "profile"));
     }
     let n = doomed.len();
-    delete_all(t, doomed).await?;
+    t.delete_all(doomed).await?;
     Ok(n)
 }
 
@@ -111,55 +91,7 @@ async fn receipt(
     item.insert("profiles".into(), n(profiles));
     item.insert("items_deleted".into(), n(items));
     item.insert("done_at".into(), s(now.to_string()));
-    put(t, item).await
-}
-
-async fn put(t: &Table, item: Item) -> anyhow::Result<()> {
-    let out = t
-        .client
-        .put_item()
-        .table_name(&t.name)
-        .set_item(Some(item))
-        .return_consumed_capacity(ReturnConsumedCapacity::Total)
-        .send()
-        .await
-        .map_err(|e| unavailable("PutItem", e))?;
-    t.meter.write(out.consumed_capacity());
-    Ok(())
-}
-
-async fn delete_all(t: &Table, keys: Vec<Item>) -> anyhow::Result<()> {
-    for chunk in keys.chunks(25) {
-        let mut pending: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|k| {
-                WriteRequest::builder()
-                    .delete_request(
-                        DeleteRequest::builder()
-                            .set_key(Some(k.clone()))
-                            .build()
-                            .expect("key"),
-                    )
-                    .build()
-            })
-            .collect();
-        while !pending.is_empty() {
-            let out = t
-                .client
-                .batch_write_item()
-                .request_items(&t.name, pending)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .map_err(|e| unavailable("BatchWriteItem", e))?;
-            t.meter.write_all(out.consumed_capacity());
-            pending = out
-                .unprocessed_items
-                .and_then(|mut u| u.remove(&t.name))
-                .unwrap_or_default();
-        }
-    }
-    Ok(())
+    Ok(t.put(item).await?)
 }
 
 async fn scan_profiles_of_shop(t: &Table, shop: &ShopId) -> anyhow::Result<Vec<ProfileId>> {

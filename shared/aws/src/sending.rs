@@ -15,26 +15,6 @@ use storeflow_core::decision::{Message, MessageChannel};
 /// Ledger entries outlive any redelivery of their message by far.
 const LEDGER_DAYS: i64 = 60;
 
-/// The queue of messages to send.
-#[derive(Clone)]
-pub struct SendQueue {
-    pub sqs: aws_sdk_sqs::Client,
-    pub url: String,
-}
-
-impl SendQueue {
-    pub async fn push(&self, m: &Message) -> anyhow::Result<()> {
-        self.sqs
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(serde_json::to_string(m)?)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("SQS SendMessage to the send queue: {e:?}"))?;
-        Ok(())
-    }
-}
-
 /// Email through SES v2, in the stack's configuration set.
 #[derive(Clone)]
 pub struct SesEmail {
@@ -133,20 +113,12 @@ impl SesEmail {
     }
 
     async fn suppressed(&self, to: &str) -> Result<Option<String>, DeliverError> {
-        let out = self
+        let item = self
             .table
-            .client
-            .get_item()
-            .table_name(&self.table.name)
-            .set_key(Some(key(keys::suppression_pk(to), "suppressed")))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
+            .get(key(keys::suppression_pk(to), "suppressed"), false)
             .await
-            .map_err(|e| transient(unavailable("GetItem suppression", e)))?;
-        self.table.meter.read(out.consumed_capacity());
-        Ok(out
-            .item
-            .map(|i| get_s(&i, "reason").unwrap_or("suppressed").to_string()))
+            .map_err(transient)?;
+        Ok(item.map(|i| get_s(&i, "reason").unwrap_or("suppressed").to_string()))
     }
 
     /// Creates the ledger entry; `Some(provider id)` when it existed (the
@@ -162,41 +134,12 @@ impl SesEmail {
         item.insert("status".into(), s("sending"));
         let expires = now.as_second() + LEDGER_DAYS * 86_400;
         item.insert("expires_at".into(), crate::table::n(expires));
-        let out = self
-            .table
-            .client
-            .put_item()
-            .table_name(&self.table.name)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .return_values_on_condition_check_failure(
-                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
-            )
-            .send()
-            .await;
-        match out {
-            Ok(o) => {
-                self.table.meter.write(o.consumed_capacity());
-                Ok(None)
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                let before = e.into_service_error();
-                let previous = match &before {
-                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c
-                        .item()
-                        .and_then(|i| get_s(i, "provider_id"))
-                        .unwrap_or("unconfirmed")
-                        .to_string(),
-                    _ => "unconfirmed".to_string(),
-                };
-                Ok(Some(previous))
-            }
-            Err(e) => Err(transient(unavailable("PutItem ledger", e))),
-        }
+        let before = self.table.create(item).await.map_err(transient)?;
+        Ok(before.map(|i| {
+            get_s(&i, "provider_id")
+                .unwrap_or("unconfirmed")
+                .to_string()
+        }))
     }
 
     async fn settle(&self, id: &str, status: &str, detail: &str) -> Result<(), DeliverError> {
@@ -225,18 +168,10 @@ impl SesEmail {
     }
 
     async fn withdraw(&self, id: &str) -> Result<(), DeliverError> {
-        let out = self
-            .table
-            .client
-            .delete_item()
-            .table_name(&self.table.name)
-            .set_key(Some(key(keys::ledger_pk(id), "sent")))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
+        self.table
+            .delete(key(keys::ledger_pk(id), "sent"))
             .await
-            .map_err(|e| transient(unavailable("DeleteItem ledger", e)))?;
-        self.table.meter.write(out.consumed_capacity());
-        Ok(())
+            .map_err(transient)
     }
 }
 

@@ -3,7 +3,10 @@
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConsumedCapacity, DeleteRequest, ReturnConsumedCapacity,
+    ReturnValuesOnConditionCheckFailure, WriteRequest,
+};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,6 +29,118 @@ impl Table {
             name: name.into(),
             meter: Arc::default(),
         }
+    }
+}
+
+/// The single-item calls every adapter makes, each metered.
+impl Table {
+    /// The item under `key`; `consistent` for a strongly consistent read.
+    pub async fn get(&self, key: Item, consistent: bool) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .consistent_read(consistent)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem", e))?;
+        self.meter.read(out.consumed_capacity());
+        Ok(out.item)
+    }
+
+    /// Writes `item`, replacing any item with its key.
+    pub async fn put(&self, item: Item) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| unavailable("PutItem", e))?;
+        self.meter.write(out.consumed_capacity());
+        Ok(())
+    }
+
+    /// Writes `item` only if no item has its key: `None` when it was
+    /// written, the existing item when there was one (left unchanged).
+    pub async fn create(&self, item: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match out {
+            Ok(o) => {
+                self.meter.write(o.consumed_capacity());
+                Ok(None)
+            }
+            Err(e) => match e.into_service_error() {
+                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                    Ok(Some(c.item.unwrap_or_default()))
+                }
+                other => Err(StoreError::Unavailable(format!("DynamoDB PutItem: {other}"))),
+            },
+        }
+    }
+
+    pub async fn delete(&self, key: Item) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| unavailable("DeleteItem", e))?;
+        self.meter.write(out.consumed_capacity());
+        Ok(())
+    }
+
+    /// Deletes every item of `keys` (25 per `BatchWriteItem`, retrying what
+    /// DynamoDB leaves unprocessed); returns how many.
+    pub async fn delete_all(&self, keys: Vec<Item>) -> Result<usize, StoreError> {
+        let n = keys.len();
+        for chunk in keys.chunks(25) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|k| {
+                    WriteRequest::builder()
+                        .delete_request(
+                            DeleteRequest::builder()
+                                .set_key(Some(k.clone()))
+                                .build()
+                                .expect("key set"),
+                        )
+                        .build()
+                })
+                .collect();
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.name, pending)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("BatchWriteItem", e))?;
+                self.meter.write_all(out.consumed_capacity());
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.name))
+                    .unwrap_or_default();
+            }
+        }
+        Ok(n)
     }
 }
 

@@ -4,8 +4,8 @@
 
 use crate::env::Env;
 use crate::handlers::evaluate::Pipeline;
-use crate::handlers::ingest::EventsQueue;
-use crate::sending::{SendQueue, SesEmail};
+use crate::queues::{EventsQueue, SendQueue};
+use crate::sending::SesEmail;
 use crate::table::Table;
 use crate::timers::Timers;
 use anyhow::Result;

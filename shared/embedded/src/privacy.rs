@@ -6,8 +6,6 @@
 use anyhow::Context;
 use jiff::Timestamp;
 use std::path::Path;
-use storeflow_app::ports::Customers;
-use storeflow_core::identity;
 use storeflow_core::privacy::PrivacyRequest;
 use storeflow_sqlite::Sqlite;
 
@@ -24,16 +22,8 @@ pub async fn carry_out(
             customer,
             request_id,
         } => {
-            let keys = identity::keys(shop, customer);
-            let mut found: Vec<_> = store.find(&keys).await?.into_iter().flatten().collect();
-            found.sort();
-            found.dedup();
-            let mut docs = Vec::new();
-            for p in &found {
-                if let Some(l) = store.load(shop, p).await? {
-                    docs.push(l.state.export());
-                }
-            }
+            let (doc, profiles) =
+                storeflow_app::privacy::export(store, shop, customer, now).await?;
             let dir = data.join("privacy");
             std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
             let name = format!(
@@ -42,20 +32,15 @@ pub async fn carry_out(
                 now.as_second()
             );
             let path = dir.join(name);
-            let doc = serde_json::json!({"shop": shop, "requested": customer, "at": now, "profiles": docs});
             std::fs::write(&path, serde_json::to_vec_pretty(&doc)?)
                 .with_context(|| path.display().to_string())?;
             Ok(format!(
-                "data request: {} profile(s) written to {}",
-                docs.len(),
+                "data request: {profiles} profile(s) written to {}",
                 path.display()
             ))
         }
         PrivacyRequest::EraseCustomer { shop, customer, .. } => {
-            let keys = identity::keys(shop, customer);
-            let mut found: Vec<_> = store.find(&keys).await?.into_iter().flatten().collect();
-            found.sort();
-            found.dedup();
+            let found = storeflow_app::privacy::profiles_of(store, shop, customer).await?;
             for p in &found {
                 store.erase_profile(p)?;
             }

@@ -4,7 +4,7 @@
 //! queue and each wake-up that moved gets a timer.
 
 use super::{Failures, Queued, Record};
-use crate::sending::SendQueue;
+use crate::queues::SendQueue;
 use crate::table::Table;
 use crate::timers::{TimerMessage, Timers};
 use jiff::Timestamp;

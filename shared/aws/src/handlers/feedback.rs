@@ -11,9 +11,9 @@
 //!   page's button, or RFC 8058 one-click from the mail client) queues a
 //!   `consent_changed` event for evaluate, like any other event.
 
-use super::ingest::EventsQueue;
 use super::Queued;
 use crate::keys;
+use crate::queues::EventsQueue;
 use crate::table::{get_s, key, s, unavailable, Table};
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use jiff::Timestamp;
@@ -83,29 +83,7 @@ impl Feedback {
         item.insert("reason".into(), s(reason));
         item.insert("at".into(), s(now.to_string()));
         item.insert("source".into(), s("ses"));
-        let t = &self.table;
-        let r = t
-            .client
-            .put_item()
-            .table_name(&t.name)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match r {
-            Ok(o) => {
-                t.meter.write(o.consumed_capacity());
-                Ok(true)
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable("PutItem suppression", e).into()),
-        }
+        Ok(self.table.create(item).await?.is_none())
     }
 
     async fn mark(&self, message: &str, status: &str, now: Timestamp) -> anyhow::Result<()> {
@@ -150,18 +128,11 @@ impl Feedback {
         let Ok(pid) = ProfileId::parse(named) else {
             return Ok(None);
         };
-        let out = self
+        let item = self
             .table
-            .client
-            .get_item()
-            .table_name(&self.table.name)
-            .set_key(Some(key(keys::profile_pk(&pid), keys::STATE)))
-            .projection_expression("shop")
-            .send()
-            .await
-            .map_err(|e| unavailable("GetItem", e))?;
-        let Some(shop) = out
-            .item
+            .get(key(keys::profile_pk(&pid), keys::STATE), false)
+            .await?;
+        let Some(shop) = item
             .as_ref()
             .and_then(|i| get_s(i, "shop"))
             .and_then(|s| ShopId::parse(s).ok())

@@ -5,53 +5,10 @@
 
 use super::Queued;
 use crate::deliveries::Deliveries;
+use crate::queues::EventsQueue;
 use crate::table::Table;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use jiff::Timestamp;
 use storeflow_ingest::{Accepted, Request, Response, Router};
-
-/// The events queue.
-#[derive(Clone)]
-pub struct EventsQueue {
-    pub sqs: aws_sdk_sqs::Client,
-    pub url: String,
-}
-
-impl EventsQueue {
-    /// Puts every item on the queue (SQS batches hold 10), or fails naming
-    /// what was not accepted.
-    pub async fn push(&self, items: Vec<Queued>) -> anyhow::Result<()> {
-        for chunk in items.chunks(10) {
-            let mut entries = Vec::new();
-            for (i, q) in chunk.iter().enumerate() {
-                entries.push(
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(serde_json::to_string(q)?)
-                        .build()?,
-                );
-            }
-            let out = self
-                .sqs
-                .send_message_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("SQS SendMessageBatch to the events queue: {e:?}"))?;
-            if let Some(f) = out.failed().first() {
-                anyhow::bail!(
-                    "SQS refused {} of {} events: {} {}",
-                    out.failed().len(),
-                    chunk.len(),
-                    f.code(),
-                    f.message().unwrap_or_default()
-                );
-            }
-        }
-        Ok(())
-    }
-}
 
 /// Answers one HTTP request.
 pub async fn handle(

@@ -158,19 +158,7 @@ async fn rearm(
         t.handed_over(&m.id).await?;
         return Ok(Some(false));
     }
-    let out = t
-        .client
-        .get_item()
-        .table_name(&t.name)
-        .set_key(Some(key(pk, sk)))
-        .projection_expression("shop, wake_us")
-        .consistent_read(true)
-        .return_consumed_capacity(ReturnConsumedCapacity::Total)
-        .send()
-        .await
-        .map_err(|e| unavailable("GetItem", e))?;
-    t.meter.read(out.consumed_capacity());
-    let Some(item) = out.item else {
+    let Some(item) = t.get(key(pk, sk), true).await? else {
         return Ok(None);
     };
     let (Some(shop), Some(due)) = (
