@@ -89,6 +89,10 @@ impl Deployed {
         // Every future wake-up becomes a schedule request to read and fire:
         // an SQS delay would be real time.
         pipeline.timers.max_delay_seconds = 0;
+        // The send function runs after the commit here: no hand-over delay.
+        if let Some(q) = pipeline.app.store.sends.as_mut() {
+            q.delay_seconds = 0;
+        }
         let email = storeflow_aws::wiring::email(&env_of(&stack, "SendFunction"), &aws)
             .expect("send wiring");
         let feedback = storeflow_aws::wiring::feedback(&env_of(&stack, "FeedbackFunction"), &aws)
@@ -485,7 +489,11 @@ async fn one_click_unsubscribe_and_complaints_stop_email_through_the_aws_functio
     let receipt = storeflow_core::decision::Message {
         id: "order-receipt-1".into(),
         marketing: false,
-        ..serde_json::from_str(&d.send_records.lock().unwrap()[0].body).unwrap()
+        ..serde_json::from_str::<storeflow_aws::queues::Handoff>(
+            &d.send_records.lock().unwrap()[0].body,
+        )
+        .unwrap()
+        .message
     };
     let result = d.email.send(&receipt, now).await;
     assert!(
@@ -535,6 +543,22 @@ async fn write_units_per_delivery_on_the_starter_pack() {
     ] {
         println!("{name:<19}{c:>6} {r:>8.1} {w:>8.1} {:>8.2}", w / n);
     }
+    println!("\ncall (function)                        calls    RCU      WCU");
+    for (f, m) in [
+        ("ingest", &d.table.meter),
+        ("evaluate", &d.pipeline.app.store.meter),
+        ("send", &d.email.table.meter),
+    ] {
+        for (call, t) in m.by_call() {
+            println!(
+                "{:<38}{:>6} {:>8.1} {:>8.1}",
+                format!("{call} ({f})"),
+                t.calls,
+                t.read_units,
+                t.write_units
+            );
+        }
+    }
     // What the writes are made of: the stored size of each kind of item.
     let items = d
         .table
@@ -572,6 +596,23 @@ async fn write_units_per_delivery_on_the_starter_pack() {
             v[v.len() / 2],
             v[v.len() - 1]
         );
+    }
+    // The largest customer state, field by field (each packed alone).
+    let largest = items
+        .iter()
+        .filter(|i| i["pk"].as_s().unwrap().starts_with("profile#"))
+        .filter_map(|i| i.get("state").and_then(|v| v.as_b().ok()))
+        .max_by_key(|b| b.as_ref().len());
+    if let Some(bytes) = largest {
+        let state: serde_json::Value = storeflow_aws::codec::unpack(bytes.as_ref()).unwrap();
+        println!("largest state: {} B packed", bytes.as_ref().len());
+        for (field, v) in state.as_object().unwrap() {
+            let packed = storeflow_aws::codec::pack(v).unwrap().len();
+            println!(
+                "  {field:<16} {:>6} B JSON {packed:>6} B packed",
+                v.to_string().len()
+            );
+        }
     }
     let per = (iw + ew + sw) / n;
     println!(

@@ -7,7 +7,6 @@ use serde_json::Value;
 use storeflow_aws::handlers::Queued;
 use storeflow_aws::lambda::records;
 use storeflow_aws::timers::TimerMessage;
-use storeflow_core::decision::Message;
 use storeflow_tests::repo_root;
 
 fn sample(name: &str) -> Value {
@@ -37,8 +36,11 @@ fn every_sample_is_what_its_function_reads() {
     let cron: TimerMessage = serde_json::from_value(sample("scheduler.reconcile.json")).unwrap();
     assert_eq!(cron, TimerMessage::Reconcile);
     for r in batch("send.sqs.json") {
-        let m: Message = serde_json::from_str(&r.body).unwrap();
-        assert_eq!(m.channel, storeflow_core::decision::MessageChannel::Email);
+        let h: storeflow_aws::queues::Handoff = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(
+            h.message.channel,
+            storeflow_core::decision::MessageChannel::Email
+        );
     }
     let ses = sample("feedback.ses-complaint.json");
     assert!(

@@ -35,6 +35,15 @@ fn state(id: &str, marker: &str) -> CustomerState {
     s
 }
 
+/// A state whose ledger holds the ids of the messages it made, as the
+/// engine's states do.
+fn sent(mut s: CustomerState, ids: &[&str]) -> CustomerState {
+    for id in ids {
+        s.note_in_ledger(id, ts("2026-01-02T00:00:00Z"));
+    }
+    s
+}
+
 fn message(id: &str) -> Message {
     Message {
         id: id.into(),
@@ -104,13 +113,28 @@ impl Outbox for Sqlite {
     }
 }
 
+/// DynamoDB: a commit hands its messages to the send queue before it writes
+/// (`storeflow_aws::queues::Handoff`); the messages the send function would
+/// send are those whose commit landed.
 impl Outbox for storeflow_aws::Table {
     async fn ids(&self) -> Vec<String> {
-        // Items are keyed by message id: ask for every id the suite uses.
+        let q = self.sends.as_ref().expect("a send queue");
+        let got = q
+            .sqs
+            .receive_message()
+            .queue_url(&q.url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
         let mut ids = Vec::new();
-        for id in ["m1", "m2", "m-stale", "m-bob"] {
-            if let Some(m) = self.outbox_message(id).await.unwrap() {
-                ids.push(m.id);
+        for m in got.messages() {
+            let h: storeflow_aws::queues::Handoff =
+                serde_json::from_str(m.body().unwrap()).unwrap();
+            let verdict = self.handoff_verdict(&h, h.at).await.unwrap();
+            if verdict == storeflow_aws::customers::Verdict::Send && !ids.contains(&h.message.id) {
+                ids.push(h.message.id);
             }
         }
         ids
@@ -123,7 +147,7 @@ async fn suite<S: Customers + Shops + Outbox>(s: S) {
     let k_anon = vec!["conformance|anon|a1".to_string()];
 
     // Create: expected None. A second creator of the same profile loses.
-    let a1 = state("p_ann", "first");
+    let a1 = sent(state("p_ann", "first"), &["m1"]);
     s.commit(commit(&a1, None, &k_email, &[], &[message("m1")], None))
         .await
         .unwrap();
@@ -139,11 +163,11 @@ async fn suite<S: Customers + Shops + Outbox>(s: S) {
     );
 
     // Update on the version read; a stale writer loses and writes nothing.
-    let a2 = state("p_ann", "second");
+    let a2 = sent(state("p_ann", "second"), &["m1", "m2"]);
     s.commit(commit(&a2, Some(1), &k_email, &[], &[message("m2")], None))
         .await
         .unwrap();
-    let stale = state("p_ann", "stale");
+    let stale = sent(state("p_ann", "stale"), &["m1", "m-stale"]);
     let stale_keys = vec!["conformance|phone|+15550000000".to_string()];
     let r = s
         .commit(commit(
@@ -171,7 +195,7 @@ async fn suite<S: Customers + Shops + Outbox>(s: S) {
     );
 
     // The outbox is keyed by message id: the same message twice is one.
-    let a3 = state("p_ann", "third");
+    let a3 = sent(state("p_ann", "third"), &["m1", "m2"]);
     s.commit(commit(&a3, Some(2), &k_email, &[], &[message("m2")], None))
         .await
         .unwrap();
@@ -210,7 +234,7 @@ async fn suite<S: Customers + Shops + Outbox>(s: S) {
 
     // A key owned by another profile that is not absorbed cannot be
     // claimed: two first events for one email raced and the other won.
-    let bob = state("p_bob", "bob");
+    let bob = sent(state("p_bob", "bob"), &["m-bob"]);
     let r = s
         .commit(commit(&bob, None, &k_email, &[], &[message("m-bob")], None))
         .await;
@@ -264,5 +288,16 @@ async fn dynamodb_conforms() {
     let client = aws_sdk_dynamodb::Client::new(&config);
     let template = storeflow_tests::template::Template::load();
     let name = storeflow_tests::aws::create_table(&client, &template, "Table").await;
-    suite(storeflow_aws::Table::new(client, name)).await;
+    let sends = storeflow_aws::queues::SendQueue {
+        sqs: aws_sdk_sqs::Client::new(&config),
+        url: storeflow_tests::aws::create_queue(
+            &aws_sdk_sqs::Client::new(&config),
+            &template,
+            "SendQueue",
+        )
+        .await
+        .url,
+        delay_seconds: 0,
+    };
+    suite(storeflow_aws::Table::new(client, name).handing_over_to(sends)).await;
 }

@@ -3,12 +3,16 @@
 //! condition; identity keys as items of their own.
 //!
 //! The common commit is a single conditional `PutItem` of the state (with
-//! its wake-up as `due_*` attributes). A commit that claims identity keys,
-//! absorbs merged profiles or leaves messages to send is one
-//! `TransactWriteItems`, so a lost race writes none of it.
+//! its wake-up as `due_*` attributes). A commit that claims identity keys or
+//! absorbs merged profiles is one `TransactWriteItems`, so a lost race
+//! writes none of it. Messages are handed to the send queue just before the
+//! state is written (`queues::Handoff`): the send function sends one only
+//! once the committed state holds its id, so a lost commit sends nothing and
+//! no outbox item is written.
 
 use crate::codec::{pack, unpack};
 use crate::keys::{self, STATE};
+use crate::queues::{Handoff, HANDOFF_GRACE};
 use crate::table::{b, corrupt, get_b, get_n, get_s, key, n, s, unavailable, Item, Table};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -18,18 +22,12 @@ use aws_sdk_dynamodb::types::{
 use jiff::Timestamp;
 use std::collections::HashMap;
 use storeflow_app::ports::{Commit, Customers, Loaded, Shops, StoreError};
-use storeflow_core::decision::Message;
 use storeflow_core::ids::{ProfileId, ShopId};
 use storeflow_core::shop::ShopState;
 use storeflow_core::CustomerState;
 
 /// A DynamoDB transaction holds at most 100 items.
 const MAX_TRANSACTION: usize = 100;
-
-/// How long a committed message may wait for its hand-over to the send
-/// queue before reconciliation hands it over again (the function that
-/// committed it died in between).
-const OUTBOX_GRACE_SECONDS: i64 = 15 * 60;
 
 impl Table {
     /// A state item: `version`, packed `state`, and the wake-up.
@@ -100,7 +98,10 @@ impl Table {
             .await;
         match out {
             Ok(o) => {
-                self.meter.write(o.consumed_capacity());
+                self.meter.write(
+                    &format!("PutItem {}", what.split(' ').next().unwrap_or("state")),
+                    o.consumed_capacity(),
+                );
                 Ok(())
             }
             Err(e)
@@ -130,7 +131,8 @@ impl Table {
             .await;
         match out {
             Ok(o) => {
-                self.meter.write_all(o.consumed_capacity());
+                self.meter
+                    .write_all("TransactWriteItems", o.consumed_capacity());
                 Ok(())
             }
             Err(SdkError::ServiceError(se)) => match se.into_err() {
@@ -184,23 +186,63 @@ impl Table {
             .build()
     }
 
-    /// A committed message not yet handed to the send queue.
-    pub async fn outbox_message(&self, message_id: &str) -> Result<Option<Message>, StoreError> {
-        let item = self
-            .get(key(keys::outbox_pk(message_id), keys::OUTBOX), true)
-            .await?;
-        item.map(|i| {
-            let bytes = get_b(&i, "message").ok_or_else(|| corrupt("outbox item", "no message"))?;
-            unpack(bytes).map_err(|e| corrupt("outbox message", e))
-        })
-        .transpose()
+    /// Hands the commit's messages to the send queue, ahead of the state
+    /// write (see [`Handoff`]).
+    async fn hand_over(&self, c: &Commit<'_>, version: u64) -> Result<(), StoreError> {
+        if c.messages.is_empty() {
+            return Ok(());
+        }
+        let Some(sends) = &self.sends else {
+            return Err(StoreError::Unavailable(
+                "a commit with messages on a table with no send queue".into(),
+            ));
+        };
+        for m in c.messages {
+            let h = Handoff {
+                shop: c.state.profile.shop.clone(),
+                profile: c.state.profile.id.clone(),
+                version,
+                at: c.now,
+                message: m.clone(),
+            };
+            sends
+                .push(&h)
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("{e:#}")))?;
+        }
+        Ok(())
     }
 
-    /// The message was handed to the send queue: it leaves the outbox.
-    pub async fn handed_over(&self, message_id: &str) -> Result<(), StoreError> {
-        self.delete(key(keys::outbox_pk(message_id), keys::OUTBOX))
-            .await
+    /// A handed-over message's fate, from the customer's committed state
+    /// (one strongly consistent read).
+    pub async fn handoff_verdict(
+        &self,
+        h: &Handoff,
+        now: Timestamp,
+    ) -> Result<Verdict, StoreError> {
+        let committed = match self.load(&h.shop, &h.profile).await? {
+            Some(l) if l.version >= h.version => l,
+            // Not landed yet (or the profile was erased or merged away).
+            _ if now.duration_since(h.at) < HANDOFF_GRACE => return Ok(Verdict::NotYet),
+            _ => return Ok(Verdict::Drop("its evaluation was never committed")),
+        };
+        Ok(if committed.state.in_ledger(&h.message.id) {
+            Verdict::Send
+        } else {
+            Verdict::Drop("its evaluation lost a race and was done again without it")
+        })
     }
+}
+
+/// What the send function does with a handed-over message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Its commit landed: send it (once, by the send ledger).
+    Send,
+    /// Its commit has not landed yet: try again later.
+    NotYet,
+    /// Never to be sent, and why.
+    Drop(&'static str),
 }
 
 impl Customers for Table {
@@ -228,7 +270,8 @@ impl Customers for Table {
                 .send()
                 .await
                 .map_err(|e| unavailable("BatchGetItem identities", e))?;
-            self.meter.read_all(out.consumed_capacity());
+            self.meter
+                .read_all("BatchGetItem id", out.consumed_capacity());
             for item in out
                 .responses
                 .unwrap_or_default()
@@ -284,7 +327,8 @@ impl Customers for Table {
             &[("shop", shop)],
         );
         log_decisions(&c);
-        if c.keys.is_empty() && c.absorbed.is_empty() && c.messages.is_empty() {
+        self.hand_over(&c, next).await?;
+        if c.keys.is_empty() && c.absorbed.is_empty() {
             return self.put_state(item, c.expected, &what).await;
         }
 
@@ -320,24 +364,6 @@ impl Customers for Table {
                 .build()
                 .expect("table, key set");
             tx.push(TransactWriteItem::builder().delete(d).build());
-        }
-        for m in c.messages {
-            let opk = keys::outbox_pk(&m.id);
-            let mut it = key(opk.clone(), keys::OUTBOX);
-            it.insert(
-                "message".into(),
-                b(pack(m).map_err(|e| corrupt("message", e))?),
-            );
-            it.insert("profile".into(), s(id.as_str()));
-            it.insert("queued_at".into(), s(c.now.to_string()));
-            // Listed in the `due` index until handed over: reconciliation
-            // finds a message whose hand-over was lost.
-            let grace = c.now + jiff::SignedDuration::from_secs(OUTBOX_GRACE_SECONDS);
-            let (hour, at) = keys::due(grace, &opk);
-            it.insert("due_hour".into(), s(hour));
-            it.insert("due_at".into(), s(at));
-            // Re-committing the same message id writes the same item.
-            tx.push(self.tx_put(it, None));
         }
         self.transact(tx, &what).await
     }

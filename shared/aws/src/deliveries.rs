@@ -1,8 +1,14 @@
 //! The ingestion `DeliveryStore` port on the table (docs/DATA.md, patterns
-//! 2–4): raw deliveries by shop and hour, facts by shop, and `seen#`
-//! records that are written only after the delivery's events are on the
-//! events queue (a crash before that makes the platform retry, and the
-//! retry goes through).
+//! 2–4): one item per accepted delivery, under its own key — the raw
+//! delivery for replay and the idempotency record in one write — and facts
+//! by shop.
+//!
+//! A delivery's item is written only after its events are on the events
+//! queue ([`Deliveries::keep`]): a crash before that leaves no trace, so the
+//! platform's retry goes through; a crash after the enqueue and before the
+//! write makes the retry enqueue the events again, and the engine drops the
+//! duplicate event ids. Keeping the body and the record in one item saves
+//! the separate idempotency write on every delivery.
 //!
 //! The router is synchronous (it is the same pure router as in `storeflow
 //! serve`), so this adapter blocks on the SDK's futures inside
@@ -16,18 +22,17 @@ use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use jiff::Timestamp;
 use storeflow_ingest::store::{DeliveryStore, Facts, RawDelivery, Recorded, StoreError};
 
-/// Raw deliveries are kept 21 days: DynamoDB's TTL deletes them within
-/// days after, so a body is gone within the 30 days Shopify allows a
-/// `customers/redact` to take, with no scan of old deliveries.
+/// Deliveries are kept 21 days: DynamoDB's TTL deletes them within days
+/// after, so a body is gone within the 30 days Shopify allows a
+/// `customers/redact` to take, with no scan of old deliveries. The same
+/// item is the idempotency record, which so outlives every platform's retry
+/// schedule (Shopify retries for 48 hours).
 pub const RAW_DAYS: i64 = 21;
-/// Idempotency records outlive every platform's retry schedule (Shopify
-/// retries for 48 hours).
-pub const SEEN_DAYS: i64 = 7;
 
 pub struct Deliveries<'a> {
     pub table: &'a Table,
-    /// Delivery keys recorded by this request: marked seen once enqueued.
-    pub recorded: Vec<(String, String)>,
+    /// Delivery items recorded by this request: written once enqueued.
+    pub pending: Vec<Item>,
     pub now: Timestamp,
 }
 
@@ -35,22 +40,16 @@ impl<'a> Deliveries<'a> {
     pub fn new(table: &'a Table, now: Timestamp) -> Self {
         Deliveries {
             table,
-            recorded: Vec::new(),
+            pending: Vec::new(),
             now,
         }
     }
 
-    /// Writes the `seen#` records of what this request recorded: call after
-    /// its events are on the queue.
-    pub async fn mark_seen(&self) -> Result<(), StoreError> {
-        for (k, raw_pk) in &self.recorded {
-            let mut item = key(keys::seen_pk(k), "seen");
-            item.insert("first_seen".into(), s(self.now.to_string()));
-            item.insert("raw".into(), s(raw_pk));
-            item.insert(
-                "expires_at".into(),
-                n(self.now.as_second() + SEEN_DAYS * 86_400),
-            );
+    /// Writes the items of what this request recorded: call after its events
+    /// are on the queue. An error means the raw delivery is not kept: answer
+    /// so that the platform retries.
+    pub async fn keep(&mut self) -> Result<(), StoreError> {
+        for item in std::mem::take(&mut self.pending) {
             self.table.put(item).await.map_err(fail)?;
         }
         Ok(())
@@ -88,10 +87,10 @@ impl Facts for Deliveries<'_> {
 
 impl DeliveryStore for Deliveries<'_> {
     fn seen(&self, k: &str) -> Result<Option<Timestamp>, StoreError> {
-        let item = self.get(keys::seen_pk(k), "seen")?;
+        let item = self.get(keys::delivery_pk(k), keys::DELIVERY)?;
         Ok(item
             .as_ref()
-            .and_then(|i| get_s(i, "first_seen"))
+            .and_then(|i| get_s(i, "received_at"))
             .and_then(|t| t.parse().ok()))
     }
 
@@ -100,8 +99,8 @@ impl DeliveryStore for Deliveries<'_> {
         d: RawDelivery,
         facts: Vec<(String, String)>,
     ) -> Result<Recorded, StoreError> {
-        let raw_pk = keys::raw_pk(&d.shop, d.received_at);
-        let mut item = key(raw_pk.clone(), &d.key);
+        let mut item = key(keys::delivery_pk(&d.key), keys::DELIVERY);
+        item.insert("shop".into(), s(&d.shop));
         item.insert("topic".into(), s(&d.topic));
         item.insert("received_at".into(), s(d.received_at.to_string()));
         item.insert(
@@ -112,14 +111,14 @@ impl DeliveryStore for Deliveries<'_> {
             "expires_at".into(),
             n(d.received_at.as_second() + RAW_DAYS * 86_400),
         );
-        // The key is the delivery's own: a retry overwrites the same bytes.
-        self.put(item)?;
+        // Facts are needed by the next delivery's normalization, whatever
+        // becomes of this one: written now (each write is idempotent).
         for (k, v) in facts {
             let mut f = key(keys::fact_pk(fact_shop(&k)), &k);
             f.insert("value".into(), s(v));
             self.put(f)?;
         }
-        self.recorded.push((d.key, raw_pk));
+        self.pending.push(item);
         Ok(Recorded::New)
     }
 
@@ -159,7 +158,7 @@ impl DeliveryStore for Deliveries<'_> {
                 .return_consumed_capacity(ReturnConsumedCapacity::Total);
             let out =
                 block(req.send()).map_err(|e| fail(crate::table::unavailable("Query facts", e)))?;
-            t.meter.read(out.consumed_capacity());
+            t.meter.read("Query fact", out.consumed_capacity());
             found.extend(out.items().iter().cloned());
             match out.last_evaluated_key {
                 Some(k) => start = Some(k),
@@ -174,13 +173,7 @@ impl DeliveryStore for Deliveries<'_> {
     }
 
     fn delivery(&self, k: &str) -> Result<Option<RawDelivery>, StoreError> {
-        let Some(seen) = self.get(keys::seen_pk(k), "seen")? else {
-            return Ok(None);
-        };
-        let Some(raw_pk) = get_s(&seen, "raw") else {
-            return Ok(None);
-        };
-        let Some(item) = self.get(raw_pk.to_string(), k)? else {
+        let Some(item) = self.get(keys::delivery_pk(k), keys::DELIVERY)? else {
             return Ok(None);
         };
         get_b(&item, "delivery")

@@ -32,13 +32,13 @@ pub fn ledger_pk(message_id: &str) -> String {
     format!("send#{message_id}")
 }
 
-pub fn seen_pk(delivery_key: &str) -> String {
-    format!("seen#{delivery_key}")
+/// An accepted delivery (raw body and idempotency record), under its
+/// idempotency key (`shopify:webhook:<id>`).
+pub fn delivery_pk(delivery_key: &str) -> String {
+    format!("raw#{delivery_key}")
 }
 
-pub fn raw_pk(shop: &str, at: Timestamp) -> String {
-    format!("raw#{shop}#{}", hour(at))
-}
+pub const DELIVERY: &str = "raw";
 
 /// Facts normalization remembers (which customer an order belongs to), in
 /// one partition per shop so a shop's erasure finds them all.
@@ -61,7 +61,7 @@ pub fn due(t: Timestamp, pk: &str) -> (String, String) {
     )
 }
 
-/// The hour partition of the `due` index and of raw deliveries.
+/// The hour partition of the `due` index.
 pub fn hour(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H").to_string()
 }

@@ -112,7 +112,7 @@ async fn scan_profiles_of_shop(t: &Table, shop: &ShopId) -> anyhow::Result<Vec<P
             .send()
             .await
             .map_err(|e| unavailable("Scan", e))?;
-        t.meter.read(page.consumed_capacity());
+        t.meter.read("Scan shop", page.consumed_capacity());
         for i in page.items() {
             if let Some(p) = get_s(i, "pk").and_then(|pk| pk.strip_prefix("profile#")) {
                 out.push(ProfileId::parse(p).map_err(|e| anyhow::anyhow!("{p}: {e}"))?);

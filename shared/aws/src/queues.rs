@@ -4,7 +4,10 @@
 
 use crate::handlers::Queued;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
 use storeflow_core::decision::Message;
+use storeflow_core::ids::{ProfileId, ShopId};
 
 /// The events queue.
 #[derive(Clone)]
@@ -49,19 +52,52 @@ impl EventsQueue {
     }
 }
 
+/// A message on the send queue: handed over by the evaluation that made it
+/// *before* that evaluation's commit (so no outbox item and no transaction
+/// is written for it), with what the send function checks first — the
+/// customer's state at `version` or later must hold the message's id in its
+/// ledger. A message of a commit that lost its race, or never landed, so
+/// never goes out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Handoff {
+    pub shop: ShopId,
+    pub profile: ProfileId,
+    /// The version the commit writes.
+    pub version: u64,
+    /// When it was handed over: past [`HANDOFF_GRACE`] a commit that has not
+    /// landed never will.
+    pub at: Timestamp,
+    pub message: Message,
+}
+
+/// How long a handed-over message may wait for its commit to land before it
+/// is dropped as never committed. The evaluation's retries (a few seconds)
+/// and the events queue's redeliveries of a crashed evaluation fit well
+/// within it.
+pub const HANDOFF_GRACE: SignedDuration = SignedDuration::from_mins(15);
+
+/// The send queue's delay for a handed-over message: the commit that follows
+/// the hand-over takes milliseconds, so the send function almost never finds
+/// it missing (when it does, the message waits one visibility timeout).
+pub const HANDOFF_DELAY_SECONDS: i32 = 1;
+
 /// The queue of messages to send.
 #[derive(Clone)]
 pub struct SendQueue {
     pub sqs: aws_sdk_sqs::Client,
     pub url: String,
+    /// [`HANDOFF_DELAY_SECONDS`]; the emulator tests, which run the send
+    /// function after the commit, set 0.
+    pub delay_seconds: i32,
 }
 
 impl SendQueue {
-    pub async fn push(&self, m: &Message) -> anyhow::Result<()> {
+    pub async fn push(&self, h: &Handoff) -> anyhow::Result<()> {
         self.sqs
             .send_message()
             .queue_url(&self.url)
-            .message_body(serde_json::to_string(m)?)
+            .message_body(serde_json::to_string(h)?)
+            .delay_seconds(self.delay_seconds)
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("SQS SendMessage to the send queue: {e:?}"))?;

@@ -163,7 +163,9 @@ impl SesEmail {
             .send()
             .await
             .map_err(|e| transient(unavailable("UpdateItem ledger", e)))?;
-        self.table.meter.write(out.consumed_capacity());
+        self.table
+            .meter
+            .write("UpdateItem send", out.consumed_capacity());
         Ok(())
     }
 

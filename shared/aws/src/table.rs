@@ -1,15 +1,15 @@
 //! `Table`: the DynamoDB single table (docs/DATA.md), the client that
 //! reaches it, and a meter of the capacity units every call consumed.
 
+use crate::queues::SendQueue;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConsumedCapacity, DeleteRequest, ReturnConsumedCapacity,
     ReturnValuesOnConditionCheckFailure, WriteRequest,
 };
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use storeflow_app::ports::StoreError;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -20,6 +20,9 @@ pub struct Table {
     pub client: aws_sdk_dynamodb::Client,
     pub name: String,
     pub meter: Arc<Meter>,
+    /// Where a customer commit hands its messages over (evaluate and the
+    /// scheduler); a commit with messages fails without it.
+    pub sends: Option<SendQueue>,
 }
 
 impl Table {
@@ -28,7 +31,14 @@ impl Table {
             client,
             name: name.into(),
             meter: Arc::default(),
+            sends: None,
         }
+    }
+
+    /// This table, with commits handing their messages over to `sends`.
+    pub fn handing_over_to(mut self, sends: SendQueue) -> Self {
+        self.sends = Some(sends);
+        self
     }
 }
 
@@ -40,18 +50,20 @@ impl Table {
             .client
             .get_item()
             .table_name(&self.name)
-            .set_key(Some(key))
+            .set_key(Some(key.clone()))
             .consistent_read(consistent)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|e| unavailable("GetItem", e))?;
-        self.meter.read(out.consumed_capacity());
+        self.meter
+            .read(&call("GetItem", &key), out.consumed_capacity());
         Ok(out.item)
     }
 
     /// Writes `item`, replacing any item with its key.
     pub async fn put(&self, item: Item) -> Result<(), StoreError> {
+        let name = call("PutItem", &item);
         let out = self
             .client
             .put_item()
@@ -61,13 +73,14 @@ impl Table {
             .send()
             .await
             .map_err(|e| unavailable("PutItem", e))?;
-        self.meter.write(out.consumed_capacity());
+        self.meter.write(&name, out.consumed_capacity());
         Ok(())
     }
 
     /// Writes `item` only if no item has its key: `None` when it was
     /// written, the existing item when there was one (left unchanged).
     pub async fn create(&self, item: Item) -> Result<Option<Item>, StoreError> {
+        let name = call("PutItem (new)", &item);
         let out = self
             .client
             .put_item()
@@ -80,7 +93,7 @@ impl Table {
             .await;
         match out {
             Ok(o) => {
-                self.meter.write(o.consumed_capacity());
+                self.meter.write(&name, o.consumed_capacity());
                 Ok(None)
             }
             Err(e) => match e.into_service_error() {
@@ -93,6 +106,7 @@ impl Table {
     }
 
     pub async fn delete(&self, key: Item) -> Result<(), StoreError> {
+        let name = call("DeleteItem", &key);
         let out = self
             .client
             .delete_item()
@@ -102,7 +116,7 @@ impl Table {
             .send()
             .await
             .map_err(|e| unavailable("DeleteItem", e))?;
-        self.meter.write(out.consumed_capacity());
+        self.meter.write(&name, out.consumed_capacity());
         Ok(())
     }
 
@@ -133,7 +147,8 @@ impl Table {
                     .send()
                     .await
                     .map_err(|e| unavailable("BatchWriteItem", e))?;
-                self.meter.write_all(out.consumed_capacity());
+                self.meter
+                    .write_all("BatchWriteItem delete", out.consumed_capacity());
                 pending = out
                     .unprocessed_items
                     .and_then(|mut u| u.remove(&self.name))
@@ -146,59 +161,79 @@ impl Table {
 
 /// Capacity units consumed, as every call reported them
 /// (`ReturnConsumedCapacity: TOTAL`): what BENCHMARKS.md's cost per event is
-/// computed from. Kept in thousandths so it can be an atomic counter.
+/// computed from, in total and by call (`"PutItem raw"`: the operation and
+/// the kind of item, the first part of its `pk`).
 #[derive(Debug, Default)]
 pub struct Meter {
-    read_milli: AtomicU64,
-    write_milli: AtomicU64,
-    calls: AtomicU64,
+    by_call: Mutex<BTreeMap<String, Tally>>,
+}
+
+/// Calls and units of one kind of call.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Tally {
+    pub calls: u64,
+    pub read_units: f64,
+    pub write_units: f64,
 }
 
 impl Meter {
     /// A read call's consumed capacity.
-    pub fn read(&self, c: Option<&ConsumedCapacity>) {
-        self.count(&self.read_milli, c);
+    pub fn read(&self, call: &str, c: Option<&ConsumedCapacity>) {
+        self.count(call, false, units(c));
     }
 
     /// A write call's consumed capacity (a failed conditional write still
     /// consumes its units, but the SDK returns no figure for it).
-    pub fn write(&self, c: Option<&ConsumedCapacity>) {
-        self.count(&self.write_milli, c);
+    pub fn write(&self, call: &str, c: Option<&ConsumedCapacity>) {
+        self.count(call, true, units(c));
     }
 
-    pub fn read_all(&self, cs: &[ConsumedCapacity]) {
-        self.count_all(&self.read_milli, cs);
+    pub fn read_all(&self, call: &str, cs: &[ConsumedCapacity]) {
+        self.count(call, false, cs.iter().map(|c| units(Some(c))).sum());
     }
 
-    pub fn write_all(&self, cs: &[ConsumedCapacity]) {
-        self.count_all(&self.write_milli, cs);
+    pub fn write_all(&self, call: &str, cs: &[ConsumedCapacity]) {
+        self.count(call, true, cs.iter().map(|c| units(Some(c))).sum());
     }
 
-    fn count(&self, to: &AtomicU64, c: Option<&ConsumedCapacity>) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        // The total, which every implementation reports (DynamoDB Local
-        // gives only that one).
-        let units = c.and_then(|c| c.capacity_units).unwrap_or(0.0);
-        to.fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
-    }
-
-    fn count_all(&self, to: &AtomicU64, cs: &[ConsumedCapacity]) {
-        if cs.is_empty() {
-            self.count(to, None);
-        }
-        for c in cs {
-            self.count(to, Some(c));
+    fn count(&self, call: &str, write: bool, units: f64) {
+        let mut by = self.by_call.lock().unwrap_or_else(|p| p.into_inner());
+        let t = by.entry(call.to_string()).or_default();
+        t.calls += 1;
+        if write {
+            t.write_units += units;
+        } else {
+            t.read_units += units;
         }
     }
 
     /// (read units, write units, calls) so far.
     pub fn totals(&self) -> (f64, f64, u64) {
-        (
-            self.read_milli.load(Ordering::Relaxed) as f64 / 1000.0,
-            self.write_milli.load(Ordering::Relaxed) as f64 / 1000.0,
-            self.calls.load(Ordering::Relaxed),
-        )
+        self.by_call()
+            .iter()
+            .fold((0.0, 0.0, 0), |(r, w, c), (_, t)| {
+                (r + t.read_units, w + t.write_units, c + t.calls)
+            })
     }
+
+    /// The tallies by call, in name order.
+    pub fn by_call(&self) -> Vec<(String, Tally)> {
+        let by = self.by_call.lock().unwrap_or_else(|p| p.into_inner());
+        by.iter().map(|(k, t)| (k.clone(), *t)).collect()
+    }
+}
+
+/// The total a call reports (DynamoDB Local gives only that one).
+fn units(c: Option<&ConsumedCapacity>) -> f64 {
+    c.and_then(|c| c.capacity_units).unwrap_or(0.0)
+}
+
+/// `"PutItem raw"`: an operation on a kind of item, named by its key.
+pub fn call(op: &str, key: &Item) -> String {
+    let kind = get_s(key, "pk")
+        .and_then(|pk| pk.split('#').next())
+        .unwrap_or("?");
+    format!("{op} {kind}")
 }
 
 pub fn s(v: impl Into<String>) -> AttributeValue {

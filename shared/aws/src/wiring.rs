@@ -40,12 +40,13 @@ pub async fn pipeline(env: &Env, aws: &SdkConfig) -> Result<Pipeline> {
     let ssm = aws_sdk_ssm::Client::new(aws);
     let config = env.store_config(env.link_secret(&ssm).await?)?;
     let sqs = aws_sdk_sqs::Client::new(aws);
+    let sends = SendQueue {
+        sqs: sqs.clone(),
+        url: env.require("STOREFLOW_SEND_QUEUE_URL")?,
+        delay_seconds: crate::queues::HANDOFF_DELAY_SECONDS,
+    };
     Ok(Pipeline {
-        app: App::new(Engine::new(config), table(env, aws)?),
-        sends: SendQueue {
-            sqs: sqs.clone(),
-            url: env.require("STOREFLOW_SEND_QUEUE_URL")?,
-        },
+        app: App::new(Engine::new(config), table(env, aws)?.handing_over_to(sends)),
         timers: Timers {
             sqs,
             scheduler: aws_sdk_scheduler::Client::new(aws),

@@ -190,6 +190,21 @@ impl Wait {
 }
 
 impl CustomerState {
+    /// Whether a run or message id is in the ledger: a message is in the
+    /// committed state of the evaluation that made it (the AWS send function
+    /// checks this before sending a message handed over ahead of its commit).
+    pub fn in_ledger(&self, id: &str) -> bool {
+        self.ledger.contains_key(&crate::engine::ledger_key(id))
+    }
+
+    /// Puts an id in the ledger at `at`, as the engine does when it starts a
+    /// run or makes a message.
+    pub fn note_in_ledger(&mut self, id: &str, at: Timestamp) {
+        crate::engine::note_ledger(self, id.to_string(), at);
+    }
+}
+
+impl CustomerState {
     /// Takes in another state of the same person (see `identity`). The
     /// caller evaluates segments afresh afterwards (the engine does so on
     /// the next input, as memberships are cleared here).

@@ -1,20 +1,19 @@
 //! The evaluate function: each event through the application services
 //! (profile, segments, flows, policy, templates), committed on the
-//! customer's version; then the committed messages are handed to the send
-//! queue and each wake-up that moved gets a timer.
+//! customer's version (the commit hands its messages to the send queue);
+//! then each wake-up that moved gets a timer.
 
 use super::{Failures, Queued, Record};
-use crate::queues::SendQueue;
 use crate::table::Table;
 use crate::timers::{TimerMessage, Timers};
 use jiff::Timestamp;
 use storeflow_app::{App, Applied};
 
-/// What evaluate and the scheduler share: the application on the table,
-/// and where messages and timers go.
+/// What evaluate and the scheduler share: the application on the table
+/// (which hands messages to the send queue as it commits), and where timers
+/// go.
 pub struct Pipeline {
     pub app: App<Table>,
-    pub sends: SendQueue,
     pub timers: Timers,
 }
 
@@ -23,19 +22,14 @@ impl Pipeline {
         &self.app.store
     }
 
-    /// After a commit: messages to the send queue (then out of the outbox),
-    /// timers for the wake-ups that moved — all of them on a redelivery,
-    /// since the first attempt may have died before arming them.
+    /// After a commit: timers for the wake-ups that moved — all of them on a
+    /// redelivery, since the first attempt may have died before arming them.
     pub async fn hand_over(
         &self,
         applied: &Applied,
         now: Timestamp,
         redelivered: bool,
     ) -> anyhow::Result<()> {
-        for m in &applied.messages {
-            self.sends.push(m).await?;
-            self.table().handed_over(&m.id).await?;
-        }
         for t in &applied.timers {
             if t.moved() || redelivered {
                 self.timers.arm(&TimerMessage::of(t), now).await?;

@@ -106,7 +106,7 @@ impl Feedback {
             .await;
         match r {
             Ok(o) => {
-                t.meter.write(o.consumed_capacity());
+                t.meter.write("UpdateItem send", o.consumed_capacity());
                 Ok(())
             }
             Err(e)

@@ -1,6 +1,6 @@
 //! The ingest function: verify, dedupe and keep a delivery (the same
 //! router as `storeflow serve`), put what it accepted on the events queue,
-//! then remember the delivery as seen. Answers well within Shopify's 5 s:
+//! then keep the delivery (raw body and idempotency record in one item). Answers well within Shopify's 5 s:
 //! a handful of single-item reads and writes and one queue call.
 
 use super::Queued;
@@ -32,14 +32,16 @@ pub async fn handle(
         })
         .collect();
     if let Err(e) = events.push(items).await {
-        // Not remembered as seen: the platform's retry goes through again.
+        // Nothing kept: the platform's retry goes through again.
         tracing::error!("ingest: {e:#}");
         return Response::error(503, "storeflow could not queue the events; retry later");
     }
-    if let Err(e) = store.mark_seen().await {
-        // The events are queued; a redelivery would be applied once anyway
-        // (the engine drops duplicate event ids).
-        tracing::warn!("ingest: marking the delivery seen: {e}");
+    if let Err(e) = store.keep().await {
+        // The events are queued but the raw delivery is not kept: the
+        // platform's retry keeps it, and its events, queued again, are
+        // applied once (the engine drops duplicate event ids).
+        tracing::error!("ingest: keeping the delivery: {e}");
+        return Response::error(503, "storeflow could not keep the delivery; retry later");
     }
     handled.response
 }

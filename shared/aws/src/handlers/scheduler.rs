@@ -26,9 +26,8 @@ pub enum Fired {
     Stale,
     /// Early: armed again for the rest of the wait.
     Early,
-    /// Reconciliation re-armed this many wake-ups and re-queued this many
-    /// messages.
-    Reconciled { timers: usize, messages: usize },
+    /// Reconciliation re-armed this many wake-ups.
+    Reconciled { timers: usize },
     /// The calendar has nothing it can run here.
     Calendar,
 }
@@ -94,13 +93,12 @@ pub async fn fire(
 }
 
 /// Re-arms every wake-up of the last [`RECONCILE_HOURS`] that is past due
-/// (its timer was lost) and re-queues every message whose hand-over to the
-/// send queue was lost, from the sparse `due` index: no scan.
+/// (its timer was lost), from the sparse `due` index: no scan.
 async fn reconcile(p: &Pipeline, now: Timestamp) -> anyhow::Result<Fired> {
     let t: &Table = &p.app.store;
     let cutoff = now - IN_FLIGHT;
     let (_, upto) = keys::due(cutoff, "~");
-    let (mut timers, mut messages) = (0, 0);
+    let mut timers = 0;
     for h in 0..=RECONCILE_HOURS {
         let hour = keys::hour(cutoff - SignedDuration::from_hours(h));
         let mut start = None;
@@ -118,15 +116,13 @@ async fn reconcile(p: &Pipeline, now: Timestamp) -> anyhow::Result<Fired> {
                 .send()
                 .await
                 .map_err(|e| unavailable("Query due", e))?;
-            t.meter.read(page.consumed_capacity());
+            t.meter.read("Query due", page.consumed_capacity());
             for k in page.items() {
                 let (Some(pk), Some(sk)) = (get_s(k, "pk"), get_s(k, "sk")) else {
                     continue;
                 };
-                match rearm(p, t, pk, sk, now).await? {
-                    Some(true) => timers += 1,
-                    Some(false) => messages += 1,
-                    None => {}
+                if rearm(p, t, pk, sk, now).await? {
+                    timers += 1;
                 }
             }
             match page.last_evaluated_key {
@@ -135,37 +131,29 @@ async fn reconcile(p: &Pipeline, now: Timestamp) -> anyhow::Result<Fired> {
             }
         }
     }
-    if timers + messages > 0 {
-        tracing::warn!("reconcile: re-armed {timers} wake-up(s), re-queued {messages} message(s)");
+    if timers > 0 {
+        tracing::warn!("reconcile: re-armed {timers} wake-up(s)");
     }
-    Ok(Fired::Reconciled { timers, messages })
+    Ok(Fired::Reconciled { timers })
 }
 
-/// One index entry: `Some(true)` a timer re-armed, `Some(false)` a message
-/// re-queued, `None` nothing (gone meanwhile).
+/// One index entry: whether its timer was re-armed (not when the item is
+/// gone meanwhile).
 async fn rearm(
     p: &Pipeline,
     t: &Table,
     pk: &str,
     sk: &str,
     now: Timestamp,
-) -> anyhow::Result<Option<bool>> {
-    if let Some(id) = pk.strip_prefix("out#") {
-        let Some(m) = t.outbox_message(id).await? else {
-            return Ok(None);
-        };
-        p.sends.push(&m).await?;
-        t.handed_over(&m.id).await?;
-        return Ok(Some(false));
-    }
+) -> anyhow::Result<bool> {
     let Some(item) = t.get(key(pk, sk), true).await? else {
-        return Ok(None);
+        return Ok(false);
     };
     let (Some(shop), Some(due)) = (
         get_s(&item, "shop").and_then(|s| ShopId::parse(s).ok()),
         get_n(&item, "wake_us").and_then(|us| Timestamp::from_microsecond(us).ok()),
     ) else {
-        return Ok(None);
+        return Ok(false);
     };
     let m = match pk.strip_prefix("profile#") {
         Some(id) => TimerMessage::Wake {
@@ -176,5 +164,5 @@ async fn rearm(
         None => TimerMessage::ShopWake { shop, due },
     };
     p.timers.arm(&m, now).await?;
-    Ok(Some(true))
+    Ok(true)
 }

@@ -1,25 +1,47 @@
 //! The send function: each message once, through SES (see
-//! `crate::sending`). A message that can never be sent (suppressed, bad
-//! address, no provider for its channel) is logged and dropped; one SES
-//! refused for now is retried by the queue.
+//! `crate::sending`), and only once the commit that made it has landed (see
+//! `queues::Handoff`). A message that can never be sent (suppressed, bad
+//! address, no provider for its channel, its commit lost) is logged and
+//! dropped; one SES refused for now, or whose commit has not landed yet, is
+//! retried by the queue.
 
 use super::{Failures, Record};
+use crate::customers::Verdict;
+use crate::queues::Handoff;
 use crate::sending::SesEmail;
 use jiff::Timestamp;
 use storeflow_app::ports::{DeliverError, Delivered};
-use storeflow_core::decision::Message;
 
 pub async fn handle(email: &SesEmail, records: &[Record], now: Timestamp) -> Failures {
     let mut failures = Failures::default();
     for r in records {
-        let m: Message = match serde_json::from_str(&r.body) {
-            Ok(m) => m,
+        let h: Handoff = match serde_json::from_str(&r.body) {
+            Ok(h) => h,
             Err(e) => {
                 failures.fail(r, format!("not a message: {e}"));
                 continue;
             }
         };
-        match email.send(&m, now).await {
+        let m = &h.message;
+        match email.table.handoff_verdict(&h, now).await {
+            Ok(Verdict::Send) => {}
+            Ok(Verdict::NotYet) => {
+                failures.fail(
+                    r,
+                    format!("message {}: its commit has not landed yet", m.id),
+                );
+                continue;
+            }
+            Ok(Verdict::Drop(why)) => {
+                tracing::warn!(message = %m.id, profile = %h.profile, "not sent: {why}");
+                continue;
+            }
+            Err(e) => {
+                failures.fail(r, format!("message {}: {e}", m.id));
+                continue;
+            }
+        }
+        match email.send(m, now).await {
             Ok(Delivered::Sent(id)) => {
                 tracing::info!(message = %m.id, to = %m.to, provider_id = %id, "sent")
             }
