@@ -606,6 +606,10 @@ async fn write_units_per_delivery_on_the_starter_pack() {
     if let Some(bytes) = largest {
         let state: serde_json::Value = storeflow_aws::codec::unpack(bytes.as_ref()).unwrap();
         println!("largest state: {} B packed", bytes.as_ref().len());
+        // For looking at it whole: STOREFLOW_DUMP_STATE=/tmp/state.json.
+        if let Ok(path) = std::env::var("STOREFLOW_DUMP_STATE") {
+            std::fs::write(path, state.to_string()).unwrap();
+        }
         for (field, v) in state.as_object().unwrap() {
             let packed = storeflow_aws::codec::pack(v).unwrap().len();
             println!(

@@ -20,14 +20,6 @@ pub fn identity_pk(key: &str) -> String {
     format!("id#{key}")
 }
 
-/// A committed message waiting to be handed to the send queue, under its
-/// own id (whoever hands it over knows only the message).
-pub fn outbox_pk(message_id: &str) -> String {
-    format!("out#{message_id}")
-}
-
-pub const OUTBOX: &str = "out";
-
 pub fn ledger_pk(message_id: &str) -> String {
     format!("send#{message_id}")
 }

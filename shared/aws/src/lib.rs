@@ -11,7 +11,7 @@
 //!   [`codec`] — deflated JSON for states and messages.
 //! - [`customers`] — the `Customers` and `Shops` ports on the table:
 //!   conditional writes on a version, transactions for identity claims,
-//!   merges and outbox entries.
+//!   and merges; a commit hands its messages to the send queue.
 //! - [`deliveries`] — ingestion's `DeliveryStore` on the table.
 //! - [`timers`] — wake-ups as delayed SQS messages or one-time schedules.
 //! - [`queues`] — the events and send queues; [`sending`] — SES v2 email
