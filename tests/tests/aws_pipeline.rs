@@ -9,6 +9,7 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use jiff::Timestamp;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
+use storeflow_app::ports::Customers;
 use storeflow_aws::env::Env;
 use storeflow_aws::handlers::evaluate::Pipeline;
 use storeflow_aws::handlers::{evaluate, ingest, scheduler, send, Record};
@@ -409,10 +410,56 @@ async fn an_abandoned_checkout_is_reminded_by_email_through_the_aws_functions() 
         .cloned()
         .expect("the reminder went through the send queue");
     again.receive_count = 2;
-    let f = send::handle(&d.email, &[again], until).await;
+    let f = send::handle(&d.email, std::slice::from_ref(&again), until).await;
     assert!(f.0.is_empty());
     assert_eq!(copies(), before, "a redelivery sent again");
     assert_eq!(d.sent().await.len(), sent_before);
+
+    // Maya opens the reminder. SES reports it with the tags the send
+    // function set (moto does not emit events: this is SES's event as
+    // EventBridge delivers its detail); feedback marks the ledger and queues
+    // her `email_opened` event, which evaluate applies to her profile, once
+    // however often SES repeats it.
+    let h: storeflow_aws::queues::Handoff = serde_json::from_str(&again.body).unwrap();
+    let open = serde_json::json!({
+        "eventType": "Open",
+        "mail": {
+            "messageId": "0100019a-open-test",
+            "destination": ["maya@example.com"],
+            "tags": {
+                "message": [id], "flow": [h.message.flow], "step": [h.message.step],
+                "shop": [h.shop.as_str()], "profile": [h.profile.as_str()],
+            },
+        },
+        "open": {"timestamp": "2026-11-23T16:30:00.000Z", "userAgent": "Mail", "ipAddress": "192.0.2.1"},
+    });
+    let r = d.feedback.ses_event(&open, until).await.unwrap();
+    assert_eq!(r.status, Some((id.clone(), "open".to_string())));
+    let event = r.engagement.expect("an engagement event");
+    assert_eq!(event.name(), "email_opened");
+    assert_eq!(event.kind.properties_json()["message"], id.as_str());
+    d.settle(until).await;
+    let maya = || async {
+        d.pipeline
+            .app
+            .store
+            .load(&h.shop, &h.profile)
+            .await
+            .unwrap()
+            .expect("Maya's profile")
+    };
+    let after_open = maya().await;
+    assert!(
+        after_open.state.seen.contains_key(event.id.as_str()),
+        "the open was applied to her profile"
+    );
+    d.feedback.ses_event(&open, until).await.unwrap();
+    d.settle(until).await;
+    assert_eq!(
+        maya().await.version,
+        after_open.version,
+        "a repeated SES event changes nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -495,7 +542,7 @@ async fn one_click_unsubscribe_and_complaints_stop_email_through_the_aws_functio
         .unwrap()
         .message
     };
-    let result = d.email.send(&receipt, now).await;
+    let result = d.email.send(&receipt, None, now).await;
     assert!(
         matches!(&result, Err(storeflow_app::ports::DeliverError::Permanent(w)) if w.contains("suppressed")),
         "{result:?}"

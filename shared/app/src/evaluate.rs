@@ -278,6 +278,37 @@ impl<B: Customers + Shops> App<B> {
             .iter()
             .filter_map(|d| d.message.as_deref().cloned())
             .collect();
+        // A duplicate event (a platform's or a queue's redelivery) changes
+        // nothing: no write, and no write units on DynamoDB. Its decisions
+        // (the "duplicate event" skip) are still returned.
+        let unchanged = !out.changed
+            && expected.is_some()
+            && keys.is_empty()
+            && absorbed.is_empty()
+            && messages.is_empty()
+            && out.wake == previous_wake;
+        // Its timer is still reported (unmoved): a redelivery re-arms it, as
+        // the first attempt may have died before arming it.
+        let timers: Vec<Timer> = out
+            .wake
+            .map(|at| Timer {
+                shop: state.profile.shop.clone(),
+                profile: Some(state.profile.id.clone()),
+                at,
+                previous: previous_wake,
+            })
+            .into_iter()
+            .collect();
+        if unchanged {
+            return Ok(Applied {
+                decisions: out.decisions,
+                messages,
+                profile: Some(state.profile.id.clone()),
+                wake: out.wake,
+                retries,
+                timers,
+            });
+        }
         self.store
             .commit(Commit {
                 now,
@@ -296,16 +327,7 @@ impl<B: Customers + Shops> App<B> {
             profile: Some(state.profile.id.clone()),
             wake: out.wake,
             retries,
-            timers: out
-                .wake
-                .map(|at| Timer {
-                    shop: state.profile.shop.clone(),
-                    profile: Some(state.profile.id.clone()),
-                    at,
-                    previous: previous_wake,
-                })
-                .into_iter()
-                .collect(),
+            timers,
         })
     }
 

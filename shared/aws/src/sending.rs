@@ -11,6 +11,7 @@ use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 use jiff::Timestamp;
 use storeflow_app::ports::{DeliverError, Delivered};
 use storeflow_core::decision::{Message, MessageChannel};
+use storeflow_core::ids::{ProfileId, ShopId};
 
 /// Ledger entries outlive any redelivery of their message by far.
 const LEDGER_DAYS: i64 = 60;
@@ -28,8 +29,14 @@ pub struct SesEmail {
 }
 
 impl SesEmail {
-    /// Sends `m` once, at `now`.
-    pub async fn send(&self, m: &Message, now: Timestamp) -> Result<Delivered, DeliverError> {
+    /// Sends `m` once, at `now`; `to` names the customer (shop and profile)
+    /// for the SES events that come back (feedback's engagement events).
+    pub async fn send(
+        &self,
+        m: &Message,
+        to: Option<(&ShopId, &ProfileId)>,
+        now: Timestamp,
+    ) -> Result<Delivered, DeliverError> {
         if !matches!(m.channel, MessageChannel::Email | MessageChannel::Alert) {
             return Err(DeliverError::Permanent(format!(
                 "message {}: no {:?} provider is configured in this stack (email only)",
@@ -71,12 +78,18 @@ impl SesEmail {
             )
             .configuration_set_name(&self.configuration_set);
         // Tags come back on every SES event (delivery, open, click): they
-        // are how feedback attributes engagement to a flow and message.
-        for (name, value) in [
+        // are how feedback attributes engagement to a flow, a message and a
+        // customer.
+        let mut tags = vec![
             ("flow", m.flow.as_str()),
             ("step", m.step.as_str()),
             ("message", m.id.as_str()),
-        ] {
+        ];
+        if let Some((shop, profile)) = to {
+            tags.push(("shop", shop.as_str()));
+            tags.push(("profile", profile.as_str()));
+        }
+        for (name, value) in tags {
             let tag = MessageTag::builder()
                 .name(name)
                 .value(tag_value(value))

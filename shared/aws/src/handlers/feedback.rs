@@ -7,6 +7,11 @@
 //! - Delivery, open, click, bounce and complaint mark the message's ledger
 //!   entry, keyed by the `message` tag the send function set: the inputs of
 //!   attribution.
+//! - An open or a click is also an engagement event of the customer
+//!   (`email_opened`, `email_clicked`, with the flow, step, message and the
+//!   link clicked) on the events queue, for segments and flows like any
+//!   other event. Deliveries are not: one more evaluation and state write
+//!   per email would buy nothing a segment asks for.
 //! - `GET /u/{token}` shows a confirmation page; `POST /u/{token}` (the
 //!   page's button, or RFC 8058 one-click from the mail client) queues a
 //!   `consent_changed` event for evaluate, like any other event.
@@ -31,12 +36,14 @@ pub struct Feedback {
 }
 
 /// What an SES event changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Recorded {
     /// Addresses newly suppressed.
     pub suppressed: Vec<String>,
     /// The ledger entry updated (message id, status).
     pub status: Option<(String, String)>,
+    /// The engagement event queued for evaluation, if any.
+    pub engagement: Option<Event>,
 }
 
 impl Feedback {
@@ -49,6 +56,7 @@ impl Feedback {
         let mut out = Recorded {
             suppressed: Vec::new(),
             status: None,
+            engagement: None,
         };
         let reason = match kind {
             "Bounce" if detail["bounce"]["bounceType"] == "Permanent" => Some(("bounce", "bounce")),
@@ -73,6 +81,10 @@ impl Feedback {
             let status = kind.to_lowercase();
             self.mark(id, &status, now).await?;
             out.status = Some((id.to_string(), status));
+        }
+        if let Some(event) = engagement(kind, detail, now)? {
+            self.events.push(vec![Queued::Event(event.clone())]).await?;
+            out.engagement = Some(event);
         }
         Ok(out)
     }
@@ -214,6 +226,44 @@ impl Feedback {
         }
         self.events.push(items).await
     }
+}
+
+/// An open or a click as the customer's event: named by the `shop` tag and
+/// the recipient's address, with an id that is the same for a redelivered
+/// SES event (the engine applies it once).
+fn engagement(kind: &str, detail: &Value, now: Timestamp) -> anyhow::Result<Option<Event>> {
+    let (name, part) = match kind {
+        "Open" => ("email_opened", "open"),
+        "Click" => ("email_clicked", "click"),
+        _ => return Ok(None),
+    };
+    let tag = |t: &str| detail["mail"]["tags"][t][0].as_str();
+    let (Some(shop), Some(to)) = (tag("shop"), detail["mail"]["destination"][0].as_str()) else {
+        // Sent before these tags existed, or by something else.
+        return Ok(None);
+    };
+    let at = detail[part]["timestamp"]
+        .as_str()
+        .and_then(|t| t.parse::<Timestamp>().ok())
+        .unwrap_or(now);
+    let mail_id = detail["mail"]["messageId"].as_str().unwrap_or("-");
+    let mut properties = json!({
+        "message": tag("message"),
+        "flow": tag("flow"),
+        "step": tag("step"),
+    });
+    if let Some(link) = detail["click"]["link"].as_str() {
+        properties["link"] = json!(link);
+    }
+    let event: Event = serde_json::from_value(json!({
+        "id": format!("ses:{mail_id}:{part}:{}", at.as_millisecond()),
+        "shop": shop,
+        "type": name,
+        "occurred_at": at,
+        "customer": {"email": to},
+        "properties": properties,
+    }))?;
+    Ok(Some(event))
 }
 
 fn html_escape(s: &str) -> String {

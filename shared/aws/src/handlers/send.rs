@@ -41,7 +41,7 @@ pub async fn handle(email: &SesEmail, records: &[Record], now: Timestamp) -> Fai
                 continue;
             }
         }
-        match email.send(m, now).await {
+        match email.send(m, Some((&h.shop, &h.profile)), now).await {
             Ok(Delivered::Sent(id)) => {
                 tracing::info!(message = %m.id, to = %m.to, provider_id = %id, "sent")
             }
