@@ -22,6 +22,8 @@ use aws_sdk_dynamodb::types::{
 use jiff::Timestamp;
 use std::collections::HashMap;
 use storeflow_app::ports::{Commit, Customers, Loaded, Shops, StoreError};
+use storeflow_core::decision::MessageChannel;
+use storeflow_core::event::Identity;
 use storeflow_core::ids::{ProfileId, ShopId};
 use storeflow_core::shop::ShopState;
 use storeflow_core::CustomerState;
@@ -221,16 +223,43 @@ impl Table {
         now: Timestamp,
     ) -> Result<Verdict, StoreError> {
         let committed = match self.load(&h.shop, &h.profile).await? {
-            Some(l) if l.version >= h.version => l,
-            // Not landed yet (or the profile was erased or merged away).
-            _ if now.duration_since(h.at) < HANDOFF_GRACE => return Ok(Verdict::NotYet),
-            _ => return Ok(Verdict::Drop("its evaluation was never committed")),
+            Some(l) if l.version >= h.version => Some(l),
+            Some(_) => None,
+            // Merged into another profile since (which took its ledger), or
+            // erased, or not landed yet.
+            None => self.survivor(h).await?,
         };
-        Ok(if committed.state.in_ledger(&h.message.id) {
-            Verdict::Send
-        } else {
-            Verdict::Drop("its evaluation lost a race and was done again without it")
+        Ok(match committed {
+            Some(l) if l.state.in_ledger(&h.message.id) => Verdict::Send,
+            Some(_) => Verdict::Drop("its evaluation lost a race and was done again without it"),
+            None if now.duration_since(h.at) < HANDOFF_GRACE => Verdict::NotYet,
+            None => Verdict::Drop("its evaluation was never committed"),
         })
+    }
+
+    /// The profile the message's address belongs to now, when it is not the
+    /// one the message was made for (that one was merged into it).
+    async fn survivor(&self, h: &Handoff) -> Result<Option<Loaded>, StoreError> {
+        let m = &h.message;
+        let who = match m.channel {
+            MessageChannel::Email => Identity {
+                email: Some(m.to.clone()),
+                ..Default::default()
+            },
+            MessageChannel::Sms | MessageChannel::Whatsapp => Identity {
+                phone: Some(m.to.clone()),
+                ..Default::default()
+            },
+            _ => return Ok(None),
+        };
+        let keys = storeflow_core::identity::keys(&h.shop, &who);
+        let Some(Some(now_of)) = self.find(&keys).await?.into_iter().next() else {
+            return Ok(None);
+        };
+        if now_of == h.profile {
+            return Ok(None);
+        }
+        self.load(&h.shop, &now_of).await
     }
 }
 

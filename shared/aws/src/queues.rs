@@ -71,10 +71,13 @@ pub struct Handoff {
 }
 
 /// How long a handed-over message may wait for its commit to land before it
-/// is dropped as never committed. The evaluation's retries (a few seconds)
-/// and the events queue's redeliveries of a crashed evaluation fit well
-/// within it.
-pub const HANDOFF_GRACE: SignedDuration = SignedDuration::from_mins(15);
+/// is dropped as never committed: the commit follows the hand-over in the
+/// same invocation, which Lambda stops after 30 s. A crashed evaluation's
+/// event comes back from the events queue and hands its messages over again
+/// with their own commit. The send queue shows a message again after 180 s,
+/// so one that finds no commit is dropped on its second receive, well before
+/// the queue's 5 receives would move it to the dead-letter queue.
+pub const HANDOFF_GRACE: SignedDuration = SignedDuration::from_secs(60);
 
 /// The send queue's delay for a handed-over message: the commit that follows
 /// the hand-over takes milliseconds, so the send function almost never finds
