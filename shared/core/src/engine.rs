@@ -126,9 +126,10 @@ impl Engine {
             now,
             tz: st.profile.time_zone(&self.config.settings),
             out: Outcome {
-                // An event makes about ten decisions: one allocation, not
-                // three growths that each copy the decisions so far.
-                decisions: Vec::with_capacity(16),
+                // An event makes about ten decisions, and some more than
+                // twenty: one allocation, not growths that each copy the
+                // decisions so far.
+                decisions: Vec::with_capacity(32),
                 ..Default::default()
             },
             pending: Changes::default(),

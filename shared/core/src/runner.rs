@@ -1,7 +1,7 @@
 //! Executes a run's steps until it waits, is deferred, or ends.
 
 use crate::context;
-use crate::decision::{Decision, Kind, Message, MessageChannel};
+use crate::decision::{Decision, Kind, Message, MessageChannel, SendDetails};
 use crate::engine::{Cx, Engine};
 use crate::event::Channel;
 use crate::flow::{Action, FlowDef, WaitSpec, EXIT};
@@ -243,10 +243,13 @@ fn step_loop(
                                     rank,
                                 });
                                 let mut d = base(st, cx, Kind::Message, run, &step_id);
-                                d.channel = Some(s.channel.as_str().into());
-                                d.template = Some(s.template.clone());
-                                d.subject = content.subject.clone();
-                                d.to = Some(to.clone());
+                                d.send = Some(Box::new(SendDetails {
+                                    channel: Some(MessageChannel::from_channel(s.channel)),
+                                    template: Some(s.template.clone()),
+                                    subject: content.subject.clone(),
+                                    to: Some(to.clone()),
+                                    until: None,
+                                }));
                                 d.reason = Some(if marketing {
                                     "marketing: consent and policy allow".into()
                                 } else {
@@ -256,7 +259,7 @@ fn step_loop(
                                     id: msg_id,
                                     channel: MessageChannel::from_channel(s.channel),
                                     to,
-                                    template: s.template.clone(),
+                                    template: s.template.to_string(),
                                     marketing,
                                     priority: if marketing {
                                         flow.priority.clone()
@@ -274,8 +277,7 @@ fn step_loop(
                             }
                             Err(e) => {
                                 let mut d = base(st, cx, Kind::Skipped, run, &step_id);
-                                d.channel = Some(s.channel.as_str().into());
-                                d.template = Some(s.template.clone());
+                                d.send = Some(send_details(s));
                                 d.reason = Some(format!("template error: {e}").into());
                                 cx.out.decisions.push(d);
                             }
@@ -288,9 +290,9 @@ fn step_loop(
                         let already = run.wait == Wait::Deferred(until);
                         if !already {
                             let mut d = base(st, cx, Kind::Deferred, run, &step_id);
-                            d.channel = Some(s.channel.as_str().into());
-                            d.template = Some(s.template.clone());
-                            d.until = Some(until);
+                            let mut send = send_details(s);
+                            send.until = Some(until);
+                            d.send = Some(send);
                             d.reason = Some(reason);
                             cx.out.decisions.push(d);
                         }
@@ -299,8 +301,7 @@ fn step_loop(
                     }
                     Verdict::Skip { reason } => {
                         let mut d = base(st, cx, Kind::Skipped, run, &step_id);
-                        d.channel = Some(s.channel.as_str().into());
-                        d.template = Some(s.template.clone());
+                        d.send = Some(send_details(s));
                         d.reason = Some(reason);
                         cx.out.decisions.push(d);
                         goto(run, flow, None);
@@ -410,10 +411,13 @@ fn push_outbound(
     match content {
         Ok(content) => {
             let mut d = base(st, cx, Kind::Message, run, step_id);
-            d.channel = Some(channel.as_str().into());
-            d.template = (!template.is_empty()).then(|| template.clone());
-            d.subject = content.subject.clone();
-            d.to = Some(to.clone());
+            d.send = Some(Box::new(SendDetails {
+                channel: Some(channel),
+                template: (!template.is_empty()).then(|| Arc::from(template.as_str())),
+                subject: content.subject.clone(),
+                to: Some(to.clone()),
+                until: None,
+            }));
             d.reason = Some(format!("{} step", channel.as_str()).into());
             d.message = Some(Box::new(Message {
                 id: msg_id,
@@ -433,11 +437,20 @@ fn push_outbound(
         }
         Err(e) => {
             let mut d = base(st, cx, Kind::Skipped, run, step_id);
-            d.channel = Some(channel.as_str().into());
+            d.send_mut().channel = Some(channel);
             d.reason = Some(format!("template error: {e}").into());
             cx.out.decisions.push(d);
         }
     }
+}
+
+/// A send step's channel and template, for its decisions.
+fn send_details(s: &crate::flow::SendSpec) -> Box<SendDetails> {
+    Box::new(SendDetails {
+        channel: Some(MessageChannel::from_channel(s.channel)),
+        template: Some(s.template.clone()),
+        ..Default::default()
+    })
 }
 
 fn base(st: &CustomerState, cx: &Cx, kind: Kind, run: &Run, step: &Arc<str>) -> Decision {
