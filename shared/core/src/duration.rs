@@ -82,6 +82,10 @@ impl Dur {
 
     /// Adds this duration to `t` in the customer's zone: days are calendar days.
     pub fn add_local(&self, t: Timestamp, tz: &TimeZone) -> Timestamp {
+        if self.days == 0 {
+            // No calendar days: the zone plays no part.
+            return t + SignedDuration::from_secs(self.seconds);
+        }
         let z = t.to_zoned(tz.clone());
         let z = if self.days != 0 {
             z.checked_add(Span::new().days(self.days)).unwrap_or(z)
