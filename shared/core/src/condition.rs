@@ -493,7 +493,7 @@ fn profile_property(p: &Profile, path: &str, c: &Ctx) -> Option<Value> {
 }
 
 fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
-    let from = ec.within.map(|w| c.now - w.exact());
+    let from = ec.within.map(|w| w.sub_exact(c.now));
     // Past the largest number the count is compared with, more events
     // cannot change the answer: stop counting there.
     let cap = ec.count_cap.max(1);
@@ -514,7 +514,7 @@ fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
         }
         if let Some(w) = ec.within.filter(|_| count == 0) {
             // In time order, the first match leaves the window first.
-            next = Some(r.at + w.exact());
+            next = Some(w.add_exact(r.at));
         }
         count += 1;
         if count >= cap {

@@ -508,7 +508,7 @@ impl Engine {
                 crate::flow::Entry::OnceEver => {
                     return skip(st, cx, "entry rule once_ever: entered before".into())
                 }
-                crate::flow::Entry::OncePer(d) if e.last + d.exact() > at => {
+                crate::flow::Entry::OncePer(d) if d.add_exact(e.last) > at => {
                     return skip(st, cx, flow.once_per_reason(*d));
                 }
                 _ => {}

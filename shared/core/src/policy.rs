@@ -223,7 +223,7 @@ impl PolicyConfig {
                     if !cap.channels.is_empty() && !cap.channels.contains(&ch) {
                         continue;
                     }
-                    let from = moved - cap.per.exact();
+                    let from = cap.per.sub_exact(moved);
                     let counted = log
                         .iter()
                         .filter(|c| {
@@ -235,7 +235,7 @@ impl PolicyConfig {
                         })
                         .map(|c| c.at);
                     if let Some(oldest) = oldest_over_cap(counted, cap.max) {
-                        let free = oldest + cap.per.exact();
+                        let free = cap.per.add_exact(oldest);
                         if free > moved {
                             moved = free;
                             capped.insert(ci);

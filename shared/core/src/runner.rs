@@ -220,7 +220,7 @@ fn step_loop(
                     rank,
                     now: cx.now,
                     tz: &cx.tz,
-                    expires_at: run.cursor + expiry.exact(),
+                    expires_at: expiry.add_exact(run.cursor),
                 };
                 match cx.cfg.settings.policy.decide(&req, &st.contacts) {
                     Verdict::Send => {
