@@ -687,12 +687,14 @@ impl Engine {
     /// the profile feed back into segments and triggers.
     fn advance(&self, st: &mut CustomerState, cx: &mut Cx) {
         for _round in 0..64 {
-            // Keys borrowed: only the chosen run's id is cloned.
+            // Keys borrowed: the chosen run is named by its position.
             let next = st
                 .runs
                 .iter()
-                .filter(|r| r.wait.due(cx.now))
-                .min_by(|a, b| {
+                .enumerate()
+                .map(|(i, r)| (r, i))
+                .filter(|(r, _)| r.wait.due(cx.now))
+                .min_by(|(a, _), (b, _)| {
                     let key = |r: &'_ Run| {
                         (
                             r.rank,
@@ -702,9 +704,9 @@ impl Engine {
                     };
                     key(a).cmp(&key(b)).then_with(|| a.id.cmp(&b.id))
                 })
-                .map(|r| r.id.clone());
-            let Some(id) = next else { break };
-            crate::runner::run_steps(self, st, &id, cx);
+                .map(|(_, i)| i);
+            let Some(pos) = next else { break };
+            crate::runner::run_steps(self, st, pos, cx);
             if cx.pending.any() {
                 let changes = std::mem::take(&mut cx.pending);
                 let ts = self.update_segments(

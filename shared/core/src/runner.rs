@@ -42,30 +42,34 @@ fn exit_decision(st: &CustomerState, cx: &mut Cx, r: Run, reason: Reason) {
     cx.out.decisions.push(d);
 }
 
-/// Runs one run's due steps. The run is taken out of the customer's list
-/// while it executes and put back unless it ended.
-pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &mut Cx) {
-    let Some(pos) = st
-        .runs
-        .iter()
-        .position(|r| std::ptr::eq(r.id.as_ptr(), id.as_ptr()) || &*r.id == id)
-    else {
-        return;
-    };
-    let mut run = st.runs.swap_remove(pos);
-    let ended = match run.flow_def(cx.cfg) {
-        None => Some(
+/// Runs the due steps of the run at `pos` in the customer's list. The run
+/// is stepped in place, with the list set aside meanwhile (steps never read
+/// it), and ends up last in the list, or leaves it if it ended: as when it
+/// was taken out and put back (the order of runs orders later decisions).
+pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, pos: usize, cx: &mut Cx) {
+    let mut runs = std::mem::take(&mut st.runs);
+    let last = runs.len() - 1;
+    runs.swap(pos, last);
+    let run = &mut runs[last];
+    let ended = if run.resolve_def(cx.cfg) {
+        let flow = run.def.0.clone().expect("resolved above");
+        step_loop(engine, st, run, &flow, cx)
+    } else {
+        Some(
             format!(
                 "flow {} version {} is no longer configured",
                 run.flow, run.version
             )
             .into(),
-        ),
-        Some(flow) => step_loop(engine, st, &mut run, &flow, cx),
+        )
     };
     match ended {
-        None => st.runs.push(run),
-        Some(why) => exit_decision(st, cx, run, why),
+        None => st.runs = runs,
+        Some(why) => {
+            let run = runs.pop().expect("the run stepped");
+            st.runs = runs;
+            exit_decision(st, cx, run, why);
+        }
     }
 }
 
