@@ -384,7 +384,7 @@ impl Engine {
         if ts.is_empty() {
             return;
         }
-        for flow in cx.cfg.by_priority.iter() {
+        for flow in cx.cfg.segment_triggered() {
             for tr in ts {
                 let hit = if tr.entered {
                     flow.trigger.segment_enter.as_deref()
@@ -457,7 +457,7 @@ impl Engine {
             }
         }
 
-        for flow in cfg.by_priority.iter() {
+        for flow in cfg.date_triggered() {
             let Some(prop) = &flow.trigger.date else {
                 continue;
             };
@@ -753,12 +753,7 @@ impl Engine {
         for r in st.reminders.values() {
             w = earliest(w, Some(r.due));
         }
-        for flow in cx
-            .cfg
-            .by_priority
-            .iter()
-            .filter(|f| f.trigger.date.is_some())
-        {
+        for flow in cx.cfg.date_triggered() {
             let Some(prop) = &flow.trigger.date else {
                 continue;
             };

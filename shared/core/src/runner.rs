@@ -49,7 +49,11 @@ fn exit_decision(st: &CustomerState, cx: &mut Cx, r: Run, reason: Reason) {
 pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, pos: usize, cx: &mut Cx) {
     let mut runs = std::mem::take(&mut st.runs);
     let last = runs.len() - 1;
-    runs.swap(pos, last);
+    if pos != last {
+        // Swapped field by field in registers, not through a temporary.
+        let (head, tail) = runs.split_at_mut(last);
+        std::mem::swap(&mut head[pos], &mut tail[0]);
+    }
     let run = &mut runs[last];
     let ended = if run.resolve_def(cx.cfg) {
         let flow = run.def.0.clone().expect("resolved above");
