@@ -125,6 +125,17 @@ pub fn add_secs(t: Timestamp, secs: i64) -> Timestamp {
         .expect("timestamp arithmetic out of range")
 }
 
+/// `t + d`, by [`add_secs`] when `d` is whole seconds (as every configured
+/// duration is).
+#[inline]
+pub fn add_dur(t: Timestamp, d: SignedDuration) -> Timestamp {
+    if d.subsec_nanos() == 0 {
+        add_secs(t, d.as_secs())
+    } else {
+        t + d
+    }
+}
+
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.days == 0 && self.seconds == 0 {
@@ -203,6 +214,12 @@ mod tests {
                     t + SignedDuration::from_secs(secs),
                     "{t} {secs}"
                 );
+            }
+            for d in [
+                SignedDuration::from_hours(24 * 31),
+                SignedDuration::from_millis(-1500),
+            ] {
+                assert_eq!(add_dur(t, d), t + d);
             }
             let d = Dur {
                 days: 3,

@@ -334,7 +334,7 @@ impl Engine {
                 continue;
             }
             let max_age = t.max_age.map(|d| d.exact()).unwrap_or(DEFAULT_MAX_AGE);
-            if e.occurred_at + max_age < cx.now {
+            if crate::duration::add_dur(e.occurred_at, max_age) < cx.now {
                 let mut d = cx.decision(st, Kind::Skipped);
                 d.flow = Some(flow.id.clone());
                 d.reason = Some(
@@ -727,17 +727,15 @@ impl Engine {
         let now = cx.now;
         // Pruned once its oldest entry is a day past the window, so that
         // pruning runs about daily, not on every event of a busy customer.
-        if st
-            .seen_oldest
-            .is_some_and(|t| t + DEDUPE_WINDOW + SignedDuration::from_hours(24) <= now)
-        {
+        if st.seen_oldest.is_some_and(|t| {
+            crate::duration::add_dur(t, DEDUPE_WINDOW + SignedDuration::from_hours(24)) <= now
+        }) {
             st.seen.retain(|_, at| *at + DEDUPE_WINDOW > now);
             st.seen_oldest = st.seen.values().min().copied();
         }
-        if st
-            .ledger_oldest
-            .is_some_and(|t| t + DEDUPE_WINDOW + SignedDuration::from_hours(24) <= now)
-        {
+        if st.ledger_oldest.is_some_and(|t| {
+            crate::duration::add_dur(t, DEDUPE_WINDOW + SignedDuration::from_hours(24)) <= now
+        }) {
             st.ledger.retain(|_, at| *at + DEDUPE_WINDOW > now);
             st.ledger_oldest = st.ledger.values().min().copied();
         }
