@@ -75,6 +75,7 @@ pub(crate) struct Cx<'a> {
 }
 
 impl<'a> Cx<'a> {
+    #[inline]
     pub fn decision(&self, st: &CustomerState, kind: Kind) -> Decision {
         let label = self
             .label
