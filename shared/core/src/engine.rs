@@ -496,21 +496,22 @@ impl Engine {
         cx: &mut Cx,
     ) {
         let cfg = cx.cfg;
-        let skip = |st: &CustomerState, cx: &mut Cx, why: Reason| {
+        #[inline]
+        fn skip(st: &CustomerState, cx: &mut Cx, flow: &FlowDef, why: Reason) {
             let mut d = cx.decision(st, Kind::Skipped);
             d.flow = Some(flow.id.clone());
             d.version = Some(flow.version);
             d.reason = Some(why);
             cx.out.decisions.push(d);
-        };
+        }
         let flow_hash = flow.id_hash();
         if let Some(e) = st.entries.get_hashed(&flow.id, flow_hash) {
             match &flow.entry {
                 crate::flow::Entry::OnceEver => {
-                    return skip(st, cx, "entry rule once_ever: entered before".into())
+                    return skip(st, cx, flow, "entry rule once_ever: entered before".into())
                 }
                 crate::flow::Entry::OncePer(d) if d.add_exact(e.last) > at => {
-                    return skip(st, cx, flow.once_per_reason(*d));
+                    return skip(st, cx, flow, flow.once_per_reason(*d));
                 }
                 _ => {}
             }
@@ -531,7 +532,7 @@ impl Engine {
                     Part::Quoted(Arc::from(key.as_str()))
                 ]
             };
-            return skip(st, cx, why);
+            return skip(st, cx, flow, why);
         }
         let mut digits = [0u8; 10];
         let run_key = crate::links::hash64(&[
@@ -544,6 +545,7 @@ impl Engine {
             return skip(
                 st,
                 cx,
+                flow,
                 reason![
                     "already entered for trigger ",
                     Part::Owned(trigger_id.into())
@@ -552,7 +554,7 @@ impl Engine {
         }
         if let Some(f) = &flow.filter {
             if !self.eval(st, cx, f).value {
-                return skip(st, cx, "flow filter does not match".into());
+                return skip(st, cx, flow, "flow filter does not match".into());
             }
         }
         // A goal that came before the trigger (webhooks out of order).
@@ -576,7 +578,7 @@ impl Engine {
                     r.id.shared(),
                     ")"
                 ];
-                return skip(st, cx, why);
+                return skip(st, cx, flow, why);
             }
         }
         let ladder = &cfg.settings.intent_ladder;
@@ -590,7 +592,12 @@ impl Engine {
                 .iter()
                 .find(|r| r.intent.map(|x| x > lv).unwrap_or(false))
             {
-                return skip(st, cx, reason!["higher-intent run live: ", &higher.flow]);
+                return skip(
+                    st,
+                    cx,
+                    flow,
+                    reason!["higher-intent run live: ", &higher.flow],
+                );
             }
         }
 
