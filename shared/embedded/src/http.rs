@@ -40,7 +40,7 @@ async fn ingest(
     let req = storeflow_server::request(&method, &uri, &headers, &body);
     let now = rt.clock.now();
     let live = rt.live();
-    match rt.store.accept(&live.router, &req, now) {
+    match rt.acceptor.accept(live, req, now).await {
         Ok(h) => {
             if !h.accepted.is_empty() {
                 rt.poke_inbox.notify_one();

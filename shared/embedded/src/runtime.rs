@@ -58,6 +58,8 @@ impl Live {
 
 pub struct Runtime {
     pub store: Arc<Sqlite>,
+    /// Accepted deliveries, committed in groups (`accept`).
+    pub acceptor: crate::accept::Acceptor,
     pub clock: Arc<dyn Clock>,
     pub data_dir: PathBuf,
     pub outbox: OutboxDir,
@@ -93,8 +95,10 @@ impl Runtime {
             None => None,
         };
         let (stop, _) = watch::channel(false);
+        let store = Arc::new(store);
         Ok(Arc::new(Runtime {
-            store: Arc::new(store),
+            acceptor: crate::accept::Acceptor::start(store.clone())?,
+            store,
             clock,
             outbox: OutboxDir::new(opts.data_dir.join("outbox")),
             data_dir: opts.data_dir,
