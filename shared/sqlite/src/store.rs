@@ -126,7 +126,11 @@ impl Sqlite {
         self.with(|c| {
             let t: Option<i64> = c
                 .query_row(
-                    "SELECT min(t) FROM (SELECT min(wake_us) AS t FROM customers UNION ALL SELECT min(wake_us) FROM shops)",
+                    // `wake_us IS NOT NULL` lets SQLite use the partial
+                    // index (one probe); without it, min() reads every
+                    // customer's row, state and all.
+                    "SELECT min(t) FROM (SELECT min(wake_us) AS t FROM customers WHERE wake_us IS NOT NULL
+                     UNION ALL SELECT min(wake_us) FROM shops WHERE wake_us IS NOT NULL)",
                     [],
                     |r| r.get(0),
                 )
