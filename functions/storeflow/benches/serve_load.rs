@@ -205,8 +205,9 @@ fn webhooks() {
     std::thread::sleep(Duration::from_millis(500));
     let cpu_all = cpu_secs(child.id()) - cpu0;
     println!(
-        "webhooks: inbox applied {:.2} s after the last acknowledgement",
-        drained.as_secs_f64()
+        "webhooks: inbox applied {:.2} s after the last acknowledgement: {:.0}/s acknowledged and applied",
+        drained.as_secs_f64(),
+        lat.len() as f64 / (took + drained).as_secs_f64()
     );
     println!(
         "webhooks: server CPU {:.1} s while acknowledging, {:.1} s in all (acknowledge + apply + deliver) = {:.3} ms per webhook",
@@ -220,7 +221,9 @@ fn webhooks() {
             std::fs::read_to_string(format!("/proc/{}/io", child.id())).unwrap_or_default()
         );
         for f in ["storeflow.sqlite", "storeflow.sqlite-wal"] {
-            let len = std::fs::metadata(data.join(f)).map(|m| m.len()).unwrap_or(0);
+            let len = std::fs::metadata(data.join(f))
+                .map(|m| m.len())
+                .unwrap_or(0);
             println!("{f}: {} MB", len / 1_000_000);
         }
     }
