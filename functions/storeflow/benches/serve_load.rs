@@ -4,7 +4,8 @@
 //! million pending timers. Prints figures; asserts nothing (BENCHMARKS.md).
 //!
 //! `cargo bench -p storeflow --bench serve_load`
-//! Knobs: `REQUESTS` (default 30000), `CONNECTIONS` (16), `TIMERS` (1000000).
+//! Knobs: `REQUESTS` (default 30000), `CONNECTIONS` (16), `TIMERS` (1000000);
+//! `IO` prints the server's I/O counters, `KEEP` keeps its data directory.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -229,7 +230,11 @@ fn webhooks() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&data);
+    if std::env::var("KEEP").is_ok() {
+        println!("webhooks: data kept in {}", data.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&data);
+    }
 }
 
 fn timers() {

@@ -35,12 +35,8 @@ impl<'c> Deliveries<'c> {
 impl Facts for Deliveries<'_> {
     fn recall(&self, key: &str) -> Option<String> {
         self.conn
-            .query_row(
-                "SELECT value FROM facts WHERE key = ?1",
-                params![key],
-                |r| r.get(0),
-            )
-            .optional()
+            .prepare_cached("SELECT value FROM facts WHERE key = ?1")
+            .and_then(|mut q| q.query_row(params![key], |r| r.get(0)).optional())
             .ok()
             .flatten()
     }
@@ -50,12 +46,8 @@ impl DeliveryStore for Deliveries<'_> {
     fn seen(&self, key: &str) -> Result<Option<Timestamp>, IngestError> {
         let t: Option<i64> = self
             .conn
-            .query_row(
-                "SELECT received_us FROM deliveries WHERE key = ?1",
-                params![key],
-                |r| r.get(0),
-            )
-            .optional()
+            .prepare_cached("SELECT received_us FROM deliveries WHERE key = ?1")
+            .and_then(|mut q| q.query_row(params![key], |r| r.get(0)).optional())
             .map_err(err)?;
         t.map(|t| Timestamp::from_microsecond(t).map_err(err))
             .transpose()
@@ -275,7 +267,7 @@ impl Sqlite {
                 .map_err(fail)?;
             let mut out = Vec::with_capacity(batch.len());
             for (router, req, now) in batch {
-                tx.execute_batch("SAVEPOINT accept").map_err(fail)?;
+                crate::exec(&tx, "SAVEPOINT accept", []).map_err(fail)?;
                 let h = {
                     let mut store = Deliveries::new(&tx);
                     router.handle(req, *now, &mut store)
@@ -287,9 +279,9 @@ impl Sqlite {
                 };
                 let keep = matches!(&r, Ok(h) if h.response.status < 500);
                 if !keep {
-                    tx.execute_batch("ROLLBACK TO accept").map_err(fail)?;
+                    crate::exec(&tx, "ROLLBACK TO accept", []).map_err(fail)?;
                 }
-                tx.execute_batch("RELEASE accept").map_err(fail)?;
+                crate::exec(&tx, "RELEASE accept", []).map_err(fail)?;
                 out.push(r);
             }
             tx.commit().map_err(fail)?;
