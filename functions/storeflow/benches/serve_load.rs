@@ -5,7 +5,8 @@
 //!
 //! `cargo bench -p storeflow --bench serve_load`
 //! Knobs: `REQUESTS` (default 30000), `CONNECTIONS` (16), `TIMERS` (1000000);
-//! `IO` prints the server's I/O counters, `KEEP` keeps its data directory.
+//! `IO` prints the server's I/O counters, `KEEP` keeps its data directory,
+//! `STOREFLOW_BIN` runs another build of the server.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -118,7 +119,11 @@ fn cpu_secs(pid: u32) -> f64 {
 
 fn serve(data: &Path, port: u16) -> Child {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/starter");
-    let child = Command::new(env!("CARGO_BIN_EXE_storeflow"))
+    // STOREFLOW_BIN: another build of the binary (an A/B comparison on a
+    // busy machine, runs interleaved).
+    let bin =
+        std::env::var("STOREFLOW_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_storeflow").into());
+    let child = Command::new(bin)
         .args(["serve", "--config"])
         .arg(config)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])

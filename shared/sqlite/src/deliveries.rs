@@ -293,10 +293,14 @@ impl Sqlite {
     pub fn inbox(&self, limit: usize) -> Result<Vec<InboxItem>, StoreError> {
         self.with(|c| {
             let mut q = c
-                .prepare_cached("SELECT seq, delivery, kind, item, received_us FROM inbox ORDER BY seq LIMIT ?1")
+                // The limit written into the statement: a bound LIMIT
+                // makes SQLite prepare the statement again on every call.
+                .prepare_cached(&format!(
+                    "SELECT seq, delivery, kind, item, received_us FROM inbox ORDER BY seq LIMIT {limit}"
+                ))
                 .map_err(fail)?;
             let rows = q
-                .query_map(params![limit as i64], |r| {
+                .query_map([], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, String>(1)?,

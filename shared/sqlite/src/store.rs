@@ -62,6 +62,10 @@ impl Sqlite {
         // 16 by default, fewer than the accept and commit paths use, so
         // they evicted each other and were parsed again all the time.
         conn.set_prepared_statement_cache_capacity(128);
+        // The savepoints of a batch (one per commit) journal the pages they
+        // change: in memory, not in a temporary file.
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(unavailable)?;
         Ok(Sqlite {
             conn: Mutex::new(conn),
         })
@@ -84,11 +88,15 @@ impl Sqlite {
             let mut out = Vec::new();
             let mut q = c
                 .prepare_cached(
-                    "SELECT wake_us, shop, profile FROM customers WHERE wake_us <= ?1 ORDER BY wake_us, profile LIMIT ?2",
+                    // `IS NOT NULL` says the partial index applies without
+                    // looking at the bound instant, and the limit is part of
+                    // the statement: a bound value either of them depends on
+                    // makes SQLite prepare the statement again on every call.
+                    &format!("SELECT wake_us, shop, profile FROM customers WHERE wake_us IS NOT NULL AND wake_us <= ?1 ORDER BY wake_us, profile LIMIT {limit}"),
                 )
                 .map_err(unavailable)?;
             let rows = q
-                .query_map(params![us(now), limit as i64], |r| {
+                .query_map(params![us(now)], |r| {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
                 })
                 .map_err(unavailable)?;
@@ -104,11 +112,11 @@ impl Sqlite {
             }
             let mut q = c
                 .prepare_cached(
-                    "SELECT wake_us, shop FROM shops WHERE wake_us <= ?1 ORDER BY wake_us LIMIT ?2",
+                    &format!("SELECT wake_us, shop FROM shops WHERE wake_us <= ?1 ORDER BY wake_us LIMIT {limit}"),
                 )
                 .map_err(unavailable)?;
             let rows = q
-                .query_map(params![us(now), limit as i64], |r| {
+                .query_map(params![us(now)], |r| {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
                 })
                 .map_err(unavailable)?;
@@ -262,9 +270,10 @@ impl Sqlite {
 
     /// Messages committed and not yet delivered, oldest first.
     pub fn pending(&self, limit: usize) -> Result<Vec<Message>, StoreError> {
-        let sql =
-            "SELECT message FROM outbox WHERE sent_us IS NULL ORDER BY queued_us, id LIMIT ?1";
-        self.with(|c| texts(c, sql, params![limit as i64]))?
+        let sql = format!(
+            "SELECT message FROM outbox WHERE sent_us IS NULL ORDER BY queued_us, id LIMIT {limit}"
+        );
+        self.with(|c| texts(c, &sql, []))?
             .iter()
             .map(|t| json(t, "outbox message"))
             .collect()
