@@ -15,6 +15,36 @@ use storeflow_core::CustomerState;
 /// and each call is a short local transaction.
 pub struct Sqlite {
     conn: Mutex<Connection>,
+    /// Dropped with the store: stops the checkpointer thread (file
+    /// databases only).
+    _checkpointer: Option<std::sync::mpsc::Sender<()>>,
+}
+
+/// How often the checkpointer copies the WAL into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The commit that fills the WAL past this many pages checkpoints itself
+/// (SQLite's automatic checkpoint): only a backstop, for when the
+/// checkpointer thread falls behind.
+const CHECKPOINT_BACKSTOP_PAGES: i64 = 10_000;
+
+/// Copies the WAL into the database every [`CHECKPOINT_EVERY`] from a
+/// connection of its own (a passive checkpoint runs beside the writer), so
+/// no commit pays for a checkpoint and its fsync while every other writer
+/// waits for the connection. Stops when `stop`'s sender is dropped.
+fn checkpointer(path: &Path, stop: std::sync::mpsc::Receiver<()>) {
+    let Ok(c) = Connection::open(path) else {
+        return;
+    };
+    loop {
+        match stop.recv_timeout(CHECKPOINT_EVERY) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                // Busy or failed: the next round (or the backstop) does it.
+                let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+            _ => return,
+        }
+    }
 }
 
 /// A due wake-up.
@@ -40,7 +70,19 @@ impl Sqlite {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(unavailable)?;
-        Self::init(conn)
+        let mut store = Self::init(conn)?;
+        store.with(|c| {
+            c.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_BACKSTOP_PAGES)
+                .map_err(unavailable)
+        })?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("storeflow-checkpoint".into())
+            .spawn(move || checkpointer(&path, rx))
+            .map_err(|e| StoreError::Unavailable(format!("checkpointer: {e}")))?;
+        store._checkpointer = Some(tx);
+        Ok(store)
     }
 
     /// A private in-memory database (tests).
@@ -68,6 +110,7 @@ impl Sqlite {
             .map_err(unavailable)?;
         Ok(Sqlite {
             conn: Mutex::new(conn),
+            _checkpointer: None,
         })
     }
 
