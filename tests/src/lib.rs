@@ -144,7 +144,7 @@ impl Trace {
     pub fn messages(&self, who: &str) -> Vec<(Timestamp, String)> {
         self.for_profile(who)
             .filter(|d| d.kind == Kind::Message)
-            .map(|d| (d.at, d.template.clone().unwrap_or_default()))
+            .map(|d| (d.at, d.template().unwrap_or_default().to_string()))
             .collect()
     }
 
@@ -180,7 +180,7 @@ impl Trace {
     /// The message decision itself (for its rendered content).
     pub fn message(&self, who: &str, template: &str) -> &storeflow_core::Message {
         self.for_profile(who)
-            .find(|d| d.kind == Kind::Message && d.template.as_deref() == Some(template))
+            .find(|d| d.kind == Kind::Message && d.template() == Some(template))
             .and_then(|d| d.message.as_deref())
             .unwrap_or_else(|| panic!("no {template} to {who}\n{}", self.dump(who)))
     }
@@ -202,9 +202,9 @@ impl Trace {
                     d.kind,
                     d.flow.as_deref().unwrap_or("-"),
                     d.step.as_deref().unwrap_or("-"),
-                    d.template.as_deref().unwrap_or("-"),
+                    d.template().unwrap_or("-"),
                     d.segment.as_deref().unwrap_or("-"),
-                    d.until.map(|t| t.to_string()).unwrap_or_default(),
+                    d.until().map(|t| t.to_string()).unwrap_or_default(),
                     d.reason
                         .as_ref()
                         .map(|r| r.to_string())

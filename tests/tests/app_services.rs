@@ -88,7 +88,11 @@ async fn run_timers(
 
 fn record(ds: &[storeflow_core::Decision], out: &mut Vec<(Timestamp, String, String)>) {
     for d in ds.iter().filter(|d| d.kind == Kind::Message) {
-        out.push((d.at, d.profile.to_string(), d.template.clone().unwrap()));
+        out.push((
+            d.at,
+            d.profile.to_string(),
+            d.template().unwrap().to_string(),
+        ));
     }
 }
 

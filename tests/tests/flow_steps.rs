@@ -149,9 +149,9 @@ fn webhook_alert_tags_and_points_steps() {
     let tr = t.run_with(cfg, "2026-06-01T00:00:00Z");
     let hook = tr
         .for_profile("kim@example.com")
-        .find(|d| d.channel.as_deref() == Some("webhook"))
+        .find(|d| d.channel() == Some("webhook"))
         .expect("webhook");
-    assert_eq!(hook.to.as_deref(), Some("https://hooks.example.com/crm"));
+    assert_eq!(hook.to(), Some("https://hooks.example.com/crm"));
     let body: serde_json::Value = serde_json::from_str(
         hook.message
             .as_ref()
@@ -165,10 +165,10 @@ fn webhook_alert_tags_and_points_steps() {
     assert_eq!(body, json!({"email": "kim@example.com", "total": 640.0}));
     let alert = tr
         .for_profile("kim@example.com")
-        .find(|d| d.channel.as_deref() == Some("alert"))
+        .find(|d| d.channel() == Some("alert"))
         .expect("alert");
-    assert_eq!(alert.to.as_deref(), Some("ops@steps.example.com"));
-    assert_eq!(alert.subject.as_deref(), Some("Big order o-9"));
+    assert_eq!(alert.to(), Some("ops@steps.example.com"));
+    assert_eq!(alert.subject(), Some("Big order o-9"));
     assert!(alert
         .message
         .as_ref()

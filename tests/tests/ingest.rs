@@ -722,7 +722,7 @@ fn a_checkout_that_gets_its_email_in_an_update_is_still_reminded() {
     decisions.extend(sim.run_until(ts("2026-11-24T00:00:00Z")));
     let reminders: Vec<_> = decisions
         .iter()
-        .filter(|d| d.template.as_deref() == Some("checkout_reminder") && d.kind == Kind::Message)
+        .filter(|d| d.template() == Some("checkout_reminder") && d.kind == Kind::Message)
         .map(|d| (d.profile.to_string(), d.at))
         .collect();
     assert_eq!(

@@ -366,7 +366,7 @@ fn checkout_sms_waits_for_quiet_hours_to_end_in_the_customers_zone() {
     );
     assert_eq!(deferred.len(), 1, "{}", tr.dump(ANN));
     assert_eq!(deferred[0].at, ts("2026-03-12T03:00:00Z"));
-    assert_eq!(deferred[0].until, Some(ts("2026-03-12T12:00:00Z")));
+    assert_eq!(deferred[0].until(), Some(ts("2026-03-12T12:00:00Z")));
     assert_eq!(
         tr.sent_once(ANN, "checkout_sms"),
         ts("2026-03-12T12:00:00Z")
@@ -669,7 +669,7 @@ fn a_capped_lower_priority_email_is_deferred_not_dropped() {
     let d = tr.with_reason(ANN, Kind::Deferred, "cap: one marketing email per 16h");
     assert_eq!(d.len(), 1, "{}", tr.dump(ANN));
     assert_eq!(
-        (d[0].at, d[0].until),
+        (d[0].at, d[0].until()),
         (ts("2026-04-15T13:00:00Z"), Some(ts("2026-04-15T16:00:00Z")))
     );
     assert_eq!(tr.sent_once(ANN, "birthday"), ts("2026-04-15T16:00:00Z"));

@@ -4,7 +4,9 @@
 //! million pending timers. Prints figures; asserts nothing (BENCHMARKS.md).
 //!
 //! `cargo bench -p storeflow --bench serve_load`
-//! Knobs: `REQUESTS` (default 30000), `CONNECTIONS` (16), `TIMERS` (1000000).
+//! Knobs: `REQUESTS` (default 30000), `CONNECTIONS` (16), `TIMERS` (1000000);
+//! `IO` prints the server's I/O counters, `KEEP` keeps its data directory,
+//! `STOREFLOW_BIN` runs another build of the server.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -100,9 +102,28 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The CPU time (user + system) a process used so far, from
+/// `/proc/<pid>/stat`: much less sensitive than wall-clock time to other
+/// work on the machine.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime is the
+    // 14th field of the line, stime the 15th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Clock ticks per second: 100 on Linux (`getconf CLK_TCK`).
+    let hz = 100.0;
+    (ticks(11) + ticks(12)) / hz
+}
+
 fn serve(data: &Path, port: u16) -> Child {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/starter");
-    let child = Command::new(env!("CARGO_BIN_EXE_storeflow"))
+    // STOREFLOW_BIN: another build of the binary (an A/B comparison on a
+    // busy machine, runs interleaved).
+    let bin =
+        std::env::var("STOREFLOW_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_storeflow").into());
+    let child = Command::new(bin)
         .args(["serve", "--config"])
         .arg(config)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
@@ -140,6 +161,7 @@ fn webhooks() {
     let mut child = serve(&data, port);
     let all: Vec<Vec<u8>> = (0..requests).map(request).collect();
     let per = requests / conns;
+    let cpu0 = cpu_secs(child.id());
     let start = Instant::now();
     let threads: Vec<_> = (0..conns)
         .map(|c| {
@@ -165,6 +187,7 @@ fn webhooks() {
         .flat_map(|t| t.join().unwrap())
         .collect();
     let took = start.elapsed();
+    let cpu_acked = cpu_secs(child.id()) - cpu0;
     lat.sort();
     let q = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     println!(
@@ -183,13 +206,40 @@ fn webhooks() {
     while !store.inbox(1).unwrap().is_empty() {
         std::thread::sleep(Duration::from_millis(20));
     }
+    let drained = drain.elapsed();
+    // Let the outbox and timer workers finish what the inbox left them.
+    std::thread::sleep(Duration::from_millis(500));
+    let cpu_all = cpu_secs(child.id()) - cpu0;
     println!(
-        "webhooks: inbox applied {:.2} s after the last acknowledgement",
-        drain.elapsed().as_secs_f64()
+        "webhooks: inbox applied {:.2} s after the last acknowledgement: {:.0}/s acknowledged and applied",
+        drained.as_secs_f64(),
+        lat.len() as f64 / (took + drained).as_secs_f64()
     );
+    println!(
+        "webhooks: server CPU {:.1} s while acknowledging, {:.1} s in all (acknowledge + apply + deliver) = {:.3} ms per webhook",
+        cpu_acked,
+        cpu_all,
+        cpu_all * 1e3 / lat.len() as f64
+    );
+    if std::env::var("IO").is_ok() {
+        println!(
+            "{}",
+            std::fs::read_to_string(format!("/proc/{}/io", child.id())).unwrap_or_default()
+        );
+        for f in ["storeflow.sqlite", "storeflow.sqlite-wal"] {
+            let len = std::fs::metadata(data.join(f))
+                .map(|m| m.len())
+                .unwrap_or(0);
+            println!("{f}: {} MB", len / 1_000_000);
+        }
+    }
     let _ = child.kill();
     let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&data);
+    if std::env::var("KEEP").is_ok() {
+        println!("webhooks: data kept in {}", data.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&data);
+    }
 }
 
 fn timers() {

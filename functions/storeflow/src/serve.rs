@@ -45,21 +45,19 @@ pub fn describe(d: &Decision) -> Option<String> {
     let what = match d.kind {
         Kind::Message => format!(
             "sent {} {} to {}",
-            d.channel.as_deref().unwrap_or("?"),
-            d.template.as_deref().unwrap_or("?"),
+            d.channel().unwrap_or("?"),
+            d.template().unwrap_or("?"),
             d.profile
         ),
         Kind::Deferred => format!(
             "deferred {} for {} until {}",
-            d.template.as_deref().unwrap_or("?"),
+            d.template().unwrap_or("?"),
             d.profile,
-            d.until.map(|t| t.to_string()).unwrap_or_default()
+            d.until().map(|t| t.to_string()).unwrap_or_default()
         ),
-        Kind::Skipped if d.template.is_some() => format!(
-            "skipped {} for {}",
-            d.template.as_deref().unwrap_or("?"),
-            d.profile
-        ),
+        Kind::Skipped if d.template().is_some() => {
+            format!("skipped {} for {}", d.template().unwrap_or("?"), d.profile)
+        }
         _ => return None,
     };
     let why = d
@@ -217,13 +215,13 @@ fn trace_line(d: &Decision) -> String {
         ("segment", d.segment.as_deref()),
         ("flow", d.flow.as_deref()),
         ("step", d.step.as_deref()),
-        ("template", d.template.as_deref()),
+        ("template", d.template()),
     ] {
         if let Some(v) = v {
             s.push_str(&format!(" {name}={v}"));
         }
     }
-    if let Some(u) = d.until {
+    if let Some(u) = d.until() {
         s.push_str(&format!(" until={u}"));
     }
     if let Some(r) = &d.reason {

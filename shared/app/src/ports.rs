@@ -153,3 +153,42 @@ impl<T: Shops> Shops for std::sync::Arc<T> {
         T::commit_shop(self, shop, state, expected, wake)
     }
 }
+
+// Borrowed adapters: a store scoped to one transaction lends itself to
+// the services for that transaction only.
+impl<T: Customers> Customers for &T {
+    fn find(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<Vec<Option<ProfileId>>, StoreError>> + Send {
+        T::find(self, keys)
+    }
+    fn load(
+        &self,
+        shop: &ShopId,
+        id: &ProfileId,
+    ) -> impl Future<Output = Result<Option<Loaded>, StoreError>> + Send {
+        T::load(self, shop, id)
+    }
+    fn commit(&self, c: Commit<'_>) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::commit(self, c)
+    }
+}
+
+impl<T: Shops> Shops for &T {
+    fn load_shop(
+        &self,
+        shop: &ShopId,
+    ) -> impl Future<Output = Result<Option<(ShopState, u64)>, StoreError>> + Send {
+        T::load_shop(self, shop)
+    }
+    fn commit_shop(
+        &self,
+        shop: &ShopId,
+        state: &ShopState,
+        expected: Option<u64>,
+        wake: Option<Timestamp>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::commit_shop(self, shop, state, expected, wake)
+    }
+}

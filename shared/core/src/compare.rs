@@ -33,6 +33,33 @@ pub struct Compare {
     pub exists: Option<bool>,
 }
 
+/// A [`Compare`] of numbers only, its operands read once: what
+/// [`Compare::test_num`] answers for a number, without reading JSON values
+/// on every test (metrics and "days since" edges are tested several times
+/// per segment pass).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NumTest {
+    eq: Option<f64>,
+    ne: Option<f64>,
+    gt: Option<f64>,
+    gte: Option<f64>,
+    lt: Option<f64>,
+    lte: Option<f64>,
+}
+
+impl NumTest {
+    /// As [`Compare::test_num`] of `Some(n)` for the comparison it came from.
+    #[inline]
+    pub fn test(&self, n: f64) -> bool {
+        self.eq.is_none_or(|w| n == w)
+            && self.ne.is_none_or(|w| n != w)
+            && self.gt.is_none_or(|w| n > w)
+            && self.gte.is_none_or(|w| n >= w)
+            && self.lt.is_none_or(|w| n < w)
+            && self.lte.is_none_or(|w| n <= w)
+    }
+}
+
 /// Orders two JSON values when they are comparable: numbers numerically
 /// (numeric strings such as Shopify's `"199.00"` count as numbers),
 /// strings lexically (so RFC 3339 instants compare in time order).
@@ -190,6 +217,31 @@ impl Compare {
         true
     }
 
+    /// This comparison as a [`NumTest`], when it compares numbers only
+    /// (`eq`, `ne`, `gt`, `gte`, `lt`, `lte` with numeric operands).
+    pub fn num_test(&self) -> Option<NumTest> {
+        if self.contains.is_some()
+            || self.starts_with.is_some()
+            || self.exists.is_some()
+            || self.is_in.is_some()
+            || self.not_in.is_some()
+        {
+            return None;
+        }
+        let op = |w: &Option<Value>| match w {
+            None => Some(None),
+            Some(w) => num(w).map(Some),
+        };
+        Some(NumTest {
+            eq: op(&self.eq)?,
+            ne: op(&self.ne)?,
+            gt: op(&self.gt)?,
+            gte: op(&self.gte)?,
+            lt: op(&self.lt)?,
+            lte: op(&self.lte)?,
+        })
+    }
+
     /// The whole numbers at which a test on an integer can change its answer:
     /// each compared number `v` gives `floor(v)`, `floor(v)+1` and `ceil(v)`.
     pub fn integer_edges(&self) -> Vec<i64> {
@@ -333,5 +385,50 @@ mod tests {
         let mut out = Vec::new();
         lookup(&v, "line_items.product_id", &mut out);
         assert_eq!(out, vec![&json!("a"), &json!("b")]);
+    }
+}
+
+#[cfg(test)]
+mod num_test_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn num_tests_answer_as_test_num() {
+        let ops = [json!(3), json!(2.5), json!("4"), json!(-1)];
+        let mut cmps = vec![Compare::default()];
+        for v in &ops {
+            for k in 0..6 {
+                let mut c = Compare::default();
+                let slot = match k {
+                    0 => &mut c.eq,
+                    1 => &mut c.ne,
+                    2 => &mut c.gt,
+                    3 => &mut c.gte,
+                    4 => &mut c.lt,
+                    _ => &mut c.lte,
+                };
+                *slot = Some(v.clone());
+                cmps.push(c.clone());
+                c.lte = Some(json!(10));
+                cmps.push(c);
+            }
+        }
+        for c in &cmps {
+            let t = c.num_test().expect("numeric");
+            for n in [-2.0, -1.0, 0.0, 2.5, 3.0, 4.0, 9.0, 10.0, 11.0] {
+                assert_eq!(t.test(n), c.test_num(Some(n)), "{c:?} {n}");
+            }
+        }
+        let text = Compare {
+            eq: Some(json!("x")),
+            ..Default::default()
+        };
+        assert!(text.num_test().is_none());
+        let listed = Compare {
+            is_in: Some(vec![json!(1)]),
+            ..Default::default()
+        };
+        assert!(listed.num_test().is_none());
     }
 }

@@ -180,6 +180,9 @@ pub enum Condition {
         /// test can change.
         #[serde(skip)]
         edges: Vec<i64>,
+        /// `cmp.num_test()`, once.
+        #[serde(skip)]
+        num: Option<crate::compare::NumTest>,
     },
     Lifecycle(Vec<Stage>),
     Tier(Vec<String>),
@@ -312,6 +315,7 @@ impl TryFrom<RawCondition> for Condition {
             "metric" => Condition::Metric {
                 metric: r.metric.unwrap(),
                 edges: cmp.integer_edges(),
+                num: cmp.num_test(),
                 cmp,
             },
             "lifecycle" => Condition::Lifecycle(r.lifecycle.unwrap().into_vec()),
@@ -438,7 +442,12 @@ impl Condition {
                 next: None,
             },
             Condition::Event(ec) => eval_event(ec, c),
-            Condition::Metric { metric, cmp, edges } => eval_metric(*metric, cmp, edges, c),
+            Condition::Metric {
+                metric,
+                cmp,
+                edges,
+                num,
+            } => eval_metric(*metric, cmp, num.as_ref(), edges, c),
             Condition::Lifecycle(stages) => {
                 let (stage, next) = c.profile.stage(c.now, c.tz, c.settings);
                 Eval {
@@ -493,7 +502,7 @@ fn profile_property(p: &Profile, path: &str, c: &Ctx) -> Option<Value> {
 }
 
 fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
-    let from = ec.within.map(|w| c.now - w.exact());
+    let from = ec.within.map(|w| w.sub_exact(c.now));
     // Past the largest number the count is compared with, more events
     // cannot change the answer: stop counting there.
     let cap = ec.count_cap.max(1);
@@ -514,7 +523,7 @@ fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
         }
         if let Some(w) = ec.within.filter(|_| count == 0) {
             // In time order, the first match leaves the window first.
-            next = Some(r.at + w.exact());
+            next = Some(w.add_exact(r.at));
         }
         count += 1;
         if count >= cap {
@@ -538,21 +547,30 @@ fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
     Eval { value, next }
 }
 
-fn eval_metric(m: Metric, cmp: &Compare, edges: &[i64], c: &Ctx) -> Eval {
+fn eval_metric(
+    m: Metric,
+    cmp: &Compare,
+    num: Option<&crate::compare::NumTest>,
+    edges: &[i64],
+    c: &Ctx,
+) -> Eval {
     let p = c.profile;
     let mt = &p.metrics;
+    // `cmp.test_num`, straight on the numbers when it compares only numbers.
+    let test = |v: Option<f64>| match (v, num) {
+        (Some(n), Some(t)) => t.test(n),
+        _ => cmp.test_num(v),
+    };
     let plain = |v: Option<f64>| Eval {
-        value: cmp.test_num(v),
+        value: test(v),
         next: None,
     };
     let days = |base: Option<Timestamp>| match base {
         None => plain(None),
         Some(b) => {
-            let (d, next) = days_edge_in(c.dates, b, c.now, c.tz, edges, |d| {
-                cmp.test_num(Some(d as f64))
-            });
+            let (d, next) = days_edge_in(c.dates, b, c.now, c.tz, edges, |d| test(Some(d as f64)));
             Eval {
-                value: cmp.test_num(Some(d as f64)),
+                value: test(Some(d as f64)),
                 next,
             }
         }
@@ -573,8 +591,7 @@ fn eval_metric(m: Metric, cmp: &Compare, edges: &[i64], c: &Ctx) -> Eval {
             };
             // Recency changes only at its day bounds; keep the exact edge of
             // this comparison among them.
-            let test =
-                |d: i64| cmp.test_num(Some(crate::profile::recency_score(d, c.settings) as f64));
+            let test = |d: i64| test(Some(crate::profile::recency_score(d, c.settings) as f64));
             let (d, edge) = days_edge_in(
                 c.dates,
                 last,

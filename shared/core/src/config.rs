@@ -74,6 +74,11 @@ pub struct Config {
     pub by_priority: Vec<Arc<FlowDef>>,
     /// Event-triggered flows by event name, highest priority first.
     by_trigger: NameMap<Vec<Arc<FlowDef>>>,
+    /// The flows of `by_priority` triggered by a segment enter or exit, in
+    /// the same order.
+    by_segment: Vec<Arc<FlowDef>>,
+    /// The flows of `by_priority` triggered by a date, in the same order.
+    by_date: Vec<Arc<FlowDef>>,
 }
 
 impl Retention for Config {
@@ -114,6 +119,16 @@ impl Config {
             .get(event)
             .map(|v| v.as_slice())
             .unwrap_or(&[])
+    }
+
+    /// Flows triggered by a segment enter or exit, highest priority first.
+    pub fn segment_triggered(&self) -> &[Arc<FlowDef>] {
+        &self.by_segment
+    }
+
+    /// Flows triggered by a date, highest priority first.
+    pub fn date_triggered(&self) -> &[Arc<FlowDef>] {
+        &self.by_date
     }
 
     pub fn latest(&self, id: &str) -> Option<&Arc<FlowDef>> {
@@ -276,6 +291,16 @@ impl Config {
                 by_trigger.entry(e.clone()).or_default().push(f.clone());
             }
         }
+        let by_segment = by_priority
+            .iter()
+            .filter(|f| f.trigger.segment_enter.is_some() || f.trigger.segment_exit.is_some())
+            .cloned()
+            .collect();
+        let by_date = by_priority
+            .iter()
+            .filter(|f| f.trigger.date.is_some())
+            .cloned()
+            .collect();
         Ok(Config {
             settings,
             segments,
@@ -287,6 +312,8 @@ impl Config {
             files,
             by_priority,
             by_trigger,
+            by_segment,
+            by_date,
         })
     }
 }

@@ -80,8 +80,26 @@ impl Dur {
         SignedDuration::from_secs(self.days * 86_400 + self.seconds)
     }
 
+    /// `t + self.exact()`: the same instant (and the same panic past jiff's
+    /// range), with one range check instead of jiff's general arithmetic.
+    /// Window edges are computed this way several times per event.
+    #[inline]
+    pub fn add_exact(&self, t: Timestamp) -> Timestamp {
+        add_secs(t, self.days * 86_400 + self.seconds)
+    }
+
+    /// `t - self.exact()`, as [`Dur::add_exact`].
+    #[inline]
+    pub fn sub_exact(&self, t: Timestamp) -> Timestamp {
+        add_secs(t, -(self.days * 86_400 + self.seconds))
+    }
+
     /// Adds this duration to `t` in the customer's zone: days are calendar days.
     pub fn add_local(&self, t: Timestamp, tz: &TimeZone) -> Timestamp {
+        if self.days == 0 {
+            // No calendar days: the zone plays no part.
+            return t + SignedDuration::from_secs(self.seconds);
+        }
         let z = t.to_zoned(tz.clone());
         let z = if self.days != 0 {
             z.checked_add(Span::new().days(self.days)).unwrap_or(z)
@@ -93,6 +111,28 @@ impl Dur {
 
     pub fn is_negative(&self) -> bool {
         self.days < 0 || self.seconds < 0
+    }
+}
+
+/// `t + SignedDuration::from_secs(secs)`, the same instant (and the same
+/// panic past jiff's range) without going through jiff's general
+/// arithmetic: whole seconds leave the subsecond part as it is.
+#[inline]
+pub fn add_secs(t: Timestamp, secs: i64) -> Timestamp {
+    t.as_second()
+        .checked_add(secs)
+        .and_then(|s| Timestamp::new(s, t.subsec_nanosecond()).ok())
+        .expect("timestamp arithmetic out of range")
+}
+
+/// `t + d`, by [`add_secs`] when `d` is whole seconds (as every configured
+/// duration is).
+#[inline]
+pub fn add_dur(t: Timestamp, d: SignedDuration) -> Timestamp {
+    if d.subsec_nanos() == 0 {
+        add_secs(t, d.as_secs())
+    } else {
+        t + d
     }
 }
 
@@ -149,6 +189,45 @@ mod tests {
         assert!(Dur::parse("12").unwrap_err().contains("no unit"));
         assert!(Dur::parse("3y").unwrap_err().contains("unknown unit"));
         assert_eq!(Dur::parse("1d12h").unwrap().to_string(), "1d12h");
+    }
+
+    #[test]
+    fn whole_seconds_added_as_jiff_adds_them() {
+        for t in [
+            "2026-03-07T15:00:00Z",
+            "2026-03-07T15:00:00.123456789Z",
+            "1970-01-01T00:00:00.5Z",
+            "1969-12-31T23:59:59.25Z",
+        ] {
+            let t: Timestamp = t.parse().unwrap();
+            for secs in [
+                0,
+                1,
+                -1,
+                86_400 * 7,
+                -86_400 * 3 - 5,
+                1_000_000_000,
+                -2_000_000_000,
+            ] {
+                assert_eq!(
+                    add_secs(t, secs),
+                    t + SignedDuration::from_secs(secs),
+                    "{t} {secs}"
+                );
+            }
+            for d in [
+                SignedDuration::from_hours(24 * 31),
+                SignedDuration::from_millis(-1500),
+            ] {
+                assert_eq!(add_dur(t, d), t + d);
+            }
+            let d = Dur {
+                days: 3,
+                seconds: 7200,
+            };
+            assert_eq!(d.add_exact(t), t + d.exact());
+            assert_eq!(d.sub_exact(t), t - d.exact());
+        }
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub(crate) struct Cx<'a> {
 }
 
 impl<'a> Cx<'a> {
+    #[inline]
     pub fn decision(&self, st: &CustomerState, kind: Kind) -> Decision {
         let label = self
             .label
@@ -126,9 +127,10 @@ impl Engine {
             now,
             tz: st.profile.time_zone(&self.config.settings),
             out: Outcome {
-                // An event makes about ten decisions: one allocation, not
-                // three growths that each copy the decisions so far.
-                decisions: Vec::with_capacity(16),
+                // An event makes about ten decisions, and some more than
+                // twenty: one allocation, not growths that each copy the
+                // decisions so far.
+                decisions: Vec::with_capacity(32),
                 ..Default::default()
             },
             pending: Changes::default(),
@@ -333,7 +335,7 @@ impl Engine {
                 continue;
             }
             let max_age = t.max_age.map(|d| d.exact()).unwrap_or(DEFAULT_MAX_AGE);
-            if e.occurred_at + max_age < cx.now {
+            if crate::duration::add_dur(e.occurred_at, max_age) < cx.now {
                 let mut d = cx.decision(st, Kind::Skipped);
                 d.flow = Some(flow.id.clone());
                 d.reason = Some(
@@ -383,7 +385,7 @@ impl Engine {
         if ts.is_empty() {
             return;
         }
-        for flow in cx.cfg.by_priority.iter() {
+        for flow in cx.cfg.segment_triggered() {
             for tr in ts {
                 let hit = if tr.entered {
                     flow.trigger.segment_enter.as_deref()
@@ -456,7 +458,7 @@ impl Engine {
             }
         }
 
-        for flow in cfg.by_priority.iter() {
+        for flow in cfg.date_triggered() {
             let Some(prop) = &flow.trigger.date else {
                 continue;
             };
@@ -494,21 +496,22 @@ impl Engine {
         cx: &mut Cx,
     ) {
         let cfg = cx.cfg;
-        let skip = |st: &CustomerState, cx: &mut Cx, why: Reason| {
+        #[inline]
+        fn skip(st: &CustomerState, cx: &mut Cx, flow: &FlowDef, why: Reason) {
             let mut d = cx.decision(st, Kind::Skipped);
             d.flow = Some(flow.id.clone());
             d.version = Some(flow.version);
             d.reason = Some(why);
             cx.out.decisions.push(d);
-        };
+        }
         let flow_hash = flow.id_hash();
         if let Some(e) = st.entries.get_hashed(&flow.id, flow_hash) {
             match &flow.entry {
                 crate::flow::Entry::OnceEver => {
-                    return skip(st, cx, "entry rule once_ever: entered before".into())
+                    return skip(st, cx, flow, "entry rule once_ever: entered before".into())
                 }
-                crate::flow::Entry::OncePer(d) if e.last + d.exact() > at => {
-                    return skip(st, cx, flow.once_per_reason(*d));
+                crate::flow::Entry::OncePer(d) if d.add_exact(e.last) > at => {
+                    return skip(st, cx, flow, flow.once_per_reason(*d));
                 }
                 _ => {}
             }
@@ -529,7 +532,7 @@ impl Engine {
                     Part::Quoted(Arc::from(key.as_str()))
                 ]
             };
-            return skip(st, cx, why);
+            return skip(st, cx, flow, why);
         }
         let mut digits = [0u8; 10];
         let run_key = crate::links::hash64(&[
@@ -542,6 +545,7 @@ impl Engine {
             return skip(
                 st,
                 cx,
+                flow,
                 reason![
                     "already entered for trigger ",
                     Part::Owned(trigger_id.into())
@@ -550,7 +554,7 @@ impl Engine {
         }
         if let Some(f) = &flow.filter {
             if !self.eval(st, cx, f).value {
-                return skip(st, cx, "flow filter does not match".into());
+                return skip(st, cx, flow, "flow filter does not match".into());
             }
         }
         // A goal that came before the trigger (webhooks out of order).
@@ -574,7 +578,7 @@ impl Engine {
                     r.id.shared(),
                     ")"
                 ];
-                return skip(st, cx, why);
+                return skip(st, cx, flow, why);
             }
         }
         let ladder = &cfg.settings.intent_ladder;
@@ -588,7 +592,12 @@ impl Engine {
                 .iter()
                 .find(|r| r.intent.map(|x| x > lv).unwrap_or(false))
             {
-                return skip(st, cx, reason!["higher-intent run live: ", &higher.flow]);
+                return skip(
+                    st,
+                    cx,
+                    flow,
+                    reason!["higher-intent run live: ", &higher.flow],
+                );
             }
         }
 
@@ -686,12 +695,14 @@ impl Engine {
     /// the profile feed back into segments and triggers.
     fn advance(&self, st: &mut CustomerState, cx: &mut Cx) {
         for _round in 0..64 {
-            // Keys borrowed: only the chosen run's id is cloned.
+            // Keys borrowed: the chosen run is named by its position.
             let next = st
                 .runs
                 .iter()
-                .filter(|r| r.wait.due(cx.now))
-                .min_by(|a, b| {
+                .enumerate()
+                .map(|(i, r)| (r, i))
+                .filter(|(r, _)| r.wait.due(cx.now))
+                .min_by(|(a, _), (b, _)| {
                     let key = |r: &'_ Run| {
                         (
                             r.rank,
@@ -701,9 +712,9 @@ impl Engine {
                     };
                     key(a).cmp(&key(b)).then_with(|| a.id.cmp(&b.id))
                 })
-                .map(|r| r.id.clone());
-            let Some(id) = next else { break };
-            crate::runner::run_steps(self, st, &id, cx);
+                .map(|(_, i)| i);
+            let Some(pos) = next else { break };
+            crate::runner::run_steps(self, st, pos, cx);
             if cx.pending.any() {
                 let changes = std::mem::take(&mut cx.pending);
                 let ts = self.update_segments(
@@ -724,17 +735,15 @@ impl Engine {
         let now = cx.now;
         // Pruned once its oldest entry is a day past the window, so that
         // pruning runs about daily, not on every event of a busy customer.
-        if st
-            .seen_oldest
-            .is_some_and(|t| t + DEDUPE_WINDOW + SignedDuration::from_hours(24) <= now)
-        {
+        if st.seen_oldest.is_some_and(|t| {
+            crate::duration::add_dur(t, DEDUPE_WINDOW + SignedDuration::from_hours(24)) <= now
+        }) {
             st.seen.retain(|_, at| *at + DEDUPE_WINDOW > now);
             st.seen_oldest = st.seen.values().min().copied();
         }
-        if st
-            .ledger_oldest
-            .is_some_and(|t| t + DEDUPE_WINDOW + SignedDuration::from_hours(24) <= now)
-        {
+        if st.ledger_oldest.is_some_and(|t| {
+            crate::duration::add_dur(t, DEDUPE_WINDOW + SignedDuration::from_hours(24)) <= now
+        }) {
             st.ledger.retain(|_, at| *at + DEDUPE_WINDOW > now);
             st.ledger_oldest = st.ledger.values().min().copied();
         }
@@ -750,12 +759,7 @@ impl Engine {
         for r in st.reminders.values() {
             w = earliest(w, Some(r.due));
         }
-        for flow in cx
-            .cfg
-            .by_priority
-            .iter()
-            .filter(|f| f.trigger.date.is_some())
-        {
+        for flow in cx.cfg.date_triggered() {
             let Some(prop) = &flow.trigger.date else {
                 continue;
             };

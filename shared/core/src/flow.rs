@@ -336,7 +336,7 @@ pub struct Variant {
 #[serde(deny_unknown_fields)]
 pub struct SendSpec {
     pub channel: Channel,
-    pub template: String,
+    pub template: std::sync::Arc<str>,
     /// Transactional messages skip marketing caps and windows, never
     /// consent or suppression.
     #[serde(default)]

@@ -12,12 +12,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct FlowEntries(Vec<Slot>);
+pub struct FlowEntries {
+    /// The hash of each slot's flow id, apart: the scan for a flow reads
+    /// 8 bytes per slot.
+    hashes: Vec<u64>,
+    slots: Vec<Slot>,
+}
 
 /// One flow's record; slots are kept in flow id order.
 #[derive(Debug, Clone, PartialEq)]
 struct Slot {
-    hash: u64,
     flow: Arc<str>,
     record: EntryRecord,
 }
@@ -29,7 +33,7 @@ impl FlowEntries {
 
     /// As [`FlowEntries::get`], with the flow id's [`crate::flow::id_hash`].
     pub fn get_hashed(&self, flow: &str, hash: u64) -> Option<&EntryRecord> {
-        self.position(flow, hash).map(|i| &self.0[i].record)
+        self.position(flow, hash).map(|i| &self.slots[i].record)
     }
 
     /// The record of `flow` (with its hash), made with no entries and
@@ -43,11 +47,11 @@ impl FlowEntries {
         let i = match self.position(flow, hash) {
             Some(i) => i,
             None => {
-                let i = self.0.partition_point(|s| *s.flow < **flow);
-                self.0.insert(
+                let i = self.slots.partition_point(|s| *s.flow < **flow);
+                self.hashes.insert(i, hash);
+                self.slots.insert(
                     i,
                     Slot {
-                        hash,
                         flow: flow.clone(),
                         record: EntryRecord { count: 0, last: at },
                     },
@@ -55,26 +59,32 @@ impl FlowEntries {
                 i
             }
         };
-        &mut self.0[i].record
+        &mut self.slots[i].record
     }
 
     fn position(&self, flow: &str, hash: u64) -> Option<usize> {
-        self.0
-            .iter()
-            .position(|s| s.hash == hash && &*s.flow == flow)
+        let mut from = 0;
+        while let Some(k) = self.hashes[from..].iter().position(|&h| h == hash) {
+            let i = from + k;
+            if &*self.slots[i].flow == flow {
+                return Some(i);
+            }
+            from = i + 1;
+        }
+        None
     }
 
     /// Every record, in flow id order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &EntryRecord)> {
-        self.0.iter().map(|s| (&*s.flow, &s.record))
+        self.slots.iter().map(|s| (&*s.flow, &s.record))
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.slots.is_empty()
     }
 }
 
@@ -87,15 +97,15 @@ impl Serialize for FlowEntries {
 impl<'de> Deserialize<'de> for FlowEntries {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let m = BTreeMap::<String, EntryRecord>::deserialize(d)?;
-        Ok(FlowEntries(
-            m.into_iter()
-                .map(|(flow, record)| Slot {
-                    hash: crate::flow::id_hash(&flow),
-                    flow: Arc::from(flow),
-                    record,
-                })
-                .collect(),
-        ))
+        let hashes = m.keys().map(|k| crate::flow::id_hash(k)).collect();
+        let slots = m
+            .into_iter()
+            .map(|(flow, record)| Slot {
+                flow: Arc::from(flow),
+                record,
+            })
+            .collect();
+        Ok(FlowEntries { hashes, slots })
     }
 }
 

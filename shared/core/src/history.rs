@@ -149,7 +149,7 @@ impl History {
             return false;
         };
         if let Keep::For(d) = keep {
-            if e.occurred_at + d <= now {
+            if crate::duration::add_dur(e.occurred_at, d) <= now {
                 return false;
             }
         }
@@ -159,7 +159,7 @@ impl History {
             return false;
         }
         if let Keep::For(d) = keep {
-            self.prune_at = earlier(self.prune_at, e.occurred_at + d);
+            self.prune_at = earlier(self.prune_at, crate::duration::add_dur(e.occurred_at, d));
         }
         let (props, bits) = match props {
             Some((p, bits)) => (p.clone(), bits),
@@ -188,7 +188,7 @@ impl History {
         // Extra events past their retention are invisible to conditions.
         if self
             .prune_at
-            .is_none_or(|t| t + SignedDuration::from_hours(1) > now)
+            .is_none_or(|t| crate::duration::add_secs(t, 3600) > now)
         {
             return;
         }

@@ -223,7 +223,7 @@ impl PolicyConfig {
                     if !cap.channels.is_empty() && !cap.channels.contains(&ch) {
                         continue;
                     }
-                    let from = moved - cap.per.exact();
+                    let from = cap.per.sub_exact(moved);
                     let counted = log
                         .iter()
                         .filter(|c| {
@@ -235,7 +235,7 @@ impl PolicyConfig {
                         })
                         .map(|c| c.at);
                     if let Some(oldest) = oldest_over_cap(counted, cap.max) {
-                        let free = oldest + cap.per.exact();
+                        let free = cap.per.add_exact(oldest);
                         if free > moved {
                             moved = free;
                             capped.insert(ci);
@@ -324,7 +324,11 @@ fn oldest_over_cap(counted: impl Iterator<Item = Timestamp>, max: u32) -> Option
 /// Forgets contacts no cap can count any more.
 pub fn prune_log(log: &mut Vec<Contact>, caps: &[Cap], now: Timestamp) {
     let longest = caps.iter().map(|c| c.per.exact()).max().unwrap_or_default();
-    log.retain(|c| c.at + longest > now);
+    // `c.at + longest > now`, with the edge computed once.
+    match now.checked_sub(longest) {
+        Ok(edge) => log.retain(|c| c.at > edge),
+        Err(_) => log.retain(|c| c.at + longest > now),
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Executes a run's steps until it waits, is deferred, or ends.
 
 use crate::context;
-use crate::decision::{Decision, Kind, Message, MessageChannel};
+use crate::decision::{Decision, Kind, Message, MessageChannel, SendDetails};
 use crate::engine::{Cx, Engine};
 use crate::event::Channel;
 use crate::flow::{Action, FlowDef, WaitSpec, EXIT};
@@ -42,30 +42,38 @@ fn exit_decision(st: &CustomerState, cx: &mut Cx, r: Run, reason: Reason) {
     cx.out.decisions.push(d);
 }
 
-/// Runs one run's due steps. The run is taken out of the customer's list
-/// while it executes and put back unless it ended.
-pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, id: &str, cx: &mut Cx) {
-    let Some(pos) = st
-        .runs
-        .iter()
-        .position(|r| std::ptr::eq(r.id.as_ptr(), id.as_ptr()) || &*r.id == id)
-    else {
-        return;
-    };
-    let mut run = st.runs.swap_remove(pos);
-    let ended = match run.flow_def(cx.cfg) {
-        None => Some(
+/// Runs the due steps of the run at `pos` in the customer's list. The run
+/// is stepped in place, with the list set aside meanwhile (steps never read
+/// it), and ends up last in the list, or leaves it if it ended: as when it
+/// was taken out and put back (the order of runs orders later decisions).
+pub(crate) fn run_steps(engine: &Engine, st: &mut CustomerState, pos: usize, cx: &mut Cx) {
+    let mut runs = std::mem::take(&mut st.runs);
+    let last = runs.len() - 1;
+    if pos != last {
+        // Swapped field by field in registers, not through a temporary.
+        let (head, tail) = runs.split_at_mut(last);
+        std::mem::swap(&mut head[pos], &mut tail[0]);
+    }
+    let run = &mut runs[last];
+    let ended = if run.resolve_def(cx.cfg) {
+        let flow = run.def.0.clone().expect("resolved above");
+        step_loop(engine, st, run, &flow, cx)
+    } else {
+        Some(
             format!(
                 "flow {} version {} is no longer configured",
                 run.flow, run.version
             )
             .into(),
-        ),
-        Some(flow) => step_loop(engine, st, &mut run, &flow, cx),
+        )
     };
     match ended {
-        None => st.runs.push(run),
-        Some(why) => exit_decision(st, cx, run, why),
+        None => st.runs = runs,
+        Some(why) => {
+            let run = runs.pop().expect("the run stepped");
+            st.runs = runs;
+            exit_decision(st, cx, run, why);
+        }
     }
 }
 
@@ -220,7 +228,7 @@ fn step_loop(
                     rank,
                     now: cx.now,
                     tz: &cx.tz,
-                    expires_at: run.cursor + expiry.exact(),
+                    expires_at: expiry.add_exact(run.cursor),
                 };
                 match cx.cfg.settings.policy.decide(&req, &st.contacts) {
                     Verdict::Send => {
@@ -243,10 +251,13 @@ fn step_loop(
                                     rank,
                                 });
                                 let mut d = base(st, cx, Kind::Message, run, &step_id);
-                                d.channel = Some(s.channel.as_str().into());
-                                d.template = Some(s.template.clone());
-                                d.subject = content.subject.clone();
-                                d.to = Some(to.clone());
+                                d.send = Some(Box::new(SendDetails {
+                                    channel: Some(MessageChannel::from_channel(s.channel)),
+                                    template: Some(s.template.clone()),
+                                    subject: content.subject.clone(),
+                                    to: Some(to.clone()),
+                                    until: None,
+                                }));
                                 d.reason = Some(if marketing {
                                     "marketing: consent and policy allow".into()
                                 } else {
@@ -256,7 +267,7 @@ fn step_loop(
                                     id: msg_id,
                                     channel: MessageChannel::from_channel(s.channel),
                                     to,
-                                    template: s.template.clone(),
+                                    template: s.template.to_string(),
                                     marketing,
                                     priority: if marketing {
                                         flow.priority.clone()
@@ -274,8 +285,7 @@ fn step_loop(
                             }
                             Err(e) => {
                                 let mut d = base(st, cx, Kind::Skipped, run, &step_id);
-                                d.channel = Some(s.channel.as_str().into());
-                                d.template = Some(s.template.clone());
+                                d.send = Some(send_details(s));
                                 d.reason = Some(format!("template error: {e}").into());
                                 cx.out.decisions.push(d);
                             }
@@ -288,9 +298,9 @@ fn step_loop(
                         let already = run.wait == Wait::Deferred(until);
                         if !already {
                             let mut d = base(st, cx, Kind::Deferred, run, &step_id);
-                            d.channel = Some(s.channel.as_str().into());
-                            d.template = Some(s.template.clone());
-                            d.until = Some(until);
+                            let mut send = send_details(s);
+                            send.until = Some(until);
+                            d.send = Some(send);
                             d.reason = Some(reason);
                             cx.out.decisions.push(d);
                         }
@@ -299,8 +309,7 @@ fn step_loop(
                     }
                     Verdict::Skip { reason } => {
                         let mut d = base(st, cx, Kind::Skipped, run, &step_id);
-                        d.channel = Some(s.channel.as_str().into());
-                        d.template = Some(s.template.clone());
+                        d.send = Some(send_details(s));
                         d.reason = Some(reason);
                         cx.out.decisions.push(d);
                         goto(run, flow, None);
@@ -410,10 +419,13 @@ fn push_outbound(
     match content {
         Ok(content) => {
             let mut d = base(st, cx, Kind::Message, run, step_id);
-            d.channel = Some(channel.as_str().into());
-            d.template = (!template.is_empty()).then(|| template.clone());
-            d.subject = content.subject.clone();
-            d.to = Some(to.clone());
+            d.send = Some(Box::new(SendDetails {
+                channel: Some(channel),
+                template: (!template.is_empty()).then(|| Arc::from(template.as_str())),
+                subject: content.subject.clone(),
+                to: Some(to.clone()),
+                until: None,
+            }));
             d.reason = Some(format!("{} step", channel.as_str()).into());
             d.message = Some(Box::new(Message {
                 id: msg_id,
@@ -433,11 +445,20 @@ fn push_outbound(
         }
         Err(e) => {
             let mut d = base(st, cx, Kind::Skipped, run, step_id);
-            d.channel = Some(channel.as_str().into());
+            d.send_mut().channel = Some(channel);
             d.reason = Some(format!("template error: {e}").into());
             cx.out.decisions.push(d);
         }
     }
+}
+
+/// A send step's channel and template, for its decisions.
+fn send_details(s: &crate::flow::SendSpec) -> Box<SendDetails> {
+    Box::new(SendDetails {
+        channel: Some(MessageChannel::from_channel(s.channel)),
+        template: Some(s.template.clone()),
+        ..Default::default()
+    })
 }
 
 fn base(st: &CustomerState, cx: &Cx, kind: Kind, run: &Run, step: &Arc<str>) -> Decision {

@@ -153,11 +153,17 @@ impl Run {
 
     /// Looks the flow definition up into `def` (once); whether it is
     /// configured. Then `def` can be borrowed instead of cloned.
+    #[inline]
     pub(crate) fn resolve_def(&mut self, cfg: &crate::config::Config) -> bool {
         if self.def.0.is_none() {
-            self.def.0 = cfg.flow(&self.flow, self.version).cloned();
+            self.lookup_def(cfg);
         }
         self.def.0.is_some()
+    }
+
+    #[cold]
+    fn lookup_def(&mut self, cfg: &crate::config::Config) {
+        self.def.0 = cfg.flow(&self.flow, self.version).cloned();
     }
 }
 

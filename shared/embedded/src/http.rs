@@ -40,7 +40,7 @@ async fn ingest(
     let req = storeflow_server::request(&method, &uri, &headers, &body);
     let now = rt.clock.now();
     let live = rt.live();
-    match rt.store.accept(&live.router, &req, now) {
+    match rt.acceptor.accept(live, req, now).await {
         Ok(h) => {
             if !h.accepted.is_empty() {
                 rt.poke_inbox.notify_one();
@@ -151,7 +151,7 @@ async fn profile(State(rt): State<Arc<Runtime>>, Path(email): Path<String>) -> R
         let messages: Vec<_> = decisions
             .iter()
             .filter(|d| d.kind == storeflow_core::Kind::Message)
-            .map(|d| json!({"at": d.at, "channel": d.channel, "template": d.template, "subject": d.subject, "flow": d.flow}))
+            .map(|d| json!({"at": d.at, "channel": d.channel(), "template": d.template(), "subject": d.subject(), "flow": d.flow}))
             .collect();
         return json_response(
             StatusCode::OK,

@@ -12,10 +12,13 @@
 //!   inbox (accepted events → engine), the timer wheel (wake-ups and
 //!   campaign starts, fired within a second of due, from SQLite so they
 //!   survive restarts) and the outbox (committed messages → channel).
+//! - [`accept`] — group commit of accepted deliveries: one writer thread,
+//!   one transaction for every request waiting, each answered after it.
 //! - [`http`] — the HTTP endpoints: ingestion, one-click unsubscribe, the
 //!   profile view.
 //! - [`privacy`] — data requests and erasures on the embedded store.
 
+pub mod accept;
 pub mod clock;
 pub mod http;
 pub mod privacy;

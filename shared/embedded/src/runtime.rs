@@ -11,9 +11,18 @@ use storeflow_channels::{OutboxDir, Smtp};
 use storeflow_core::decision::MessageChannel;
 use storeflow_core::{Config, Decision, Engine, Message};
 use storeflow_ingest::{EnvOverrides, IngestConfig, Router};
+use storeflow_sqlite::deliveries::Inboxed;
 use storeflow_sqlite::store::Due;
 use storeflow_sqlite::Sqlite;
 use tokio::sync::{watch, Notify};
+
+/// Inbox items read at a time.
+const INBOX_BATCH: usize = 256;
+
+/// How long one transaction of the engine's work may grow: writers of
+/// accepted deliveries wait for it, so this bounds what it adds to an
+/// acknowledgement.
+const BATCH_TIME: Duration = Duration::from_millis(5);
 
 /// Loads and validates the configuration directory (the CLI's loader: the
 /// error names file and field).
@@ -58,6 +67,8 @@ impl Live {
 
 pub struct Runtime {
     pub store: Arc<Sqlite>,
+    /// Accepted deliveries, committed in groups (`accept`).
+    pub acceptor: crate::accept::Acceptor,
     pub clock: Arc<dyn Clock>,
     pub data_dir: PathBuf,
     pub outbox: OutboxDir,
@@ -93,8 +104,10 @@ impl Runtime {
             None => None,
         };
         let (stop, _) = watch::channel(false);
+        let store = Arc::new(store);
         Ok(Arc::new(Runtime {
-            store: Arc::new(store),
+            acceptor: crate::accept::Acceptor::start(store.clone())?,
+            store,
             clock,
             outbox: OutboxDir::new(opts.data_dir.join("outbox")),
             data_dir: opts.data_dir,
@@ -181,30 +194,57 @@ impl Runtime {
     pub async fn drain_inbox(&self) -> anyhow::Result<usize> {
         let mut n = 0;
         loop {
-            let items = self.store.inbox(64)?;
+            let items = self.store.inbox(INBOX_BATCH)?;
             if items.is_empty() {
                 return Ok(n);
             }
-            for it in items {
-                let now = self.clock.now();
-                match it.item {
-                    storeflow_sqlite::deliveries::Inboxed::Event(e) => {
-                        let applied = self.app().event(*e, now).await?;
-                        self.report(&applied.decisions);
+            let mut items = items.into_iter().peekable();
+            while items.peek().is_some() {
+                // Events in one transaction (group commit), each item
+                // removed from the inbox in it: applied exactly once.
+                let engine = self.live().engine.clone();
+                let started = std::time::Instant::now();
+                let mut decisions = Vec::new();
+                let mut applied = 0;
+                let r = self.store.batch(|tx| {
+                    let app = App::new(engine, tx);
+                    while let Some(it) = items.next_if(|it| {
+                        matches!(it.item, Inboxed::Event(_))
+                            && (applied == 0 || started.elapsed() < BATCH_TIME)
+                    }) {
+                        let Inboxed::Event(e) = it.item else {
+                            unreachable!("only events are batched")
+                        };
+                        let now = self.clock.now();
+                        let out = storeflow_sqlite::store::ready(app.event(*e, now))?;
+                        decisions.extend(out.decisions);
+                        app.store.done(it.seq)?;
+                        applied += 1;
                     }
-                    storeflow_sqlite::deliveries::Inboxed::Privacy(p) => {
-                        let line =
-                            crate::privacy::carry_out(&self.store, &self.data_dir, &p, now).await?;
-                        eprintln!("storeflow: privacy: {line}");
-                    }
+                    Ok(())
+                });
+                // What the batch committed is reported even when an item
+                // after it failed (that one stays in the inbox).
+                self.report(&decisions);
+                n += applied;
+                r?;
+                if let Some(it) = items.next_if(|it| matches!(it.item, Inboxed::Privacy(_))) {
+                    let Inboxed::Privacy(p) = &it.item else {
+                        unreachable!("a privacy request")
+                    };
+                    let now = self.clock.now();
+                    let line =
+                        crate::privacy::carry_out(&self.store, &self.data_dir, p, now).await?;
+                    eprintln!("storeflow: privacy: {line}");
+                    // Erasing twice after a crash here is harmless.
+                    self.store.done(it.seq)?;
+                    n += 1;
                 }
-                // The engine de-duplicates by event id, so a crash between
-                // the commit above and this line re-applies harmlessly.
-                self.store.done(it.seq)?;
-                n += 1;
+                if applied > 0 {
+                    self.poke_outbox.notify_one();
+                    self.poke_timers.notify_one();
+                }
             }
-            self.poke_outbox.notify_one();
-            self.poke_timers.notify_one();
         }
     }
 

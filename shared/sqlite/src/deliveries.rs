@@ -35,12 +35,8 @@ impl<'c> Deliveries<'c> {
 impl Facts for Deliveries<'_> {
     fn recall(&self, key: &str) -> Option<String> {
         self.conn
-            .query_row(
-                "SELECT value FROM facts WHERE key = ?1",
-                params![key],
-                |r| r.get(0),
-            )
-            .optional()
+            .prepare_cached("SELECT value FROM facts WHERE key = ?1")
+            .and_then(|mut q| q.query_row(params![key], |r| r.get(0)).optional())
             .ok()
             .flatten()
     }
@@ -50,12 +46,8 @@ impl DeliveryStore for Deliveries<'_> {
     fn seen(&self, key: &str) -> Result<Option<Timestamp>, IngestError> {
         let t: Option<i64> = self
             .conn
-            .query_row(
-                "SELECT received_us FROM deliveries WHERE key = ?1",
-                params![key],
-                |r| r.get(0),
-            )
-            .optional()
+            .prepare_cached("SELECT received_us FROM deliveries WHERE key = ?1")
+            .and_then(|mut q| q.query_row(params![key], |r| r.get(0)).optional())
             .map_err(err)?;
         t.map(|t| Timestamp::from_microsecond(t).map_err(err))
             .transpose()
@@ -242,26 +234,58 @@ pub enum Inboxed {
 impl Sqlite {
     /// Runs one HTTP delivery through the router with the raw delivery,
     /// facts and accepted items committed together. Refusals (4xx) write
-    /// nothing. (Verifying outside the lock against a buffering store was
-    /// measured: no gain on 2 cores, where the engine's work is the limit;
-    /// see BENCHMARKS.md.)
+    /// nothing.
     pub fn accept(
         &self,
         router: &Router,
         req: &Request,
         now: Timestamp,
     ) -> Result<Handled, StoreError> {
+        self.accept_batch(&[(router, req, now)])
+            .and_then(|mut v| v.pop().expect("one answer per request"))
+    }
+
+    /// Group commit: runs several HTTP deliveries through their routers in
+    /// one transaction, each in a savepoint of its own, and commits once.
+    /// Nothing is answered before that commit, so a 200 still means
+    /// durable; one commit (and one write of each page touched) for the
+    /// batch instead of one per delivery is what lets the server keep up
+    /// with many connections. A delivery whose storage failed (a 5xx
+    /// answer or an inbox write that failed) is rolled back alone; a
+    /// failed commit fails them all (the outer `Err`), and nothing was
+    /// written. (Verifying outside the lock against a buffering store was
+    /// measured: no gain on 2 cores, where the engine's work is the limit;
+    /// see BENCHMARKS.md.)
+    #[allow(clippy::type_complexity)]
+    pub fn accept_batch(
+        &self,
+        batch: &[(&Router, &Request, Timestamp)],
+    ) -> Result<Vec<Result<Handled, StoreError>>, StoreError> {
         self.with(|c| {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(fail)?;
-            let h = {
-                let mut store = Deliveries::new(&tx);
-                router.handle(req, now, &mut store)
-            };
-            insert_inbox(&tx, req, &h, now)?;
+            let mut out = Vec::with_capacity(batch.len());
+            for (router, req, now) in batch {
+                crate::exec(&tx, "SAVEPOINT accept", []).map_err(fail)?;
+                let h = {
+                    let mut store = Deliveries::new(&tx);
+                    router.handle(req, *now, &mut store)
+                };
+                let r = if h.response.status >= 500 {
+                    Ok(h)
+                } else {
+                    insert_inbox(&tx, req, &h, *now).map(|()| h)
+                };
+                let keep = matches!(&r, Ok(h) if h.response.status < 500);
+                if !keep {
+                    crate::exec(&tx, "ROLLBACK TO accept", []).map_err(fail)?;
+                }
+                crate::exec(&tx, "RELEASE accept", []).map_err(fail)?;
+                out.push(r);
+            }
             tx.commit().map_err(fail)?;
-            Ok(h)
+            Ok(out)
         })
     }
 
@@ -269,10 +293,14 @@ impl Sqlite {
     pub fn inbox(&self, limit: usize) -> Result<Vec<InboxItem>, StoreError> {
         self.with(|c| {
             let mut q = c
-                .prepare_cached("SELECT seq, delivery, kind, item, received_us FROM inbox ORDER BY seq LIMIT ?1")
+                // The limit written into the statement: a bound LIMIT
+                // makes SQLite prepare the statement again on every call.
+                .prepare_cached(&format!(
+                    "SELECT seq, delivery, kind, item, received_us FROM inbox ORDER BY seq LIMIT {limit}"
+                ))
                 .map_err(fail)?;
             let rows = q
-                .query_map(params![limit as i64], |r| {
+                .query_map([], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, String>(1)?,

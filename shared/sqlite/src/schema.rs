@@ -37,7 +37,10 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (queued_us) WHERE sent_us IS NULL;
 
--- Every decision with its reason, for `storeflow trace` and the profile view.
+-- Every decision with its reason, for `storeflow trace` and the profile view:
+-- one row per evaluation, `decision` a JSON array of its decisions in order
+-- and `at_us` the first one's instant (a database written before holds one
+-- decision, a JSON object, per row; both are read).
 CREATE TABLE IF NOT EXISTS decisions (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
     profile   TEXT NOT NULL,
