@@ -17,8 +17,11 @@
 //!   -p storeflow-fn-scheduler -p storeflow-fn-send -p storeflow-fn-feedback
 //! STOREFLOW_FUNCTION_BIN_DIR=target/release \
 //!   STOREFLOW_LAMBDA_ZIP_DIR=target/lambda \
-//!   cargo bench -p storeflow-tests --bench lambda_init
+//!   cargo test -p storeflow-tests --bench lambda_init
 //! ```
+//!
+//! (`cargo test --bench` runs it on the debug build of the harness: only the
+//! functions' binaries need to be release builds.)
 //!
 //! `RUNS` (default 7) cold starts per function; medians are printed.
 
