@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use storeflow_tests::aws::{sdk_config, Stack};
-use storeflow_tests::{repo_root, SHOPIFY_SECRET};
+use storeflow_tests::repo_root;
 
 /// (binary, template logical id, sample event)
 const FUNCTIONS: [(&str, &str, &str); 5] = [
@@ -77,24 +77,7 @@ fn main() {
     let stack = rt.block_on(async {
         let aws = sdk_config().await;
         let stack = Stack::create(&aws).await;
-        let ssm = aws_sdk_ssm::Client::new(&aws);
-        let ingest = stack.function_env("IngestFunction");
-        let evaluate = stack.function_env("EvaluateFunction");
-        for (name, value) in [
-            (&ingest["STOREFLOW_SHOPIFY_SECRETS_PARAM"], SHOPIFY_SECRET),
-            (
-                &evaluate["STOREFLOW_LINK_SIGNING_KEY_PARAM"],
-                "bench-link-key",
-            ),
-        ] {
-            ssm.put_parameter()
-                .name(name)
-                .value(value)
-                .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("SSM {name}: {e:?}"));
-        }
+        stack.put_secrets(&aws).await;
         stack
     });
 

@@ -510,6 +510,35 @@ impl Stack {
         }
     }
 
+    /// The secrets an operator puts in SSM before the first deploy
+    /// (docs/AWS.md), under the parameter names the template gives the
+    /// functions: the Shopify webhook secret and the link-signing key. The
+    /// SHOPLINE and write-key parameters are left out, as a Shopify-only
+    /// store would.
+    pub async fn put_secrets(&self, config: &SdkConfig) {
+        let ssm = aws_sdk_ssm::Client::new(config);
+        let ingest = self.function_env("IngestFunction");
+        let evaluate = self.function_env("EvaluateFunction");
+        for (name, value) in [
+            (
+                &ingest["STOREFLOW_SHOPIFY_SECRETS_PARAM"],
+                crate::SHOPIFY_SECRET,
+            ),
+            (
+                &evaluate["STOREFLOW_LINK_SIGNING_KEY_PARAM"],
+                "test-link-signing-key",
+            ),
+        ] {
+            ssm.put_parameter()
+                .name(name)
+                .value(value)
+                .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("SSM {name}: {e:?}"));
+        }
+    }
+
     pub fn queue(&self, logical_id: &str) -> &Queue {
         self.queues
             .get(logical_id)

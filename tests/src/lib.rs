@@ -259,6 +259,15 @@ pub fn line_items() -> Value {
 }
 
 /// A fresh directory under the system temp dir, unique to this test.
+/// A TCP port free on this machine now (for a server a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn temp_dir(name: &str) -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);

@@ -50,35 +50,11 @@ fn env_of(stack: &Stack, function: &str) -> Env {
     Env(vars.into_iter().collect())
 }
 
-/// The secrets an operator puts in SSM before the first deploy (docs/AWS.md),
-/// under the parameter names the template gives the functions. The SHOPLINE
-/// and write-key parameters are left out, as a Shopify-only store would.
-async fn put_secrets(aws: &aws_config::SdkConfig, stack: &Stack) {
-    let ssm = aws_sdk_ssm::Client::new(aws);
-    let ingest = stack.function_env("IngestFunction");
-    let evaluate = stack.function_env("EvaluateFunction");
-    for (name, value) in [
-        (&ingest["STOREFLOW_SHOPIFY_SECRETS_PARAM"], SHOPIFY_SECRET),
-        (
-            &evaluate["STOREFLOW_LINK_SIGNING_KEY_PARAM"],
-            "aws-pipeline-link-key",
-        ),
-    ] {
-        ssm.put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("SSM {name}: {e:?}"));
-    }
-}
-
 impl Deployed {
     async fn new() -> Self {
         let aws = sdk_config().await;
         let stack = Stack::create(&aws).await;
-        put_secrets(&aws, &stack).await;
+        stack.put_secrets(&aws).await;
         let (router, table, events) =
             storeflow_aws::wiring::ingest(&env_of(&stack, "IngestFunction"), &aws)
                 .await

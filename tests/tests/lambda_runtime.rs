@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use storeflow_aws::handlers::Queued;
 use storeflow_tests::aws::{sdk_config, Stack};
-use storeflow_tests::{repo_root, temp_dir, SHOPIFY_SECRET};
+use storeflow_tests::{free_port, repo_root, temp_dir};
 
 struct Killed(Child);
 
@@ -26,14 +26,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,15 +38,8 @@ async fn the_ingest_function_answers_through_the_lambda_runtime_api() {
     });
     let aws = sdk_config().await;
     let stack = Stack::create(&aws).await;
+    stack.put_secrets(&aws).await;
     let mut env = stack.function_env("IngestFunction");
-    aws_sdk_ssm::Client::new(&aws)
-        .put_parameter()
-        .name(&env["STOREFLOW_SHOPIFY_SECRETS_PARAM"])
-        .value(SHOPIFY_SECRET)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .expect("put the Shopify secret");
     env.insert(
         "STOREFLOW_CONFIG_DIR".into(),
         repo_root().join("examples/starter").display().to_string(),

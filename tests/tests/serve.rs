@@ -343,14 +343,6 @@ fn spawn_child(data: &Path, port: u16) -> std::process::Child {
         .unwrap()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn wait_up(addr: SocketAddr) {
     wait_for("the server", Duration::from_secs(30), || {
         std::net::TcpStream::connect(addr).ok().map(|_| ())

@@ -299,28 +299,20 @@ impl<B: Customers + Shops> App<B> {
             })
             .into_iter()
             .collect();
-        if unchanged {
-            return Ok(Applied {
-                decisions: out.decisions,
-                messages,
-                profile: Some(state.profile.id.clone()),
-                wake: out.wake,
-                retries,
-                timers,
-            });
+        if !unchanged {
+            self.store
+                .commit(Commit {
+                    now,
+                    state,
+                    expected,
+                    keys,
+                    absorbed,
+                    wake: out.wake,
+                    messages: &messages,
+                    decisions: &out.decisions,
+                })
+                .await?;
         }
-        self.store
-            .commit(Commit {
-                now,
-                state,
-                expected,
-                keys,
-                absorbed,
-                wake: out.wake,
-                messages: &messages,
-                decisions: &out.decisions,
-            })
-            .await?;
         Ok(Applied {
             decisions: out.decisions,
             messages,

@@ -88,6 +88,7 @@ impl Table {
         what: &str,
     ) -> Result<(), StoreError> {
         let (cond, value) = Self::version_condition(expected);
+        let name = crate::table::call("PutItem", &item);
         let out = self
             .client
             .put_item()
@@ -100,10 +101,7 @@ impl Table {
             .await;
         match out {
             Ok(o) => {
-                self.meter.write(
-                    &format!("PutItem {}", what.split(' ').next().unwrap_or("state")),
-                    o.consumed_capacity(),
-                );
+                self.meter.write(&name, o.consumed_capacity());
                 Ok(())
             }
             Err(e)

@@ -20,6 +20,8 @@ use crate::keys;
 use crate::table::{b, get_b, get_s, key, n, s, Item, Table};
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use jiff::Timestamp;
+use std::collections::HashMap;
+use std::sync::Mutex;
 use storeflow_ingest::store::{DeliveryStore, Facts, RawDelivery, Recorded, StoreError};
 
 /// Deliveries are kept 21 days: DynamoDB's TTL deletes them within days
@@ -33,16 +35,22 @@ pub struct Deliveries<'a> {
     pub table: &'a Table,
     /// Delivery items recorded by this request: written once enqueued.
     pub pending: Vec<Item>,
-    pub now: Timestamp,
+    /// Facts read by this request (normalization reads a fact, then
+    /// recording compares against it): each is read once.
+    recalled: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl<'a> Deliveries<'a> {
-    pub fn new(table: &'a Table, now: Timestamp) -> Self {
+    pub fn new(table: &'a Table) -> Self {
         Deliveries {
             table,
             pending: Vec::new(),
-            now,
+            recalled: Mutex::default(),
         }
+    }
+
+    fn recalled(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<String>>> {
+        self.recalled.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Writes the items of what this request recorded: call after its events
@@ -80,8 +88,14 @@ fn fact_shop(key: &str) -> &str {
 
 impl Facts for Deliveries<'_> {
     fn recall(&self, k: &str) -> Option<String> {
-        let item = self.get(keys::fact_pk(fact_shop(k)), k).ok()??;
-        get_s(&item, "value").map(str::to_string)
+        if let Some(v) = self.recalled().get(k) {
+            return v.clone();
+        }
+        // A failed read is not remembered: it is not an absent fact.
+        let item = self.get(keys::fact_pk(fact_shop(k)), k).ok()?;
+        let v = item.and_then(|i| get_s(&i, "value").map(str::to_string));
+        self.recalled().insert(k.to_string(), v.clone());
+        v
     }
 }
 
@@ -121,8 +135,9 @@ impl DeliveryStore for Deliveries<'_> {
                 continue;
             }
             let mut f = key(keys::fact_pk(fact_shop(&k)), &k);
-            f.insert("value".into(), s(v));
+            f.insert("value".into(), s(&v));
             self.put(f)?;
+            self.recalled().insert(k, Some(v));
         }
         self.pending.push(item);
         Ok(Recorded::New)

@@ -18,7 +18,7 @@ pub async fn handle(
     req: &Request,
     now: Timestamp,
 ) -> Response {
-    let mut store = Deliveries::new(table, now);
+    let mut store = Deliveries::new(table);
     let handled = router.handle(req, now, &mut store);
     if !handled.response.is_success() {
         return handled.response;
