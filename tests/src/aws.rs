@@ -619,8 +619,9 @@ impl Stack {
             panic!("the test stack cannot resolve Ref {id}");
         }
         let default = scalar_or_none(&param["Default"]).unwrap_or_default();
-        if id.ends_with("Parameter") {
-            // An SSM parameter name: unique per stack.
+        if id.ends_with("Parameter") && !default.is_empty() {
+            // An SSM parameter name: unique per stack (an empty one means
+            // the feature is off, as deployed).
             format!("/{}{default}", self.prefix)
         } else {
             default

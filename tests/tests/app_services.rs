@@ -201,7 +201,13 @@ async fn app_on_sqlite_sends_what_the_simulator_sends() {
     }
     drive(until, &mut campaigns, &mut got).await;
     assert_eq!(got, expected);
-    assert_eq!(app.store.pending(10_000).unwrap().len(), expected.len());
+    assert_eq!(
+        app.store
+            .pending(10_000, jiff::Timestamp::MAX)
+            .unwrap()
+            .len(),
+        expected.len()
+    );
 }
 
 /// Memory that yields between reading and writing, so concurrent inputs

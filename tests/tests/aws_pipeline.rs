@@ -14,7 +14,7 @@ use storeflow_aws::env::Env;
 use storeflow_aws::handlers::evaluate::Pipeline;
 use storeflow_aws::handlers::{evaluate, ingest, scheduler, send, Record};
 use storeflow_aws::queues::EventsQueue;
-use storeflow_aws::sending::SesEmail;
+use storeflow_aws::sending::Senders;
 use storeflow_aws::timers::TimerMessage;
 use storeflow_aws::Table;
 use storeflow_ingest::signature::sign_base64;
@@ -30,7 +30,10 @@ struct Deployed {
     table: Table,
     events: EventsQueue,
     pipeline: Pipeline,
-    email: SesEmail,
+    /// The scheduler function's: the same pipeline from its environment
+    /// (which also names the events queue, for campaign enrolment).
+    scheduling: Pipeline,
+    senders: Senders,
     feedback: storeflow_aws::handlers::feedback::Feedback,
     sqs: aws_sdk_sqs::Client,
     scheduler: aws_sdk_scheduler::Client,
@@ -70,7 +73,18 @@ impl Deployed {
         if let Some(q) = pipeline.app.store.sends.as_mut() {
             q.delay_seconds = 0;
         }
-        let email = storeflow_aws::wiring::email(&env_of(&stack, "SendFunction"), &aws)
+        let mut scheduling =
+            storeflow_aws::wiring::pipeline(&env_of(&stack, "SchedulerFunction"), &aws)
+                .await
+                .expect("scheduler wiring");
+        scheduling.timers.max_delay_seconds = 0;
+        // Evaluate's and the scheduler's units are reported together.
+        scheduling.app.store.meter = pipeline.app.store.meter.clone();
+        if let Some(q) = scheduling.app.store.sends.as_mut() {
+            q.delay_seconds = 0;
+        }
+        let senders = storeflow_aws::wiring::senders(&env_of(&stack, "SendFunction"), &aws)
+            .await
             .expect("send wiring");
         let feedback = storeflow_aws::wiring::feedback(&env_of(&stack, "FeedbackFunction"), &aws)
             .await
@@ -81,7 +95,8 @@ impl Deployed {
             table,
             events,
             pipeline,
-            email,
+            scheduling,
+            senders,
             feedback,
             sqs: aws_sdk_sqs::Client::new(&aws),
             scheduler: aws_sdk_scheduler::Client::new(&aws),
@@ -179,8 +194,8 @@ impl Deployed {
 
                 let failures = match queue {
                     "EventsQueue" => evaluate::handle(&self.pipeline, &records, now).await,
-                    "TimersQueue" => scheduler::handle(&self.pipeline, &records, now).await,
-                    _ => send::handle(&self.email, &records, now).await,
+                    "TimersQueue" => scheduler::handle(&self.scheduling, &records, now).await,
+                    _ => send::handle(&self.senders, &records, now).await,
                 };
                 assert!(failures.0.is_empty(), "{queue}: {failures:?}");
                 self.delete(queue, got.into_iter().map(|(_, h)| h).collect())
@@ -259,7 +274,7 @@ impl Deployed {
                         body: input,
                         receive_count: 1,
                     };
-                    let f = scheduler::handle(&self.pipeline, &[record], due).await;
+                    let f = scheduler::handle(&self.scheduling, &[record], due).await;
                     assert!(f.0.is_empty(), "{f:?}");
                     self.fired.insert(name);
                     self.settle(due).await;
@@ -386,7 +401,7 @@ async fn an_abandoned_checkout_is_reminded_by_email_through_the_aws_functions() 
         .cloned()
         .expect("the reminder went through the send queue");
     again.receive_count = 2;
-    let f = send::handle(&d.email, std::slice::from_ref(&again), until).await;
+    let f = send::handle(&d.senders, std::slice::from_ref(&again), until).await;
     assert!(f.0.is_empty());
     assert_eq!(copies(), before, "a redelivery sent again");
     assert_eq!(d.sent().await.len(), sent_before);
@@ -518,7 +533,7 @@ async fn one_click_unsubscribe_and_complaints_stop_email_through_the_aws_functio
         .unwrap()
         .message
     };
-    let result = d.email.send(&receipt, None, now).await;
+    let result = d.senders.send(&receipt, None, now).await;
     assert!(
         matches!(&result, Err(storeflow_app::ports::DeliverError::Permanent(w)) if w.contains("suppressed")),
         "{result:?}"
@@ -551,7 +566,7 @@ async fn write_units_per_delivery_on_the_starter_pack() {
     let n = all.len() as f64;
     let (ir, iw, ic) = d.table.meter.totals();
     let (er, ew, ec) = d.pipeline.app.store.meter.totals();
-    let (sr, sw, sc) = d.email.table.meter.totals();
+    let (sr, sw, sc) = d.senders.table.meter.totals();
     let sent = d.sent().await.len();
     println!(
         "{} Shopify deliveries, {} schedules fired, {sent} emails",
@@ -570,7 +585,7 @@ async fn write_units_per_delivery_on_the_starter_pack() {
     for (f, m) in [
         ("ingest", &d.table.meter),
         ("evaluate", &d.pipeline.app.store.meter),
-        ("send", &d.email.table.meter),
+        ("send", &d.senders.table.meter),
     ] {
         for (call, t) in m.by_call() {
             println!(
@@ -647,4 +662,62 @@ async fn write_units_per_delivery_on_the_starter_pack() {
         (ir + er + sr) / n
     );
     assert!(iw > 0.0 && ew > 0.0, "the meter saw the writes");
+}
+
+/// The promotion calendar on AWS: the calendar cron after the campaign's
+/// start (Nov 24, 00:00 in the store's zone) claims the start once and
+/// enrols the `subscribers` segment by scan pages on the timers queue; each
+/// member's run waits until the warm-up (Nov 25, 10:00 local), which goes
+/// out through SES once per subscriber.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_campaign_calendar_enrols_its_segment_and_sends_the_warm_up_through_the_aws_functions()
+{
+    use storeflow_aws::handlers::scheduler::Fired;
+    let mut d = Deployed::new().await;
+    let before: Timestamp = "2026-11-24T04:00:00Z".parse().unwrap();
+    let week: Vec<DeliveryLine> = lines("platform-week.jsonl")
+        .into_iter()
+        .filter(|l| l.source == storeflow_ingest::Source::Shopify && l.at <= before)
+        .collect();
+    d.run(&week, before).await;
+
+    // Before the start, a tick does nothing.
+    let early = scheduler::fire(&d.scheduling, &TimerMessage::Calendar, before, false)
+        .await
+        .unwrap();
+    assert_eq!(early, Fired::Calendar(Default::default()));
+    // After it, one tick starts it; the next finds it started.
+    let tick: Timestamp = "2026-11-24T05:05:00Z".parse().unwrap();
+    let first = scheduler::fire(&d.scheduling, &TimerMessage::Calendar, tick, false)
+        .await
+        .unwrap();
+    let Fired::Calendar(c) = first else {
+        panic!("{first:?}")
+    };
+    assert_eq!(
+        c.started,
+        vec![(
+            "black_friday_2026".to_string(),
+            "2026-11-24T05:00:00Z".parse().unwrap()
+        )]
+    );
+    let second = scheduler::fire(&d.scheduling, &TimerMessage::Calendar, tick, false)
+        .await
+        .unwrap();
+    assert_eq!(second, Fired::Calendar(Default::default()));
+    d.settle(tick).await;
+
+    d.run(&[], "2026-11-26T00:00:00Z".parse().unwrap()).await;
+    let warmups: Vec<String> = d
+        .sent()
+        .await
+        .iter()
+        .filter(|e| e.header("Subject").as_deref() == Some("Black Friday starts Friday"))
+        .filter_map(|e| e.header("To"))
+        .collect();
+    assert!(!warmups.is_empty(), "no warm-up went out");
+    let mut unique = warmups.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), warmups.len(), "one warm-up each: {warmups:?}");
 }

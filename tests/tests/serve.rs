@@ -19,6 +19,7 @@ fn options(data: &Path) -> Options {
     Options {
         data_dir: data.to_path_buf(),
         smtp: None,
+        webhook_secret: None,
         env: EnvOverrides {
             shopify_secrets: Some(SHOPIFY_SECRET.into()),
             shopline_secrets: None,
@@ -544,4 +545,120 @@ async fn sigterm_finishes_in_flight_work_and_exits_cleanly() {
         let key = format!("northwind.myshopify.com|email|{e}");
         assert!(store.profile_for_key(&key).unwrap().is_some(), "{e}");
     }
+}
+
+/// A webhook step against a real receiver: POSTed with a Standard Webhooks
+/// signature the receiver checks; the receiver is down at first (503), and
+/// meanwhile the outbox goes on (the welcome email is written); the retry
+/// carries the same `webhook-id` and lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_step_is_posted_signed_and_a_receiver_that_is_down_holds_up_nothing() {
+    use axum::http::{HeaderMap, StatusCode};
+    const SECRET: &str = "serve-test-webhook-secret-32-bytes!";
+    type Seen = Arc<std::sync::Mutex<Vec<(HeaderMap, String)>>>;
+    let seen: Seen = Default::default();
+    let app = axum::Router::new()
+        .route(
+            "/crm",
+            axum::routing::post(
+                |axum::extract::State(seen): axum::extract::State<Seen>,
+                 headers: HeaderMap,
+                 body: String| async move {
+                    let h = |n: &str| {
+                        headers
+                            .get(n)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    // The store's clock is virtual here: check the signature
+                    // at the instant the sender stamped.
+                    let stamped =
+                        jiff::Timestamp::from_second(h("webhook-timestamp").parse().unwrap_or(0))
+                            .unwrap();
+                    let ok = storeflow_channels::webhook::verify(
+                        SECRET,
+                        &h("webhook-id"),
+                        &h("webhook-timestamp"),
+                        &h("webhook-signature"),
+                        &body,
+                        stamped,
+                        Duration::from_secs(300),
+                    );
+                    let mut all = seen.lock().unwrap();
+                    all.push((headers.clone(), body));
+                    match (ok, all.len()) {
+                        (Err(e), _) => (StatusCode::UNAUTHORIZED, e),
+                        (Ok(()), 1) => (StatusCode::SERVICE_UNAVAILABLE, "down".into()),
+                        (Ok(()), _) => (StatusCode::OK, "thanks".into()),
+                    }
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/crm", receiver.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(receiver, app).await });
+
+    let config = starter_copy("serve-webhook");
+    std::fs::write(
+        config.join("flows/90_crm_sync.yaml"),
+        format!(
+            "id: crm_sync\nversion: 1\npriority: transactional\ntrigger:\n  event: customer_created\n\
+             steps:\n  - webhook: {{ url: \"{hook}\" }}\n"
+        ),
+    )
+    .unwrap();
+    let data = temp_dir("serve-webhook-data");
+    let clock = Arc::new(ScaledClock::new(ts("2026-11-23T14:00:00Z"), 3600.0));
+    let mut opts = options(&data);
+    opts.webhook_secret = Some(SECRET.into());
+    let rt = Runtime::open(opts, storeflow::serve::loader(config), clock.clone(), None).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(storeflow::serve::run(rt.clone(), listener));
+    let at = clock.now().to_string();
+    assert_eq!(
+        webhook(
+            addr,
+            "customers/create",
+            "w-1",
+            &customer(601, "dana@example.com", &at)
+        )
+        .await,
+        200
+    );
+
+    let posts = wait_for("the retried webhook", Duration::from_secs(30), || {
+        let all = seen.lock().unwrap();
+        (all.len() >= 2).then(|| all.clone())
+    })
+    .await;
+    // The welcome email went out while the receiver was down.
+    assert!(
+        emls(&data)
+            .iter()
+            .any(|(_, t)| t.contains("To: dana@example.com")),
+        "the outbox went on"
+    );
+    let id = |h: &HeaderMap| h["webhook-id"].to_str().unwrap().to_string();
+    assert_eq!(
+        id(&posts[0].0),
+        id(&posts[1].0),
+        "a retry is the same message"
+    );
+    let body: Value = serde_json::from_str(&posts[1].1).unwrap();
+    assert_eq!(body["flow"], "crm_sync");
+    assert_eq!(body["profile"]["email"], "dana@example.com", "{body:#}");
+    // Delivered once: no third POST, nothing in the webhook outbox.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert!(!data.join("outbox/webhook").exists());
+
+    rt.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }

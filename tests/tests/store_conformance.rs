@@ -105,7 +105,7 @@ impl Outbox for Memory {
 
 impl Outbox for Sqlite {
     async fn ids(&self) -> Vec<String> {
-        self.pending(100)
+        self.pending(100, jiff::Timestamp::MAX)
             .unwrap()
             .into_iter()
             .map(|m| m.id)

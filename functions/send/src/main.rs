@@ -14,9 +14,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let env = Env::from_process();
     let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    let email = &storeflow_aws::wiring::email(&env, &aws)?;
+    let senders = &storeflow_aws::wiring::senders(&env, &aws).await?;
     run(service_fn(move |e: LambdaEvent<SqsEvent>| async move {
-        let failures = send::handle(email, &records(e.payload), Timestamp::now()).await;
+        let failures = send::handle(senders, &records(e.payload), Timestamp::now()).await;
         Ok::<SqsBatchResponse, Error>(response(failures))
     }))
     .await

@@ -94,6 +94,7 @@ pub fn demo(args: DemoArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     let opts = Options {
         data_dir: args.data.clone(),
         smtp: None,
+        webhook_secret: None,
         env: EnvOverrides {
             shopify_secrets: Some(SHOPIFY_SECRET.into()),
             shopline_secrets: Some(SHOPLINE_SECRET.into()),

@@ -85,6 +85,9 @@ pub fn serve(config: PathBuf, listen: String, data: PathBuf, err: &mut dyn Write
     let opts = Options {
         data_dir: data.clone(),
         smtp: smtp_from_env(),
+        webhook_secret: std::env::var("STOREFLOW_WEBHOOK_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty()),
         env: env_overrides(),
     };
     let runtime = match Runtime::open(opts, loader(config.clone()), clock, Some(printer())) {

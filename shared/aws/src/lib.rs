@@ -13,9 +13,13 @@
 //!   conditional writes on a version, transactions for identity claims,
 //!   and merges; a commit hands its messages to the send queue.
 //! - [`deliveries`] — ingestion's `DeliveryStore` on the table.
-//! - [`timers`] — wake-ups as delayed SQS messages or one-time schedules.
-//! - [`queues`] — the events and send queues; [`sending`] — SES v2 email
-//!   behind a send ledger.
+//! - [`timers`] — wake-ups as delayed SQS messages or one-time schedules;
+//!   [`campaigns`] — the campaign calendar: each start claimed once, its
+//!   segment enrolled by pages of a parallel scan.
+//! - [`queues`] — the events and send queues; [`sending`] — every channel
+//!   behind one send ledger: [`ses_email`] (SES v2), [`sms`] (End User
+//!   Messaging SMS), [`whatsapp`] (End User Messaging Social) and signed
+//!   webhook POSTs (`storeflow_channels::webhook`).
 //! - [`privacy`] — data requests and erasures on the table.
 //! - [`env`] — a function's configuration and secrets from its environment.
 //! - [`handlers`] — one per Lambda function: ingest, evaluate, scheduler,
@@ -25,6 +29,7 @@
 //! Nothing here names an endpoint: the SDK reads `AWS_ENDPOINT_URL` (and
 //! `AWS_ENDPOINT_URL_DYNAMODB`) when they are set, as the tests do.
 
+pub mod campaigns;
 pub mod codec;
 pub mod customers;
 pub mod deliveries;
@@ -35,8 +40,11 @@ pub mod lambda;
 pub mod privacy;
 pub mod queues;
 pub mod sending;
+pub mod ses_email;
+pub mod sms;
 pub mod table;
 pub mod timers;
+pub mod whatsapp;
 pub mod wiring;
 
 pub use table::Table;

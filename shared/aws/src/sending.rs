@@ -1,126 +1,153 @@
-//! Sending on AWS: the send queue that evaluate hands messages to, and the
-//! SES v2 email channel with its send ledger (docs/DATA.md, patterns 15 and
-//! 17): suppressed addresses are refused, a redelivered message is never
-//! sent twice, and a message SES refuses for now goes back to the queue.
+//! Sending on AWS: every channel behind one send ledger (docs/DATA.md,
+//! patterns 15 and 17). Suppressed addresses are refused, a redelivered
+//! message is never sent twice, and a message a provider refuses for now
+//! goes back to the queue. The providers: SES v2 email ([`SesEmail`]), SMS
+//! through End User Messaging SMS ([`Sms`]), WhatsApp through End User
+//! Messaging Social ([`WhatsApp`]) and signed webhook POSTs
+//! ([`WebhookPoster`]); a channel whose provider the stack does not
+//! configure is refused, with that reason, before anything is claimed.
 
 use crate::keys;
+use crate::ses_email::SesEmail;
+use crate::sms::Sms;
 use crate::table::{get_s, key, s, unavailable, Table};
+use crate::whatsapp::WhatsApp;
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
-use aws_sdk_sesv2::primitives::Blob;
-use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 use jiff::Timestamp;
 use storeflow_app::ports::{DeliverError, Delivered};
+use storeflow_channels::WebhookPoster;
 use storeflow_core::decision::{Message, MessageChannel};
 use storeflow_core::ids::{ProfileId, ShopId};
 
 /// Ledger entries outlive any redelivery of their message by far.
 const LEDGER_DAYS: i64 = 60;
 
-/// Email through SES v2, in the stack's configuration set.
+/// The send function's providers, one per channel the stack configures.
 #[derive(Clone)]
-pub struct SesEmail {
-    pub ses: aws_sdk_sesv2::Client,
+pub struct Senders {
+    /// The send ledger and suppression list.
     pub table: Table,
-    pub configuration_set: String,
-    /// The From header of every email (`STOREFLOW_FROM_ADDRESS`, the
-    /// stack's `FromAddress`): SES sends only from the verified identity, so
-    /// it replaces the sender store.yaml gives for local runs.
-    pub from: String,
+    pub email: SesEmail,
+    pub sms: Option<Sms>,
+    pub whatsapp: Option<WhatsApp>,
+    pub webhooks: Option<WebhookPoster>,
 }
 
-impl SesEmail {
+/// What goes with a message to its provider, and comes back on the
+/// provider's events: which flow, step and message, and which customer.
+pub fn attribution<'a>(
+    m: &'a Message,
+    to: Option<(&'a ShopId, &'a ProfileId)>,
+) -> Vec<(&'static str, &'a str)> {
+    let mut tags = vec![
+        ("flow", m.flow.as_str()),
+        ("step", m.step.as_str()),
+        ("message", m.id.as_str()),
+    ];
+    if let Some((shop, profile)) = to {
+        tags.push(("shop", shop.as_str()));
+        tags.push(("profile", profile.as_str()));
+    }
+    tags
+}
+
+/// A provider's refusal: final (`permanent`, settled as failed) or for
+/// now (the queue's redelivery tries again).
+pub(crate) fn refusal(permanent: bool, why: String) -> DeliverError {
+    if permanent {
+        DeliverError::Permanent(why)
+    } else {
+        DeliverError::Transient(why)
+    }
+}
+
+/// The text an SMS or WhatsApp message carries: its template's `body` (or
+/// `text`), never empty.
+pub(crate) fn text_body<'a>(m: &'a Message, channel: &str) -> Result<&'a str, DeliverError> {
+    m.content
+        .body
+        .as_deref()
+        .or(m.content.text.as_deref())
+        .filter(|b| !b.trim().is_empty())
+        .ok_or_else(|| {
+            DeliverError::Permanent(format!(
+                "message {}: template {} rendered no {channel} body",
+                m.id, m.template
+            ))
+        })
+}
+
+impl Senders {
     /// Sends `m` once, at `now`; `to` names the customer (shop and profile)
-    /// for the SES events that come back (feedback's engagement events).
+    /// for the provider events that come back (feedback's engagement events).
     pub async fn send(
         &self,
         m: &Message,
         to: Option<(&ShopId, &ProfileId)>,
         now: Timestamp,
     ) -> Result<Delivered, DeliverError> {
-        if !matches!(m.channel, MessageChannel::Email | MessageChannel::Alert) {
+        let missing = match m.channel {
+            MessageChannel::Email | MessageChannel::Alert => None,
+            MessageChannel::Sms => self
+                .sms
+                .is_none()
+                .then_some("SMS (set the stack's SmsOriginationIdentity)"),
+            MessageChannel::Whatsapp => self
+                .whatsapp
+                .is_none()
+                .then_some("WhatsApp (set the stack's WhatsAppPhoneNumberId)"),
+            MessageChannel::Webhook => self
+                .webhooks
+                .is_none()
+                .then_some("webhooks (put a signing secret in the SSM parameter the stack names)"),
+        };
+        if let Some(what) = missing {
             return Err(DeliverError::Permanent(format!(
-                "message {}: no {:?} provider is configured in this stack (email only)",
-                m.id, m.channel
+                "message {}: no provider for {what} in this stack",
+                m.id
             )));
         }
-        if let Some(reason) = self.suppressed(&m.to).await? {
-            return Err(DeliverError::Permanent(format!(
-                "{} is suppressed ({reason})",
-                m.to
-            )));
+        // Webhook URLs are the merchant's own endpoints, not a customer's
+        // address: nothing to suppress.
+        if m.channel != MessageChannel::Webhook {
+            if let Some(reason) = self.suppressed(&m.to).await? {
+                return Err(DeliverError::Permanent(format!(
+                    "{} is suppressed ({reason})",
+                    m.to
+                )));
+            }
         }
         if let Some(previous) = self.claim(m, now).await? {
             return Ok(Delivered::Already(previous));
         }
-        let mut m = m.clone();
-        m.from = Some(self.from.clone());
-        let mime = match storeflow_channels::mime::email(&m) {
-            Ok(mime) => mime.formatted(),
-            Err(e) => {
-                self.settle(&m.id, "failed", &e.to_string()).await?;
-                return Err(DeliverError::Permanent(e.to_string()));
-            }
+        let sent = match m.channel {
+            MessageChannel::Email | MessageChannel::Alert => self.email.send(m, to).await,
+            MessageChannel::Sms => self.sms.as_ref().expect("checked").send(m, to).await,
+            MessageChannel::Whatsapp => self.whatsapp.as_ref().expect("checked").send(m).await,
+            MessageChannel::Webhook => self
+                .webhooks
+                .as_ref()
+                .expect("checked")
+                .post(m, now)
+                .await
+                .map(|d| match d {
+                    Delivered::Sent(id) | Delivered::Already(id) => id,
+                }),
         };
-        let mut req = self
-            .ses
-            .send_email()
-            .from_email_address(m.from.as_deref().unwrap_or_default())
-            .destination(Destination::builder().to_addresses(&m.to).build())
-            .content(
-                EmailContent::builder()
-                    .raw(
-                        RawMessage::builder()
-                            .data(Blob::new(mime))
-                            .build()
-                            .map_err(|e| DeliverError::Permanent(e.to_string()))?,
-                    )
-                    .build(),
-            )
-            .configuration_set_name(&self.configuration_set);
-        // Tags come back on every SES event (delivery, open, click): they
-        // are how feedback attributes engagement to a flow, a message and a
-        // customer.
-        let mut tags = vec![
-            ("flow", m.flow.as_str()),
-            ("step", m.step.as_str()),
-            ("message", m.id.as_str()),
-        ];
-        if let Some((shop, profile)) = to {
-            tags.push(("shop", shop.as_str()));
-            tags.push(("profile", profile.as_str()));
-        }
-        for (name, value) in tags {
-            let tag = MessageTag::builder()
-                .name(name)
-                .value(tag_value(value))
-                .build()
-                .map_err(|e| DeliverError::Permanent(e.to_string()))?;
-            req = req.email_tags(tag);
-        }
-        match req.send().await {
-            Ok(out) => {
-                let id = out.message_id().unwrap_or_default().to_string();
+        match sent {
+            Ok(id) => {
                 self.settle(&m.id, "sent", &id).await?;
                 Ok(Delivered::Sent(id))
             }
-            Err(e) => {
-                let refused = e.as_service_error().is_some_and(|se| {
-                    se.is_message_rejected()
-                        || se.is_mail_from_domain_not_verified_exception()
-                        || se.is_bad_request_exception()
-                        || se.is_account_suspended_exception()
-                        || se.is_sending_paused_exception()
-                });
-                let why = format!("SES SendEmail: {e:?}");
-                if refused {
-                    self.settle(&m.id, "failed", &why).await?;
-                    Err(DeliverError::Permanent(why))
-                } else {
-                    // Throttled or down: withdraw the claim so the queue's
-                    // redelivery can send it.
-                    self.withdraw(&m.id).await?;
-                    Err(DeliverError::Transient(why))
-                }
+            Err(DeliverError::Permanent(why)) => {
+                self.settle(&m.id, "failed", &why).await?;
+                Err(DeliverError::Permanent(why))
+            }
+            Err(DeliverError::Transient(why)) => {
+                // Throttled or down: withdraw the claim so the queue's
+                // redelivery can send it.
+                self.withdraw(&m.id).await?;
+                Err(DeliverError::Transient(why))
             }
         }
     }
@@ -192,25 +219,4 @@ impl SesEmail {
 
 fn transient(e: storeflow_app::ports::StoreError) -> DeliverError {
     DeliverError::Transient(e.to_string())
-}
-
-/// SES tag values allow ASCII letters, digits, `_`, `-`, `.` and `@`, up
-/// to 256 characters; anything else becomes `_`.
-fn tag_value(v: &str) -> String {
-    let out: String = v
-        .chars()
-        .take(256)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_-.@".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if out.is_empty() {
-        "_".into()
-    } else {
-        out
-    }
 }

@@ -31,6 +31,8 @@ pub enum TimerMessage {
     ShopWake { shop: ShopId, due: Timestamp },
     /// The campaign calendar cron.
     Calendar,
+    /// One page of a campaign's enrolment (`crate::campaigns`).
+    CampaignPage(crate::campaigns::Page),
     /// The reconciliation cron: re-arm what was lost.
     Reconcile,
 }
@@ -104,6 +106,19 @@ pub struct Timers {
 }
 
 impl Timers {
+    /// Puts `m` on the timers queue now (work for the scheduler function,
+    /// not a wake-up).
+    pub async fn enqueue(&self, m: &TimerMessage) -> anyhow::Result<()> {
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(serde_json::to_string(m)?)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("SQS SendMessage to the timers queue: {e:?}"))?;
+        Ok(())
+    }
+
     /// Arms a timer for `m`, due at `m.due()`, as seen at `now`.
     pub async fn arm(&self, m: &TimerMessage, now: Timestamp) -> anyhow::Result<Armed> {
         let due = m

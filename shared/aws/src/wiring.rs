@@ -5,9 +5,12 @@
 use crate::env::Env;
 use crate::handlers::evaluate::Pipeline;
 use crate::queues::{EventsQueue, SendQueue};
-use crate::sending::SesEmail;
+use crate::sending::Senders;
+use crate::ses_email::SesEmail;
+use crate::sms::Sms;
 use crate::table::Table;
 use crate::timers::Timers;
+use crate::whatsapp::WhatsApp;
 use anyhow::Result;
 use aws_config::SdkConfig;
 use storeflow_app::App;
@@ -57,16 +60,76 @@ pub async fn pipeline(env: &Env, aws: &SdkConfig) -> Result<Pipeline> {
             role_arn: env.require("STOREFLOW_SCHEDULER_ROLE_ARN")?,
             max_delay_seconds: crate::timers::MAX_DELAY_SECONDS,
         },
+        // The scheduler's environment names it (campaign enrolment);
+        // evaluate's does not need it.
+        events: env
+            .get("STOREFLOW_EVENTS_QUEUE_URL")
+            .map(|url| EventsQueue {
+                sqs: aws_sdk_sqs::Client::new(aws),
+                url: url.to_string(),
+            }),
     })
 }
 
-/// The send function's SES channel.
-pub fn email(env: &Env, aws: &SdkConfig) -> Result<SesEmail> {
-    Ok(SesEmail {
+/// The send function's providers: SES always; SMS, WhatsApp and webhooks
+/// when the stack configures them (an origination identity, a WhatsApp
+/// phone number id, a webhook signing secret).
+pub async fn senders(env: &Env, aws: &SdkConfig) -> Result<Senders> {
+    let email = SesEmail {
         ses: aws_sdk_sesv2::Client::new(aws),
-        table: table(env, aws)?,
         configuration_set: env.require("STOREFLOW_SES_CONFIGURATION_SET")?,
         from: env.require("STOREFLOW_FROM_ADDRESS")?,
+    };
+    let sms = env
+        .get("STOREFLOW_SMS_ORIGINATION_IDENTITY")
+        .map(|origination| Sms {
+            client: aws_sdk_pinpointsmsvoicev2::Client::new(aws),
+            origination_identity: origination.to_string(),
+            configuration_set: env
+                .get("STOREFLOW_SMS_CONFIGURATION_SET")
+                .map(str::to_string),
+        });
+    let whatsapp = env
+        .get("STOREFLOW_WHATSAPP_PHONE_NUMBER_ID")
+        .map(|id| WhatsApp {
+            client: aws_sdk_socialmessaging::Client::new(aws),
+            phone_number_id: id.to_string(),
+            meta_api_version: env
+                .get("STOREFLOW_WHATSAPP_META_API_VERSION")
+                .unwrap_or(crate::whatsapp::DEFAULT_META_API_VERSION)
+                .to_string(),
+        });
+    // Only looked up when a parameter is named: a stack without webhook
+    // steps makes no SSM call at init.
+    let webhooks = match env.get("STOREFLOW_WEBHOOK_SECRET").is_some()
+        || env.get("STOREFLOW_WEBHOOK_SIGNING_SECRET_PARAM").is_some()
+    {
+        false => None,
+        true => {
+            let ssm = aws_sdk_ssm::Client::new(aws);
+            env.secret(
+                &ssm,
+                "STOREFLOW_WEBHOOK_SECRET",
+                "STOREFLOW_WEBHOOK_SIGNING_SECRET_PARAM",
+            )
+            .await?
+            .map(|secret| {
+                storeflow_channels::WebhookPoster::new(&secret).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{e} (from STOREFLOW_WEBHOOK_SECRET or the SSM parameter \
+                         STOREFLOW_WEBHOOK_SIGNING_SECRET_PARAM names)"
+                    )
+                })
+            })
+            .transpose()?
+        }
+    };
+    Ok(Senders {
+        table: table(env, aws)?,
+        email,
+        sms,
+        whatsapp,
+        webhooks,
     })
 }
 

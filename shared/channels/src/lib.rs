@@ -14,10 +14,15 @@
 //!   whose file exists is not written again.
 //! - [`smtp`] — email through an SMTP server (STARTTLS or TLS; the URL and
 //!   credentials from the environment).
+//! - [`webhook`] — a flow's webhook step as an HTTP POST signed the Standard
+//!   Webhooks way (`webhook-id`, `webhook-timestamp`, `webhook-signature`);
+//!   the AWS send function posts through it too.
 
 pub mod mime;
 pub mod outbox;
 pub mod smtp;
+pub mod webhook;
 
 pub use outbox::OutboxDir;
 pub use smtp::Smtp;
+pub use webhook::WebhookPoster;

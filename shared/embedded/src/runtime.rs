@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use storeflow_app::ports::{Deliver, DeliverError, Delivered};
 use storeflow_app::App;
-use storeflow_channels::{OutboxDir, Smtp};
+use storeflow_channels::{OutboxDir, Smtp, WebhookPoster};
 use storeflow_core::decision::MessageChannel;
 use storeflow_core::{Config, Decision, Engine, Message};
 use storeflow_ingest::{EnvOverrides, IngestConfig, Router};
@@ -31,11 +31,22 @@ pub type Loader = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
 /// Called with every decision as it is committed (the demo prints them).
 pub type Report = Arc<dyn Fn(&Decision) + Send + Sync>;
 
+/// How long a message a provider keeps refusing for now is retried.
+const GIVE_UP_AFTER: SignedDuration = SignedDuration::from_hours(24);
+
+/// The wait before attempt `n + 1`: 5 s doubling to at most an hour.
+fn retry_delay(attempts: u32) -> SignedDuration {
+    SignedDuration::from_secs(5 << attempts.min(10)).min(SignedDuration::from_hours(1))
+}
+
 pub struct Options {
     pub data_dir: PathBuf,
     /// `STOREFLOW_SMTP_URL` and credentials; without it email goes to the
     /// outbox folder.
     pub smtp: Option<(String, Option<(String, String)>)>,
+    /// `STOREFLOW_WEBHOOK_SECRET`: with it, webhook steps are POSTed, signed
+    /// with it; without it they go to the outbox folder (never unsigned).
+    pub webhook_secret: Option<String>,
     pub env: EnvOverrides,
 }
 
@@ -76,6 +87,10 @@ pub struct Runtime {
     loader: Loader,
     env: EnvOverrides,
     smtp: Option<Smtp>,
+    webhooks: Option<WebhookPoster>,
+    /// Messages a provider refused for now: (attempts, first refusal). Kept
+    /// in memory: after a restart a message simply starts its backoff again.
+    retries: std::sync::Mutex<std::collections::HashMap<String, (u32, Timestamp)>>,
     report: Option<Report>,
     pub(crate) poke_inbox: Notify,
     poke_outbox: Notify,
@@ -103,6 +118,13 @@ impl Runtime {
             Some((url, creds)) => Some(Smtp::from_url(url, creds.clone())?),
             None => None,
         };
+        let webhooks = match &opts.webhook_secret {
+            Some(secret) => Some(
+                WebhookPoster::new(secret)
+                    .map_err(|e| anyhow::anyhow!("STOREFLOW_WEBHOOK_SECRET: {e}"))?,
+            ),
+            None => None,
+        };
         let (stop, _) = watch::channel(false);
         let store = Arc::new(store);
         Ok(Arc::new(Runtime {
@@ -115,6 +137,8 @@ impl Runtime {
             loader,
             env: opts.env,
             smtp,
+            webhooks,
+            retries: Default::default(),
             report,
             poke_inbox: Notify::new(),
             poke_outbox: Notify::new(),
@@ -343,34 +367,63 @@ impl Runtime {
         }
     }
 
-    /// Delivers every committed message not yet delivered; returns how many.
+    /// Delivers every committed message that is due and not yet delivered;
+    /// returns how many were settled (delivered or given up).
+    ///
+    /// A message its provider refuses for now (an SMTP server or a webhook
+    /// receiver down) waits, with a growing delay, while the others go on:
+    /// one dead receiver never holds up the outbox.
     pub async fn deliver_pending(&self) -> anyhow::Result<usize> {
         let mut n = 0;
         loop {
-            let pending = self.store.pending(64)?;
+            let pending = self.store.pending(64, self.clock.now())?;
             if pending.is_empty() {
                 return Ok(n);
             }
             for m in pending {
-                match self.deliver(&m).await {
+                let now = self.clock.now();
+                match self.deliver(&m, now).await {
                     Ok(_) => {}
                     Err(DeliverError::Permanent(why)) => {
                         eprintln!("storeflow: message {} not delivered: {why}", m.id);
                     }
                     Err(DeliverError::Transient(why)) => {
-                        // Left pending: the next round tries again.
-                        anyhow::bail!("message {}: {why}", m.id);
+                        let (attempts, since) = {
+                            let mut r = self.retries.lock().expect("retries");
+                            let e = r.entry(m.id.clone()).or_insert((0, now));
+                            e.0 += 1;
+                            *e
+                        };
+                        if now.duration_since(since) < GIVE_UP_AFTER {
+                            let wait = retry_delay(attempts);
+                            eprintln!(
+                                "storeflow: message {} not delivered yet ({why}); attempt {} in {}s",
+                                m.id,
+                                attempts + 1,
+                                wait.as_secs()
+                            );
+                            self.store.defer(&m.id, now + wait)?;
+                            continue;
+                        }
+                        eprintln!(
+                            "storeflow: message {} not delivered: gave up after {attempts} attempts \
+                             over {} h: {why}",
+                            m.id,
+                            GIVE_UP_AFTER.as_hours()
+                        );
                     }
                 }
-                self.store.mark_sent(&m.id, self.clock.now())?;
+                self.retries.lock().expect("retries").remove(&m.id);
+                self.store.mark_sent(&m.id, now)?;
                 n += 1;
             }
         }
     }
 
-    async fn deliver(&self, m: &Message) -> Result<Delivered, DeliverError> {
-        match (&self.smtp, m.channel) {
-            (Some(smtp), MessageChannel::Email | MessageChannel::Alert) => smtp.deliver(m).await,
+    async fn deliver(&self, m: &Message, now: Timestamp) -> Result<Delivered, DeliverError> {
+        match (m.channel, &self.smtp, &self.webhooks) {
+            (MessageChannel::Email | MessageChannel::Alert, Some(smtp), _) => smtp.deliver(m).await,
+            (MessageChannel::Webhook, _, Some(poster)) => poster.post(m, now).await,
             _ => self.outbox.deliver(m).await,
         }
     }

@@ -4,6 +4,7 @@
 //! then each wake-up that moved gets a timer.
 
 use super::{Failures, Queued, Record};
+use crate::queues::EventsQueue;
 use crate::table::Table;
 use crate::timers::{TimerMessage, Timers};
 use jiff::Timestamp;
@@ -15,6 +16,9 @@ use storeflow_app::{App, Applied};
 pub struct Pipeline {
     pub app: App<Table>,
     pub timers: Timers,
+    /// The events queue, where the campaign calendar's enrolment puts its
+    /// `campaign` inputs (the scheduler's; evaluate reads that queue).
+    pub events: Option<EventsQueue>,
 }
 
 impl Pipeline {
@@ -54,6 +58,14 @@ pub async fn handle(p: &Pipeline, records: &[Record], now: Timestamp) -> Failure
         };
         let result = match queued {
             Queued::Event(event) => match p.app.event(event, now).await {
+                Ok(applied) => p.hand_over(&applied, now, r.receive_count > 1).await,
+                Err(e) => Err(e.into()),
+            },
+            Queued::Campaign {
+                shop,
+                profile,
+                flow,
+            } => match p.app.campaign(&shop, &profile, &flow, now).await {
                 Ok(applied) => p.hand_over(&applied, now, r.receive_count > 1).await,
                 Err(e) => Err(e.into()),
             },

@@ -10,6 +10,7 @@ pub mod scheduler;
 pub mod send;
 
 use serde::{Deserialize, Serialize};
+use storeflow_core::ids::{ProfileId, ShopId};
 use storeflow_core::privacy::PrivacyRequest;
 use storeflow_core::Event;
 
@@ -29,6 +30,13 @@ pub struct Record {
 pub enum Queued {
     Event(Event),
     Privacy(PrivacyRequest),
+    /// Enter this customer into a scheduled campaign's flow (the campaign
+    /// calendar's enrolment, `crate::campaigns`).
+    Campaign {
+        shop: ShopId,
+        profile: ProfileId,
+        flow: String,
+    },
 }
 
 /// The ids of the records that failed, for SQS's partial batch response:

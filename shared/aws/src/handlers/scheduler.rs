@@ -28,8 +28,10 @@ pub enum Fired {
     Early,
     /// Reconciliation re-armed this many wake-ups.
     Reconciled { timers: usize },
-    /// The calendar has nothing it can run here.
-    Calendar,
+    /// The calendar's tick: campaign starts begun (and missed).
+    Calendar(crate::campaigns::Calendar),
+    /// A campaign page put this many members on the events queue.
+    Enrolled(usize),
 }
 
 pub async fn handle(p: &Pipeline, records: &[Record], now: Timestamp) -> Failures {
@@ -79,15 +81,18 @@ pub async fn fire(
         }
         TimerMessage::Reconcile => reconcile(p, now).await,
         TimerMessage::Calendar => {
-            let campaigns = p.app.engine.campaigns();
-            if !campaigns.is_empty() {
-                tracing::warn!(
-                    "{} scheduled campaign(s) configured: campaign sends run in `storeflow serve` \
-                     and are not yet available on AWS",
-                    campaigns.len()
-                );
-            }
-            Ok(Fired::Calendar)
+            let c = crate::campaigns::tick(&p.app.store, &p.timers, p.app.engine.campaigns(), now)
+                .await?;
+            Ok(Fired::Calendar(c))
+        }
+        TimerMessage::CampaignPage(page) => {
+            let events = p.events.as_ref().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "a campaign page needs the events queue: STOREFLOW_EVENTS_QUEUE_URL is not set"
+                )
+            })?;
+            let members = crate::campaigns::page(&p.app.store, &p.timers, events, page).await?;
+            Ok(Fired::Enrolled(members))
         }
     }
 }

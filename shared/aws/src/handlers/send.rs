@@ -1,18 +1,18 @@
-//! The send function: each message once, through SES (see
-//! `crate::sending`), and only once the commit that made it has landed (see
+//! The send function: each message once, through its channel's provider
+//! (see `crate::sending`), and only once the commit that made it has landed (see
 //! `queues::Handoff`). A message that can never be sent (suppressed, bad
 //! address, no provider for its channel, its commit lost) is logged and
-//! dropped; one SES refused for now, or whose commit has not landed yet, is
+//! dropped; one a provider refused for now, or whose commit has not landed yet, is
 //! retried by the queue.
 
 use super::{Failures, Record};
 use crate::customers::Verdict;
 use crate::queues::Handoff;
-use crate::sending::SesEmail;
+use crate::sending::Senders;
 use jiff::Timestamp;
 use storeflow_app::ports::{DeliverError, Delivered};
 
-pub async fn handle(email: &SesEmail, records: &[Record], now: Timestamp) -> Failures {
+pub async fn handle(senders: &Senders, records: &[Record], now: Timestamp) -> Failures {
     let mut failures = Failures::default();
     for r in records {
         let h: Handoff = match serde_json::from_str(&r.body) {
@@ -23,7 +23,7 @@ pub async fn handle(email: &SesEmail, records: &[Record], now: Timestamp) -> Fai
             }
         };
         let m = &h.message;
-        match email.table.handoff_verdict(&h, now).await {
+        match senders.table.handoff_verdict(&h, now).await {
             Ok(Verdict::Send) => {}
             Ok(Verdict::NotYet) => {
                 failures.fail(
@@ -41,9 +41,9 @@ pub async fn handle(email: &SesEmail, records: &[Record], now: Timestamp) -> Fai
                 continue;
             }
         }
-        match email.send(m, Some((&h.shop, &h.profile)), now).await {
+        match senders.send(m, Some((&h.shop, &h.profile)), now).await {
             Ok(Delivered::Sent(id)) => {
-                tracing::info!(message = %m.id, to = %m.to, provider_id = %id, "sent")
+                tracing::info!(message = %m.id, channel = m.channel.as_str(), to = %m.to, provider_id = %id, "sent")
             }
             Ok(Delivered::Already(id)) => {
                 tracing::info!(message = %m.id, provider_id = %id, "sent before: not again")

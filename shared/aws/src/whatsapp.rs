@@ -1,0 +1,123 @@
+//! WhatsApp through AWS End User Messaging Social: `SendWhatsAppMessage`
+//! from the stack's linked phone number, the message being a WhatsApp Cloud
+//! API message object.
+//!
+//! A template whose body renders to a JSON object with a `type` (e.g. a
+//! Meta-approved `template` message, which WhatsApp requires outside the
+//! customer's 24-hour service window) is sent as that object; any other body
+//! is sent as a text message.
+
+use aws_sdk_socialmessaging::primitives::Blob;
+use serde_json::{json, Value};
+use storeflow_app::ports::DeliverError;
+use storeflow_core::decision::Message;
+
+/// The Meta Graph API version when the stack names none.
+pub const DEFAULT_META_API_VERSION: &str = "v20.0";
+
+#[derive(Clone)]
+pub struct WhatsApp {
+    pub client: aws_sdk_socialmessaging::Client,
+    /// `STOREFLOW_WHATSAPP_PHONE_NUMBER_ID`: `phone-number-id-…`.
+    pub phone_number_id: String,
+    /// `STOREFLOW_WHATSAPP_META_API_VERSION`, e.g. `v20.0`.
+    pub meta_api_version: String,
+}
+
+impl WhatsApp {
+    /// Sends `m`; returns the service's message id.
+    pub async fn send(&self, m: &Message) -> Result<String, DeliverError> {
+        let message = cloud_api_message(m)?;
+        let out = self
+            .client
+            .send_whats_app_message()
+            .origination_phone_number_id(&self.phone_number_id)
+            .meta_api_version(&self.meta_api_version)
+            .message(Blob::new(message.to_string()))
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(out.message_id().unwrap_or_default().to_string()),
+            Err(e) => {
+                let permanent = e.as_service_error().is_some_and(|se| {
+                    se.is_invalid_parameters_exception()
+                        || se.is_resource_not_found_exception()
+                        || se.is_access_denied_exception()
+                        // Meta refused the message itself (a number not on
+                        // WhatsApp, outside the service window).
+                        || se.is_dependency_exception()
+                });
+                let why = format!("WhatsApp SendWhatsAppMessage to {}: {e:?}", m.to);
+                Err(crate::sending::refusal(permanent, why))
+            }
+        }
+    }
+}
+
+/// The WhatsApp Cloud API message object for `m`.
+pub fn cloud_api_message(m: &Message) -> Result<Value, DeliverError> {
+    let body = crate::sending::text_body(m, "WhatsApp")?;
+    let to = m.to.trim_start_matches('+');
+    let mut message = match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(o)) if o.get("type").is_some_and(Value::is_string) => Value::Object(o),
+        _ => json!({"type": "text", "text": {"preview_url": true, "body": body}}),
+    };
+    message["messaging_product"] = json!("whatsapp");
+    message["recipient_type"] = json!("individual");
+    message["to"] = json!(to);
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storeflow_core::decision::MessageChannel;
+    use storeflow_core::template::Rendered;
+
+    fn msg(body: &str) -> Message {
+        Message {
+            id: "m1".into(),
+            channel: MessageChannel::Whatsapp,
+            to: "+33612345678".into(),
+            template: "t".into(),
+            marketing: false,
+            priority: "transactional".into(),
+            content: Rendered {
+                body: Some(body.into()),
+                ..Default::default()
+            },
+            unsubscribe_url: None,
+            from: None,
+            flow: "f".into(),
+            version: 1,
+            step: "s".into(),
+        }
+    }
+
+    #[test]
+    fn plain_text_becomes_a_text_message() {
+        let v = cloud_api_message(&msg("Your order shipped")).unwrap();
+        assert_eq!(v["type"], "text");
+        assert_eq!(v["text"]["body"], "Your order shipped");
+        assert_eq!(v["to"], "33612345678");
+        assert_eq!(v["messaging_product"], "whatsapp");
+    }
+
+    #[test]
+    fn a_rendered_template_object_is_sent_as_it_is() {
+        let body =
+            r#"{"type":"template","template":{"name":"order_shipped","language":{"code":"en"}}}"#;
+        let v = cloud_api_message(&msg(body)).unwrap();
+        assert_eq!(v["type"], "template");
+        assert_eq!(v["template"]["name"], "order_shipped");
+        assert_eq!(v["to"], "33612345678");
+    }
+
+    #[test]
+    fn an_empty_body_is_refused() {
+        assert!(matches!(
+            cloud_api_message(&msg("  ")),
+            Err(DeliverError::Permanent(_))
+        ));
+    }
+}
