@@ -331,7 +331,9 @@ impl Engine {
     fn trigger_event(&self, st: &mut CustomerState, e: &Arc<Event>, props: &Value, cx: &mut Cx) {
         for flow in cx.cfg.triggered_by(e.name()) {
             let t = &flow.trigger;
-            if t.event.as_deref() != Some(e.name()) || !t.filter.iter().all(|m| m.test(props)) {
+            // `triggered_by` lists the flows by their trigger's event name.
+            debug_assert_eq!(t.event.as_deref(), Some(e.name()));
+            if !t.filter.iter().all(|m| m.test(props)) {
                 continue;
             }
             let max_age = t.max_age.map(|d| d.exact()).unwrap_or(DEFAULT_MAX_AGE);
