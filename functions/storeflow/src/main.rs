@@ -1,8 +1,8 @@
 // The engine allocates many small, short-lived values per event
 // (decisions, JSON properties); mimalloc serves those markedly faster than
-// the system allocator (see BENCHMARKS.md).
+// the system allocator (see BENCHMARKS.md and `storeflow-alloc`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: storeflow_alloc::MiMalloc = storeflow_alloc::MiMalloc;
 
 fn main() {
     let code = storeflow::run(

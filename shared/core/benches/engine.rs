@@ -9,7 +9,7 @@
 
 // The same allocator as the storeflow binaries.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: storeflow_alloc::MiMalloc = storeflow_alloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use jiff::{SignedDuration, Timestamp};

@@ -331,7 +331,9 @@ impl Engine {
     fn trigger_event(&self, st: &mut CustomerState, e: &Arc<Event>, props: &Value, cx: &mut Cx) {
         for flow in cx.cfg.triggered_by(e.name()) {
             let t = &flow.trigger;
-            if t.event.as_deref() != Some(e.name()) || !t.filter.iter().all(|m| m.test(props)) {
+            // `triggered_by` lists the flows by their trigger's event name.
+            debug_assert_eq!(t.event.as_deref(), Some(e.name()));
+            if !t.filter.iter().all(|m| m.test(props)) {
                 continue;
             }
             let max_age = t.max_age.map(|d| d.exact()).unwrap_or(DEFAULT_MAX_AGE);
@@ -819,11 +821,15 @@ fn remember(st: &mut CustomerState, id: &Arc<str>, now: Timestamp) -> Option<Tim
 /// Whether an event matches a goal or a `wait_for`: its name, its property
 /// tests, and `same` properties equal to the trigger event's.
 pub(crate) fn matches(m: MatchRef, name: &str, props: &Value, trigger: Option<&Event>) -> bool {
-    if m.same.is_empty() {
-        return m.event == name && m.filter.iter().all(|f| f.test(props));
+    if m.event != name || !m.filter.iter().all(|f| f.test(props)) {
+        return false;
     }
-    let tprops = trigger.map(|t| t.kind.properties_json());
-    matches_recorded(m, name, props, tprops.as_ref())
+    // The trigger's properties as JSON only for an event that could match:
+    // a run's goals are tested against every event its customer sends.
+    m.same.is_empty() || {
+        let tprops = trigger.map(|t| t.kind.properties_json());
+        same_as_trigger(m, props, tprops.as_ref())
+    }
 }
 
 /// As [`matches`], with the trigger's properties already as JSON.
@@ -831,6 +837,12 @@ fn matches_recorded(m: MatchRef, name: &str, props: &Value, trigger_props: Optio
     if m.event != name || !m.filter.iter().all(|f| f.test(props)) {
         return false;
     }
+    same_as_trigger(m, props, trigger_props)
+}
+
+/// Whether every `same` property of `m` has a value in `props` equal to one
+/// of the trigger's.
+fn same_as_trigger(m: MatchRef, props: &Value, trigger_props: Option<&Value>) -> bool {
     m.same.iter().all(|path| {
         let Some(tp) = trigger_props else {
             return false;
