@@ -10,7 +10,7 @@
 //! once the committed state holds its id, so a lost commit sends nothing and
 //! no outbox item is written.
 
-use crate::codec::{pack, unpack};
+use crate::codec::{pack, pack_with, unpack, Dict};
 use crate::keys::{self, STATE};
 use crate::queues::{Handoff, HANDOFF_GRACE};
 use crate::table::{b, corrupt, get_b, get_n, get_s, key, n, s, unavailable, Item, Table};
@@ -342,7 +342,7 @@ impl Customers for Table {
         let id = &c.state.profile.id;
         let pk = keys::profile_pk(id);
         let what = format!("profile {id}");
-        let packed = pack(c.state).map_err(|e| corrupt(&what, e))?;
+        let packed = pack_with(Dict::State, c.state).map_err(|e| corrupt(&what, e))?;
         let next = c.expected.map_or(1, |v| v + 1);
         let shop = s(c.state.profile.shop.as_str());
         let item = self.state_item(

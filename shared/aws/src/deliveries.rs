@@ -15,7 +15,7 @@
 //! `tokio::task::block_in_place`: the Lambda runtime is a multi-threaded
 //! Tokio runtime, and an ingest call makes at most a handful of requests.
 
-use crate::codec::{pack, unpack};
+use crate::codec::{deflate_with, inflate, unpack, Dict};
 use crate::keys;
 use crate::table::{b, get_b, get_s, key, n, s, Item, Table};
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
@@ -110,16 +110,17 @@ impl DeliveryStore for Deliveries<'_> {
 
     fn record(
         &mut self,
-        d: RawDelivery,
+        mut d: RawDelivery,
         facts: Vec<(String, String)>,
     ) -> Result<Recorded, StoreError> {
         let mut item = key(keys::delivery_pk(&d.key), keys::DELIVERY);
         item.insert("shop".into(), s(&d.shop));
         item.insert("topic".into(), s(&d.topic));
         item.insert("received_at".into(), s(d.received_at.to_string()));
+        let body = std::mem::take(&mut d.body);
         item.insert(
             "delivery".into(),
-            b(pack(&d).map_err(|e| StoreError(format!("raw delivery: {e}")))?),
+            b(pack_delivery(&d, &body).map_err(|e| StoreError(format!("raw delivery: {e}")))?),
         );
         item.insert(
             "expires_at".into(),
@@ -198,7 +199,57 @@ impl DeliveryStore for Deliveries<'_> {
             return Ok(None);
         };
         get_b(&item, "delivery")
-            .map(|bytes| unpack(bytes).map_err(|e| StoreError(format!("raw delivery {k}: {e}"))))
+            .map(|bytes| {
+                unpack_delivery(bytes).map_err(|e| StoreError(format!("raw delivery {k}: {e}")))
+            })
             .transpose()
+    }
+}
+
+/// A raw delivery as its item keeps it: its JSON without the body, a
+/// newline, and the body's own bytes (not escaped into a JSON string),
+/// deflated after the deliveries dictionary (`codec::Dict`).
+fn pack_delivery(d: &RawDelivery, body: &[u8]) -> Result<Vec<u8>, String> {
+    let mut bytes = serde_json::to_vec(d).map_err(|e| e.to_string())?;
+    bytes.push(b'\n');
+    bytes.extend_from_slice(body);
+    Ok(deflate_with(Dict::Deliveries, &bytes))
+}
+
+/// The delivery [`pack_delivery`] kept, or one kept before as a whole
+/// deflated JSON (compact JSON has no raw newline).
+fn unpack_delivery(bytes: &[u8]) -> Result<RawDelivery, String> {
+    let plain = inflate(bytes)?;
+    let Some(nl) = plain.iter().position(|c| *c == b'\n') else {
+        return unpack(bytes);
+    };
+    let mut d: RawDelivery = serde_json::from_slice(&plain[..nl]).map_err(|e| e.to_string())?;
+    d.body = plain[nl + 1..].to_vec();
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivery_keeps_its_body_bytes_and_old_items_still_read() {
+        let d = RawDelivery {
+            key: "shopify:webhook:w1".into(),
+            source: storeflow_ingest::Source::Shopify,
+            topic: "orders/create".into(),
+            shop: "a.myshopify.com".into(),
+            headers: vec![("X-Shopify-Topic".into(), "orders/create".into())],
+            body: b"{\"id\":1,\"note\":\"two\\nlines\"}\n".to_vec(),
+            received_at: "2026-03-01T10:00:00Z".parse().unwrap(),
+            subjects: vec!["a|email|ann@example.com".into()],
+            erased_at: None,
+        };
+        let mut meta = d.clone();
+        let body = std::mem::take(&mut meta.body);
+        let packed = pack_delivery(&meta, &body).unwrap();
+        assert_eq!(unpack_delivery(&packed).unwrap(), d);
+        let old = crate::codec::pack(&d).unwrap();
+        assert_eq!(unpack_delivery(&old).unwrap(), d);
     }
 }

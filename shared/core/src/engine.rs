@@ -740,7 +740,7 @@ impl Engine {
         if st.seen_oldest.is_some_and(|t| {
             crate::duration::add_dur(t, DEDUPE_WINDOW + SignedDuration::from_hours(24)) <= now
         }) {
-            st.seen.retain(|_, at| *at + DEDUPE_WINDOW > now);
+            st.seen.retain(|at| *at + DEDUPE_WINDOW > now);
             st.seen_oldest = st.seen.values().min().copied();
         }
         if st.ledger_oldest.is_some_and(|t| {
@@ -815,7 +815,7 @@ pub(crate) fn ledger_key(id: &str) -> u64 {
 /// Marks an event id as applied; returns the previous mark, if any.
 fn remember(st: &mut CustomerState, id: &Arc<str>, now: Timestamp) -> Option<Timestamp> {
     st.seen_oldest = Some(st.seen_oldest.map_or(now, |t| t.min(now)));
-    st.seen.insert(id.clone(), now)
+    st.seen.insert(id, now)
 }
 
 /// Whether an event matches a goal or a `wait_for`: its name, its property
