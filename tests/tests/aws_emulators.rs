@@ -453,7 +453,7 @@ async fn each_function_sends_to_the_queue_its_consumer_reads() {
             checked += 1;
         }
     }
-    // ingest, feedback -> events; evaluate, scheduler, send -> timers;
-    // evaluate, scheduler -> send.
-    assert_eq!(checked, 7);
+    // ingest, feedback, scheduler (campaign enrolment) -> events;
+    // evaluate, scheduler, send -> timers; evaluate, scheduler -> send.
+    assert_eq!(checked, 8);
 }
