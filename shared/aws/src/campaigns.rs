@@ -15,7 +15,7 @@
 
 use crate::codec::unpack;
 use crate::handlers::Queued;
-use crate::keys::STATE;
+use crate::keys::{self, STATE};
 use crate::queues::EventsQueue;
 use crate::table::{get_b, get_s, key, n, s, unavailable, Table};
 use crate::timers::{TimerMessage, Timers};
@@ -72,7 +72,8 @@ pub async fn tick(
         if start > now {
             continue;
         }
-        let mut claim = key(format!("campaign#{flow}"), format!("start#{start}"));
+        let (pk, sk) = keys::campaign_key(&flow, start);
+        let mut claim = key(pk.clone(), sk.clone());
         claim.insert("claimed_at".into(), s(now.to_string()));
         claim.insert("segment".into(), s(&segment));
         // Clean-up only: a claim outlives any tick that could see its start.
@@ -105,9 +106,7 @@ pub async fn tick(
             };
             if let Err(e) = timers.enqueue(&TimerMessage::CampaignPage(page)).await {
                 // Nothing of it has run: let the next tick start it again.
-                table
-                    .delete(key(format!("campaign#{flow}"), format!("start#{start}")))
-                    .await?;
+                table.delete(key(pk, sk)).await?;
                 return Err(e);
             }
         }

@@ -20,6 +20,11 @@ pub fn identity_pk(key: &str) -> String {
     format!("id#{key}")
 }
 
+/// The claim of one campaign start (`crate::campaigns`).
+pub fn campaign_key(flow: &str, start: Timestamp) -> (String, String) {
+    (format!("campaign#{flow}"), format!("start#{start}"))
+}
+
 pub fn ledger_pk(message_id: &str) -> String {
     format!("send#{message_id}")
 }

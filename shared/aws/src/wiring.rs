@@ -51,7 +51,7 @@ pub async fn pipeline(env: &Env, aws: &SdkConfig) -> Result<Pipeline> {
     Ok(Pipeline {
         app: App::new(Engine::new(config), table(env, aws)?.handing_over_to(sends)),
         timers: Timers {
-            sqs,
+            sqs: sqs.clone(),
             scheduler: aws_sdk_scheduler::Client::new(aws),
             queue_url: env.require("STOREFLOW_TIMERS_QUEUE_URL")?,
             queue_arn: env.require("STOREFLOW_TIMERS_QUEUE_ARN")?,
@@ -65,7 +65,7 @@ pub async fn pipeline(env: &Env, aws: &SdkConfig) -> Result<Pipeline> {
         events: env
             .get("STOREFLOW_EVENTS_QUEUE_URL")
             .map(|url| EventsQueue {
-                sqs: aws_sdk_sqs::Client::new(aws),
+                sqs,
                 url: url.to_string(),
             }),
     })
@@ -99,31 +99,24 @@ pub async fn senders(env: &Env, aws: &SdkConfig) -> Result<Senders> {
                 .unwrap_or(crate::whatsapp::DEFAULT_META_API_VERSION)
                 .to_string(),
         });
-    // Only looked up when a parameter is named: a stack without webhook
-    // steps makes no SSM call at init.
-    let webhooks = match env.get("STOREFLOW_WEBHOOK_SECRET").is_some()
-        || env.get("STOREFLOW_WEBHOOK_SIGNING_SECRET_PARAM").is_some()
-    {
-        false => None,
-        true => {
-            let ssm = aws_sdk_ssm::Client::new(aws);
-            env.secret(
-                &ssm,
-                "STOREFLOW_WEBHOOK_SECRET",
-                "STOREFLOW_WEBHOOK_SIGNING_SECRET_PARAM",
-            )
-            .await?
-            .map(|secret| {
-                storeflow_channels::WebhookPoster::new(&secret).map_err(|e| {
-                    anyhow::anyhow!(
-                        "{e} (from STOREFLOW_WEBHOOK_SECRET or the SSM parameter \
-                         STOREFLOW_WEBHOOK_SIGNING_SECRET_PARAM names)"
-                    )
-                })
+    // `Env::secret` calls SSM only when a parameter is named: a stack
+    // without webhook steps makes no SSM call at init.
+    let webhooks = env
+        .secret(
+            &aws_sdk_ssm::Client::new(aws),
+            "STOREFLOW_WEBHOOK_SECRET",
+            "STOREFLOW_WEBHOOK_SIGNING_SECRET_PARAM",
+        )
+        .await?
+        .map(|secret| {
+            storeflow_channels::WebhookPoster::new(&secret).map_err(|e| {
+                anyhow::anyhow!(
+                    "{e} (from STOREFLOW_WEBHOOK_SECRET or the SSM parameter \
+                     STOREFLOW_WEBHOOK_SIGNING_SECRET_PARAM names)"
+                )
             })
-            .transpose()?
-        }
-    };
+        })
+        .transpose()?;
     Ok(Senders {
         table: table(env, aws)?,
         email,

@@ -34,9 +34,11 @@ pub type Report = Arc<dyn Fn(&Decision) + Send + Sync>;
 /// How long a message a provider keeps refusing for now is retried.
 const GIVE_UP_AFTER: SignedDuration = SignedDuration::from_hours(24);
 
-/// The wait before attempt `n + 1`: 5 s doubling to at most an hour.
+/// The wait after `attempts` refusals (at least one): 5 s doubling to at
+/// most an hour.
 fn retry_delay(attempts: u32) -> SignedDuration {
-    SignedDuration::from_secs(5 << attempts.min(10)).min(SignedDuration::from_hours(1))
+    let doublings = attempts.saturating_sub(1).min(10);
+    SignedDuration::from_secs(5 << doublings).min(SignedDuration::from_hours(1))
 }
 
 pub struct Options {

@@ -56,22 +56,27 @@ pub async fn handle(p: &Pipeline, records: &[Record], now: Timestamp) -> Failure
                 continue;
             }
         };
-        let result = match queued {
-            Queued::Event(event) => match p.app.event(event, now).await {
-                Ok(applied) => p.hand_over(&applied, now, r.receive_count > 1).await,
-                Err(e) => Err(e.into()),
-            },
+        // Events and campaign entries are evaluations, handed over alike.
+        let applied = match queued {
+            Queued::Event(event) => p.app.event(event, now).await,
             Queued::Campaign {
                 shop,
                 profile,
                 flow,
-            } => match p.app.campaign(&shop, &profile, &flow, now).await {
-                Ok(applied) => p.hand_over(&applied, now, r.receive_count > 1).await,
-                Err(e) => Err(e.into()),
-            },
-            Queued::Privacy(req) => crate::privacy::carry_out(p.table(), &req, now)
-                .await
-                .map(|line| tracing::info!("privacy: {line}")),
+            } => p.app.campaign(&shop, &profile, &flow, now).await,
+            Queued::Privacy(req) => {
+                let done = crate::privacy::carry_out(p.table(), &req, now)
+                    .await
+                    .map(|line| tracing::info!("privacy: {line}"));
+                if let Err(e) = done {
+                    failures.fail(r, format!("{e:#}"));
+                }
+                continue;
+            }
+        };
+        let result = match applied {
+            Ok(applied) => p.hand_over(&applied, now, r.receive_count > 1).await,
+            Err(e) => Err(e.into()),
         };
         if let Err(e) = result {
             failures.fail(r, format!("{e:#}"));
