@@ -453,6 +453,69 @@ async fn an_abandoned_checkout_is_reminded_by_email_through_the_aws_functions() 
     );
 }
 
+/// A lost timer: the reminder's schedule never fires (deleted by hand, or
+/// its delivery failed for a day). The daily reconciliation finds the
+/// customer's wake-up past due in her state item and arms it again; the
+/// reminder goes out then, once, however often reconciliation runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_re_arms_a_lost_wake_up_and_the_reminder_goes_out_once() {
+    let mut d = Deployed::new().await;
+    d.run(
+        &lines("shopify-checkout-abandoned.jsonl"),
+        "2026-11-23T15:30:00Z".parse().unwrap(),
+    )
+    .await;
+    let lost: Vec<String> = d
+        .schedules
+        .iter()
+        .filter(|(_, r)| r["expression"] == "at(2026-11-23T16:00:00)")
+        .map(|(name, _)| name.clone())
+        .collect();
+    assert_eq!(lost.len(), 1, "{:#?}", d.schedules);
+    d.fired.extend(lost);
+    d.run(&[], "2026-11-23T17:00:00Z".parse().unwrap()).await;
+    let maya = |sent: &[SentEmail]| reminders_to(sent, "maya@example.com").len();
+    assert_eq!(maya(&d.sent().await), 0, "the lost schedule fired");
+
+    let reconcile = |at: &str| {
+        let at: Timestamp = at.parse().unwrap();
+        let d = &d;
+        async move {
+            let started = scheduler::fire(&d.scheduling, &TimerMessage::Reconcile, at, false)
+                .await
+                .unwrap();
+            assert_eq!(
+                started,
+                scheduler::Fired::Reconciling(storeflow_aws::reconcile::PARTS)
+            );
+            // The pages, the timers they arm and what those run.
+            d.settle(at).await;
+            d.sent().await
+        }
+    };
+    // Three minutes after it was due the wake-up may still be in flight:
+    // not re-armed.
+    assert_eq!(maya(&reconcile("2026-11-23T16:03:00Z").await), 0);
+    // An hour later it is lost: re-armed, run, the reminder sent.
+    let sent = reconcile("2026-11-23T17:00:00Z").await;
+    assert_eq!(maya(&sent), 1, "{sent:#?}");
+    let text = reminders_to(&sent, "maya@example.com")[0].decoded_text();
+    assert!(text.contains("Linen shirt"), "{text}");
+    // Her wake-up has moved on: reconciling again sends nothing more.
+    assert_eq!(maya(&reconcile("2026-11-23T17:10:00Z").await), 1);
+    let scans = d
+        .scheduling
+        .app
+        .store
+        .meter
+        .by_call()
+        .into_iter()
+        .find(|(call, _)| call == "Scan reconcile")
+        .expect("reconciliation scanned")
+        .1;
+    assert_eq!(scans.calls, 3 * u64::from(storeflow_aws::reconcile::PARTS));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_in_time_means_no_checkout_reminder_through_the_aws_functions() {
     let mut d = Deployed::new().await;

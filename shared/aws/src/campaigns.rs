@@ -17,12 +17,12 @@ use crate::codec::unpack;
 use crate::handlers::Queued;
 use crate::keys::{self, STATE};
 use crate::queues::EventsQueue;
-use crate::table::{get_b, get_s, key, n, s, unavailable, Table};
+use crate::table::{get_b, get_s, key, n, s, scan_cursor, unavailable, Table};
 use crate::timers::{TimerMessage, Timers};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use storeflow_core::ids::{ProfileId, ShopId};
 use storeflow_core::CustomerState;
 
@@ -125,23 +125,11 @@ pub async fn page(
     events: &EventsQueue,
     p: &Page,
 ) -> anyhow::Result<usize> {
-    let cursor = p.cursor.as_ref().map(|c| {
-        c.iter()
-            .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
-            .collect::<HashMap<_, _>>()
-    });
     let got = table
-        .client
-        .scan()
-        .table_name(&table.name)
-        .segment(p.part as i32)
-        .total_segments(p.parts as i32)
-        .limit(PAGE_ITEMS)
+        .scan_page(p.part, p.parts, PAGE_ITEMS, p.cursor.as_ref())
         .filter_expression("sk = :state AND begins_with(pk, :profile)")
         .expression_attribute_values(":state", s(STATE))
         .expression_attribute_values(":profile", s("profile#"))
-        .set_exclusive_start_key(cursor)
-        .return_consumed_capacity(ReturnConsumedCapacity::Total)
         .send()
         .await
         .map_err(|e| unavailable("Scan campaign", e))?;
@@ -175,12 +163,8 @@ pub async fn page(
     let n = members.len();
     events.push(members).await?;
     if let Some(last) = got.last_evaluated_key() {
-        let cursor = last
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone())))
-            .collect();
         let next = Page {
-            cursor: Some(cursor),
+            cursor: Some(scan_cursor(last)),
             ..p.clone()
         };
         timers.enqueue(&TimerMessage::CampaignPage(next)).await?;

@@ -42,17 +42,14 @@ impl Table {
         wake: Option<Timestamp>,
         extra: &[(&str, AttributeValue)],
     ) -> Item {
-        let mut item = key(pk.clone(), STATE);
+        let mut item = key(pk, STATE);
         item.insert("version".into(), n(version));
         item.insert("state".into(), b(packed));
         if let Some(now) = now {
             item.insert("updated_at".into(), s(now.to_string()));
         }
         if let Some(t) = wake {
-            let (hour, at) = keys::due(t, &pk);
             item.insert("wake_us".into(), n(t.as_microsecond()));
-            item.insert("due_hour".into(), s(hour));
-            item.insert("due_at".into(), s(at));
         }
         for (k, v) in extra {
             item.insert(k.to_string(), v.clone());

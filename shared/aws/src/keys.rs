@@ -47,22 +47,8 @@ pub fn suppression_pk(address: &str) -> String {
     format!("supp#{}", address.trim().to_lowercase())
 }
 
-/// The `due` index attributes of an item that wants to be woken at `t`:
-/// (`due_hour`, `due_at`). Whole seconds, rounded up, so a timer built from
-/// them never fires before the instant.
-pub fn due(t: Timestamp, pk: &str) -> (String, String) {
-    let t = ceil_second(t);
-    (
-        hour(t),
-        format!("{}#{pk}", t.strftime("%Y-%m-%dT%H:%M:%SZ")),
-    )
-}
-
-/// The hour partition of the `due` index.
-pub fn hour(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H").to_string()
-}
-
+/// `t` rounded up to a whole second, so a timer armed for it (schedules
+/// and delays count whole seconds) never fires before the instant.
 pub fn ceil_second(t: Timestamp) -> Timestamp {
     let s = t.as_second() + i64::from(t.subsec_nanosecond() > 0);
     Timestamp::from_second(s).unwrap_or(t)
@@ -73,12 +59,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn due_rounds_up_and_sorts_by_time() {
+    fn ceil_second_rounds_up_only_a_fraction() {
         let t: Timestamp = "2026-03-01T10:00:00.2Z".parse().unwrap();
-        let (h, at) = due(t, "profile#p1");
-        assert_eq!(h, "2026-03-01T10");
-        assert_eq!(at, "2026-03-01T10:00:01Z#profile#p1");
-        let later = due("2026-03-01T10:00:02Z".parse().unwrap(), "profile#p0").1;
-        assert!(at < later);
+        assert_eq!(ceil_second(t).to_string(), "2026-03-01T10:00:01Z");
+        let whole: Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
+        assert_eq!(ceil_second(whole), whole);
     }
 }

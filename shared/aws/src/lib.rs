@@ -15,7 +15,8 @@
 //! - [`deliveries`] — ingestion's `DeliveryStore` on the table.
 //! - [`timers`] — wake-ups as delayed SQS messages or one-time schedules;
 //!   [`campaigns`] — the campaign calendar: each start claimed once, its
-//!   segment enrolled by pages of a parallel scan.
+//!   segment enrolled by pages of a parallel scan; [`reconcile`] — the
+//!   daily re-arming of lost wake-ups, by the same kind of scan.
 //! - [`queues`] — the events and send queues; [`sending`] — every channel
 //!   behind one send ledger: [`ses_email`] (SES v2), [`sms`] (End User
 //!   Messaging SMS), [`whatsapp`] (End User Messaging Social) and signed
@@ -39,6 +40,7 @@ pub mod keys;
 pub mod lambda;
 pub mod privacy;
 pub mod queues;
+pub mod reconcile;
 pub mod sending;
 pub mod ses_email;
 pub mod sms;

@@ -291,3 +291,38 @@ where
 pub fn corrupt(what: &str, why: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {why}"))
 }
+
+/// A scan's `LastEvaluatedKey` as text, to travel in a queue message
+/// (the table's keys are strings): where the next page starts.
+pub fn scan_cursor(last: &Item) -> BTreeMap<String, String> {
+    last.iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone())))
+        .collect()
+}
+
+impl Table {
+    /// One page of a parallel scan: segment `part` of `parts`, at most
+    /// `limit` items read, from where [`scan_cursor`] left the previous
+    /// page; the caller adds its filter and projection.
+    pub fn scan_page(
+        &self,
+        part: u32,
+        parts: u32,
+        limit: i32,
+        cursor: Option<&BTreeMap<String, String>>,
+    ) -> aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder {
+        let start = cursor.map(|c| {
+            c.iter()
+                .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
+                .collect()
+        });
+        self.client
+            .scan()
+            .table_name(&self.name)
+            .segment(part as i32)
+            .total_segments(parts as i32)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+    }
+}

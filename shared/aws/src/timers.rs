@@ -35,6 +35,8 @@ pub enum TimerMessage {
     CampaignPage(crate::campaigns::Page),
     /// The reconciliation cron: re-arm what was lost.
     Reconcile,
+    /// One page of a reconciliation (`crate::reconcile`).
+    ReconcilePage(crate::reconcile::Page),
 }
 
 impl TimerMessage {
