@@ -71,7 +71,7 @@ fn commit<'a>(
 ) -> Commit<'a> {
     Commit {
         now: ts("2026-01-02T00:00:00Z"),
-        state: st,
+        state: st.clone(),
         expected,
         keys,
         absorbed,

@@ -97,6 +97,19 @@ pub fn serve(config: PathBuf, listen: String, data: PathBuf, err: &mut dyn Write
             return Ok(1);
         }
     };
+    if let Ok(v) = std::env::var("STOREFLOW_STATE_CACHE") {
+        match v.trim().parse::<usize>() {
+            Ok(n) => runtime.store.set_state_cache(n),
+            Err(_) => {
+                writeln!(
+                    err,
+                    "STOREFLOW_STATE_CACHE: {v:?} is not a number of customer states to keep in memory (0 keeps none; default {})",
+                    storeflow_sqlite::state_cache::CAPACITY
+                )?;
+                return Ok(1);
+            }
+        }
+    }
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await

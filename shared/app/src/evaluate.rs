@@ -185,7 +185,7 @@ impl<B: Customers + Shops> App<B> {
             let out = self.engine.handle(&mut state, input.clone(), now);
             let claim = to_claim(profile, &[], &[], &before, profile_keys(&state));
             match self
-                .commit(&state, Some(version), wake, &claim, &[], out, retries, now)
+                .commit(state, Some(version), wake, &claim, &[], out, retries, now)
                 .await
             {
                 Err(StoreError::Conflict(_)) => continue,
@@ -241,7 +241,7 @@ impl<B: Customers + Shops> App<B> {
             let claim = to_claim(&into, keys, &found, &before, profile_keys(&state));
             match self
                 .commit(
-                    &state,
+                    state,
                     expected,
                     previous_wake,
                     &claim,
@@ -264,7 +264,7 @@ impl<B: Customers + Shops> App<B> {
     #[allow(clippy::too_many_arguments)]
     async fn commit(
         &self,
-        state: &CustomerState,
+        state: CustomerState,
         expected: Option<u64>,
         previous_wake: Option<Timestamp>,
         keys: &[String],
@@ -299,6 +299,7 @@ impl<B: Customers + Shops> App<B> {
             })
             .into_iter()
             .collect();
+        let profile = Some(state.profile.id.clone());
         if !unchanged {
             self.store
                 .commit(Commit {
@@ -316,7 +317,7 @@ impl<B: Customers + Shops> App<B> {
         Ok(Applied {
             decisions: out.decisions,
             messages,
-            profile: Some(state.profile.id.clone()),
+            profile,
             wake: out.wake,
             retries,
             timers,

@@ -56,7 +56,8 @@ impl Customers for Memory {
 
     async fn commit(&self, c: Commit<'_>) -> Result<(), StoreError> {
         self.with(|i| {
-            let id = &c.state.profile.id;
+            let id = c.state.profile.id.clone();
+            let id = &id;
             // Check every condition before writing anything: all or nothing.
             let current = i.customers.get(id).map(|(_, v)| *v);
             if current != c.expected {
@@ -82,7 +83,7 @@ impl Customers for Memory {
                 i.wakes.remove(a);
             }
             let next = c.expected.map_or(1, |v| v + 1);
-            i.customers.insert(id.clone(), (c.state.clone(), next));
+            i.customers.insert(id.clone(), (c.state, next));
             for k in c.keys {
                 i.keys.insert(k.clone(), id.clone());
             }

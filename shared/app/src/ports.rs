@@ -38,7 +38,10 @@ pub struct Loaded {
 pub struct Commit<'a> {
     /// When the evaluation ran.
     pub now: Timestamp,
-    pub state: &'a CustomerState,
+    /// Handed over, not lent: the evaluation is done with it, and an
+    /// adapter may keep it (the embedded store keeps recent states in
+    /// memory, so the next event of the customer skips parsing it).
+    pub state: CustomerState,
     /// The version the state was read at; `None` when it is new (the
     /// commit must fail if the profile exists by then).
     pub expected: Option<u64>,

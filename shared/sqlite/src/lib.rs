@@ -11,10 +11,12 @@
 //!   together before the platform hears 200.
 //! - [`store`] — `Sqlite`: every commit is one transaction, with the same
 //!   version conditions as the DynamoDB adapter, so the same conflicts are
-//!   detected.
+//!   detected; [`state_cache`] keeps recently committed customer states
+//!   parsed, handed back only for the exact text their row still holds.
 
 pub mod deliveries;
 pub mod schema;
+pub mod state_cache;
 pub mod store;
 
 pub use store::Sqlite;

@@ -1,6 +1,7 @@
 //! `Sqlite`: the customer and shop ports in one SQLite database.
 
 use crate::schema::SCHEMA;
+use crate::state_cache::StateCache;
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
@@ -15,6 +16,8 @@ use storeflow_core::CustomerState;
 /// and each call is a short local transaction.
 pub struct Sqlite {
     conn: Mutex<Connection>,
+    /// Recently committed customer states (`state_cache`).
+    states: Mutex<StateCache>,
     /// Dropped with the store: stops the checkpointer thread (file
     /// databases only).
     _checkpointer: Option<std::sync::mpsc::Sender<()>>,
@@ -110,8 +113,19 @@ impl Sqlite {
             .map_err(unavailable)?;
         Ok(Sqlite {
             conn: Mutex::new(conn),
+            states: Mutex::default(),
             _checkpointer: None,
         })
+    }
+
+    fn states(&self) -> std::sync::MutexGuard<'_, StateCache> {
+        lock(&self.states)
+    }
+
+    /// Keeps at most `n` recently committed customer states parsed in
+    /// memory (`state_cache`; 0 keeps none).
+    pub fn set_state_cache(&self, n: usize) {
+        self.states().set_capacity(n);
     }
 
     pub(crate) fn with<R>(
@@ -197,6 +211,8 @@ impl Sqlite {
     /// personal content of their messages (ids and send times stay, as
     /// the proof the erasure keeps).
     pub fn erase_profile(&self, id: &ProfileId) -> Result<(), StoreError> {
+        // Parsed personal data must not outlive the erasure in memory.
+        self.states().forget(id.as_str());
         self.with(|c| {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -439,7 +455,7 @@ struct Serialized<'a> {
 }
 
 fn serialize<'a>(cm: &Commit<'a>) -> Result<Serialized<'a>, StoreError> {
-    let state = serde_json::to_string(cm.state).map_err(|e| corrupt("state", e))?;
+    let state = serde_json::to_string(&cm.state).map_err(|e| corrupt("state", e))?;
     let messages = cm
         .messages
         .iter()
@@ -479,16 +495,52 @@ fn find_keys(c: &Connection, keys: &[String]) -> Result<Vec<Option<ProfileId>>, 
         .collect()
 }
 
-fn load_customer(c: &Connection, id: &ProfileId) -> Result<Option<Loaded>, StoreError> {
-    let row = versioned(c, "customers", "profile", id.as_str())?;
-    row.map(|(text, version, wake)| {
-        Ok(Loaded {
-            state: json(&text, &format!("customer {id}"))?,
-            version,
-            wake,
-        })
-    })
-    .transpose()
+/// A customer's row, its state taken from `cache` when the row still holds
+/// the text it was kept for, parsed otherwise.
+fn load_customer(
+    c: &Connection,
+    cache: &Mutex<StateCache>,
+    id: &ProfileId,
+) -> Result<Option<Loaded>, StoreError> {
+    let mut q = c
+        .prepare_cached("SELECT state, version, wake_us FROM customers WHERE profile = ?1")
+        .map_err(unavailable)?;
+    let mut rows = q.query(params![id.as_str()]).map_err(unavailable)?;
+    let Some(r) = rows.next().map_err(unavailable)? else {
+        return Ok(None);
+    };
+    // Borrowed from SQLite's row: no copy of the text on a cache hit.
+    let text = r
+        .get_ref(0)
+        .and_then(|v| v.as_str().map_err(Into::into))
+        .map_err(unavailable)?;
+    let version = r.get::<_, i64>(1).map_err(unavailable)? as u64;
+    let wake = r
+        .get::<_, Option<i64>>(2)
+        .map_err(unavailable)?
+        .and_then(|us| Timestamp::from_microsecond(us).ok());
+    let kept = lock(cache).take(id.as_str(), text);
+    let state = match kept {
+        Some(mut s) => {
+            // Looked up again, as for a parsed state: the configuration
+            // may have been reloaded since this one was kept.
+            for r in &mut s.runs {
+                r.def = Default::default();
+            }
+            s
+        }
+        None => json(text, &format!("customer {id}"))?,
+    };
+    Ok(Some(Loaded {
+        state,
+        version,
+        wake,
+    }))
+}
+
+fn lock(cache: &Mutex<StateCache>) -> std::sync::MutexGuard<'_, StateCache> {
+    // The cache holds no invariant a panic could break halfway.
+    cache.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The writes of one customer commit, inside a transaction (or savepoint)
@@ -633,12 +685,14 @@ impl Customers for Sqlite {
     }
 
     async fn load(&self, _shop: &ShopId, id: &ProfileId) -> Result<Option<Loaded>, StoreError> {
-        self.with(|c| load_customer(c, id))
+        self.with(|c| load_customer(c, &self.states, id))
     }
 
     async fn commit(&self, cm: Commit<'_>) -> Result<(), StoreError> {
         let w = serialize(&cm)?;
-        self.with(|c| in_transaction(c, |tx| write_customer(tx, &cm, &w)))
+        self.with(|c| in_transaction(c, |tx| write_customer(tx, &cm, &w)))?;
+        self.states().keep(&w.state, cm.state);
+        Ok(())
     }
 }
 
@@ -670,6 +724,7 @@ impl Shops for Sqlite {
 /// caller may run them with [`ready`].
 pub struct Batch<'c> {
     conn: Mutex<&'c mut Connection>,
+    states: &'c Mutex<StateCache>,
 }
 
 impl Batch<'_> {
@@ -701,12 +756,16 @@ impl Customers for Batch<'_> {
     }
 
     async fn load(&self, _shop: &ShopId, id: &ProfileId) -> Result<Option<Loaded>, StoreError> {
-        self.with(|c| load_customer(c, id))
+        self.with(|c| load_customer(c, self.states, id))
     }
 
     async fn commit(&self, cm: Commit<'_>) -> Result<(), StoreError> {
         let w = serialize(&cm)?;
-        self.with(|c| in_savepoint(c, |c| write_customer(c, &cm, &w)))
+        self.with(|c| in_savepoint(c, |c| write_customer(c, &cm, &w)))?;
+        // Kept before the batch commits: should the batch roll back, the
+        // row keeps its old text and this state is never handed out.
+        lock(self.states).keep(&w.state, cm.state);
+        Ok(())
     }
 }
 
@@ -742,6 +801,7 @@ impl Sqlite {
             c.execute_batch("BEGIN IMMEDIATE").map_err(unavailable)?;
             let r = f(&Batch {
                 conn: Mutex::new(&mut *c),
+                states: &self.states,
             });
             if let Err(e) = c.execute_batch("COMMIT") {
                 let _ = c.execute_batch("ROLLBACK");
@@ -763,5 +823,88 @@ pub fn ready<F: std::future::Future>(f: F) -> F::Output {
     match f.as_mut().poll(&mut cx) {
         std::task::Poll::Ready(v) => v,
         std::task::Poll::Pending => panic!("a future over a SQLite batch waited"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> CustomerState {
+        CustomerState::new(
+            ProfileId::parse("p_cache").unwrap(),
+            ShopId::parse("north.myshopify.com").unwrap(),
+            "2026-11-01T00:00:00Z".parse().unwrap(),
+        )
+    }
+
+    fn tag(at: &str) -> storeflow_core::profile::Stamped<bool> {
+        storeflow_core::profile::Stamped {
+            value: true,
+            at: at.parse().unwrap(),
+        }
+    }
+
+    fn commit(s: &Sqlite, st: CustomerState, expected: Option<u64>) {
+        ready(s.commit(Commit {
+            now: "2026-11-01T00:00:00Z".parse().unwrap(),
+            state: st,
+            expected,
+            keys: &[],
+            absorbed: &[],
+            wake: None,
+            messages: &[],
+            decisions: &[],
+        }))
+        .unwrap();
+    }
+
+    fn load(s: &Sqlite) -> Loaded {
+        let (shop, id) = (
+            ShopId::parse("north.myshopify.com").unwrap(),
+            state().profile.id,
+        );
+        ready(s.load(&shop, &id)).unwrap().expect("stored")
+    }
+
+    #[test]
+    fn a_kept_state_is_never_handed_out_for_a_row_changed_behind_its_back() {
+        let s = Sqlite::in_memory().unwrap();
+        let mut st = state();
+        st.profile
+            .tags
+            .insert("kept".into(), tag("2026-11-01T00:00:00Z"));
+        commit(&s, st, None);
+        assert_eq!(s.states().len(), 1);
+        let l = load(&s);
+        assert!(l.state.profile.tags.contains_key("kept"));
+        assert_eq!(s.states().len(), 0, "taken out for the next commit");
+        commit(&s, l.state, Some(1));
+
+        // Another writer (here, by hand) changes the row: the kept state
+        // no longer matches its text, and the row is parsed.
+        let mut other = state();
+        other
+            .profile
+            .tags
+            .insert("written".into(), tag("2026-11-02T00:00:00Z"));
+        let text = serde_json::to_string(&other).unwrap();
+        s.with(|c| {
+            c.execute(
+                "UPDATE customers SET state = ?1, version = 3",
+                params![text],
+            )
+            .map_err(unavailable)
+        })
+        .unwrap();
+        let l = load(&s);
+        assert_eq!(l.version, 3);
+        assert!(l.state.profile.tags.contains_key("written"));
+        assert!(!l.state.profile.tags.contains_key("kept"));
+
+        // An erasure forgets the kept state with the row.
+        commit(&s, l.state, Some(3));
+        s.erase_profile(&state().profile.id).unwrap();
+        assert_eq!(s.states().len(), 0);
     }
 }
