@@ -502,23 +502,32 @@ fn profile_property(p: &Profile, path: &str, c: &Ctx) -> Option<Value> {
 }
 
 fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
-    let from = ec.within.map(|w| w.sub_exact(c.now));
+    // The window is (now - within, now]. Its start is compared as (second,
+    // nanosecond) against each event's instant instead of being made a
+    // `Timestamp`: jiff checks the range and sign of every one it makes,
+    // and this runs for every event condition of every segment evaluated.
+    let (now_s, now_ns) = (c.now.as_second(), c.now.subsec_nanosecond());
+    let start = ec
+        .within
+        .map(|w| (now_s.saturating_sub(w.days * 86_400 + w.seconds), now_ns));
+    let in_window = |t: Timestamp| start.is_none_or(|f| (t.as_second(), t.subsec_nanosecond()) > f);
     // Past the largest number the count is compared with, more events
     // cannot change the answer: stop counting there.
     let cap = ec.count_cap.max(1);
     let mut count = 0u64;
     let mut next: Option<Timestamp> = None;
-    let events = c
-        .history
-        .named_since(&ec.event, from.unwrap_or(Timestamp::MIN));
+    let all = c.history.named(&ec.event);
+    let events = match start {
+        Some(_) => &all[all.partition_point(|r| !in_window(r.at))..],
+        None => all,
+    };
     let mut stopped_at = events.len();
     for (i, r) in events.iter().enumerate() {
         if r.at > c.now {
             stopped_at = i;
             break;
         }
-        if from.is_some_and(|f| r.at <= f) || !ec.filter.iter().all(|m| m.test_fp(&r.props, r.bits))
-        {
+        if !ec.filter.iter().all(|m| m.test_fp(&r.props, r.bits)) {
             continue;
         }
         if let Some(w) = ec.within.filter(|_| count == 0) {

@@ -79,6 +79,10 @@ pub struct Config {
     by_segment: Vec<Arc<FlowDef>>,
     /// The flows of `by_priority` triggered by a date, in the same order.
     by_date: Vec<Arc<FlowDef>>,
+    /// Event names some flow (any version) has as a goal or a `wait_for`:
+    /// only such an event can end or resume a run, so the others skip the
+    /// pass over the customer's runs.
+    run_events: NameMap<()>,
 }
 
 impl Retention for Config {
@@ -119,6 +123,12 @@ impl Config {
             .get(event)
             .map(|v| v.as_slice())
             .unwrap_or(&[])
+    }
+
+    /// Whether an event of this name can end a run (a goal) or resume one
+    /// (a `wait_for`) in some flow.
+    pub fn ends_or_resumes_runs(&self, event: &str) -> bool {
+        self.run_events.contains_key(event)
     }
 
     /// Flows triggered by a segment enter or exit, highest priority first.
@@ -301,6 +311,17 @@ impl Config {
             .filter(|f| f.trigger.date.is_some())
             .cloned()
             .collect();
+        let mut run_events: NameMap<()> = NameMap::default();
+        for f in by_id.values().flat_map(|v| v.values()) {
+            for g in &f.goals {
+                run_events.insert(g.event.clone(), ());
+            }
+            for s in &f.steps {
+                if let Action::WaitFor(w) = &s.action {
+                    run_events.insert(w.event.clone(), ());
+                }
+            }
+        }
         Ok(Config {
             settings,
             segments,
@@ -314,6 +335,7 @@ impl Config {
             by_trigger,
             by_segment,
             by_date,
+            run_events,
         })
     }
 }

@@ -239,9 +239,11 @@ impl Engine {
             }
         }
 
-        // Goals end runs (a conversion); a wait_for resumes.
+        // Goals end runs (a conversion); a wait_for resumes. An event no
+        // flow names as a goal or `wait_for` can do neither.
         let mut i = 0;
-        while i < st.runs.len() {
+        let ends_or_resumes = cfg.ends_or_resumes_runs(e.name());
+        while ends_or_resumes && i < st.runs.len() {
             // The definition is borrowed, not cloned: most runs neither end
             // nor resume here.
             if !st.runs[i].resolve_def(cfg) {
