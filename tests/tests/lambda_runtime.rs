@@ -28,6 +28,21 @@ impl Drop for Killed {
     }
 }
 
+/// `cmd` without the `CARGO_*` variables `cargo test` sets for this test
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, …; `CARGO_HOME` kept) and
+/// `OUT_DIR`. Build
+/// scripts of the function's dependencies (ring's) ask to run again when
+/// those change, and `CARGO_MANIFEST_DIR` is the clone's path: left in, every
+/// fresh clone rebuilt the AWS SDK in the shared target directory.
+fn without_test_env(mut cmd: Command) -> Command {
+    for (k, _) in std::env::vars() {
+        if (k.starts_with("CARGO_") && k != "CARGO_HOME") || k == "OUT_DIR" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ingest_function_answers_through_the_lambda_runtime_api() {
     let cargo_lambda = std::env::var("STOREFLOW_CARGO_LAMBDA").unwrap_or_else(|_| {
@@ -67,17 +82,19 @@ async fn the_ingest_function_answers_through_the_lambda_runtime_api() {
             .display()
             .to_string()
     });
-    let built = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "-p", "storeflow-fn-ingest", "--bin", "ingest"])
-        .current_dir(repo_root())
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .expect("cargo build of the ingest function");
+    let built = without_test_env(Command::new(
+        std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+    ))
+    .args(["build", "-p", "storeflow-fn-ingest", "--bin", "ingest"])
+    .current_dir(repo_root())
+    .env("CARGO_TARGET_DIR", &target)
+    .status()
+    .expect("cargo build of the ingest function");
     assert!(built.success(), "the ingest function did not build");
 
     let port = free_port();
     let _watch = Killed(
-        Command::new(&cargo_lambda)
+        without_test_env(Command::new(&cargo_lambda))
             .args(["lambda", "watch", "--ignore-changes", "--quiet"])
             .args([
                 "--invoke-address",
