@@ -56,8 +56,8 @@ impl Customers for Memory {
 
     async fn commit(&self, c: Commit<'_>) -> Result<(), StoreError> {
         self.with(|i| {
-            let id = c.state.profile.id.clone();
-            let id = &id;
+            // Owned: the state itself moves into the map below.
+            let id = &c.state.profile.id.clone();
             // Check every condition before writing anything: all or nothing.
             let current = i.customers.get(id).map(|(_, v)| *v);
             if current != c.expected {

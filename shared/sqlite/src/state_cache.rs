@@ -44,7 +44,7 @@ pub struct StateCache {
 /// What a kept state's text is known by: its length and its 64-bit
 /// SipHash (std's `DefaultHasher`, fixed keys). Two texts of one customer
 /// colliding on both is not a practical concern.
-pub fn text_hash(text: &str) -> u128 {
+fn text_hash(text: &str) -> u128 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     h.write(text.as_bytes());
     (text.len() as u128) << 64 | u128::from(h.finish())

@@ -411,26 +411,32 @@ fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, Sto
     serde_json::from_str(text).map_err(|e| corrupt(what, e))
 }
 
-/// A versioned record's state text and version.
-fn versioned(
+/// A versioned record's state (`state` made from its text, borrowed from
+/// the row), version and wake-up.
+fn versioned<T>(
     c: &Connection,
     table: &str,
     key_col: &str,
     key: &str,
-) -> Result<Option<(String, u64, Option<Timestamp>)>, StoreError> {
-    c.prepare_cached(&format!(
-        "SELECT state, version, wake_us FROM {table} WHERE {key_col} = ?1"
-    ))
-    .and_then(|mut q| {
-        q.query_row(params![key], |r| {
-            let wake = r
-                .get::<_, Option<i64>>(2)?
-                .and_then(|us| Timestamp::from_microsecond(us).ok());
-            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, wake))
+    state: impl FnOnce(&str) -> Result<T, StoreError>,
+) -> Result<Option<(T, u64, Option<Timestamp>)>, StoreError> {
+    let row = c
+        .prepare_cached(&format!(
+            "SELECT state, version, wake_us FROM {table} WHERE {key_col} = ?1"
+        ))
+        .and_then(|mut q| {
+            q.query_row(params![key], |r| {
+                let wake = r
+                    .get::<_, Option<i64>>(2)?
+                    .and_then(|us| Timestamp::from_microsecond(us).ok());
+                let text = r.get_ref(0)?.as_str()?;
+                Ok((state(text), r.get::<_, i64>(1)? as u64, wake))
+            })
+            .optional()
         })
-        .optional()
-    })
-    .map_err(unavailable)
+        .map_err(unavailable)?;
+    row.map(|(s, version, wake)| s.map(|s| (s, version, wake)))
+        .transpose()
 }
 
 fn version_of(
@@ -502,36 +508,20 @@ fn load_customer(
     cache: &Mutex<StateCache>,
     id: &ProfileId,
 ) -> Result<Option<Loaded>, StoreError> {
-    let mut q = c
-        .prepare_cached("SELECT state, version, wake_us FROM customers WHERE profile = ?1")
-        .map_err(unavailable)?;
-    let mut rows = q.query(params![id.as_str()]).map_err(unavailable)?;
-    let Some(r) = rows.next().map_err(unavailable)? else {
-        return Ok(None);
-    };
-    // Borrowed from SQLite's row: no copy of the text on a cache hit.
-    let text = r
-        .get_ref(0)
-        .and_then(|v| v.as_str().map_err(Into::into))
-        .map_err(unavailable)?;
-    let version = r.get::<_, i64>(1).map_err(unavailable)? as u64;
-    let wake = r
-        .get::<_, Option<i64>>(2)
-        .map_err(unavailable)?
-        .and_then(|us| Timestamp::from_microsecond(us).ok());
-    let kept = lock(cache).take(id.as_str(), text);
-    let state = match kept {
-        Some(mut s) => {
-            // Looked up again, as for a parsed state: the configuration
-            // may have been reloaded since this one was kept.
-            for r in &mut s.runs {
-                r.def = Default::default();
+    let row = versioned(c, "customers", "profile", id.as_str(), |text| {
+        match lock(cache).take(id.as_str(), text) {
+            Some(mut s) => {
+                // Looked up again, as for a parsed state: the configuration
+                // may have been reloaded since this one was kept.
+                for r in &mut s.runs {
+                    r.def = Default::default();
+                }
+                Ok(s)
             }
-            s
+            None => json(text, &format!("customer {id}")),
         }
-        None => json(text, &format!("customer {id}"))?,
-    };
-    Ok(Some(Loaded {
+    })?;
+    Ok(row.map(|(state, version, wake)| Loaded {
         state,
         version,
         wake,
@@ -617,9 +607,10 @@ fn write_customer(c: &Connection, cm: &Commit<'_>, w: &Serialized<'_>) -> Result
 }
 
 fn load_shop_row(c: &Connection, shop: &ShopId) -> Result<Option<(ShopState, u64)>, StoreError> {
-    let row = versioned(c, "shops", "shop", shop.as_str())?;
-    row.map(|(text, v, _)| Ok((json(&text, &format!("shop {shop}"))?, v)))
-        .transpose()
+    let row = versioned(c, "shops", "shop", shop.as_str(), |text| {
+        json(text, &format!("shop {shop}"))
+    })?;
+    Ok(row.map(|(state, v, _)| (state, v)))
 }
 
 fn write_shop(
