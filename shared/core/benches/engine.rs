@@ -167,7 +167,13 @@ fn populated(engine: &Engine, profiles: u64) -> (Vec<CustomerState>, Stream) {
     // A day of activity first (20 events per customer, for every size), so
     // that both sizes are measured on customers with the same kind of state:
     // history, live runs, memberships, contact log.
-    for _ in 0..profiles * 20 {
+    // `WARM_DAYS=N` ages the customers further (criterion's 1,000-customer
+    // case runs weeks of events per customer over its samples).
+    let days: u64 = std::env::var("WARM_DAYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    for _ in 0..profiles * 20 * days {
         let (who, e) = stream.next();
         let now = e.occurred_at;
         engine.handle(&mut states[who], Input::Event(e), now);

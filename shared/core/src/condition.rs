@@ -502,58 +502,98 @@ fn profile_property(p: &Profile, path: &str, c: &Ctx) -> Option<Value> {
 }
 
 fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
+    let Some((lo, hi)) = ec.count_range else {
+        return eval_event_any_count(ec, c);
+    };
+    let all = c.history.named(&ec.event);
+    let matches =
+        |r: &crate::history::Recorded| ec.filter.iter().all(|m| m.test_fp(&r.props, r.bits));
+    // Recorded ahead of now (clock skew), at the end of the list: such
+    // events count from their own time, so the first to come is an edge.
+    let mut next: Option<Timestamp> = None;
+    let mut end = all.len();
+    while end > 0 && all[end - 1].at > c.now {
+        end -= 1;
+        if matches(&all[end]) {
+            next = Some(all[end].at);
+        }
+    }
+    // With no new event the count only falls, one match at a time, as the
+    // oldest leaves the window. The value can change only when the count
+    // leaves the range: when the `lo`-th newest match leaves (a member
+    // drops below `lo`), or the `hi + 1`-th (a count above `hi` comes back
+    // into range). So matches are counted newest first, and counting stops
+    // at `hi + 1` (or at `lo` when there is no upper bound): older ones
+    // change nothing. A customer short of `lo` matches has no edge at all.
+    let stop = if hi == u64::MAX {
+        lo
+    } else {
+        hi.saturating_add(1)
+    };
     // The window is (now - within, now]. Its start is compared as (second,
     // nanosecond) against each event's instant instead of being made a
-    // `Timestamp`: jiff checks the range and sign of every one it makes,
-    // and this runs for every event condition of every segment evaluated.
+    // `Timestamp`: jiff checks the range and sign of every one it makes.
     let (now_s, now_ns) = (c.now.as_second(), c.now.subsec_nanosecond());
     let start = ec
         .within
         .map(|w| (now_s.saturating_sub(w.days * 86_400 + w.seconds), now_ns));
-    let in_window = |t: Timestamp| start.is_none_or(|f| (t.as_second(), t.subsec_nanosecond()) > f);
-    // Past the largest number the count is compared with, more events
-    // cannot change the answer: stop counting there.
-    let cap = ec.count_cap.max(1);
+    let mut count = 0u64;
+    let mut at_lo: Option<Timestamp> = None;
+    if stop > 0 {
+        for r in all[..end].iter().rev() {
+            if start.is_some_and(|f| (r.at.as_second(), r.at.subsec_nanosecond()) <= f) {
+                break;
+            }
+            if !matches(r) {
+                continue;
+            }
+            count += 1;
+            if count == lo {
+                at_lo = Some(r.at);
+            }
+            if count == stop {
+                if count > hi {
+                    // Above the range until this match leaves.
+                    at_lo = Some(r.at);
+                }
+                break;
+            }
+        }
+    }
+    let value = (lo..=hi).contains(&count);
+    if let (Some(w), Some(at)) = (ec.within, at_lo) {
+        if value || count > hi {
+            next = earliest(next, Some(w.add_exact(at)));
+        }
+    }
+    Eval { value, next }
+}
+
+/// [`eval_event`] for a count compared other than by a range: every match
+/// in the window is counted, and the first to leave it is the next edge.
+fn eval_event_any_count(ec: &EventCondition, c: &Ctx) -> Eval {
+    let start = ec.within.map(|w| w.sub_exact(c.now));
     let mut count = 0u64;
     let mut next: Option<Timestamp> = None;
-    let all = c.history.named(&ec.event);
-    let events = match start {
-        Some(_) => &all[all.partition_point(|r| !in_window(r.at))..],
-        None => all,
-    };
-    let mut stopped_at = events.len();
-    for (i, r) in events.iter().enumerate() {
-        if r.at > c.now {
-            stopped_at = i;
-            break;
+    for r in c.history.named(&ec.event) {
+        if start.is_some_and(|f| r.at <= f)
+            || !ec.filter.iter().all(|m| m.test_fp(&r.props, r.bits))
+        {
+            continue;
         }
-        if !ec.filter.iter().all(|m| m.test_fp(&r.props, r.bits)) {
+        if r.at > c.now {
+            next = earliest(next, Some(r.at));
             continue;
         }
         if let Some(w) = ec.within.filter(|_| count == 0) {
-            // In time order, the first match leaves the window first.
             next = Some(w.add_exact(r.at));
         }
         count += 1;
-        if count >= cap {
-            stopped_at = i + 1;
-            break;
-        }
     }
-    // Recorded ahead of now (clock skew): such events count from their own time.
-    for r in events[stopped_at..].iter().rev() {
-        if r.at <= c.now {
-            break;
-        }
-        if ec.filter.iter().all(|m| m.test_fp(&r.props, r.bits)) {
-            next = earliest(next, Some(r.at));
-        }
+    Eval {
+        value: ec.count.test_num(Some(count as f64)),
+        next,
     }
-    let value = match ec.count_range {
-        Some((lo, hi)) => (lo..=hi).contains(&count),
-        None => ec.count.test_num(Some(count as f64)),
-    };
-    Eval { value, next }
 }
 
 fn eval_metric(

@@ -124,6 +124,22 @@ fn earlier(a: Option<Timestamp>, b: Timestamp) -> Option<Timestamp> {
     Some(a.map_or(b, |a| a.min(b)))
 }
 
+/// Event id equality, cheap on the usual miss: ids of one source mostly
+/// share their length and a long prefix (`shopify:orders/create:…`) and
+/// differ at the end, so the last eight bytes are compared first.
+fn same_id(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if let (Some(x), Some(y)) = (a.last_chunk::<8>(), b.last_chunk::<8>()) {
+        if x != y {
+            return false;
+        }
+    }
+    a == b
+}
+
 fn insert_sorted(list: &mut Vec<Recorded>, r: Recorded) {
     let pos = list.partition_point(|x| (x.at, &x.id) < (r.at, &r.id));
     list.insert(pos, r);
@@ -155,7 +171,7 @@ impl History {
         }
         let list = self.by_name.entry(e.name());
         // The same id (at any time) is the same event.
-        if list.iter().any(|x| x.id == e.id) {
+        if list.iter().any(|x| same_id(x.id.as_str(), e.id.as_str())) {
             return false;
         }
         if let Keep::For(d) = keep {
@@ -198,7 +214,11 @@ impl History {
                 None => list.clear(),
                 Some(Keep::Forever) => {}
                 Some(Keep::For(d)) => {
-                    list.retain(|x| x.at + d > now);
+                    // In time order: what has left is a prefix, found by
+                    // binary search against one edge (not `at + d` per event).
+                    if let Ok(edge) = now.checked_sub(d) {
+                        list.drain(..list.partition_point(|x| x.at <= edge));
+                    }
                     if let Some(first) = list.first() {
                         next = earlier(next, first.at + d);
                     }
@@ -256,6 +276,56 @@ mod tests {
         fn keep_for(&self, _: &str) -> Option<Keep> {
             Some(Keep::Forever)
         }
+    }
+
+    struct KeepHour;
+    impl Retention for KeepHour {
+        fn keep_for(&self, _: &str) -> Option<Keep> {
+            Some(Keep::For(SignedDuration::from_hours(1)))
+        }
+    }
+
+    fn viewed(id: &str, at: &str) -> Event {
+        serde_json::from_value(serde_json::json!({"id": id, "shop": "s",
+            "type": "product_viewed", "occurred_at": at,
+            "customer": {"email": "a@example.com"}, "properties": {"product_id": "p1"}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_id_seen_before_is_not_recorded_again_whatever_its_time() {
+        let mut h = History::default();
+        let now: Timestamp = "2026-01-01T00:30:00Z".parse().unwrap();
+        let long = "shopify:products/view:0000000000000000001";
+        assert!(h.record(&viewed(long, "2026-01-01T00:00:00Z"), now, &KeepAll));
+        assert!(h.record(&viewed("e1", "2026-01-01T00:00:00Z"), now, &KeepAll));
+        assert!(!h.record(&viewed(long, "2026-01-01T00:10:00Z"), now, &KeepAll));
+        assert!(!h.record(&viewed("e1", "2026-01-01T00:20:00Z"), now, &KeepAll));
+        // Same length and last eight bytes, another id.
+        let twin = "shopify:products/VIEW:0000000000000000001";
+        assert!(h.record(&viewed(twin, "2026-01-01T00:20:00Z"), now, &KeepAll));
+        assert_eq!(h.len(), 3);
+    }
+
+    #[test]
+    fn pruning_drops_exactly_the_events_whose_retention_has_ended() {
+        let mut h = History::default();
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        for (i, m) in [0, 10, 65, 66].iter().enumerate() {
+            let at = t0 + SignedDuration::from_mins(*m);
+            assert!(h.record(&viewed(&format!("e{i}"), &at.to_string()), at, &KeepHour));
+        }
+        // Pruning waits an hour past the first end (01:00). At 02:05 the
+        // event of 01:05 has just left (its hour ends at 02:05 exactly);
+        // the one of 01:06 stays.
+        h.prune(t0 + SignedDuration::from_mins(125), &KeepHour);
+        let left: Vec<&str> = h.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(left, ["e3"]);
+        // Next prune once that one has ended, plus the hour of slack.
+        h.prune(t0 + SignedDuration::from_mins(185), &KeepHour);
+        assert_eq!(h.len(), 1);
+        h.prune(t0 + SignedDuration::from_mins(186), &KeepHour);
+        assert!(h.is_empty());
     }
 
     #[test]
