@@ -216,7 +216,7 @@ fn anonymous_browsing_joins_the_customer_who_identifies() {
     assert_eq!(
         st.history
             .iter()
-            .filter(|e| e.name == "product_viewed")
+            .filter(|e| &*e.name == "product_viewed")
             .count(),
         0,
         "product views are not kept by the starter's segments"

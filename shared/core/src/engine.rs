@@ -121,7 +121,12 @@ impl Engine {
     }
 
     pub fn handle(&self, st: &mut CustomerState, input: Input, now: Timestamp) -> Outcome {
-        let duplicate = matches!(&input, Input::Event(e) if st.seen.contains_key(e.id.as_str()));
+        // The event id hashed once: looked up here and below, then marked.
+        let id_hash = match &input {
+            Input::Event(e) => crate::seen_ids::id_hash(e.id.as_str()),
+            _ => 0,
+        };
+        let duplicate = matches!(&input, Input::Event(_) if st.seen.contains_hash(id_hash));
         let mut cx = Cx {
             cfg: &self.config,
             now,
@@ -137,7 +142,7 @@ impl Engine {
             label: Default::default(),
         };
         match input {
-            Input::Event(e) => self.on_event(st, e, &mut cx),
+            Input::Event(e) => self.on_event(st, e, id_hash, &mut cx),
             Input::Wake => {}
             Input::Campaign { flow } => self.on_campaign(st, &flow, &mut cx),
         }
@@ -155,8 +160,8 @@ impl Engine {
         out
     }
 
-    fn on_event(&self, st: &mut CustomerState, e: Event, cx: &mut Cx) {
-        if st.seen.contains_key(e.id.as_str()) {
+    fn on_event(&self, st: &mut CustomerState, e: Event, id_hash: u64, cx: &mut Cx) {
+        if st.seen.contains_hash(id_hash) {
             let mut d = cx.decision(st, Kind::Skipped);
             d.reason = Some(reason![
                 "duplicate event ",
@@ -168,7 +173,8 @@ impl Engine {
             cx.out.decisions.push(d);
             return;
         }
-        remember(st, e.id.shared(), cx.now);
+        st.seen_oldest = Some(st.seen_oldest.map_or(cx.now, |t| t.min(cx.now)));
+        st.seen.insert_hash(id_hash, cx.now);
         match &e.kind {
             // Store-level facts: the store's own state handles them.
             EventKind::InventoryChanged(_) | EventKind::PriceChanged(_) => return,
@@ -577,7 +583,7 @@ impl Engine {
             if let Some(r) = hit {
                 let why = reason![
                     "goal already reached: ",
-                    Part::Owned(r.name.as_str().into()),
+                    Part::Owned((*r.name).into()),
                     " (",
                     r.id.shared(),
                     ")"

@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 #[serde(from = "Stored")]
 pub struct Recorded {
     pub id: EventId,
-    pub name: String,
+    /// Shared with the list it is in (one allocation per name, not per event).
+    pub name: std::sync::Arc<str>,
     pub at: Timestamp,
     /// Shared with the engine's view of the event: recorded without a copy.
     pub props: std::sync::Arc<Value>,
@@ -39,7 +40,7 @@ impl PartialEq for Recorded {
 #[derive(Deserialize)]
 struct Stored {
     id: EventId,
-    name: String,
+    name: std::sync::Arc<str>,
     at: Timestamp,
     props: std::sync::Arc<Value>,
 }
@@ -72,23 +73,25 @@ pub struct History {
 /// one faster than a tree of string compares (conditions look up a list
 /// several times per event).
 #[derive(Debug, Clone, Default, PartialEq)]
-struct ByName(Vec<(String, Vec<Recorded>)>);
+struct ByName(Vec<(std::sync::Arc<str>, Vec<Recorded>)>);
 
 impl ByName {
     fn get(&self, name: &str) -> Option<&Vec<Recorded>> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.0.iter().find(|(k, _)| &**k == name).map(|(_, v)| v)
     }
 
-    fn entry(&mut self, name: &str) -> &mut Vec<Recorded> {
-        let i = match self.0.iter().position(|(k, _)| k == name) {
+    /// The list of a name (made if new), with the name as kept.
+    fn entry(&mut self, name: &str) -> (&std::sync::Arc<str>, &mut Vec<Recorded>) {
+        let i = match self.0.iter().position(|(k, _)| &**k == name) {
             Some(i) => i,
             None => {
-                let i = self.0.partition_point(|(k, _)| k.as_str() < name);
-                self.0.insert(i, (name.to_string(), Vec::new()));
+                let i = self.0.partition_point(|(k, _)| &**k < name);
+                self.0.insert(i, (std::sync::Arc::from(name), Vec::new()));
                 i
             }
         };
-        &mut self.0[i].1
+        let (k, v) = &mut self.0[i];
+        (k, v)
     }
 
     fn values(&self) -> impl Iterator<Item = &Vec<Recorded>> {
@@ -105,7 +108,16 @@ impl Serialize for ByName {
 impl<'de> Deserialize<'de> for ByName {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let m = BTreeMap::<String, Vec<Recorded>>::deserialize(d)?;
-        Ok(ByName(m.into_iter().collect()))
+        Ok(ByName(
+            m.into_iter()
+                .map(|(k, mut v)| {
+                    // Each event read its own copy of the name: share the list's.
+                    let k: std::sync::Arc<str> = std::sync::Arc::from(k);
+                    v.iter_mut().for_each(|r| r.name = k.clone());
+                    (k, v)
+                })
+                .collect(),
+        ))
     }
 }
 
@@ -132,12 +144,12 @@ fn same_id(a: &str, b: &str) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    if let (Some(x), Some(y)) = (a.last_chunk::<8>(), b.last_chunk::<8>()) {
-        if x != y {
-            return false;
-        }
-    }
-    a == b
+    let differ = match (a.last_chunk::<8>(), b.last_chunk::<8>()) {
+        (Some(x), Some(y)) => u64::from_ne_bytes(*x) != u64::from_ne_bytes(*y),
+        // Short ids: the last byte settles most.
+        _ => a.last() != b.last(),
+    };
+    !differ && a == b
 }
 
 fn insert_sorted(list: &mut Vec<Recorded>, r: Recorded) {
@@ -169,7 +181,8 @@ impl History {
                 return false;
             }
         }
-        let list = self.by_name.entry(e.name());
+        let (name, list) = self.by_name.entry(e.name());
+        let name = name.clone();
         // The same id (at any time) is the same event.
         if list.iter().any(|x| same_id(x.id.as_str(), e.id.as_str())) {
             return false;
@@ -189,7 +202,7 @@ impl History {
             list,
             Recorded {
                 id: e.id.clone(),
-                name: e.name().to_string(),
+                name,
                 at: e.occurred_at,
                 props,
                 bits,
@@ -257,8 +270,10 @@ impl History {
             self.prune_at = earlier(self.prune_at, t);
         }
         for (name, list) in other.by_name.0 {
-            let mine = self.by_name.entry(&name);
-            for x in list {
+            let (name, mine) = self.by_name.entry(&name);
+            let name = name.clone();
+            for mut x in list {
+                x.name = name.clone();
                 if !mine.iter().any(|y| y.id == x.id) {
                     insert_sorted(mine, x);
                 }

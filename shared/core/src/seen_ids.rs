@@ -46,6 +46,16 @@ impl SeenIds {
         self.0.contains_key(&id_hash(id))
     }
 
+    /// [`SeenIds::contains_key`] for an id already hashed ([`id_hash`]).
+    pub fn contains_hash(&self, h: u64) -> bool {
+        self.0.contains_key(&h)
+    }
+
+    /// [`SeenIds::insert`] for an id already hashed ([`id_hash`]).
+    pub fn insert_hash(&mut self, h: u64, at: Timestamp) -> Option<Timestamp> {
+        self.0.insert(h, mark(at))
+    }
+
     pub fn get(&self, id: &str) -> Option<&Timestamp> {
         self.0.get(&id_hash(id))
     }
