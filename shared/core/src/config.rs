@@ -61,7 +61,6 @@ pub struct Config {
     /// Every version of every flow: runs stay on the version they began on.
     pub flows: BTreeMap<String, BTreeMap<u32, Arc<FlowDef>>>,
     pub templates: Templates,
-    retention: NameMap<Keep>,
     /// The secret that signs unsubscribe links (from the environment in a
     /// deployment; a development default otherwise).
     pub link_secret: Vec<u8>,
@@ -72,22 +71,42 @@ pub struct Config {
     /// The newest enabled version of each flow, highest priority first:
     /// the order in which flows are offered an event.
     pub by_priority: Vec<Arc<FlowDef>>,
-    /// Event-triggered flows by event name, highest priority first.
-    by_trigger: NameMap<Vec<Arc<FlowDef>>>,
     /// The flows of `by_priority` triggered by a segment enter or exit, in
     /// the same order.
     by_segment: Vec<Arc<FlowDef>>,
     /// The flows of `by_priority` triggered by a date, in the same order.
     by_date: Vec<Arc<FlowDef>>,
-    /// Event names some flow (any version) has as a goal or a `wait_for`:
+    /// What the configuration does with events of each name, found with
+    /// one lookup per event (names it does nothing with are absent).
+    facts: NameMap<EventFacts>,
+}
+
+/// What a configuration does with events of one name.
+#[derive(Debug, Default)]
+pub struct EventFacts {
+    /// Flows this event triggers, highest priority first.
+    pub triggers: Vec<Arc<FlowDef>>,
+    /// How long the history keeps such events (`None`: not at all).
+    pub keep: Option<Keep>,
+    /// Whether some flow (any version) has it as a goal or a `wait_for`:
     /// only such an event can end or resume a run, so the others skip the
     /// pass over the customer's runs.
-    run_events: NameMap<()>,
+    pub ends_or_resumes_runs: bool,
+    /// Whether a segment filter on such events can use their fingerprint.
+    pub reads_fingerprint: bool,
 }
+
+/// The facts of a name the configuration does nothing with.
+static NO_FACTS: EventFacts = EventFacts {
+    triggers: Vec::new(),
+    keep: None,
+    ends_or_resumes_runs: false,
+    reads_fingerprint: false,
+};
 
 impl Retention for Config {
     fn keep_for(&self, name: &str) -> Option<Keep> {
-        self.retention.get(name).copied()
+        self.facts(name).keep
     }
 }
 
@@ -119,16 +138,18 @@ fn parse<T: DeserializeOwned>(src: &Source, errs: &mut Vec<ConfigError>) -> Opti
 impl Config {
     /// The live flows an event of this name starts, highest priority first.
     pub fn triggered_by(&self, event: &str) -> &[Arc<FlowDef>] {
-        self.by_trigger
-            .get(event)
-            .map(|v| v.as_slice())
-            .unwrap_or(&[])
+        &self.facts(event).triggers
+    }
+
+    /// Everything the configuration does with events of this name.
+    pub fn facts(&self, event: &str) -> &EventFacts {
+        self.facts.get(event).unwrap_or(&NO_FACTS)
     }
 
     /// Whether an event of this name can end a run (a goal) or resume one
     /// (a `wait_for`) in some flow.
     pub fn ends_or_resumes_runs(&self, event: &str) -> bool {
-        self.run_events.contains_key(event)
+        self.facts(event).ends_or_resumes_runs
     }
 
     /// Flows triggered by a segment enter or exit, highest priority first.
@@ -295,11 +316,18 @@ impl Config {
                 f.id.clone(),
             )
         });
-        let mut by_trigger: NameMap<Vec<Arc<FlowDef>>> = NameMap::default();
+        let mut facts: NameMap<EventFacts> = NameMap::default();
+        for (name, keep) in retention {
+            facts.entry(name).or_default().keep = Some(keep);
+        }
         for f in &by_priority {
             if let Some(e) = &f.trigger.event {
-                by_trigger.entry(e.clone()).or_default().push(f.clone());
+                facts.entry(e.clone()).or_default().triggers.push(f.clone());
             }
+        }
+        for name in segments.event_names() {
+            facts.entry(name.to_string()).or_default().reads_fingerprint =
+                segments.reads_fingerprint(name);
         }
         let by_segment = by_priority
             .iter()
@@ -311,14 +339,19 @@ impl Config {
             .filter(|f| f.trigger.date.is_some())
             .cloned()
             .collect();
-        let mut run_events: NameMap<()> = NameMap::default();
         for f in by_id.values().flat_map(|v| v.values()) {
             for g in &f.goals {
-                run_events.insert(g.event.clone(), ());
+                facts
+                    .entry(g.event.clone())
+                    .or_default()
+                    .ends_or_resumes_runs = true;
             }
             for s in &f.steps {
                 if let Action::WaitFor(w) = &s.action {
-                    run_events.insert(w.event.clone(), ());
+                    facts
+                        .entry(w.event.clone())
+                        .or_default()
+                        .ends_or_resumes_runs = true;
                 }
             }
         }
@@ -327,15 +360,13 @@ impl Config {
             segments,
             flows: by_id,
             templates,
-            retention,
             links: crate::links::Signer::new(&link_secret),
             link_secret,
             files,
             by_priority,
-            by_trigger,
             by_segment,
             by_date,
-            run_events,
+            facts,
         })
     }
 }

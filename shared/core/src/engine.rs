@@ -196,8 +196,10 @@ impl Engine {
             zone_moved = tz != cx.tz;
             cx.tz = tz;
         }
-        let triggers = cfg.triggered_by(e.name());
-        let kept = crate::history::Retention::keep_for(cfg, e.name()).is_some();
+        // What the configuration does with this name, looked up once.
+        let facts = cfg.facts(e.name());
+        let triggers = &facts.triggers;
+        let kept = facts.keep.is_some();
         let props = Arc::new(if kept || !st.runs.is_empty() || !triggers.is_empty() {
             e.kind.properties_json()
         } else {
@@ -205,13 +207,13 @@ impl Engine {
         });
         // Segment filters and the history read it: computed once here, and
         // only for events some segment filter can rule out with it.
-        let bits = if cfg.segments.reads_fingerprint(e.name()) {
+        let bits = if facts.reads_fingerprint {
             crate::fingerprint::of(&props)
         } else {
             crate::fingerprint::UNKNOWN
         };
-        if kept {
-            st.history.record_with(e, Some((&props, bits)), cx.now, cfg);
+        if let Some(keep) = facts.keep {
+            st.history.record_kept(e, &props, bits, keep, cx.now);
         }
         if let EventKind::OrderPlaced(o) = &e.kind {
             for li in &o.line_items {
@@ -248,7 +250,7 @@ impl Engine {
         // Goals end runs (a conversion); a wait_for resumes. An event no
         // flow names as a goal or `wait_for` can do neither.
         let mut i = 0;
-        let ends_or_resumes = cfg.ends_or_resumes_runs(e.name());
+        let ends_or_resumes = facts.ends_or_resumes_runs;
         while ends_or_resumes && i < st.runs.len() {
             // The definition is borrowed, not cloned: most runs neither end
             // nor resume here.
@@ -301,7 +303,7 @@ impl Engine {
                 all: zone_moved,
             },
         );
-        self.trigger_event(st, e, &props, cx);
+        self.trigger_event(st, e, triggers, &props, cx);
         self.trigger_segments(st, &transitions, cx);
     }
 
@@ -336,8 +338,15 @@ impl Engine {
         ts
     }
 
-    fn trigger_event(&self, st: &mut CustomerState, e: &Arc<Event>, props: &Value, cx: &mut Cx) {
-        for flow in cx.cfg.triggered_by(e.name()) {
+    fn trigger_event(
+        &self,
+        st: &mut CustomerState,
+        e: &Arc<Event>,
+        triggers: &[Arc<FlowDef>],
+        props: &Value,
+        cx: &mut Cx,
+    ) {
+        for flow in triggers {
             let t = &flow.trigger;
             // `triggered_by` lists the flows by their trigger's event name.
             debug_assert_eq!(t.event.as_deref(), Some(e.name()));

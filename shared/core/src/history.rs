@@ -176,6 +176,26 @@ impl History {
         let Some(keep) = r.keep_for(e.name()) else {
             return false;
         };
+        match props {
+            Some((p, bits)) => self.record_kept(e, p, bits, keep, now),
+            None => {
+                let p = std::sync::Arc::new(e.kind.properties_json());
+                let bits = crate::fingerprint::of(&p);
+                self.record_kept(e, &p, bits, keep, now)
+            }
+        }
+    }
+
+    /// As [`History::record_with`], with the retention of the event's name
+    /// already looked up.
+    pub fn record_kept(
+        &mut self,
+        e: &Event,
+        props: &std::sync::Arc<Value>,
+        bits: u64,
+        keep: Keep,
+        now: Timestamp,
+    ) -> bool {
         if let Keep::For(d) = keep {
             if crate::duration::add_dur(e.occurred_at, d) <= now {
                 return false;
@@ -190,14 +210,7 @@ impl History {
         if let Keep::For(d) = keep {
             self.prune_at = earlier(self.prune_at, crate::duration::add_dur(e.occurred_at, d));
         }
-        let (props, bits) = match props {
-            Some((p, bits)) => (p.clone(), bits),
-            None => {
-                let p = e.kind.properties_json();
-                let bits = crate::fingerprint::of(&p);
-                (std::sync::Arc::new(p), bits)
-            }
-        };
+        let props = props.clone();
         insert_sorted(
             list,
             Recorded {
