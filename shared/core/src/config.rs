@@ -94,6 +94,17 @@ pub struct EventFacts {
     pub ends_or_resumes_runs: bool,
     /// Whether a segment filter on such events can use their fingerprint.
     pub reads_fingerprint: bool,
+    /// Whether something tests the properties of an event as it comes: a
+    /// segment's or a goal's `where` or `same`, or a trigger's filter or run
+    /// key. Otherwise they are not converted to JSON at all.
+    pub reads_props: bool,
+    /// Whether the history keeps the properties of such events: something
+    /// tests them later (a segment's `where`, a goal's or `wait_for`'s
+    /// `where` or `same`). Otherwise it keeps the event without them, which
+    /// is most of a customer's memory and stored state: a condition added
+    /// later sees such properties from then on, as a newly kept name's
+    /// history begins when a condition first reads it.
+    pub history_props: bool,
 }
 
 /// The facts of a name the configuration does nothing with.
@@ -102,6 +113,8 @@ static NO_FACTS: EventFacts = EventFacts {
     keep: None,
     ends_or_resumes_runs: false,
     reads_fingerprint: false,
+    reads_props: false,
+    history_props: false,
 };
 
 impl Retention for Config {
@@ -322,12 +335,35 @@ impl Config {
         }
         for f in &by_priority {
             if let Some(e) = &f.trigger.event {
-                facts.entry(e.clone()).or_default().triggers.push(f.clone());
+                let x = facts.entry(e.clone()).or_default();
+                x.triggers.push(f.clone());
+                x.reads_props |= !f.trigger.filter.is_empty() || f.trigger.key.is_some();
             }
         }
         for name in segments.event_names() {
             facts.entry(name.to_string()).or_default().reads_fingerprint =
                 segments.reads_fingerprint(name);
+        }
+        // Event conditions read the history: in segments, flow filters and
+        // branches (every version).
+        let mut conds: Vec<&Condition> = segments.iter().map(|d| &d.condition).collect();
+        for f in by_id.values().flat_map(|v| v.values()) {
+            conds.extend(&f.filter);
+            conds.extend(f.steps.iter().filter_map(|s| match &s.action {
+                Action::Branch(b) => Some(&b.condition),
+                _ => None,
+            }));
+        }
+        for c in conds {
+            c.walk(&mut |c| {
+                if let Condition::Event(ec) = c {
+                    if !ec.filter.is_empty() {
+                        let x = facts.entry(ec.event.clone()).or_default();
+                        x.reads_props = true;
+                        x.history_props = true;
+                    }
+                }
+            });
         }
         let by_segment = by_priority
             .iter()
@@ -340,18 +376,16 @@ impl Config {
             .cloned()
             .collect();
         for f in by_id.values().flat_map(|v| v.values()) {
-            for g in &f.goals {
-                facts
-                    .entry(g.event.clone())
-                    .or_default()
-                    .ends_or_resumes_runs = true;
-            }
-            for s in &f.steps {
-                if let Action::WaitFor(w) = &s.action {
-                    facts
-                        .entry(w.event.clone())
-                        .or_default()
-                        .ends_or_resumes_runs = true;
+            let waits = f.steps.iter().filter_map(|s| match &s.action {
+                Action::WaitFor(w) => Some(w.view()),
+                _ => None,
+            });
+            for m in f.goals.iter().map(|g| g.view()).chain(waits) {
+                let x = facts.entry(m.event.to_string()).or_default();
+                x.ends_or_resumes_runs = true;
+                if !m.filter.is_empty() || !m.same.is_empty() {
+                    x.reads_props = true;
+                    x.history_props = true;
                 }
             }
         }
@@ -937,4 +971,91 @@ fn custom_sample(templates: &Templates, tid: &str) -> serde_json::Value {
         }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ProfileId, ShopId};
+    use crate::{Engine, Event, Input};
+
+    fn src(path: &str, text: &str) -> Source {
+        Source {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    fn event(id: &str, kind: &str, props: serde_json::Value) -> Event {
+        serde_json::from_value(serde_json::json!({"id": id, "shop": "s", "type": kind,
+            "occurred_at": "2026-03-02T10:00:00Z", "customer": {"email": "a@example.com"},
+            "properties": props}))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_history_keeps_only_the_properties_something_tests() {
+        let cfg = Config::from_sources(
+            vec![
+                src("store.yaml", "store: { name: S, url: https://s.example.com, timezone: UTC }\n"),
+                src("segments/carted.yaml", "id: carted\ncondition: { event: added_to_cart, within: 3d }\n"),
+                src("segments/viewed.yaml", "id: viewed\ncondition: { event: product_viewed, within: 3d, where: [{ path: product_id, eq: p1 }] }\n"),
+                src("flows/thanks.yaml", "id: thanks\nversion: 1\npriority: checkout\ntrigger: { event: checkout_started, key: checkout_id }\ngoals:\n  - { event: order_placed, same: [checkout_id] }\nsteps:\n  - wait: 1h\n"),
+            ],
+            b"k".to_vec(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let facts = |n: &str| {
+            let f = cfg.facts(n);
+            (f.reads_props, f.history_props)
+        };
+        assert_eq!(facts("added_to_cart"), (false, false));
+        assert_eq!(facts("product_viewed"), (true, true));
+        // A run key reads the trigger as it comes; nothing reads it later.
+        assert_eq!(facts("checkout_started"), (true, false));
+        assert_eq!(facts("order_placed"), (true, true));
+
+        let engine = Engine::new(cfg);
+        let now: jiff::Timestamp = "2026-03-02T10:00:00Z".parse().unwrap();
+        let mut st = engine.new_state(
+            ProfileId::parse("p").unwrap(),
+            ShopId::parse("s").unwrap(),
+            now,
+        );
+        let line = serde_json::json!([{"product_id": "p1", "title": "Shirt", "price": 20.0}]);
+        for e in [
+            event(
+                "e1",
+                "added_to_cart",
+                serde_json::json!({"line_items": line}),
+            ),
+            event(
+                "e2",
+                "product_viewed",
+                serde_json::json!({"product_id": "p1"}),
+            ),
+            event(
+                "e3",
+                "order_placed",
+                serde_json::json!({"order_id": "o1", "checkout_id": "c1"}),
+            ),
+        ] {
+            engine.handle(&mut st, Input::Event(e), now);
+        }
+        assert!(st.history.named("added_to_cart")[0].props.is_null());
+        assert_eq!(
+            st.history.named("product_viewed")[0].props["product_id"],
+            "p1"
+        );
+        assert_eq!(
+            st.history.named("order_placed")[0].props["checkout_id"],
+            "c1"
+        );
+        assert!(st.segments.is_member("carted") && st.segments.is_member("viewed"));
+        // Stored without them, and read back the same.
+        let text = serde_json::to_string(&st.history).unwrap();
+        assert_eq!(text.matches("\"props\"").count(), 2, "{text}");
+        let back: crate::history::History = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, st.history);
+    }
 }

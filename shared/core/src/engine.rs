@@ -199,12 +199,11 @@ impl Engine {
         // What the configuration does with this name, looked up once.
         let facts = cfg.facts(e.name());
         let triggers = &facts.triggers;
-        let kept = facts.keep.is_some();
-        let props = Arc::new(if kept || !st.runs.is_empty() || !triggers.is_empty() {
-            e.kind.properties_json()
+        let props = if facts.reads_props {
+            Arc::new(e.kind.properties_json())
         } else {
-            Value::Null
-        });
+            crate::history::no_props()
+        };
         // Segment filters and the history read it: computed once here, and
         // only for events some segment filter can rule out with it.
         let bits = if facts.reads_fingerprint {
@@ -213,7 +212,12 @@ impl Engine {
             crate::fingerprint::UNKNOWN
         };
         if let Some(keep) = facts.keep {
-            st.history.record_kept(e, &props, bits, keep, cx.now);
+            let kept_props = if facts.history_props {
+                props.clone()
+            } else {
+                crate::history::no_props()
+            };
+            st.history.record_kept(e, &kept_props, bits, keep, cx.now);
         }
         if let EventKind::OrderPlaced(o) = &e.kind {
             for li in &o.line_items {

@@ -17,6 +17,9 @@ pub struct Recorded {
     pub name: std::sync::Arc<str>,
     pub at: Timestamp,
     /// Shared with the engine's view of the event: recorded without a copy.
+    /// `null` for events whose properties nothing tests later (see
+    /// [`crate::config::EventFacts::history_props`]), and then not stored.
+    #[serde(skip_serializing_if = "is_null")]
     pub props: std::sync::Arc<Value>,
     /// [`crate::fingerprint::of`] the properties: derived, so not stored
     /// but computed again when a state is read. The engine records
@@ -42,6 +45,7 @@ struct Stored {
     id: EventId,
     name: std::sync::Arc<str>,
     at: Timestamp,
+    #[serde(default)]
     props: std::sync::Arc<Value>,
 }
 
@@ -55,6 +59,17 @@ impl From<Stored> for Recorded {
             props: s.props,
         }
     }
+}
+
+fn is_null(v: &std::sync::Arc<Value>) -> bool {
+    v.is_null()
+}
+
+/// The properties of an event kept without them: one shared `null`.
+pub fn no_props() -> std::sync::Arc<Value> {
+    static NULL: std::sync::LazyLock<std::sync::Arc<Value>> =
+        std::sync::LazyLock::new(|| std::sync::Arc::new(Value::Null));
+    NULL.clone()
 }
 
 /// Events kept per name, each list in time order: a condition on one
