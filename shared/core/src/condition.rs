@@ -658,3 +658,134 @@ fn eval_metric(
         Metric::RfmMonetary => plain(Some(p.rfm(c.now, c.tz, c.settings).0[2] as f64)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Keep, Retention};
+    use crate::ids::{ProfileId, ShopId};
+
+    struct KeepAll;
+    impl Retention for KeepAll {
+        fn keep_for(&self, _: &str) -> Option<Keep> {
+            Some(Keep::Forever)
+        }
+    }
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    /// Views at the given instants, and the condition evaluated at `now`.
+    fn eval_views(condition: &str, views: &[&str], now: &str) -> Eval {
+        let cfg = crate::Config::from_sources(
+            vec![crate::config::Source {
+                path: "store.yaml".into(),
+                text: "store: { name: S, url: https://s.example.com, timezone: UTC }\n".into(),
+            }],
+            b"k".to_vec(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut history = History::default();
+        for (i, t) in views.iter().enumerate() {
+            let e: crate::Event =
+                serde_json::from_value(json!({"id": format!("e{i}"), "shop": "s",
+                "type": "product_viewed", "occurred_at": t, "customer": {"email": "a@example.com"},
+                "properties": {"product_id": "p1"}}))
+                .unwrap();
+            assert!(history.record(&e, at(t), &KeepAll));
+        }
+        let c: Condition = serde_norway::from_str(condition).unwrap();
+        let profile = Profile::new(
+            ProfileId::parse("p").unwrap(),
+            ShopId::parse("s").unwrap(),
+            at(views[0]),
+        );
+        let dates = crate::profile::LocalDates::default();
+        let none = |_: &str| Eval {
+            value: false,
+            next: None,
+        };
+        c.eval(&Ctx {
+            profile: &profile,
+            history: &history,
+            settings: &cfg.settings,
+            tz: &TimeZone::UTC,
+            now: at(now),
+            segment: &none,
+            dates: &dates,
+        })
+    }
+
+    const VIEWS: [&str; 3] = [
+        "2026-03-01T10:00:00Z",
+        "2026-03-02T10:00:00Z",
+        "2026-03-03T10:00:00Z",
+    ];
+
+    #[test]
+    fn a_member_leaves_when_the_lo_th_newest_match_leaves_the_window() {
+        // Three views, at least two within 3 days: still a member after the
+        // first leaves (03-04 10:00), out when the second does (03-05 10:00).
+        let e = eval_views(
+            "{ event: product_viewed, at_least: 2, within: 3d }",
+            &VIEWS,
+            "2026-03-03T12:00:00Z",
+        );
+        assert!(e.value);
+        assert_eq!(e.next, Some(at("2026-03-05T10:00:00Z")));
+    }
+
+    #[test]
+    fn a_count_short_of_at_least_has_no_edge() {
+        // One view of two needed: time alone cannot make a member.
+        let e = eval_views(
+            "{ event: product_viewed, at_least: 2, within: 3d }",
+            &VIEWS[..1],
+            "2026-03-01T12:00:00Z",
+        );
+        assert!(!e.value);
+        assert_eq!(e.next, None);
+    }
+
+    #[test]
+    fn a_count_above_at_most_comes_back_into_range_as_matches_leave() {
+        // Three views, at most one within 3 days: in range once two have
+        // left, when the second newest does (03-05 10:00).
+        let e = eval_views(
+            "{ event: product_viewed, at_most: 1, within: 3d }",
+            &VIEWS,
+            "2026-03-03T12:00:00Z",
+        );
+        assert!(!e.value);
+        assert_eq!(e.next, Some(at("2026-03-05T10:00:00Z")));
+        // Then in range until the last one leaves: nothing more can change.
+        let e = eval_views(
+            "{ event: product_viewed, at_most: 1, within: 3d }",
+            &VIEWS,
+            "2026-03-05T12:00:00Z",
+        );
+        assert!(e.value);
+        assert_eq!(e.next, None);
+    }
+
+    #[test]
+    fn exactly_changes_when_the_count_enters_and_leaves_it() {
+        // exactly 2 with three views: false until the oldest leaves (03-04),
+        let e = eval_views(
+            "{ event: product_viewed, exactly: 2, within: 3d }",
+            &VIEWS,
+            "2026-03-03T12:00:00Z",
+        );
+        assert!(!e.value);
+        assert_eq!(e.next, Some(at("2026-03-04T10:00:00Z")));
+        // then true until the next one leaves (03-05).
+        let e = eval_views(
+            "{ event: product_viewed, exactly: 2, within: 3d }",
+            &VIEWS,
+            "2026-03-04T12:00:00Z",
+        );
+        assert!(e.value);
+        assert_eq!(e.next, Some(at("2026-03-05T10:00:00Z")));
+    }
+}
