@@ -803,3 +803,78 @@ fn decode_base64(s: &str) -> Vec<u8> {
     }
     out
 }
+
+/// A group of deliveries committed together: one whose storage fails is
+/// answered with an error and rolled back alone, the others are kept, and
+/// the failed one is taken as new when Shopify retries it.
+#[test]
+fn a_delivery_whose_storage_fails_in_a_group_commit_is_rolled_back_alone() {
+    let dir = temp_dir("group_commit_failure");
+    let db = dir.join("storeflow.db");
+    let store = storeflow_sqlite::Sqlite::open(&db).unwrap();
+    // A failing disk for one customer's item only, injected beside the store.
+    let side = rusqlite::Connection::open(&db).unwrap();
+    side.execute_batch(
+        "CREATE TRIGGER fail_one BEFORE INSERT ON inbox WHEN NEW.item LIKE '%fail-me@%'
+         BEGIN SELECT RAISE(ABORT, 'disk I/O error (injected)'); END;",
+    )
+    .unwrap();
+    let router = ingest_router();
+    let body = |n: u32, email: &str| {
+        serde_json::to_vec(&json!({"id": 7000 + n, "email": email, "first_name": "A",
+            "created_at": "2026-11-23T14:00:00Z", "updated_at": "2026-11-23T14:00:00Z"}))
+        .unwrap()
+    };
+    let reqs = [
+        shopify_request(
+            "customers/create",
+            "w1",
+            &body(1, "one@example.com"),
+            SHOPIFY_SECRET,
+        ),
+        shopify_request(
+            "customers/create",
+            "w2",
+            &body(2, "fail-me@example.com"),
+            SHOPIFY_SECRET,
+        ),
+        shopify_request(
+            "customers/create",
+            "w3",
+            &body(3, "three@example.com"),
+            SHOPIFY_SECRET,
+        ),
+    ];
+    let batch: Vec<_> = reqs.iter().map(|r| (&router, r, ts(NOW))).collect();
+    let answers = store.accept_batch(&batch).unwrap();
+    assert_eq!(answers[0].as_ref().unwrap().response.status, 200);
+    assert!(answers[1].is_err(), "{:?}", answers[1]);
+    assert_eq!(answers[2].as_ref().unwrap().response.status, 200);
+    let inbox = store.inbox(10).unwrap();
+    let items: Vec<String> = inbox
+        .iter()
+        .map(|i| match &i.item {
+            storeflow_sqlite::deliveries::Inboxed::Event(e) => {
+                e.customer.email.clone().unwrap_or_default()
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(items, ["one@example.com", "three@example.com"]);
+    assert_eq!(
+        store.deliveries_kept().unwrap(),
+        2,
+        "the failed delivery left nothing"
+    );
+
+    // The disk recovers; Shopify's retry of the failed delivery is new, the
+    // others are duplicates.
+    side.execute_batch("DROP TRIGGER fail_one").unwrap();
+    let again: Vec<_> = reqs.iter().map(|r| (&router, r, ts(NOW))).collect();
+    let answers = store.accept_batch(&again).unwrap();
+    assert!(answers
+        .iter()
+        .all(|a| a.as_ref().unwrap().response.status == 200));
+    assert_eq!(store.inbox(10).unwrap().len(), 3);
+    assert_eq!(store.deliveries_kept().unwrap(), 3);
+}

@@ -246,28 +246,51 @@ impl Sqlite {
     }
 
     /// Group commit: runs several HTTP deliveries through their routers in
-    /// one transaction, each in a savepoint of its own, and commits once.
-    /// Nothing is answered before that commit, so a 200 still means
-    /// durable; one commit (and one write of each page touched) for the
-    /// batch instead of one per delivery is what lets the server keep up
-    /// with many connections. A delivery whose storage failed (a 5xx
-    /// answer or an inbox write that failed) is rolled back alone; a
-    /// failed commit fails them all (the outer `Err`), and nothing was
-    /// written. (Verifying outside the lock against a buffering store was
-    /// measured: no gain on 2 cores, where the engine's work is the limit;
-    /// see BENCHMARKS.md.)
+    /// one transaction and commits once. Nothing is answered before that
+    /// commit, so a 200 still means durable; one commit (and one write of
+    /// each page touched) for the batch instead of one per delivery is what
+    /// lets the server keep up with many connections.
+    ///
+    /// A delivery whose storage failed (a 5xx answer or an inbox write that
+    /// failed) is rolled back alone. The group first runs without
+    /// savepoints, since each savepoint journals every page its delivery
+    /// touches. If one delivery fails, the whole transaction is rolled back
+    /// and the group runs again with each delivery in a savepoint of its
+    /// own. The router reads nothing but the store, so the second run sees
+    /// what the first saw. A failed commit fails them all (the outer
+    /// `Err`), and nothing was written. (Verifying outside the lock against
+    /// a buffering store was measured: no gain on 2 cores, where the
+    /// engine's work is the limit; see BENCHMARKS.md.)
     #[allow(clippy::type_complexity)]
     pub fn accept_batch(
         &self,
         batch: &[(&Router, &Request, Timestamp)],
     ) -> Result<Vec<Result<Handled, StoreError>>, StoreError> {
+        match self.accept_group(batch, false)? {
+            Some(out) => Ok(out),
+            None => Ok(self
+                .accept_group(batch, true)?
+                .expect("with savepoints every delivery has its answer")),
+        }
+    }
+
+    /// One run of [`Sqlite::accept_batch`]: `None` when a delivery failed
+    /// without `savepoints` (everything rolled back).
+    #[allow(clippy::type_complexity)]
+    fn accept_group(
+        &self,
+        batch: &[(&Router, &Request, Timestamp)],
+        savepoints: bool,
+    ) -> Result<Option<Vec<Result<Handled, StoreError>>>, StoreError> {
         self.with(|c| {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(fail)?;
             let mut out = Vec::with_capacity(batch.len());
             for (router, req, now) in batch {
-                crate::exec(&tx, "SAVEPOINT accept", []).map_err(fail)?;
+                if savepoints {
+                    crate::exec(&tx, "SAVEPOINT accept", []).map_err(fail)?;
+                }
                 let h = {
                     let mut store = Deliveries::new(&tx);
                     router.handle(req, *now, &mut store)
@@ -278,14 +301,19 @@ impl Sqlite {
                     insert_inbox(&tx, req, &h, *now).map(|()| h)
                 };
                 let keep = matches!(&r, Ok(h) if h.response.status < 500);
-                if !keep {
-                    crate::exec(&tx, "ROLLBACK TO accept", []).map_err(fail)?;
+                if savepoints {
+                    if !keep {
+                        crate::exec(&tx, "ROLLBACK TO accept", []).map_err(fail)?;
+                    }
+                    crate::exec(&tx, "RELEASE accept", []).map_err(fail)?;
+                } else if !keep {
+                    // Dropping the transaction rolls it back.
+                    return Ok(None);
                 }
-                crate::exec(&tx, "RELEASE accept", []).map_err(fail)?;
                 out.push(r);
             }
             tx.commit().map_err(fail)?;
-            Ok(out)
+            Ok(Some(out))
         })
     }
 
