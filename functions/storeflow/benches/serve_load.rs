@@ -4,7 +4,9 @@
 //! million pending timers. Prints figures; asserts nothing (BENCHMARKS.md).
 //!
 //! `cargo bench -p storeflow --bench serve_load`
-//! Knobs: `REQUESTS` (default 30000), `CONNECTIONS` (16), `TIMERS` (1000000);
+//! Knobs: `REQUESTS` (default 30000), `CONNECTIONS` (16), `RATE` (webhooks per
+//! second offered, each latency counted from its due instant; unset: as fast
+//! as the server answers), `TIMERS` (1000000);
 //! `IO` prints the server's I/O counters, `KEEP` keeps its data directory,
 //! `STOREFLOW_BIN` runs another build of the server.
 
@@ -161,6 +163,13 @@ fn webhooks() {
     let mut child = serve(&data, port);
     let all: Vec<Vec<u8>> = (0..requests).map(request).collect();
     let per = requests / conns;
+    // RATE=N: webhooks offered at N per second in all, each at its own
+    // instant, and its latency counted from that instant: a late answer
+    // delays the next send on its connection, and that delay is counted too
+    // (no coordinated omission). Unset: each connection sends as soon as
+    // its previous answer came (the server's maximum rate).
+    let rate = env("RATE", 0);
+    let interval = (rate > 0).then(|| Duration::from_secs_f64(conns as f64 / rate as f64));
     let cpu0 = cpu_secs(child.id());
     let start = Instant::now();
     let threads: Vec<_> = (0..conns)
@@ -171,8 +180,18 @@ fn webhooks() {
                 s.set_nodelay(true).unwrap();
                 let mut buf = Vec::new();
                 let mut lat = Vec::with_capacity(mine.len());
-                for r in mine {
-                    let t = Instant::now();
+                for (i, r) in mine.into_iter().enumerate() {
+                    let t = match interval {
+                        // Connections staggered across one interval.
+                        Some(iv) => {
+                            let due = start + iv * i as u32 + iv * c as u32 / conns as u32;
+                            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                                std::thread::sleep(wait);
+                            }
+                            due
+                        }
+                        None => Instant::now(),
+                    };
                     s.write_all(&r).unwrap();
                     let status = response(&mut s, &mut buf);
                     assert_eq!(status, 200);
