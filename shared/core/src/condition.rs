@@ -662,15 +662,8 @@ fn eval_metric(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Keep, Retention};
+    use crate::history::KeepAll;
     use crate::ids::{ProfileId, ShopId};
-
-    struct KeepAll;
-    impl Retention for KeepAll {
-        fn keep_for(&self, _: &str) -> Option<Keep> {
-            Some(Keep::Forever)
-        }
-    }
 
     fn at(s: &str) -> Timestamp {
         s.parse().unwrap()

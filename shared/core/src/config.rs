@@ -149,20 +149,9 @@ fn parse<T: DeserializeOwned>(src: &Source, errs: &mut Vec<ConfigError>) -> Opti
 }
 
 impl Config {
-    /// The live flows an event of this name starts, highest priority first.
-    pub fn triggered_by(&self, event: &str) -> &[Arc<FlowDef>] {
-        &self.facts(event).triggers
-    }
-
     /// Everything the configuration does with events of this name.
     pub fn facts(&self, event: &str) -> &EventFacts {
         self.facts.get(event).unwrap_or(&NO_FACTS)
-    }
-
-    /// Whether an event of this name can end a run (a goal) or resume one
-    /// (a `wait_for`) in some flow.
-    pub fn ends_or_resumes_runs(&self, event: &str) -> bool {
-        self.facts(event).ends_or_resumes_runs
     }
 
     /// Flows triggered by a segment enter or exit, highest priority first.
@@ -344,17 +333,7 @@ impl Config {
             facts.entry(name.to_string()).or_default().reads_fingerprint =
                 segments.reads_fingerprint(name);
         }
-        // Event conditions read the history: in segments, flow filters and
-        // branches (every version).
-        let mut conds: Vec<&Condition> = segments.iter().map(|d| &d.condition).collect();
-        for f in by_id.values().flat_map(|v| v.values()) {
-            conds.extend(&f.filter);
-            conds.extend(f.steps.iter().filter_map(|s| match &s.action {
-                Action::Branch(b) => Some(&b.condition),
-                _ => None,
-            }));
-        }
-        for c in conds {
+        for c in history_conditions(&segments, &by_id) {
             c.walk(&mut |c| {
                 if let Condition::Event(ec) = c {
                     if !ec.filter.is_empty() {
@@ -405,6 +384,23 @@ impl Config {
     }
 }
 
+/// Every condition that can read the history: segments', and flows' filters
+/// and branches (every version).
+fn history_conditions<'a>(
+    segments: &'a SegmentSet,
+    flows: &'a BTreeMap<String, BTreeMap<u32, Arc<FlowDef>>>,
+) -> Vec<&'a Condition> {
+    let mut conds: Vec<&Condition> = segments.iter().map(|s| &s.condition).collect();
+    for f in flows.values().flat_map(|v| v.values()) {
+        conds.extend(&f.filter);
+        conds.extend(f.steps.iter().filter_map(|s| match &s.action {
+            Action::Branch(b) => Some(&b.condition),
+            _ => None,
+        }));
+    }
+    conds
+}
+
 fn retention_table(
     segments: &SegmentSet,
     flows: &BTreeMap<String, BTreeMap<u32, Arc<FlowDef>>>,
@@ -417,20 +413,7 @@ fn retention_table(
             (Keep::For(a), Keep::For(b)) => Keep::For(a.max(b)),
         };
     };
-    let mut conds: Vec<&Condition> = segments.iter().map(|s| &s.condition).collect();
-    for versions in flows.values() {
-        for f in versions.values() {
-            if let Some(c) = &f.filter {
-                conds.push(c);
-            }
-            for s in &f.steps {
-                if let Action::Branch(b) = &s.action {
-                    conds.push(&b.condition);
-                }
-            }
-        }
-    }
-    for c in conds {
+    for c in history_conditions(segments, flows) {
         c.walk(&mut |c| {
             if let Condition::Event(e) = c {
                 keep(

@@ -173,8 +173,7 @@ impl Engine {
             cx.out.decisions.push(d);
             return;
         }
-        st.seen_oldest = Some(st.seen_oldest.map_or(cx.now, |t| t.min(cx.now)));
-        st.seen.insert_hash(id_hash, cx.now);
+        remember(st, id_hash, cx.now);
         match &e.kind {
             // Store-level facts: the store's own state handles them.
             EventKind::InventoryChanged(_) | EventKind::PriceChanged(_) => return,
@@ -352,7 +351,7 @@ impl Engine {
     ) {
         for flow in triggers {
             let t = &flow.trigger;
-            // `triggered_by` lists the flows by their trigger's event name.
+            // `EventFacts::triggers` lists the flows by their trigger's event name.
             debug_assert_eq!(t.event.as_deref(), Some(e.name()));
             if !t.filter.iter().all(|m| m.test(props)) {
                 continue;
@@ -476,7 +475,7 @@ impl Engine {
                     image_url: r.image_url,
                 }),
             };
-            if remember(st, e.id.shared(), cx.now).is_none() {
+            if remember(st, crate::seen_ids::id_hash(e.id.as_str()), cx.now).is_none() {
                 self.ingest(st, &Arc::new(e), cx);
             }
         }
@@ -833,10 +832,11 @@ pub(crate) fn ledger_key(id: &str) -> u64 {
     })
 }
 
-/// Marks an event id as applied; returns the previous mark, if any.
-fn remember(st: &mut CustomerState, id: &Arc<str>, now: Timestamp) -> Option<Timestamp> {
+/// Marks an event id (its [`crate::seen_ids::id_hash`]) as applied;
+/// returns the previous mark, if any.
+fn remember(st: &mut CustomerState, id_hash: u64, now: Timestamp) -> Option<Timestamp> {
     st.seen_oldest = Some(st.seen_oldest.map_or(now, |t| t.min(now)));
-    st.seen.insert(id, now)
+    st.seen.insert_hash(id_hash, now)
 }
 
 /// Whether an event matches a goal or a `wait_for`: its name, its property

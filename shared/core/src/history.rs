@@ -176,33 +176,17 @@ impl History {
     /// Records the event if its name is kept and it is still inside its
     /// retention at `now`. Returns whether it was added.
     pub fn record(&mut self, e: &Event, now: Timestamp, r: &dyn Retention) -> bool {
-        self.record_with(e, None, now, r)
-    }
-
-    /// As [`History::record`], with the event's properties already as JSON
-    /// and their [`crate::fingerprint::of`].
-    pub fn record_with(
-        &mut self,
-        e: &Event,
-        props: Option<(&std::sync::Arc<Value>, u64)>,
-        now: Timestamp,
-        r: &dyn Retention,
-    ) -> bool {
         let Some(keep) = r.keep_for(e.name()) else {
             return false;
         };
-        match props {
-            Some((p, bits)) => self.record_kept(e, p, bits, keep, now),
-            None => {
-                let p = std::sync::Arc::new(e.kind.properties_json());
-                let bits = crate::fingerprint::of(&p);
-                self.record_kept(e, &p, bits, keep, now)
-            }
-        }
+        let props = std::sync::Arc::new(e.kind.properties_json());
+        let bits = crate::fingerprint::of(&props);
+        self.record_kept(e, &props, bits, keep, now)
     }
 
-    /// As [`History::record_with`], with the retention of the event's name
-    /// already looked up.
+    /// As [`History::record`], with the retention of the event's name
+    /// already looked up and its properties as kept (with their
+    /// [`crate::fingerprint::of`]).
     pub fn record_kept(
         &mut self,
         e: &Event,
@@ -310,16 +294,21 @@ impl History {
     }
 }
 
+/// A retention that keeps every event for good (tests of what reads the
+/// history).
+#[cfg(test)]
+pub(crate) struct KeepAll;
+
+#[cfg(test)]
+impl Retention for KeepAll {
+    fn keep_for(&self, _: &str) -> Option<Keep> {
+        Some(Keep::Forever)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct KeepAll;
-    impl Retention for KeepAll {
-        fn keep_for(&self, _: &str) -> Option<Keep> {
-            Some(Keep::Forever)
-        }
-    }
 
     struct KeepHour;
     impl Retention for KeepHour {
