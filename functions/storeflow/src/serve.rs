@@ -133,10 +133,7 @@ pub async fn run(runtime: Arc<Runtime>, listener: tokio::net::TcpListener) -> Re
     if n > 0 {
         eprintln!("storeflow serve: applied {n} item(s) accepted before the last stop");
     }
-    let workers = {
-        let r = runtime.clone();
-        tokio::spawn(async move { r.run_workers().await })
-    };
+    let workers = runtime.start_workers().context("starting the workers")?;
     let stop = {
         let r = runtime.clone();
         async move {
@@ -154,7 +151,7 @@ pub async fn run(runtime: Arc<Runtime>, listener: tokio::net::TcpListener) -> Re
         .with_graceful_shutdown(stop)
         .await
         .context("serving HTTP")?;
-    let _ = workers.await;
+    workers.await;
     eprintln!("storeflow serve: stopped");
     Ok(())
 }

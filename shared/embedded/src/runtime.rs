@@ -205,14 +205,65 @@ impl Runtime {
         }
     }
 
-    /// The three workers; returns when `shutdown` was asked and each has
-    /// finished the item it held.
-    pub async fn run_workers(self: &Arc<Self>) {
-        let (a, b, c) = (self.clone(), self.clone(), self.clone());
-        let inbox = tokio::spawn(async move { a.inbox_worker().await });
-        let timers = tokio::spawn(async move { b.timer_worker().await });
-        let outbox = tokio::spawn(async move { c.outbox_worker().await });
-        let _ = tokio::join!(inbox, timers, outbox);
+    /// Starts the three workers, each on a thread of its own; the future
+    /// resolves when `shutdown` was asked and each has finished the item it
+    /// held.
+    ///
+    /// Not tasks on the HTTP runtime: the engine's batch, the timer
+    /// wake-ups and the outbox's file writes block on SQLite and the disk
+    /// for milliseconds at a time, and a blocked runtime worker stops
+    /// answering webhooks until it is done. On threads of their own they
+    /// are preempted by the kernel instead, so an acknowledgement does not
+    /// queue behind them.
+    pub fn start_workers(
+        self: &Arc<Self>,
+    ) -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+        let inbox =
+            self.on_own_thread("storeflow-inbox", |r| async move { r.inbox_worker().await })?;
+        let timers =
+            self.on_own_thread(
+                "storeflow-timers",
+                |r| async move { r.timer_worker().await },
+            )?;
+        let outbox =
+            self.on_own_thread(
+                "storeflow-outbox",
+                |r| async move { r.outbox_worker().await },
+            )?;
+        Ok(async move {
+            let _ = tokio::join!(inbox, timers, outbox);
+        })
+    }
+
+    /// Runs `work` on a new thread with a single-threaded async runtime of
+    /// its own; the receiver resolves when it returned (or the thread died).
+    fn on_own_thread<F, Fut>(
+        self: &Arc<Self>,
+        name: &str,
+        work: F,
+    ) -> std::io::Result<tokio::sync::oneshot::Receiver<()>>
+    where
+        F: FnOnce(Arc<Self>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let me = self.clone();
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(work(me)),
+                    Err(e) => eprintln!(
+                        "storeflow: {}: {e}",
+                        std::thread::current().name().unwrap_or("worker")
+                    ),
+                }
+                let _ = done.send(());
+            })?;
+        Ok(finished)
     }
 
     /// Applies everything in the inbox now (also used at start: what was
