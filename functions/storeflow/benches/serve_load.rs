@@ -171,6 +171,7 @@ fn webhooks() {
     let rate = env("RATE", 0);
     let interval = (rate > 0).then(|| Duration::from_secs_f64(conns as f64 / rate as f64));
     let cpu0 = cpu_secs(child.id());
+    let own0 = cpu_secs(std::process::id());
     let start = Instant::now();
     let threads: Vec<_> = (0..conns)
         .map(|c| {
@@ -207,6 +208,7 @@ fn webhooks() {
         .collect();
     let took = start.elapsed();
     let cpu_acked = cpu_secs(child.id()) - cpu0;
+    let cpu_load = cpu_secs(std::process::id()) - own0;
     lat.sort();
     let q = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     println!(
@@ -229,6 +231,12 @@ fn webhooks() {
     // Let the outbox and timer workers finish what the inbox left them.
     std::thread::sleep(Duration::from_millis(500));
     let cpu_all = cpu_secs(child.id()) - cpu0;
+    // Both share the machine's cores: what the load generator takes is
+    // not the server's to use.
+    println!(
+        "webhooks: load generator CPU {cpu_load:.1} s over {:.1} s",
+        took.as_secs_f64()
+    );
     println!(
         "webhooks: inbox applied {:.2} s after the last acknowledgement: {:.0}/s acknowledged and applied",
         drained.as_secs_f64(),
