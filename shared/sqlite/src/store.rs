@@ -35,7 +35,7 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(1
 /// copies, so the WAL grows until this commit, which holds the writer lock,
 /// copies the rest and syncs both files (10-40 ms on a virtual disk). Every
 /// delivery waiting for the connection waits for it. At 10,000 pages,
-/// `storeflow serve` under the load bench met it a few times a second (with
+/// `storeflow serve` under the load bench met it about once a second (with
 /// the WAL's truncation after it), and it set the p99 of acknowledgements;
 /// at 100,000 pages (about 400 MB of WAL) it came once in about 30,000
 /// webhooks. At a small store's rate it never comes: the checkpointer
