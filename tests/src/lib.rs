@@ -258,7 +258,45 @@ pub fn line_items() -> Value {
     ])
 }
 
-/// A fresh directory under the system temp dir, unique to this test.
+/// The project's Python virtualenv under the cache (`scripts/test` makes
+/// it), with `module` importable: installed there with pip from `spec` when
+/// it is not. Tests that drive a real third-party client or server from
+/// PyPI use it; they fail (never pass) when PyPI cannot be reached.
+pub fn python_with(module: &str, spec: &str) -> PathBuf {
+    use std::process::Command;
+    let dir = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("storeflow-venv");
+    let py = dir.join("bin/python");
+    let imports = |py: &PathBuf| {
+        Command::new(py)
+            .args(["-c", &format!("import {module}")])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !imports(&py) {
+        let made = py.exists()
+            || Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&dir)
+                .status()
+                .is_ok_and(|s| s.success());
+        let installed = made
+            && Command::new(&py)
+                .args(["-m", "pip", "install", "--quiet", spec])
+                .status()
+                .is_ok_and(|s| s.success());
+        assert!(
+            installed && imports(&py),
+            "could not install {spec} into {}: is PyPI reachable?",
+            dir.display()
+        );
+    }
+    py
+}
+
 /// A TCP port free on this machine now (for a server a test starts).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -268,6 +306,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A fresh directory under the system temp dir, unique to this test.
 pub fn temp_dir(name: &str) -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);

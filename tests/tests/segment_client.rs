@@ -11,45 +11,8 @@ use storeflow_core::event::EventKind;
 use storeflow_ingest::Accepted;
 use storeflow_tests::*;
 
-fn venv() -> PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    cache.join("storeflow-venv")
-}
-
 fn python() -> PathBuf {
-    let dir = venv();
-    let py = dir.join("bin/python");
-    let ready = Command::new(&py)
-        .args(["-c", "import segment.analytics"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ready {
-        let ok = Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg(&dir)
-            .status()
-            .is_ok_and(|s| s.success())
-            && Command::new(&py)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "segment-analytics-python==2.4.0",
-                ])
-                .status()
-                .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "could not install segment-analytics-python into {}: is PyPI reachable?",
-            dir.display()
-        );
-    }
-    py
+    python_with("segment.analytics", "segment-analytics-python==2.4.0")
 }
 
 const CLIENT: &str = r#"

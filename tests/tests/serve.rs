@@ -317,6 +317,11 @@ fn child_serve() {
 }
 
 fn spawn_child(data: &Path, port: u16) -> std::process::Child {
+    spawn_child_with(data, port, &[])
+}
+
+/// [`spawn_child`] with more environment variables for the server.
+fn spawn_child_with(data: &Path, port: u16, env: &[(&str, &str)]) -> std::process::Child {
     let args = json!([
         "storeflow",
         "serve",
@@ -338,6 +343,7 @@ fn spawn_child(data: &Path, port: u16) -> std::process::Child {
         ])
         .env("STOREFLOW_TEST_CHILD", args.to_string())
         .env("STOREFLOW_SHOPIFY_SECRETS", SHOPIFY_SECRET)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -661,4 +667,142 @@ async fn a_webhook_step_is_posted_signed_and_a_receiver_that_is_down_holds_up_no
         .unwrap()
         .unwrap()
         .unwrap();
+}
+
+/// A real SMTP server (`aiosmtpd` from PyPI) that requires a login and
+/// writes each message it accepts, with the envelope and the login used,
+/// as a JSON file into a folder. It runs until its stdin closes.
+const SMTP_SERVER: &str = r#"
+import json, logging, os, sys, warnings
+# AUTH without TLS is what this test on loopback wants: no warnings about it.
+warnings.simplefilter("ignore")
+logging.disable(logging.CRITICAL)
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+port, out, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+
+def authenticate(server, session, envelope, mechanism, auth_data):
+    ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user \
+        and auth_data.password.decode() == password
+    return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+
+class Keep:
+    async def handle_DATA(self, server, session, envelope):
+        n = len(os.listdir(out))
+        record = {"from": envelope.mail_from, "to": envelope.rcpt_tos,
+                  "login": session.auth_data.login.decode() if session.authenticated else None,
+                  "data": envelope.content.decode("utf-8", "replace")}
+        with open(os.path.join(out, f".{n}.tmp"), "w") as f:
+            json.dump(record, f)
+        os.rename(os.path.join(out, f".{n}.tmp"), os.path.join(out, f"{n}.json"))
+        return "250 kept"
+
+c = Controller(Keep(), hostname="127.0.0.1", port=port, authenticator=authenticate,
+               auth_required=True, auth_require_tls=False)
+c.start()
+print("ready", flush=True)
+sys.stdin.read()
+c.stop()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_smtp_url_in_the_environment_email_goes_to_the_smtp_server_with_its_login() {
+    use std::io::BufRead;
+    let py = python_with("aiosmtpd", "aiosmtpd==1.4.6");
+    let inbox = temp_dir("smtp-inbox");
+    let smtp_port = free_port();
+    let mut smtp = std::process::Command::new(py)
+        .arg("-c")
+        .arg(SMTP_SERVER)
+        .arg(smtp_port.to_string())
+        .arg(&inbox)
+        .args(["northwind", "s3cret-pass"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufReader::new(smtp.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready", "the SMTP server started");
+
+    let data = temp_dir("serve-smtp");
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let url = format!("smtp://127.0.0.1:{smtp_port}");
+    let mut child = spawn_child_with(
+        &data,
+        port,
+        &[
+            ("STOREFLOW_SMTP_URL", &url),
+            ("STOREFLOW_SMTP_USERNAME", "northwind"),
+            ("STOREFLOW_SMTP_PASSWORD", "s3cret-pass"),
+        ],
+    );
+    wait_up(addr).await;
+    let at = now_string();
+    assert_eq!(
+        webhook(
+            addr,
+            "customers/create",
+            "smtp-1",
+            &customer(701, "cy@example.com", &at)
+        )
+        .await,
+        200
+    );
+
+    // The welcome email, sent at once, arrives at the SMTP server.
+    let kept = wait_for(
+        "the welcome email at the SMTP server",
+        Duration::from_secs(30),
+        || {
+            let f = std::fs::read_dir(&inbox)
+                .ok()?
+                .flatten()
+                .find(|f| f.path().extension().is_some_and(|e| e == "json"))?;
+            serde_json::from_str::<Value>(&std::fs::read_to_string(f.path()).ok()?).ok()
+        },
+    )
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(smtp.stdin.take()); // stops the SMTP server
+    let _ = smtp.wait();
+
+    assert_eq!(
+        kept["login"], "northwind",
+        "it logged in with the credentials from the environment"
+    );
+    assert_eq!(kept["from"], "hello@northwind.example.com");
+    assert_eq!(kept["to"], json!(["cy@example.com"]));
+    let mail = kept["data"].as_str().unwrap();
+    for header in [
+        "From: \"Northwind Goods\" <hello@northwind.example.com>",
+        "To: cy@example.com",
+        "X-Storeflow-Flow: welcome",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        "Content-Type: multipart/alternative",
+        "Content-Type: text/plain",
+        "Content-Type: text/html",
+    ] {
+        assert!(mail.contains(header), "{header:?} missing from:\n{mail}");
+    }
+    assert!(
+        mail.contains("List-Unsubscribe: <http://localhost:8080/u/"),
+        "a one-click unsubscribe link:\n{mail}"
+    );
+    // Sent by SMTP, so not to the outbox folder as well.
+    assert!(emls(&data).is_empty(), "nothing in the outbox folder");
+    assert_eq!(
+        std::fs::read_dir(&inbox)
+            .unwrap()
+            .flatten()
+            .filter(|f| f.path().extension().is_some_and(|e| e == "json"))
+            .count(),
+        1,
+        "sent once"
+    );
 }
