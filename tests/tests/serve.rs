@@ -806,3 +806,58 @@ async fn with_an_smtp_url_in_the_environment_email_goes_to_the_smtp_server_with_
         "sent once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_dies_stops_the_server_with_an_error_and_loses_nothing() {
+    let data = temp_dir("serve-worker-dies");
+    let clock = Arc::new(ScaledClock::new(ts("2026-11-23T14:00:00Z"), 1.0));
+    // The report hook runs on the inbox worker's thread: a panic there
+    // stands for any bug that kills a worker.
+    let report: storeflow_embedded::runtime::Report =
+        Arc::new(|d: &storeflow_core::Decision| panic!("a bug in the inbox worker ({:?})", d.kind));
+    let rt = Runtime::open(
+        options(&data),
+        storeflow::serve::loader(repo_root().join("examples/starter")),
+        clock.clone(),
+        Some(report),
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(storeflow::serve::run(rt.clone(), listener));
+    let at = clock.now().to_string();
+    assert_eq!(
+        webhook(
+            addr,
+            "customers/create",
+            "die-1",
+            &customer(801, "di@example.com", &at)
+        )
+        .await,
+        200
+    );
+    let ended = tokio::time::timeout(Duration::from_secs(30), server)
+        .await
+        .expect("the server stopped by itself")
+        .unwrap();
+    let err = ended.expect_err("it stopped with an error");
+    assert!(err.to_string().contains("a worker died"), "{err:#}");
+
+    // The delivery was acknowledged before the worker died: a restart
+    // without the bug applies it.
+    drop(rt);
+    let rt = Runtime::open(
+        options(&data),
+        storeflow::serve::loader(repo_root().join("examples/starter")),
+        clock.clone(),
+        None,
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(storeflow::serve::run(rt.clone(), listener));
+    let (status, body) = wait_for_profile(addr, "di@example.com").await;
+    assert_eq!(status, 200, "{body}");
+    rt.shutdown();
+    server.await.unwrap().unwrap();
+}

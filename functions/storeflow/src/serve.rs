@@ -152,6 +152,9 @@ pub async fn run(runtime: Arc<Runtime>, listener: tokio::net::TcpListener) -> Re
         .await
         .context("serving HTTP")?;
     workers.await;
+    if runtime.worker_died() {
+        anyhow::bail!("stopped because a worker died (see above); nothing accepted is lost: it is applied on the next start");
+    }
     eprintln!("storeflow serve: stopped");
     Ok(())
 }

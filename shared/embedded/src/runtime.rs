@@ -98,6 +98,8 @@ pub struct Runtime {
     poke_outbox: Notify,
     poke_timers: Notify,
     stop: watch::Sender<bool>,
+    /// A worker ended before `shutdown` was asked (a bug: it panicked).
+    worker_died: std::sync::atomic::AtomicBool,
     /// Campaign starts known to be enrolled, so the timer loop does not ask
     /// the database about past campaigns on every tick.
     campaigns_done: std::sync::Mutex<std::collections::HashSet<(String, Timestamp)>>,
@@ -147,6 +149,7 @@ impl Runtime {
             poke_timers: Notify::new(),
             stop,
             campaigns_done: Default::default(),
+            worker_died: Default::default(),
         }))
     }
 
@@ -248,22 +251,34 @@ impl Runtime {
     {
         let (done, finished) = tokio::sync::oneshot::channel();
         let me = self.clone();
+        let name = name.to_string();
         std::thread::Builder::new()
-            .name(name.into())
+            .name(name.clone())
             .spawn(move || {
+                // However the thread ends (a panic included), a worker that
+                // was not asked to stop takes the server down with it: a
+                // server that acknowledges webhooks nobody applies, or sends
+                // nothing, is worse than one a supervisor restarts.
+                let _exit = WorkerExit {
+                    rt: me.clone(),
+                    name,
+                    done: Some(done),
+                };
                 match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                 {
                     Ok(rt) => rt.block_on(work(me)),
-                    Err(e) => eprintln!(
-                        "storeflow: {}: {e}",
-                        std::thread::current().name().unwrap_or("worker")
-                    ),
+                    Err(e) => eprintln!("storeflow: {}: {e}", _exit.name),
                 }
-                let _ = done.send(());
             })?;
         Ok(finished)
+    }
+
+    /// Whether a worker ended before `shutdown` was asked (it panicked):
+    /// the server then stops, and should exit with an error.
+    pub fn worker_died(&self) -> bool {
+        self.worker_died.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Applies everything in the inbox now (also used at start: what was
@@ -494,6 +509,32 @@ impl Runtime {
                 return;
             }
             self.idle(&self.poke_outbox, pause).await;
+        }
+    }
+}
+
+/// Dropped when a worker's thread ends: says so, and stops the server when
+/// nobody asked the worker to stop.
+struct WorkerExit {
+    rt: Arc<Runtime>,
+    name: String,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for WorkerExit {
+    fn drop(&mut self) {
+        if !self.rt.stopping() {
+            eprintln!(
+                "storeflow: the {} worker stopped unexpectedly; stopping the server",
+                self.name
+            );
+            self.rt
+                .worker_died
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            self.rt.shutdown();
+        }
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
         }
     }
 }
