@@ -322,6 +322,14 @@ fn spawn_child(data: &Path, port: u16) -> std::process::Child {
 
 /// [`spawn_child`] with more environment variables for the server.
 fn spawn_child_with(data: &Path, port: u16, env: &[(&str, &str)]) -> std::process::Child {
+    child_command(data, port, env)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn child_command(data: &Path, port: u16, env: &[(&str, &str)]) -> std::process::Command {
     let args = json!([
         "storeflow",
         "serve",
@@ -332,22 +340,19 @@ fn spawn_child_with(data: &Path, port: u16, env: &[(&str, &str)]) -> std::proces
         "--data",
         data
     ]);
-    std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "child_serve",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env("STOREFLOW_TEST_CHILD", args.to_string())
-        .env("STOREFLOW_SHOPIFY_SECRETS", SHOPIFY_SECRET)
-        .envs(env.iter().copied())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--ignored",
+        "--exact",
+        "child_serve",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ])
+    .env("STOREFLOW_TEST_CHILD", args.to_string())
+    .env("STOREFLOW_SHOPIFY_SECRETS", SHOPIFY_SECRET)
+    .envs(env.iter().copied());
+    cmd
 }
 
 async fn wait_up(addr: SocketAddr) {
@@ -671,7 +676,9 @@ async fn a_webhook_step_is_posted_signed_and_a_receiver_that_is_down_holds_up_no
 
 /// A real SMTP server (`aiosmtpd` from PyPI) that requires a login and
 /// writes each message it accepts, with the envelope and the login used,
-/// as a JSON file into a folder. It runs until its stdin closes.
+/// as a JSON file into a folder: plain, STARTTLS required, or TLS from the
+/// start (`mode`, with a certificate and key). It runs until its stdin
+/// closes.
 const SMTP_SERVER: &str = r#"
 import json, logging, os, sys, warnings
 # AUTH without TLS is what this test on loopback wants: no warnings about it.
@@ -680,7 +687,14 @@ logging.disable(logging.CRITICAL)
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-port, out, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+port, out, user, password, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+tls = {}
+if mode != "plain":
+    import ssl
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(sys.argv[6], sys.argv[7])
+    # STARTTLS demanded before anything else, or TLS from the first byte.
+    tls = dict(tls_context=ctx, require_starttls=True) if mode == "starttls" else dict(ssl_context=ctx)
 
 def authenticate(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user \
@@ -699,25 +713,129 @@ class Keep:
         return "250 kept"
 
 c = Controller(Keep(), hostname="127.0.0.1", port=port, authenticator=authenticate,
-               auth_required=True, auth_require_tls=False)
+               auth_required=True, auth_require_tls=mode == "starttls", **tls)
 c.start()
 print("ready", flush=True)
 sys.stdin.read()
 c.stop()
 "#;
 
+/// A private certificate authority and a certificate it signed for
+/// `localhost` (made with the `openssl` command): (CA, certificate, key).
+fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let ok = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=storeflow test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "relay.key",
+        "-out",
+        "relay.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("relay.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "relay.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "relay.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "relay.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("relay.pem"),
+        dir.join("relay.key"),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_an_smtp_url_in_the_environment_email_goes_to_the_smtp_server_with_its_login() {
+    let port = free_port();
+    email_through_smtp("plain", &format!("smtp://127.0.0.1:{port}"), port).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_with_starttls_required_and_a_private_ca_from_the_environment() {
+    let port = free_port();
+    email_through_smtp(
+        "starttls",
+        &format!("smtp://localhost:{port}?tls=required"),
+        port,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtps_with_a_private_ca_from_the_environment() {
+    let port = free_port();
+    email_through_smtp("tls", &format!("smtps://localhost:{port}"), port).await;
+}
+
+/// `storeflow serve` with `STOREFLOW_SMTP_URL` = `url` (and a login, and
+/// for TLS the private CA in `STOREFLOW_SMTP_CA_FILE`) sends the welcome
+/// email to a real SMTP server in `mode` on `smtp_port`.
+async fn email_through_smtp(mode: &str, url: &str, smtp_port: u16) {
     use std::io::BufRead;
     let py = python_with("aiosmtpd", "aiosmtpd==1.4.6");
     let inbox = temp_dir("smtp-inbox");
-    let smtp_port = free_port();
+    let certs = temp_dir("smtp-certs");
+    let (ca, cert, key) = if mode == "plain" {
+        Default::default()
+    } else {
+        private_ca(&certs)
+    };
     let mut smtp = std::process::Command::new(py)
         .arg("-c")
         .arg(SMTP_SERVER)
         .arg(smtp_port.to_string())
         .arg(&inbox)
-        .args(["northwind", "s3cret-pass"])
+        .args(["northwind", "s3cret-pass", mode])
+        .arg(&cert)
+        .arg(&key)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -731,16 +849,16 @@ async fn with_an_smtp_url_in_the_environment_email_goes_to_the_smtp_server_with_
     let data = temp_dir("serve-smtp");
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let url = format!("smtp://127.0.0.1:{smtp_port}");
-    let mut child = spawn_child_with(
-        &data,
-        port,
-        &[
-            ("STOREFLOW_SMTP_URL", &url),
-            ("STOREFLOW_SMTP_USERNAME", "northwind"),
-            ("STOREFLOW_SMTP_PASSWORD", "s3cret-pass"),
-        ],
-    );
+    let ca = ca.display().to_string();
+    let mut env = vec![
+        ("STOREFLOW_SMTP_URL", url),
+        ("STOREFLOW_SMTP_USERNAME", "northwind"),
+        ("STOREFLOW_SMTP_PASSWORD", "s3cret-pass"),
+    ];
+    if mode != "plain" {
+        env.push(("STOREFLOW_SMTP_CA_FILE", &ca));
+    }
+    let mut child = spawn_child_with(&data, port, &env);
     wait_up(addr).await;
     let at = now_string();
     assert_eq!(
@@ -860,4 +978,46 @@ async fn a_worker_that_dies_stops_the_server_with_an_error_and_loses_nothing() {
     assert_eq!(status, 200, "{body}");
     rt.shutdown();
     server.await.unwrap().unwrap();
+}
+
+#[test]
+fn a_bad_smtp_setting_stops_serve_at_start_naming_the_variable() {
+    let data = temp_dir("serve-smtp-bad");
+    let missing = data.join("no-such-ca.pem");
+    let missing = missing.display().to_string();
+    let not_pem = data.join("not.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let not_pem = not_pem.display().to_string();
+    for (env, says) in [
+        (
+            vec![
+                ("STOREFLOW_SMTP_URL", "smtps://localhost:465"),
+                ("STOREFLOW_SMTP_CA_FILE", missing.as_str()),
+            ],
+            format!("STOREFLOW_SMTP_CA_FILE={missing}"),
+        ),
+        (
+            vec![
+                ("STOREFLOW_SMTP_URL", "smtps://localhost:465"),
+                ("STOREFLOW_SMTP_CA_FILE", not_pem.as_str()),
+            ],
+            "the CA certificate (PEM): no \"BEGIN CERTIFICATE\" block".to_string(),
+        ),
+        (
+            vec![
+                ("STOREFLOW_SMTP_URL", "smtp://localhost:25"),
+                ("STOREFLOW_SMTP_CA_FILE", not_pem.as_str()),
+            ],
+            "a CA certificate is given, but the URL uses no TLS".to_string(),
+        ),
+        (
+            vec![("STOREFLOW_SMTP_URL", "gopher://localhost")],
+            "SMTP URL \"gopher://localhost\"".to_string(),
+        ),
+    ] {
+        let out = child_command(&data, free_port(), &env).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{env:?}: {stderr}");
+        assert!(stderr.contains(&says), "{env:?}: {says:?} not in: {stderr}");
+    }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use storeflow_core::{Decision, Kind};
 use storeflow_embedded::runtime::{Loader, Options, Report};
-use storeflow_embedded::{Clock, Runtime, SystemClock};
+use storeflow_embedded::{Clock, Runtime, SmtpSettings, SystemClock};
 
 /// The configuration loader: every error names file and field.
 pub fn loader(dir: PathBuf) -> Loader {
@@ -26,17 +26,34 @@ pub fn loader(dir: PathBuf) -> Loader {
 }
 
 /// SMTP from `STOREFLOW_SMTP_URL` (+ `STOREFLOW_SMTP_USERNAME` /
-/// `STOREFLOW_SMTP_PASSWORD`); none: email goes to the outbox folder.
-pub fn smtp_from_env() -> Option<(String, Option<(String, String)>)> {
-    let url = std::env::var("STOREFLOW_SMTP_URL").ok()?;
-    let creds = match (
+/// `STOREFLOW_SMTP_PASSWORD`, and `STOREFLOW_SMTP_CA_FILE`: a PEM file of a
+/// private certificate authority to trust); none: email goes to the outbox
+/// folder.
+pub fn smtp_from_env() -> Result<Option<SmtpSettings>> {
+    let Ok(url) = std::env::var("STOREFLOW_SMTP_URL") else {
+        return Ok(None);
+    };
+    let credentials = match (
         std::env::var("STOREFLOW_SMTP_USERNAME"),
         std::env::var("STOREFLOW_SMTP_PASSWORD"),
     ) {
         (Ok(u), Ok(p)) => Some((u, p)),
         _ => None,
     };
-    Some((url, creds))
+    let ca_pem = match std::env::var_os("STOREFLOW_SMTP_CA_FILE") {
+        Some(path) => Some(std::fs::read(&path).with_context(|| {
+            format!(
+                "STOREFLOW_SMTP_CA_FILE={}",
+                std::path::Path::new(&path).display()
+            )
+        })?),
+        None => None,
+    };
+    Ok(Some(SmtpSettings {
+        url,
+        credentials,
+        ca_pem,
+    }))
 }
 
 /// One line per decision worth seeing live: messages, deferrals, skips of
@@ -82,9 +99,16 @@ pub fn serve(config: PathBuf, listen: String, data: PathBuf, err: &mut dyn Write
         .build()
         .context("starting the async runtime")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let smtp = match smtp_from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            writeln!(err, "{e:#}")?;
+            return Ok(1);
+        }
+    };
     let opts = Options {
         data_dir: data.clone(),
-        smtp: smtp_from_env(),
+        smtp,
         webhook_secret: std::env::var("STOREFLOW_WEBHOOK_SECRET")
             .ok()
             .filter(|s| !s.is_empty()),

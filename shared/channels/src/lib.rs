@@ -24,5 +24,5 @@ pub mod smtp;
 pub mod webhook;
 
 pub use outbox::OutboxDir;
-pub use smtp::Smtp;
+pub use smtp::{Smtp, SmtpSettings};
 pub use webhook::WebhookPoster;

@@ -1,6 +1,7 @@
 //! Email through an SMTP server.
 
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use storeflow_app::ports::{Deliver, DeliverError, Delivered};
 use storeflow_core::decision::MessageChannel;
@@ -12,6 +13,20 @@ pub struct Smtp {
     transport: AsyncSmtpTransport<Tokio1Executor>,
 }
 
+/// Where and how to reach the relay (`storeflow serve` reads them from the
+/// environment).
+#[derive(Debug, Clone, Default)]
+pub struct SmtpSettings {
+    /// `smtps://host:465` (TLS), `smtp://host:587?tls=required` (STARTTLS)
+    /// or `smtp://host:25` (plain, for a local relay).
+    pub url: String,
+    /// User name and password, when the relay wants a login.
+    pub credentials: Option<(String, String)>,
+    /// A certificate authority (PEM) to trust besides the public ones: a
+    /// relay of the merchant's own with a private certificate.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("SMTP URL {url:?}: {reason}")]
 pub struct SmtpConfigError {
@@ -20,20 +35,67 @@ pub struct SmtpConfigError {
 }
 
 impl Smtp {
-    /// From a URL: `smtps://host:465` (TLS), `smtp://host:587?tls=required`
-    /// (STARTTLS) or `smtp://host:25` (plain, for a local relay), with
-    /// optional credentials (taken from the environment by the caller).
+    /// From a URL and optional credentials, trusting the public CAs.
     pub fn from_url(
         url: &str,
         credentials: Option<(String, String)>,
     ) -> Result<Self, SmtpConfigError> {
+        Self::new(&SmtpSettings {
+            url: url.to_string(),
+            credentials,
+            ca_pem: None,
+        })
+    }
+
+    pub fn new(settings: &SmtpSettings) -> Result<Self, SmtpConfigError> {
+        let url = settings.url.as_str();
+        let fail = |reason: String| SmtpConfigError {
+            url: url.to_string(),
+            reason,
+        };
         let mut b =
-            AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| SmtpConfigError {
-                url: url.to_string(),
-                reason: e.to_string(),
-            })?;
-        if let Some((user, pass)) = credentials {
-            b = b.credentials(Credentials::new(user, pass));
+            AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| fail(e.to_string()))?;
+        if let Some(pem) = &settings.ca_pem {
+            // The URL chose the TLS mode; the same mode again, with the
+            // extra authority among the trusted ones.
+            let parsed = reqwest::Url::parse(url).map_err(|e| fail(e.to_string()))?;
+            let host = parsed
+                .host_str()
+                .ok_or_else(|| fail("no host".into()))?
+                .to_string();
+            let tls_query = parsed
+                .query_pairs()
+                .find(|(k, _)| k == "tls")
+                .map(|(_, v)| v.into_owned());
+            let mode = match (parsed.scheme(), tls_query.as_deref()) {
+                ("smtps", _) => Tls::Wrapper,
+                ("smtp", Some("required")) => Tls::Required,
+                ("smtp", Some("opportunistic")) => Tls::Opportunistic,
+                _ => {
+                    return Err(fail(
+                        "a CA certificate is given, but the URL uses no TLS (smtps://, or \
+                         smtp://…?tls=required for STARTTLS)"
+                            .into(),
+                    ))
+                }
+            };
+            // A file with no certificate in it would be read as an empty
+            // list, trusting nothing more, without a word.
+            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                return Err(fail(
+                    "the CA certificate (PEM): no \"BEGIN CERTIFICATE\" block in it".into(),
+                ));
+            }
+            let ca = Certificate::from_pem(pem)
+                .map_err(|e| fail(format!("the CA certificate (PEM): {e}")))?;
+            let params = TlsParameters::builder(host)
+                .add_root_certificate(ca)
+                .build()
+                .map_err(|e| fail(e.to_string()))?;
+            b = b.tls(mode(params));
+        }
+        if let Some((user, pass)) = &settings.credentials {
+            b = b.credentials(Credentials::new(user.clone(), pass.clone()));
         }
         Ok(Smtp {
             transport: b.build(),

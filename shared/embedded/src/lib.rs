@@ -26,3 +26,4 @@ pub mod runtime;
 
 pub use clock::{Clock, ScaledClock, SystemClock};
 pub use runtime::{Options, Runtime};
+pub use storeflow_channels::SmtpSettings;

@@ -43,9 +43,9 @@ fn retry_delay(attempts: u32) -> SignedDuration {
 
 pub struct Options {
     pub data_dir: PathBuf,
-    /// `STOREFLOW_SMTP_URL` and credentials; without it email goes to the
-    /// outbox folder.
-    pub smtp: Option<(String, Option<(String, String)>)>,
+    /// `STOREFLOW_SMTP_URL`, credentials and CA; without it email goes to
+    /// the outbox folder.
+    pub smtp: Option<storeflow_channels::SmtpSettings>,
     /// `STOREFLOW_WEBHOOK_SECRET`: with it, webhook steps are POSTed, signed
     /// with it; without it they go to the outbox folder (never unsigned).
     pub webhook_secret: Option<String>,
@@ -119,7 +119,7 @@ impl Runtime {
         let store = Sqlite::open(&opts.data_dir.join("storeflow.sqlite"))?;
         let config = loader().map_err(anyhow::Error::msg)?;
         let smtp = match &opts.smtp {
-            Some((url, creds)) => Some(Smtp::from_url(url, creds.clone())?),
+            Some(settings) => Some(Smtp::new(settings)?),
             None => None,
         };
         let webhooks = match &opts.webhook_secret {
@@ -238,8 +238,8 @@ impl Runtime {
         })
     }
 
-    /// Runs `work` on a new thread with a single-threaded async runtime of
-    /// its own; the receiver resolves when it returned (or the thread died).
+    /// Runs `work` on a new thread (called within an async runtime); the
+    /// receiver resolves when it returned (or the thread died).
     fn on_own_thread<F, Fut>(
         self: &Arc<Self>,
         name: &str,
@@ -249,6 +249,11 @@ impl Runtime {
         F: FnOnce(Arc<Self>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()>,
     {
+        // The future runs on the new thread, its timers and I/O on the
+        // caller's runtime. (A runtime of its own per thread would have
+        // drivers of its own, and a SIGTERM's wake-up could be read by one
+        // of them: the server then missed it.)
+        let handle = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
         let (done, finished) = tokio::sync::oneshot::channel();
         let me = self.clone();
         let name = name.to_string();
@@ -264,13 +269,7 @@ impl Runtime {
                     name,
                     done: Some(done),
                 };
-                match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt.block_on(work(me)),
-                    Err(e) => eprintln!("storeflow: {}: {e}", _exit.name),
-                }
+                handle.block_on(work(me));
             })?;
         Ok(finished)
     }
