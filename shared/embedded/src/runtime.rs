@@ -172,7 +172,10 @@ impl Runtime {
 
     /// Asks the workers to finish what they hold and stop.
     pub fn shutdown(&self) {
-        let _ = self.stop.send(true);
+        // `send` stores nothing when no receiver exists at that moment
+        // (no worker idle, nobody awaiting `stopped`): the request was then
+        // lost and the server never stopped. `send_replace` always stores.
+        self.stop.send_replace(true);
         self.poke_inbox.notify_one();
         self.poke_outbox.notify_one();
         self.poke_timers.notify_one();
