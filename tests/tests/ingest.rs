@@ -813,7 +813,7 @@ fn a_delivery_whose_storage_fails_in_a_group_commit_is_rolled_back_alone() {
     let db = dir.join("storeflow.db");
     let store = storeflow_sqlite::Sqlite::open(&db).unwrap();
     // A failing disk for one customer's item only, injected beside the store.
-    let side = rusqlite::Connection::open(&db).unwrap();
+    let side = rusqlite::Connection::open(storeflow_sqlite::store::ingest_path(&db)).unwrap();
     side.execute_batch(
         "CREATE TRIGGER fail_one BEFORE INSERT ON inbox WHEN NEW.item LIKE '%fail-me@%'
          BEGIN SELECT RAISE(ABORT, 'disk I/O error (injected)'); END;",
@@ -877,4 +877,94 @@ fn a_delivery_whose_storage_fails_in_a_group_commit_is_rolled_back_alone() {
         .all(|a| a.as_ref().unwrap().response.status == 200));
     assert_eq!(store.inbox(10).unwrap().len(), 3);
     assert_eq!(store.deliveries_kept().unwrap(), 3);
+}
+
+/// A database written before the ingest file existed (deliveries, facts
+/// and the inbox in the main file) opens with nothing lost: its unapplied
+/// items are still there to apply, the engine's mark of how far it applied
+/// starts below them, and a redelivery is still a duplicate.
+#[test]
+fn a_database_from_before_the_ingest_file_opens_with_its_inbox_and_deliveries() {
+    let dir = temp_dir("ingest_file_upgrade");
+    let db = dir.join("storeflow.sqlite");
+    let router = ingest_router();
+    let body = serde_json::to_vec(
+        &json!({"id": 7101, "email": "old@example.com", "first_name": "O",
+        "created_at": "2026-11-23T14:00:00Z", "updated_at": "2026-11-23T14:00:00Z"}),
+    )
+    .unwrap();
+    let req = shopify_request("customers/create", "old-1", &body, SHOPIFY_SECRET);
+    {
+        let store = storeflow_sqlite::Sqlite::open(&db).unwrap();
+        assert_eq!(
+            store
+                .accept(&router, &req, ts(NOW))
+                .unwrap()
+                .response
+                .status,
+            200
+        );
+    }
+    // Make it the old layout: the ingest tables and their rows in the main
+    // file, and no ingest file.
+    let ingest = storeflow_sqlite::store::ingest_path(&db);
+    {
+        let main = rusqlite::Connection::open(&db).unwrap();
+        main.execute("ATTACH DATABASE ?1 AS ingest", [ingest.to_str().unwrap()])
+            .unwrap();
+        main.execute_batch("DROP TABLE applied").unwrap();
+        for t in ["deliveries", "delivery_subjects", "facts", "inbox"] {
+            main.execute_batch(&format!(
+                "CREATE TABLE main.{t} AS SELECT * FROM ingest.{t} WHERE 0"
+            ))
+            .unwrap();
+            main.execute_batch(&format!("INSERT INTO main.{t} SELECT * FROM ingest.{t}"))
+                .unwrap();
+        }
+        main.execute_batch("DETACH DATABASE ingest").unwrap();
+    }
+    for f in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{f}", ingest.display()));
+    }
+
+    let store = storeflow_sqlite::Sqlite::open(&db).unwrap();
+    let inbox = store.inbox(10).unwrap();
+    assert_eq!(inbox.len(), 1, "the unapplied item is still there");
+    assert_eq!(store.deliveries_kept().unwrap(), 1);
+    let main = rusqlite::Connection::open(&db).unwrap();
+    let left: i64 = main
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name IN ('inbox', 'deliveries', 'facts', 'delivery_subjects')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0, "moved out of the main file");
+    // Shopify's redelivery is a duplicate, and a new delivery's item comes
+    // after the old one.
+    let again = store.accept(&router, &req, ts(NOW)).unwrap();
+    assert_eq!(again.response.status, 200);
+    assert!(again.accepted.is_empty(), "a duplicate: {again:?}");
+    let body2 = serde_json::to_vec(
+        &json!({"id": 7102, "email": "new@example.com", "first_name": "N",
+        "created_at": "2026-11-23T14:00:00Z", "updated_at": "2026-11-23T14:00:00Z"}),
+    )
+    .unwrap();
+    let req2 = shopify_request("customers/create", "new-1", &body2, SHOPIFY_SECRET);
+    assert_eq!(
+        store
+            .accept(&router, &req2, ts(NOW))
+            .unwrap()
+            .response
+            .status,
+        200
+    );
+    let inbox = store.inbox(10).unwrap();
+    assert_eq!(inbox.len(), 2);
+    assert!(inbox[0].seq < inbox[1].seq);
+    // Applied up to the first: only the second is left.
+    store.done(inbox[0].seq).unwrap();
+    let left = store.inbox(10).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].seq, inbox[1].seq);
 }

@@ -282,7 +282,7 @@ impl Sqlite {
         batch: &[(&Router, &Request, Timestamp)],
         savepoints: bool,
     ) -> Result<Option<Vec<Result<Handled, StoreError>>>, StoreError> {
-        self.with(|c| {
+        self.with_ingest(|c| {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(fail)?;
@@ -317,18 +317,22 @@ impl Sqlite {
         })
     }
 
-    /// Accepted items not yet applied, oldest first.
+    /// Accepted items not yet applied, oldest first. Items the main file
+    /// says are applied are deleted here first.
     pub fn inbox(&self, limit: usize) -> Result<Vec<InboxItem>, StoreError> {
-        self.with(|c| {
+        let applied = self.with(|c| crate::store::applied_seq(c))?;
+        self.with_ingest(|c| {
+            crate::exec(c, "DELETE FROM inbox WHERE seq <= ?1", params![applied])
+                .map_err(fail)?;
             let mut q = c
                 // The limit written into the statement: a bound LIMIT
                 // makes SQLite prepare the statement again on every call.
                 .prepare_cached(&format!(
-                    "SELECT seq, delivery, kind, item, received_us FROM inbox ORDER BY seq LIMIT {limit}"
+                    "SELECT seq, delivery, kind, item, received_us FROM inbox WHERE seq > ?1 ORDER BY seq LIMIT {limit}"
                 ))
                 .map_err(fail)?;
             let rows = q
-                .query_map([], |r| {
+                .query_map(params![applied], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, String>(1)?,
@@ -356,18 +360,15 @@ impl Sqlite {
         })
     }
 
-    /// Removes an applied inbox item.
+    /// Marks the inbox applied up to `seq` (an item applied outside a
+    /// batch: a privacy request).
     pub fn done(&self, seq: i64) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute("DELETE FROM inbox WHERE seq = ?1", params![seq])
-                .map_err(fail)?;
-            Ok(())
-        })
+        self.with(|c| crate::store::mark_applied(c, seq))
     }
 
     /// How many deliveries are kept (raw).
     pub fn deliveries_kept(&self) -> Result<u64, StoreError> {
-        self.with(|c| {
+        self.with_ingest(|c| {
             c.query_row("SELECT count(*) FROM deliveries", [], |r| {
                 r.get::<_, i64>(0)
             })

@@ -1,6 +1,8 @@
 //! The tables. Instants are stored as UTC microseconds since the epoch,
 //! so the due-timer query is an index range scan.
 
+/// The main file: customers, identities, shops, the outbox, the trace, and
+/// how far the engine has applied the inbox.
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS customers (
     profile  TEXT PRIMARY KEY,
@@ -49,6 +51,26 @@ CREATE TABLE IF NOT EXISTS decisions (
 );
 CREATE INDEX IF NOT EXISTS decisions_profile ON decisions (profile, seq);
 
+-- Campaign starts already enrolled (each fires once).
+-- The inbox (in the ingest file) is applied up to this seq: written in the
+-- transaction of what applying it wrote, so an item is applied exactly once.
+CREATE TABLE IF NOT EXISTS applied (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS campaigns_done (
+    flow     TEXT NOT NULL,
+    start_us INTEGER NOT NULL,
+    done_us  INTEGER NOT NULL,
+    PRIMARY KEY (flow, start_us)
+);
+"#;
+
+/// The ingest file: what accepting a delivery writes (raw deliveries, what
+/// they teach, the inbox). A file of its own, so that accepting and
+/// applying are two SQLite writers that do not wait for each other.
+pub const INGEST_SCHEMA: &str = r#"
 -- Every accepted webhook / tracking call, raw, for replay; the key is its
 -- idempotency key (a redelivery finds it and changes nothing).
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -77,12 +99,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     item         TEXT NOT NULL,
     received_us  INTEGER NOT NULL
 );
-
--- Campaign starts already enrolled (each fires once).
-CREATE TABLE IF NOT EXISTS campaigns_done (
-    flow     TEXT NOT NULL,
-    start_us INTEGER NOT NULL,
-    done_us  INTEGER NOT NULL,
-    PRIMARY KEY (flow, start_us)
-);
 "#;
+
+/// The ingest tables, as a database written before the split holds them in
+/// its main file (moved to the ingest file on open; `inbox` last).
+pub const INGEST_TABLES: [&str; 4] = ["deliveries", "delivery_subjects", "facts", "inbox"];

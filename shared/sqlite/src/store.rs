@@ -1,6 +1,6 @@
 //! `Sqlite`: the customer and shop ports in one SQLite database.
 
-use crate::schema::SCHEMA;
+use crate::schema::{INGEST_SCHEMA, INGEST_TABLES, SCHEMA};
 use crate::state_cache::StateCache;
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -12,15 +12,33 @@ use storeflow_core::ids::{ProfileId, ShopId};
 use storeflow_core::shop::ShopState;
 use storeflow_core::CustomerState;
 
-/// One connection behind a mutex: SQLite has one writer at a time anyway,
-/// and each call is a short local transaction.
+/// Two database files, a connection behind a mutex for each: SQLite has
+/// one writer at a time per file, and each call is a short local
+/// transaction. The ingest file takes what accepting deliveries writes,
+/// the main file everything else, so an acknowledgement never waits for
+/// the engine's transaction (`schema.rs`).
 pub struct Sqlite {
     conn: Mutex<Connection>,
+    ingest: Mutex<Connection>,
     /// Recently committed customer states (`state_cache`).
     states: Mutex<StateCache>,
     /// Dropped with the store: stops the checkpointer thread (file
     /// databases only).
     _checkpointer: Option<std::sync::mpsc::Sender<()>>,
+}
+
+/// The ingest file beside the main one: `storeflow.sqlite` →
+/// `storeflow-ingest.sqlite`.
+pub fn ingest_path(path: &Path) -> std::path::PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "storeflow".into());
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    path.with_file_name(format!("{stem}-ingest{ext}"))
 }
 
 /// How often the checkpointer copies the WAL into the database.
@@ -50,19 +68,97 @@ const WAL_SIZE_LIMIT_BYTES: i64 = 64 << 20;
 /// connection of its own (a passive checkpoint runs beside the writer), so
 /// no commit pays for a checkpoint and its fsync while every other writer
 /// waits for the connection. Stops when `stop`'s sender is dropped.
-fn checkpointer(path: &Path, stop: std::sync::mpsc::Receiver<()>) {
-    let Ok(c) = Connection::open(path) else {
-        return;
-    };
+fn checkpointer(paths: &[std::path::PathBuf], stop: std::sync::mpsc::Receiver<()>) {
+    let conns: Vec<Connection> = paths
+        .iter()
+        .filter_map(|p| Connection::open(p).ok())
+        .collect();
     loop {
         match stop.recv_timeout(CHECKPOINT_EVERY) {
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                // Busy or failed: the next round (or the backstop) does it.
-                let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                for c in &conns {
+                    // Busy or failed: the next round (or the backstop) does it.
+                    let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
             }
             _ => return,
         }
     }
+}
+
+/// WAL, sync, the schema, and the statement cache, for either file.
+fn configure(conn: &Connection, schema: &str) -> Result<(), StoreError> {
+    // WAL: readers never block the writer; NORMAL sync is durable
+    // across process crashes (kill -9), which is what we promise.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(unavailable)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(unavailable)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(unavailable)?;
+    conn.execute_batch(schema).map_err(unavailable)?;
+    // Every statement of the hot paths stays prepared: rusqlite keeps
+    // 16 by default, fewer than the accept and commit paths use, so
+    // they evicted each other and were parsed again all the time.
+    conn.set_prepared_statement_cache_capacity(128);
+    // The savepoints of a batch (one per commit) journal the pages they
+    // change: in memory, not in a temporary file.
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// How far the engine applied the inbox (0: nothing yet).
+pub(crate) fn applied_seq(c: &Connection) -> Result<i64, StoreError> {
+    c.query_row("SELECT seq FROM applied WHERE id = 1", [], |r| r.get(0))
+        .optional()
+        .map(|s| s.unwrap_or(0))
+        .map_err(unavailable)
+}
+
+/// Records that the inbox is applied up to `seq`.
+pub(crate) fn mark_applied(c: &Connection, seq: i64) -> Result<(), StoreError> {
+    crate::exec(
+        c,
+        "INSERT INTO applied (id, seq) VALUES (1, ?1) \
+         ON CONFLICT (id) DO UPDATE SET seq = max(seq, excluded.seq)",
+        params![seq],
+    )
+    .map(|_| ())
+    .map_err(unavailable)
+}
+
+/// A database written before the split holds the ingest tables in its
+/// main file: copied to the ingest file, then dropped, `inbox` last, so a
+/// crash in between copies again on the next start (the copies ignore
+/// rows already there; the engine skips events it applied).
+fn move_ingest_tables(main: &Connection, ingest_file: &Path) -> Result<(), StoreError> {
+    let old: i64 = main
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'inbox'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    if old == 0 {
+        return Ok(());
+    }
+    let path = ingest_file.to_string_lossy();
+    crate::exec(main, "ATTACH DATABASE ?1 AS ingest", params![path]).map_err(unavailable)?;
+    let moved = (|| {
+        for t in INGEST_TABLES {
+            main.execute_batch(&format!(
+                "INSERT OR IGNORE INTO ingest.{t} SELECT * FROM main.{t}"
+            ))?;
+        }
+        for t in INGEST_TABLES {
+            main.execute_batch(&format!("DROP TABLE main.{t}"))?;
+        }
+        Ok::<_, rusqlite::Error>(())
+    })();
+    let detached = main.execute_batch("DETACH DATABASE ingest");
+    moved.map_err(unavailable)?;
+    detached.map_err(unavailable)
 }
 
 /// A due wake-up.
@@ -85,21 +181,30 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 }
 
 impl Sqlite {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`, and its ingest
+    /// file beside it ([`ingest_path`]).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(unavailable)?;
-        let mut store = Self::init(conn)?;
-        store.with(|c| {
+        let ingest_file = ingest_path(path);
+        let ingest = Connection::open(&ingest_file).map_err(unavailable)?;
+        let mut store = Self::init(conn, ingest)?;
+        store.with(|c| move_ingest_tables(c, &ingest_file))?;
+        for c in [&store.conn, &store.ingest] {
+            let c = c
+                .lock()
+                .map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
             c.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_BACKSTOP_PAGES)
                 .map_err(unavailable)?;
             c.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)
-                .map_err(unavailable)
-        })?;
+                .map_err(unavailable)?;
+        }
+        // One checkpointer for both files: a passive checkpoint of each in
+        // turn.
         let (tx, rx) = std::sync::mpsc::channel();
-        let path = path.to_path_buf();
+        let paths = [path.to_path_buf(), ingest_file];
         std::thread::Builder::new()
             .name("storeflow-checkpoint".into())
-            .spawn(move || checkpointer(&path, rx))
+            .spawn(move || checkpointer(&paths, rx))
             .map_err(|e| StoreError::Unavailable(format!("checkpointer: {e}")))?;
         store._checkpointer = Some(tx);
         Ok(store)
@@ -107,29 +212,29 @@ impl Sqlite {
 
     /// A private in-memory database (tests).
     pub fn in_memory() -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory().map_err(unavailable)?)
+        Self::init(
+            Connection::open_in_memory().map_err(unavailable)?,
+            Connection::open_in_memory().map_err(unavailable)?,
+        )
     }
 
-    fn init(conn: Connection) -> Result<Self, StoreError> {
-        // WAL: readers never block the writer; NORMAL sync is durable
-        // across process crashes (kill -9), which is what we promise.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(unavailable)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(unavailable)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(unavailable)?;
-        conn.execute_batch(SCHEMA).map_err(unavailable)?;
-        // Every statement of the hot paths stays prepared: rusqlite keeps
-        // 16 by default, fewer than the accept and commit paths use, so
-        // they evicted each other and were parsed again all the time.
-        conn.set_prepared_statement_cache_capacity(128);
-        // The savepoints of a batch (one per commit) journal the pages they
-        // change: in memory, not in a temporary file.
-        conn.pragma_update(None, "temp_store", "MEMORY")
-            .map_err(unavailable)?;
+    fn init(conn: Connection, ingest: Connection) -> Result<Self, StoreError> {
+        configure(&conn, SCHEMA)?;
+        configure(&ingest, INGEST_SCHEMA)?;
+        // The inbox's seqs must stay above what the main file says was
+        // applied, even for an ingest file that was lost or is new.
+        let applied = applied_seq(&conn)?;
+        crate::exec(
+            &ingest,
+            "INSERT INTO inbox (seq, delivery, kind, item, received_us) \
+             SELECT ?1, '', 'floor', '', 0 WHERE ?1 > coalesce((SELECT max(seq) FROM sqlite_sequence WHERE name = 'inbox'), 0)",
+            params![applied],
+        )
+        .map_err(unavailable)?;
+        crate::exec(&ingest, "DELETE FROM inbox WHERE kind = 'floor'", []).map_err(unavailable)?;
         Ok(Sqlite {
             conn: Mutex::new(conn),
+            ingest: Mutex::new(ingest),
             states: Mutex::default(),
             _checkpointer: None,
         })
@@ -143,6 +248,18 @@ impl Sqlite {
     /// memory (`state_cache`; 0 keeps none).
     pub fn set_state_cache(&self, n: usize) {
         self.states().set_capacity(n);
+    }
+
+    /// The ingest file's connection (accepting deliveries, the inbox).
+    pub(crate) fn with_ingest<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut c = self
+            .ingest
+            .lock()
+            .map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
+        f(&mut c)
     }
 
     pub(crate) fn with<R>(
@@ -747,14 +864,10 @@ impl Batch<'_> {
         f(&c)
     }
 
-    /// Removes an applied inbox item, committed with what applying it
-    /// wrote: an item is applied exactly once.
+    /// Marks the inbox applied up to `seq`, committed with what applying
+    /// it wrote: an item is applied exactly once.
     pub fn done(&self, seq: i64) -> Result<(), StoreError> {
-        self.with(|c| {
-            crate::exec(c, "DELETE FROM inbox WHERE seq = ?1", params![seq])
-                .map(|_| ())
-                .map_err(unavailable)
-        })
+        self.with(|c| mark_applied(c, seq))
     }
 }
 
