@@ -95,6 +95,18 @@ fn emls(dir: &Path) -> Vec<(PathBuf, String)> {
     out
 }
 
+/// `storeflow serve`'s `run` on `rt`, listening on a free loopback port.
+async fn serve_on_a_free_port(
+    rt: &Arc<Runtime>,
+) -> (SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (
+        addr,
+        tokio::spawn(storeflow::serve::run(rt.clone(), listener)),
+    )
+}
+
 async fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
@@ -119,9 +131,7 @@ async fn checkout_abandonment_over_http_lands_in_the_outbox_and_unsubscribes_in_
         None,
     )
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(storeflow::serve::run(rt.clone(), listener));
+    let (addr, server) = serve_on_a_free_port(&rt).await;
 
     assert_eq!(get(addr, "/health").await.0, 200);
     let at = clock.now().to_string();
@@ -253,9 +263,7 @@ async fn a_timer_due_while_the_process_was_down_fires_on_start_once() {
         // hour away. Then the process "dies" (dropped, no shutdown).
         let clock = Arc::new(ScaledClock::new(t0, 1.0));
         let rt = Runtime::open(options(&data), starter(), clock, None).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(storeflow::serve::run(rt.clone(), listener));
+        let (addr, server) = serve_on_a_free_port(&rt).await;
         let at = t0.to_string();
         assert_eq!(
             webhook(
@@ -625,9 +633,7 @@ async fn a_webhook_step_is_posted_signed_and_a_receiver_that_is_down_holds_up_no
     let mut opts = options(&data);
     opts.webhook_secret = Some(SECRET.into());
     let rt = Runtime::open(opts, storeflow::serve::loader(config), clock.clone(), None).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(storeflow::serve::run(rt.clone(), listener));
+    let (addr, server) = serve_on_a_free_port(&rt).await;
     let at = clock.now().to_string();
     assert_eq!(
         webhook(
@@ -940,9 +946,7 @@ async fn a_worker_that_dies_stops_the_server_with_an_error_and_loses_nothing() {
         Some(report),
     )
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(storeflow::serve::run(rt.clone(), listener));
+    let (addr, server) = serve_on_a_free_port(&rt).await;
     let at = clock.now().to_string();
     assert_eq!(
         webhook(
@@ -971,9 +975,7 @@ async fn a_worker_that_dies_stops_the_server_with_an_error_and_loses_nothing() {
         None,
     )
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(storeflow::serve::run(rt.clone(), listener));
+    let (addr, server) = serve_on_a_free_port(&rt).await;
     let (status, body) = wait_for_profile(addr, "di@example.com").await;
     assert_eq!(status, 200, "{body}");
     rt.shutdown();

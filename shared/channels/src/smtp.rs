@@ -35,18 +35,8 @@ pub struct SmtpConfigError {
 }
 
 impl Smtp {
-    /// From a URL and optional credentials, trusting the public CAs.
-    pub fn from_url(
-        url: &str,
-        credentials: Option<(String, String)>,
-    ) -> Result<Self, SmtpConfigError> {
-        Self::new(&SmtpSettings {
-            url: url.to_string(),
-            credentials,
-            ca_pem: None,
-        })
-    }
-
+    /// From the URL, the credentials if any, and a private CA if any
+    /// (trusted besides the public ones).
     pub fn new(settings: &SmtpSettings) -> Result<Self, SmtpConfigError> {
         let url = settings.url.as_str();
         let fail = |reason: String| SmtpConfigError {

@@ -253,9 +253,7 @@ impl Runtime {
         Fut: std::future::Future<Output = ()>,
     {
         // The future runs on the new thread, its timers and I/O on the
-        // caller's runtime. (A runtime of its own per thread would have
-        // drivers of its own, and a SIGTERM's wake-up could be read by one
-        // of them: the server then missed it.)
+        // caller's runtime: one runtime in the process, not one per worker.
         let handle = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
         let (done, finished) = tokio::sync::oneshot::channel();
         let me = self.clone();

@@ -192,10 +192,8 @@ impl Sqlite {
         let mut store = Self::init(conn, ingest)?;
         store.with(|c| move_ingest_tables(c, &ingest_file))?;
         for c in [&store.conn, &store.ingest] {
-            let c = c
-                .lock()
-                .map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
-            c.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_BACKSTOP_PAGES)
+            locked(c)?
+                .pragma_update(None, "wal_autocheckpoint", CHECKPOINT_BACKSTOP_PAGES)
                 .map_err(unavailable)?;
         }
         // One checkpointer for both files: a passive checkpoint of each in
@@ -224,14 +222,14 @@ impl Sqlite {
         // The inbox's seqs must stay above what the main file says was
         // applied, even for an ingest file that was lost or is new.
         let applied = applied_seq(&conn)?;
-        crate::exec(
-            &ingest,
-            "INSERT INTO inbox (seq, delivery, kind, item, received_us) \
-             SELECT ?1, '', 'floor', '', 0 WHERE ?1 > coalesce((SELECT max(seq) FROM sqlite_sequence WHERE name = 'inbox'), 0)",
-            params![applied],
-        )
-        .map_err(unavailable)?;
-        crate::exec(&ingest, "DELETE FROM inbox WHERE kind = 'floor'", []).map_err(unavailable)?;
+        // (`sqlite_sequence` holds the last seq AUTOINCREMENT gave out.)
+        for raise in [
+            "INSERT INTO sqlite_sequence (name, seq) SELECT 'inbox', ?1 \
+             WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'inbox')",
+            "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'inbox'",
+        ] {
+            crate::exec(&ingest, raise, params![applied]).map_err(unavailable)?;
+        }
         Ok(Sqlite {
             conn: Mutex::new(conn),
             ingest: Mutex::new(ingest),
@@ -255,22 +253,14 @@ impl Sqlite {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let mut c = self
-            .ingest
-            .lock()
-            .map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
-        f(&mut c)
+        f(&mut *locked(&self.ingest)?)
     }
 
     pub(crate) fn with<R>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let mut c = self
-            .conn
-            .lock()
-            .map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
-        f(&mut c)
+        f(&mut *locked(&self.conn)?)
     }
 
     /// Wake-ups due at or before `now`, earliest first.
@@ -662,6 +652,13 @@ fn load_customer(
     }))
 }
 
+/// A connection's lock: a poisoned one (a panic while it was held, maybe
+/// mid-transaction) is refused rather than used.
+fn locked<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, StoreError> {
+    m.lock()
+        .map_err(|_| StoreError::Unavailable("connection poisoned".into()))
+}
+
 fn lock(cache: &Mutex<StateCache>) -> std::sync::MutexGuard<'_, StateCache> {
     // The cache holds no invariant a panic could break halfway.
     cache.lock().unwrap_or_else(|e| e.into_inner())
@@ -857,11 +854,7 @@ impl Batch<'_> {
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let c = self
-            .conn
-            .lock()
-            .map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
-        f(&c)
+        f(&**locked(&self.conn)?)
     }
 
     /// Marks the inbox applied up to `seq`, committed with what applying
