@@ -968,3 +968,69 @@ fn a_database_from_before_the_ingest_file_opens_with_its_inbox_and_deliveries() 
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].seq, inbox[1].seq);
 }
+
+/// Applied items do not stay in the ingest file: the accepting writer
+/// deletes them as deliveries keep coming (in batches), and what was applied
+/// before a restart is gone once the store is open again.
+#[test]
+fn applied_inbox_items_are_deleted_from_the_ingest_file() {
+    let dir = temp_dir("inbox_pruned");
+    let db = dir.join("storeflow.sqlite");
+    let router = ingest_router();
+    let request = |n: u32| {
+        let body = serde_json::to_vec(
+            &json!({"id": 9000 + n, "email": format!("p{n}@example.com"),
+            "created_at": "2026-11-23T14:00:00Z", "updated_at": "2026-11-23T14:00:00Z"}),
+        )
+        .unwrap();
+        shopify_request(
+            "customers/create",
+            &format!("prune-{n}"),
+            &body,
+            SHOPIFY_SECRET,
+        )
+    };
+    let rows_in_ingest_file = || -> i64 {
+        rusqlite::Connection::open(storeflow_sqlite::store::ingest_path(&db))
+            .unwrap()
+            .query_row("SELECT count(*) FROM inbox", [], |r| r.get(0))
+            .unwrap()
+    };
+    let store = storeflow_sqlite::Sqlite::open(&db).unwrap();
+    let reqs: Vec<_> = (0..1100).map(request).collect();
+    for group in reqs.chunks(100) {
+        let batch: Vec<_> = group.iter().map(|r| (&router, r, ts(NOW))).collect();
+        for a in store.accept_batch(&batch).unwrap() {
+            assert_eq!(a.unwrap().response.status, 200);
+        }
+    }
+    let mut last = 0;
+    loop {
+        let items = store.inbox(500).unwrap();
+        let Some(item) = items.last() else { break };
+        last = item.seq;
+        store.done(last).unwrap();
+    }
+    assert_eq!(rows_in_ingest_file(), 1100, "not deleted by the engine");
+
+    let next = request(2000);
+    assert_eq!(
+        store
+            .accept(&router, &next, ts(NOW))
+            .unwrap()
+            .response
+            .status,
+        200
+    );
+    assert_eq!(rows_in_ingest_file(), 1, "only the new delivery's item");
+    let left = store.inbox(10).unwrap();
+    assert_eq!(left.len(), 1);
+    assert!(left[0].seq > last);
+
+    // Applied, then the process stops before another delivery came.
+    store.done(left[0].seq).unwrap();
+    drop(store);
+    let store = storeflow_sqlite::Sqlite::open(&db).unwrap();
+    assert_eq!(rows_in_ingest_file(), 0);
+    assert!(store.inbox(10).unwrap().is_empty());
+}

@@ -7,7 +7,8 @@
 //! Knobs: `REQUESTS` (default 30000), `CUSTOMERS` (REQUESTS / 6), `CONNECTIONS` (16), `RATE` (webhooks per
 //! second offered, each latency counted from its due instant; unset: as fast
 //! as the server answers), `TIMERS` (1000000);
-//! `IO` prints the server's I/O counters, `KEEP` keeps its data directory,
+//! `IO` prints the server's I/O counters, `TIMELINE` the latencies second by
+//! second (when the slow ones came), `KEEP` keeps its data directory,
 //! `STOREFLOW_BIN` runs another build of the server.
 
 use std::io::{Read, Write};
@@ -199,17 +200,21 @@ fn webhooks() {
                     s.write_all(&r).unwrap();
                     let status = response(&mut s, &mut buf);
                     assert_eq!(status, 200);
-                    lat.push(t.elapsed());
+                    lat.push((t - start, t.elapsed()));
                 }
                 lat
             })
         })
         .collect();
-    let mut lat: Vec<Duration> = threads
+    let sent: Vec<(Duration, Duration)> = threads
         .into_iter()
         .flat_map(|t| t.join().unwrap())
         .collect();
     let took = start.elapsed();
+    if std::env::var("TIMELINE").is_ok() {
+        timeline(&sent);
+    }
+    let mut lat: Vec<Duration> = sent.into_iter().map(|(_, l)| l).collect();
     let cpu_acked = cpu_secs(child.id()) - cpu0;
     let cpu_load = cpu_secs(std::process::id()) - own0;
     lat.sort();
@@ -269,6 +274,24 @@ fn webhooks() {
         println!("webhooks: data kept in {}", data.display());
     } else {
         let _ = std::fs::remove_dir_all(&data);
+    }
+}
+
+/// Per second of the run (by each webhook's due instant): how many, p99
+/// and max latency.
+fn timeline(sent: &[(Duration, Duration)]) {
+    let mut by_second: std::collections::BTreeMap<u64, Vec<Duration>> = Default::default();
+    for (due, l) in sent {
+        by_second.entry(due.as_secs()).or_default().push(*l);
+    }
+    for (second, mut l) in by_second {
+        l.sort();
+        println!(
+            "timeline: second {second:>3}: {:>5} webhooks, p99 {:>8.2} ms, max {:>8.2} ms",
+            l.len(),
+            l[(l.len() * 99 / 100).min(l.len() - 1)].as_secs_f64() * 1e3,
+            l.last().unwrap().as_secs_f64() * 1e3
+        );
     }
 }
 

@@ -17,10 +17,12 @@
 //! - [`http`] — the HTTP endpoints: ingestion, one-click unsubscribe, the
 //!   profile view.
 //! - [`privacy`] — data requests and erasures on the embedded store.
+//! - [`priority`] — the background workers yield the CPU to acknowledgements.
 
 pub mod accept;
 pub mod clock;
 pub mod http;
+pub mod priority;
 pub mod privacy;
 pub mod runtime;
 

@@ -220,7 +220,8 @@ impl Runtime {
     /// for milliseconds at a time, and a blocked runtime worker stops
     /// answering webhooks until it is done. On threads of their own they
     /// are preempted by the kernel instead, so an acknowledgement does not
-    /// queue behind them.
+    /// queue behind them; and they run at a lower priority than the threads
+    /// that acknowledge.
     pub fn start_workers(
         self: &Arc<Self>,
     ) -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
@@ -265,6 +266,11 @@ impl Runtime {
                 // was not asked to stop takes the server down with it: a
                 // server that acknowledges webhooks nobody applies, or sends
                 // nothing, is worse than one a supervisor restarts.
+                // Acknowledgements first when the cores are busy: what this
+                // worker holds is durable and can wait (see `priority`).
+                if let Err(e) = crate::priority::lower_this_thread() {
+                    eprintln!("storeflow: {name}: runs at normal priority: {e}");
+                }
                 let _exit = WorkerExit {
                     rt: me.clone(),
                     name,

@@ -7,11 +7,17 @@
 use crate::store::Sqlite;
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::sync::atomic::Ordering;
 use storeflow_app::StoreError;
 use storeflow_core::event::Event;
 use storeflow_core::privacy::PrivacyRequest;
 use storeflow_ingest::store::{Facts, RawDelivery, Recorded, StoreError as IngestError};
 use storeflow_ingest::{Accepted, DeliveryStore, Handled, Request, Router};
+
+/// How many applied inbox items the accepting writer lets gather before
+/// it deletes them: one larger delete now and then, not a few pages more
+/// in every acknowledgement's commit.
+const PRUNE_AT: i64 = 1024;
 
 /// The delivery store over one connection (or open transaction).
 pub struct Deliveries<'c> {
@@ -286,6 +292,14 @@ impl Sqlite {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(fail)?;
+            // Applied items go in batches of at least PRUNE_AT, in the
+            // transaction of an acceptance: the ingest file has one writer.
+            let applied = self.applied_hint.load(Ordering::SeqCst);
+            let prune = applied >= self.inbox_pruned.load(Ordering::SeqCst) + PRUNE_AT;
+            if prune {
+                crate::exec(&tx, "DELETE FROM inbox WHERE seq <= ?1", params![applied])
+                    .map_err(fail)?;
+            }
             let mut out = Vec::with_capacity(batch.len());
             for (router, req, now) in batch {
                 if savepoints {
@@ -313,17 +327,21 @@ impl Sqlite {
                 out.push(r);
             }
             tx.commit().map_err(fail)?;
+            if prune {
+                self.inbox_pruned.fetch_max(applied, Ordering::SeqCst);
+            }
             Ok(Some(out))
         })
     }
 
-    /// Accepted items not yet applied, oldest first. Items the main file
-    /// says are applied are deleted here first.
+    /// Accepted items not yet applied, oldest first (those at or below the
+    /// main file's applied mark are skipped, and deleted later by the
+    /// accepting writer).
     pub fn inbox(&self, limit: usize) -> Result<Vec<InboxItem>, StoreError> {
         let applied = self.with(|c| crate::store::applied_seq(c))?;
-        self.with_ingest(|c| {
-            crate::exec(c, "DELETE FROM inbox WHERE seq <= ?1", params![applied])
-                .map_err(fail)?;
+        // Committed: the accepting writer may delete up to here.
+        self.applied_hint.fetch_max(applied, Ordering::SeqCst);
+        self.with_inbox_reader(|c| {
             let mut q = c
                 // The limit written into the statement: a bound LIMIT
                 // makes SQLite prepare the statement again on every call.

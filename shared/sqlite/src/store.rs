@@ -5,6 +5,7 @@ use crate::state_cache::StateCache;
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 use storeflow_app::ports::{Commit, Customers, Loaded, Shops, StoreError};
 use storeflow_core::decision::Message;
@@ -20,6 +21,16 @@ use storeflow_core::CustomerState;
 pub struct Sqlite {
     conn: Mutex<Connection>,
     ingest: Mutex<Connection>,
+    /// The engine's own connection for reading the inbox (file databases):
+    /// a WAL reader, so the engine never holds the mutex the acknowledging
+    /// writer needs. (It runs at a lower CPU priority: holding that mutex,
+    /// it would make every acknowledgement wait for it to get a core.)
+    inbox_reader: Option<Mutex<Connection>>,
+    /// The highest applied seq the engine has seen committed, and how far
+    /// the inbox was pruned: the accepting writer deletes applied items in
+    /// its own transactions, the ingest file's only writer.
+    pub(crate) applied_hint: AtomicI64,
+    pub(crate) inbox_pruned: AtomicI64,
     /// Recently committed customer states (`state_cache`).
     states: Mutex<StateCache>,
     /// Dropped with the store: stops the checkpointer thread (file
@@ -191,6 +202,15 @@ impl Sqlite {
         let ingest = Connection::open(&ingest_file).map_err(unavailable)?;
         let mut store = Self::init(conn, ingest)?;
         store.with(|c| move_ingest_tables(c, &ingest_file))?;
+        store.prune_applied()?;
+        let reader = Connection::open(&ingest_file).map_err(unavailable)?;
+        reader
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(unavailable)?;
+        reader
+            .pragma_update(None, "query_only", true)
+            .map_err(unavailable)?;
+        store.inbox_reader = Some(Mutex::new(reader));
         for c in [&store.conn, &store.ingest] {
             locked(c)?
                 .pragma_update(None, "wal_autocheckpoint", CHECKPOINT_BACKSTOP_PAGES)
@@ -230,12 +250,30 @@ impl Sqlite {
         ] {
             crate::exec(&ingest, raise, params![applied]).map_err(unavailable)?;
         }
-        Ok(Sqlite {
+        let store = Sqlite {
             conn: Mutex::new(conn),
             ingest: Mutex::new(ingest),
+            inbox_reader: None,
+            applied_hint: AtomicI64::new(applied),
+            inbox_pruned: AtomicI64::new(0),
             states: Mutex::default(),
             _checkpointer: None,
-        })
+        };
+        store.prune_applied()?;
+        Ok(store)
+    }
+
+    /// Deletes the inbox items the main file says were applied (at open;
+    /// afterwards the accepting writer does it as it goes).
+    fn prune_applied(&self) -> Result<(), StoreError> {
+        let applied = self.with(|c| applied_seq(c))?;
+        self.with_ingest(|c| {
+            crate::exec(c, "DELETE FROM inbox WHERE seq <= ?1", params![applied])
+                .map_err(unavailable)
+        })?;
+        self.applied_hint.fetch_max(applied, Ordering::SeqCst);
+        self.inbox_pruned.fetch_max(applied, Ordering::SeqCst);
+        Ok(())
     }
 
     fn states(&self) -> std::sync::MutexGuard<'_, StateCache> {
@@ -246,6 +284,19 @@ impl Sqlite {
     /// memory (`state_cache`; 0 keeps none).
     pub fn set_state_cache(&self, n: usize) {
         self.states().set_capacity(n);
+    }
+
+    /// The connection the engine reads the inbox with: its own, or the
+    /// ingest file's (an in-memory store, which another connection cannot
+    /// open).
+    pub(crate) fn with_inbox_reader<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        match &self.inbox_reader {
+            Some(r) => f(&mut *locked(r)?),
+            None => self.with_ingest(f),
+        }
     }
 
     /// The ingest file's connection (accepting deliveries, the inbox).
