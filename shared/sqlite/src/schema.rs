@@ -1,5 +1,11 @@
 //! The tables. Instants are stored as UTC microseconds since the epoch,
 //! so the due-timer query is an index range scan.
+//!
+//! Small rows looked up by their key are `WITHOUT ROWID` tables: the row
+//! lives in its key's b-tree, so an insert writes one page, not a table
+//! page and an index page (fewer pages in every commit's WAL frames). A
+//! database created before keeps its rowid tables; the statements are the
+//! same for both.
 
 /// The main file: customers, identities, shops, the outbox, the trace, and
 /// how far the engine has applied the inbox.
@@ -19,7 +25,7 @@ CREATE INDEX IF NOT EXISTS customers_shop ON customers (shop);
 CREATE TABLE IF NOT EXISTS identity_keys (
     key      TEXT PRIMARY KEY,
     profile  TEXT NOT NULL
-);
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS shops (
     shop     TEXT PRIMARY KEY,
@@ -84,11 +90,11 @@ CREATE TABLE IF NOT EXISTS delivery_subjects (
     subject  TEXT NOT NULL,
     key      TEXT NOT NULL,
     PRIMARY KEY (subject, key)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS facts (
     key    TEXT PRIMARY KEY,
     value  TEXT NOT NULL
-);
+) WITHOUT ROWID;
 
 -- What ingestion accepted and the engine has not applied yet: written in
 -- the same transaction as the raw delivery, before the 200 goes out.
