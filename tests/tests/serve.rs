@@ -1023,3 +1023,68 @@ fn a_bad_smtp_setting_stops_serve_at_start_naming_the_variable() {
         assert!(stderr.contains(&says), "{env:?}: {says:?} not in: {stderr}");
     }
 }
+
+/// A write of the engine's batch that fails (here a trigger stands in for
+/// a disk error on the outbox) keeps nothing of that batch: once the fault
+/// is gone, the event is applied again from the inbox and its message is
+/// sent, once. (Were the failed commit's other rows kept, the customer
+/// would already have seen the event, and its message would never go out.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_in_the_engines_batch_keeps_nothing_and_is_applied_again() {
+    let data = temp_dir("serve-batch-fault");
+    let clock = Arc::new(ScaledClock::new(ts("2026-11-23T14:00:00Z"), 1.0));
+    let rt = Runtime::open(
+        options(&data),
+        storeflow::serve::loader(repo_root().join("examples/starter")),
+        clock,
+        None,
+    )
+    .unwrap();
+    let side = rusqlite::Connection::open(data.join("storeflow.sqlite")).unwrap();
+    side.execute_batch(
+        "CREATE TRIGGER disk_trouble BEFORE INSERT ON outbox
+         WHEN NEW.message LIKE '%fail-me@example.com%'
+         BEGIN SELECT RAISE(ABORT, 'disk trouble'); END;",
+    )
+    .unwrap();
+    let (addr, server) = serve_on_a_free_port(&rt).await;
+    let at = "2026-11-23T14:00:00Z";
+    let welcomes = |email: &str| {
+        emls(&data)
+            .iter()
+            .filter(|(_, t)| {
+                t.contains(&format!("To: {email}")) && t.contains("X-Storeflow-Flow: welcome")
+            })
+            .count()
+    };
+    let body = customer(701, "ok@example.com", at);
+    assert_eq!(webhook(addr, "customers/create", "f-1", &body).await, 200);
+    wait_for("ok's welcome", Duration::from_secs(20), || {
+        (welcomes("ok@example.com") == 1).then_some(())
+    })
+    .await;
+    let body = customer(702, "fail-me@example.com", at);
+    assert_eq!(webhook(addr, "customers/create", "f-2", &body).await, 200);
+    // The engine retries a failed batch every second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(welcomes("fail-me@example.com"), 0);
+    assert!(!rt.store.inbox(10).unwrap().is_empty(), "still to apply");
+    let shop = rt.store.shops().unwrap().remove(0);
+    assert_eq!(
+        rt.store
+            .profile_for_key(&format!("{shop}|email|fail-me@example.com"))
+            .unwrap(),
+        None,
+        "nothing of the failed batch was kept"
+    );
+
+    side.execute_batch("DROP TRIGGER disk_trouble").unwrap();
+    wait_for("fail-me's welcome", Duration::from_secs(20), || {
+        (welcomes("fail-me@example.com") == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(welcomes("fail-me@example.com"), 1, "sent once");
+    assert_eq!(welcomes("ok@example.com"), 1, "sent once");
+    server.abort();
+}

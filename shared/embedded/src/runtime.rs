@@ -312,7 +312,7 @@ impl Runtime {
                 let started = std::time::Instant::now();
                 let mut decisions = Vec::new();
                 let mut applied = 0;
-                let r = self.store.batch(|tx| {
+                let (r, committed) = self.store.batch(|tx| {
                     let app = App::new(engine, tx);
                     while let Some(it) = items.next_if(|it| {
                         matches!(it.item, Inboxed::Event(_))
@@ -330,9 +330,14 @@ impl Runtime {
                     Ok(())
                 });
                 // What the batch committed is reported even when an item
-                // after it failed (that one stays in the inbox).
-                self.report(&decisions);
-                n += applied;
+                // after it failed (that one stays in the inbox); a batch
+                // rolled back is applied again later, and reported then.
+                if committed {
+                    self.report(&decisions);
+                    n += applied;
+                } else {
+                    applied = 0;
+                }
                 r?;
                 if let Some(it) = items.next_if(|it| matches!(it.item, Inboxed::Privacy(_))) {
                     let Inboxed::Privacy(p) = &it.item else {

@@ -732,9 +732,16 @@ fn lock(cache: &Mutex<StateCache>) -> std::sync::MutexGuard<'_, StateCache> {
     cache.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The writes of one customer commit, inside a transaction (or savepoint)
-/// the caller opened and closes.
+/// The writes of one customer commit, inside a transaction the caller
+/// opened and closes.
 fn write_customer(c: &Connection, cm: &Commit<'_>, w: &Serialized<'_>) -> Result<(), StoreError> {
+    check_customer(c, cm)?;
+    write_customer_rows(c, cm, w)
+}
+
+/// Every condition of a customer commit, before anything is written: a
+/// conflict leaves nothing behind, without a savepoint to roll back.
+fn check_customer(c: &Connection, cm: &Commit<'_>) -> Result<(), StoreError> {
     let id = cm.state.profile.id.as_str();
     if version_of(c, "customers", "profile", id)? != cm.expected {
         return Err(StoreError::Conflict(format!("profile {id}")));
@@ -743,6 +750,33 @@ fn write_customer(c: &Connection, cm: &Commit<'_>, w: &Serialized<'_>) -> Result
         if version_of(c, "customers", "profile", a.as_str())? != Some(*v) {
             return Err(StoreError::Conflict(format!("merged profile {a}")));
         }
+    }
+    for k in cm.keys {
+        let owner: Option<String> = c
+            .prepare_cached("SELECT profile FROM identity_keys WHERE key = ?1")
+            .and_then(|mut q| q.query_row(params![k], |r| r.get(0)).optional())
+            .map_err(unavailable)?;
+        if let Some(owner) = owner {
+            if owner != id && !cm.absorbed.iter().any(|(a, _)| a.as_str() == owner) {
+                return Err(StoreError::Conflict(format!(
+                    "identity key {k} is {owner}'s"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rows of a customer commit whose conditions [`check_customer`]
+/// found met. An error here (the disk) may leave some written: the caller
+/// rolls back its transaction.
+fn write_customer_rows(
+    c: &Connection,
+    cm: &Commit<'_>,
+    w: &Serialized<'_>,
+) -> Result<(), StoreError> {
+    let id = cm.state.profile.id.as_str();
+    for (a, _) in cm.absorbed {
         crate::exec(
             c,
             "DELETE FROM customers WHERE profile = ?1",
@@ -765,17 +799,6 @@ fn write_customer(c: &Connection, cm: &Commit<'_>, w: &Serialized<'_>) -> Result
     )
     .map_err(unavailable)?;
     for k in cm.keys {
-        let owner: Option<String> = c
-            .prepare_cached("SELECT profile FROM identity_keys WHERE key = ?1")
-            .and_then(|mut q| q.query_row(params![k], |r| r.get(0)).optional())
-            .map_err(unavailable)?;
-        if let Some(owner) = owner {
-            if owner != id && !cm.absorbed.iter().any(|(a, _)| a.as_str() == owner) {
-                return Err(StoreError::Conflict(format!(
-                    "identity key {k} is {owner}'s"
-                )));
-            }
-        }
         crate::exec(
             c,
             "INSERT INTO identity_keys (key, profile) VALUES (?1, ?2)
@@ -851,24 +874,6 @@ fn in_transaction<R>(
     Ok(r)
 }
 
-/// Runs `f` in a savepoint of the open transaction: released when it
-/// returns `Ok`, rolled back (and released) otherwise, so a failed commit
-/// inside a batch leaves nothing behind.
-fn in_savepoint<R>(
-    c: &Connection,
-    f: impl FnOnce(&Connection) -> Result<R, StoreError>,
-) -> Result<R, StoreError> {
-    // Prepared once (crate::exec), like the writes: parsing these three
-    // statements on every commit was a measurable share of a batch.
-    crate::exec(c, "SAVEPOINT one", []).map_err(unavailable)?;
-    let r = f(c);
-    if r.is_err() {
-        crate::exec(c, "ROLLBACK TO one", []).map_err(unavailable)?;
-    }
-    crate::exec(c, "RELEASE one", []).map_err(unavailable)?;
-    r
-}
-
 impl Customers for Sqlite {
     async fn find(&self, keys: &[String]) -> Result<Vec<Option<ProfileId>>, StoreError> {
         self.with(|c| find_keys(c, keys))
@@ -904,9 +909,12 @@ impl Shops for Sqlite {
 }
 
 /// The customer and shop ports inside one open transaction (group commit
-/// of the engine's work): every commit is a savepoint of it, and nothing is
-/// durable, or visible to another connection, before [`Sqlite::batch`]
-/// commits the whole. The connection is held for the batch, so no other
+/// of the engine's work): nothing is durable, or visible to another
+/// connection, before [`Sqlite::batch`] commits the whole. A commit checks
+/// its conditions before it writes, so a conflict leaves nothing behind;
+/// a write that fails (the disk) fails the whole batch, which is then
+/// rolled back. (A savepoint per commit did the same at about a tenth of
+/// the engine thread's CPU: SQLite copies every page a savepoint changes.) The connection is held for the batch, so no other
 /// writer runs meanwhile: a version condition can only fail for a real
 /// reason, never for a race.
 ///
@@ -915,6 +923,9 @@ impl Shops for Sqlite {
 pub struct Batch<'c> {
     conn: Mutex<&'c mut Connection>,
     states: &'c Mutex<StateCache>,
+    /// A write failed: the batch is rolled back, and every later call
+    /// fails.
+    failed: std::sync::atomic::AtomicBool,
 }
 
 impl Batch<'_> {
@@ -922,13 +933,30 @@ impl Batch<'_> {
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(
+                "an earlier write of this batch failed".into(),
+            ));
+        }
         f(&**locked(&self.conn)?)
+    }
+
+    /// Writes that must all land or none: a failure fails the batch.
+    fn write<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let r = self.with(f);
+        if r.is_err() {
+            self.failed.store(true, Ordering::SeqCst);
+        }
+        r
     }
 
     /// Marks the inbox applied up to `seq`, committed with what applying
     /// it wrote: an item is applied exactly once.
     pub fn done(&self, seq: i64) -> Result<(), StoreError> {
-        self.with(|c| mark_applied(c, seq))
+        self.write(|c| mark_applied(c, seq))
     }
 }
 
@@ -943,7 +971,8 @@ impl Customers for Batch<'_> {
 
     async fn commit(&self, cm: Commit<'_>) -> Result<(), StoreError> {
         let w = serialize(&cm)?;
-        self.with(|c| in_savepoint(c, |c| write_customer(c, &cm, &w)))?;
+        self.with(|c| check_customer(c, &cm))?;
+        self.write(|c| write_customer_rows(c, &cm, &w))?;
         // Kept before the batch commits: should the batch roll back, the
         // row keeps its old text and this state is never handed out.
         lock(self.states).keep(&w.state, cm.state);
@@ -964,33 +993,53 @@ impl Shops for Batch<'_> {
         wake: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let text = serde_json::to_string(state).map_err(|e| corrupt("shop state", e))?;
-        self.with(|c| in_savepoint(c, |c| write_shop(c, shop, &text, expected, wake)))
+        if self.with(|c| version_of(c, "shops", "shop", shop.as_str()))? != expected {
+            return Err(StoreError::Conflict(format!("shop {shop}")));
+        }
+        self.write(|c| write_shop(c, shop, &text, expected, wake))
     }
 }
 
 impl Sqlite {
     /// Group commit of the engine's work: `f` gets the ports inside one
     /// transaction, which is committed when `f` returns — whatever `f`
-    /// returns: work it finished before an error is kept (each commit is
-    /// a savepoint, so a failed one left nothing), and the error is
-    /// returned after the commit. Other users of the store wait for the
+    /// returns, unless a write failed: work it finished before a conflict
+    /// is kept (a conflicting commit wrote nothing), and the error is
+    /// returned after the commit. Returns `f`'s result and whether the
+    /// batch was committed (not when a write or the commit failed: then
+    /// nothing of it was). Other users of the main file wait for the
     /// batch, so keep it short.
     pub fn batch<R>(
         &self,
         f: impl FnOnce(&Batch<'_>) -> Result<R, StoreError>,
-    ) -> Result<R, StoreError> {
-        self.with(|c| {
+    ) -> (Result<R, StoreError>, bool) {
+        let run = self.with(|c| {
             c.execute_batch("BEGIN IMMEDIATE").map_err(unavailable)?;
-            let r = f(&Batch {
+            let b = Batch {
                 conn: Mutex::new(&mut *c),
                 states: &self.states,
-            });
+                failed: std::sync::atomic::AtomicBool::new(false),
+            };
+            let r = f(&b);
+            if b.failed.load(Ordering::SeqCst) {
+                let _ = c.execute_batch("ROLLBACK");
+                let r = r.and_then(|_| {
+                    Err(StoreError::Unavailable(
+                        "a write of the batch failed; nothing of it was kept".into(),
+                    ))
+                });
+                return Ok((r, false));
+            }
             if let Err(e) = c.execute_batch("COMMIT") {
                 let _ = c.execute_batch("ROLLBACK");
-                return Err(unavailable(e));
+                return Ok((Err(unavailable(e)), false));
             }
-            r
-        })
+            Ok((r, true))
+        });
+        match run {
+            Ok((r, committed)) => (r, committed),
+            Err(e) => (Err(e), false),
+        }
     }
 }
 
