@@ -57,46 +57,74 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(1
 
 /// The commit that fills the WAL past this many pages checkpoints itself
 /// (SQLite's automatic checkpoint): only a backstop, for when the
-/// checkpointer thread cannot catch up.
+/// checkpointer thread cannot keep the WAL under [`RESTART_AT_PAGES`].
 ///
-/// Under sustained load it always comes: the WAL can start over only when a
-/// checkpoint copied every frame, and commits land while the checkpointer
-/// copies, so the WAL grows until this commit, which holds the writer lock,
-/// copies the rest and syncs both files (10-40 ms on a virtual disk). Every
-/// delivery waiting for the connection waits for it. At 10,000 pages,
-/// `storeflow serve` under the load bench met it about once a second (with
-/// the WAL's truncation after it), and it set the p99 of acknowledgements;
-/// at 100,000 pages (about 400 MB of WAL) it came once in about 30,000
-/// webhooks. At a small store's rate it never comes: the checkpointer
-/// catches up between commits.
+/// It was what bounded the WAL before the checkpointer restarted it: under
+/// sustained load the WAL can start over only when a checkpoint copied
+/// every frame, and commits land while the checkpointer copies, so the WAL
+/// grew to this size and the commit that crossed it copied the rest and
+/// synced both files while every delivery waited (at 3,000 webhooks/s,
+/// once every 4-5 s, 16-77 ms and growing with the database).
 const CHECKPOINT_BACKSTOP_PAGES: i64 = 100_000;
+
+/// A WAL this long is started over by the checkpointer
+/// (`wal_checkpoint(RESTART)`): it holds the writer lock while it copies
+/// the frames since its last passive round and syncs, 7-19 ms on this
+/// machine's disk for the ingest file, and the next commit writes the WAL
+/// from its start. The same pause as the backstop's but shorter, at a size
+/// the checkpointer chose (about 130 MB of WAL), and off the writer's
+/// thread. 300,000 webhooks at a fixed 3,000/s: p99 16.9 and 12.8 ms with
+/// it, 23.3 and 32.3 ms without (interleaved, BENCHMARKS.md).
+const RESTART_AT_PAGES: i64 = 32_768;
 
 // No `journal_size_limit`: with one, the writer that starts the WAL over
 // syncs it and cuts the file back, 110-140 ms on this machine's disk while
 // every acknowledgement waits (at a fixed 3,000 webhooks/s: p99 167-189 ms
 // with it, 5-9 ms without). The WAL file keeps its largest size instead,
-// which only sustained load makes large (at most the backstop above).
+// about [`RESTART_AT_PAGES`] under sustained load.
 
 /// Copies the WAL into the database every [`CHECKPOINT_EVERY`] from a
 /// connection of its own (a passive checkpoint runs beside the writer), so
 /// no commit pays for a checkpoint and its fsync while every other writer
-/// waits for the connection. Stops when `stop`'s sender is dropped.
+/// waits for the connection; and starts a long WAL over
+/// ([`RESTART_AT_PAGES`]). Stops when `stop`'s sender is dropped.
 fn checkpointer(paths: &[std::path::PathBuf], stop: std::sync::mpsc::Receiver<()>) {
     let conns: Vec<Connection> = paths
         .iter()
         .filter_map(|p| Connection::open(p).ok())
         .collect();
+    for c in &conns {
+        let _ = c.busy_handler(Some(short_waits));
+    }
     loop {
         match stop.recv_timeout(CHECKPOINT_EVERY) {
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 for c in &conns {
-                    // Busy or failed: the next round (or the backstop) does it.
-                    let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    // Busy or failed: the next round (or the backstop) does
+                    // it. The second column is the WAL's length in frames.
+                    let frames = c
+                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
+                        .unwrap_or(0);
+                    if frames >= RESTART_AT_PAGES {
+                        let _ = c.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+                    }
                 }
             }
             _ => return,
         }
     }
+}
+
+/// The busy handler of every connection: waits in 200 µs steps, up to
+/// about 5 s. (SQLite's own, behind `busy_timeout`, sleeps 1, 2, 5, 10 ...
+/// up to 100 ms at a time, so a writer that met the checkpointer's 10 ms
+/// restart could sleep on for 8 ms more.)
+fn short_waits(attempt: i32) -> bool {
+    if attempt >= 25_000 {
+        return false;
+    }
+    std::thread::sleep(std::time::Duration::from_micros(200));
+    true
 }
 
 /// WAL, sync, the schema, and the statement cache, for either file.
@@ -107,8 +135,7 @@ fn configure(conn: &Connection, schema: &str) -> Result<(), StoreError> {
         .map_err(unavailable)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(unavailable)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(unavailable)?;
+    conn.busy_handler(Some(short_waits)).map_err(unavailable)?;
     conn.execute_batch(schema).map_err(unavailable)?;
     // Every statement of the hot paths stays prepared: rusqlite keeps
     // 16 by default, fewer than the accept and commit paths use, so
@@ -205,7 +232,7 @@ impl Sqlite {
         store.prune_applied()?;
         let reader = Connection::open(&ingest_file).map_err(unavailable)?;
         reader
-            .busy_timeout(std::time::Duration::from_secs(5))
+            .busy_handler(Some(short_waits))
             .map_err(unavailable)?;
         reader
             .pragma_update(None, "query_only", true)
