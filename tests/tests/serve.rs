@@ -28,6 +28,12 @@ fn options(data: &Path) -> Options {
     }
 }
 
+/// `Runtime::open` on the starter pack, with no report hook.
+fn starter_runtime(data: &Path, clock: Arc<dyn Clock>) -> Arc<Runtime> {
+    let config = repo_root().join("examples/starter");
+    Runtime::open(options(data), storeflow::serve::loader(config), clock, None).unwrap()
+}
+
 fn shopify_headers(topic: &str, id: &str, body: &[u8]) -> Vec<(String, String)> {
     [
         ("Content-Type", "application/json".to_string()),
@@ -124,13 +130,7 @@ async fn checkout_abandonment_over_http_lands_in_the_outbox_and_unsubscribes_in_
     let t0 = ts("2026-11-23T14:00:00Z");
     // An hour of store time passes in a second.
     let clock = Arc::new(ScaledClock::new(t0, 3600.0));
-    let rt = Runtime::open(
-        options(&data),
-        storeflow::serve::loader(repo_root().join("examples/starter")),
-        clock.clone(),
-        None,
-    )
-    .unwrap();
+    let rt = starter_runtime(&data, clock.clone());
     let (addr, server) = serve_on_a_free_port(&rt).await;
 
     assert_eq!(get(addr, "/health").await.0, 200);
@@ -257,12 +257,11 @@ async fn checkout_abandonment_over_http_lands_in_the_outbox_and_unsubscribes_in_
 async fn a_timer_due_while_the_process_was_down_fires_on_start_once() {
     let data = temp_dir("serve-restart");
     let t0 = ts("2026-11-23T14:00:00Z");
-    let starter = || storeflow::serve::loader(repo_root().join("examples/starter"));
     {
         // First life: a checkout is accepted and applied; the reminder is an
         // hour away. Then the process "dies" (dropped, no shutdown).
         let clock = Arc::new(ScaledClock::new(t0, 1.0));
-        let rt = Runtime::open(options(&data), starter(), clock, None).unwrap();
+        let rt = starter_runtime(&data, clock);
         let (addr, server) = serve_on_a_free_port(&rt).await;
         let at = t0.to_string();
         assert_eq!(
@@ -296,7 +295,7 @@ async fn a_timer_due_while_the_process_was_down_fires_on_start_once() {
         t0 + jiff::SignedDuration::from_hours(2),
         1.0,
     ));
-    let rt = Runtime::open(options(&data), starter(), later, None).unwrap();
+    let rt = starter_runtime(&data, later);
     assert!(rt.fire_due().await.unwrap() > 0, "the due wake-up fires");
     rt.deliver_pending().await.unwrap();
     let reminders = |d: &Path| {
@@ -968,13 +967,7 @@ async fn a_worker_that_dies_stops_the_server_with_an_error_and_loses_nothing() {
     // The delivery was acknowledged before the worker died: a restart
     // without the bug applies it.
     drop(rt);
-    let rt = Runtime::open(
-        options(&data),
-        storeflow::serve::loader(repo_root().join("examples/starter")),
-        clock.clone(),
-        None,
-    )
-    .unwrap();
+    let rt = starter_runtime(&data, clock.clone());
     let (addr, server) = serve_on_a_free_port(&rt).await;
     let (status, body) = wait_for_profile(addr, "di@example.com").await;
     assert_eq!(status, 200, "{body}");
@@ -1033,13 +1026,7 @@ fn a_bad_smtp_setting_stops_serve_at_start_naming_the_variable() {
 async fn a_failed_write_in_the_engines_batch_keeps_nothing_and_is_applied_again() {
     let data = temp_dir("serve-batch-fault");
     let clock = Arc::new(ScaledClock::new(ts("2026-11-23T14:00:00Z"), 1.0));
-    let rt = Runtime::open(
-        options(&data),
-        storeflow::serve::loader(repo_root().join("examples/starter")),
-        clock,
-        None,
-    )
-    .unwrap();
+    let rt = starter_runtime(&data, clock);
     let side = rusqlite::Connection::open(data.join("storeflow.sqlite")).unwrap();
     side.execute_batch(
         "CREATE TRIGGER disk_trouble BEFORE INSERT ON outbox

@@ -57,7 +57,6 @@ CREATE TABLE IF NOT EXISTS decisions (
 );
 CREATE INDEX IF NOT EXISTS decisions_profile ON decisions (profile, seq);
 
--- Campaign starts already enrolled (each fires once).
 -- The inbox (in the ingest file) is applied up to this seq: written in the
 -- transaction of what applying it wrote, so an item is applied exactly once.
 CREATE TABLE IF NOT EXISTS applied (
@@ -65,6 +64,7 @@ CREATE TABLE IF NOT EXISTS applied (
     seq  INTEGER NOT NULL
 );
 
+-- Campaign starts already enrolled (each fires once).
 CREATE TABLE IF NOT EXISTS campaigns_done (
     flow     TEXT NOT NULL,
     start_us INTEGER NOT NULL,

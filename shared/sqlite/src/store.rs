@@ -141,8 +141,8 @@ fn configure(conn: &Connection, schema: &str) -> Result<(), StoreError> {
     // 16 by default, fewer than the accept and commit paths use, so
     // they evicted each other and were parsed again all the time.
     conn.set_prepared_statement_cache_capacity(128);
-    // The savepoints of a batch (one per commit) journal the pages they
-    // change: in memory, not in a temporary file.
+    // Savepoints (an accepted group run again, one per delivery, after one
+    // failed) journal the pages they change: in memory, not in a file.
     conn.pragma_update(None, "temp_store", "MEMORY")
         .map_err(unavailable)?;
     Ok(())
@@ -277,7 +277,7 @@ impl Sqlite {
         ] {
             crate::exec(&ingest, raise, params![applied]).map_err(unavailable)?;
         }
-        let store = Sqlite {
+        Ok(Sqlite {
             conn: Mutex::new(conn),
             ingest: Mutex::new(ingest),
             inbox_reader: None,
@@ -285,13 +285,12 @@ impl Sqlite {
             inbox_pruned: AtomicI64::new(0),
             states: Mutex::default(),
             _checkpointer: None,
-        };
-        store.prune_applied()?;
-        Ok(store)
+        })
     }
 
-    /// Deletes the inbox items the main file says were applied (at open;
-    /// afterwards the accepting writer does it as it goes).
+    /// Deletes the inbox items the main file says were applied (at open,
+    /// after an old layout's inbox was moved; afterwards the accepting
+    /// writer does it as it goes).
     fn prune_applied(&self) -> Result<(), StoreError> {
         let applied = self.with(|c| applied_seq(c))?;
         self.with_ingest(|c| {
@@ -862,6 +861,15 @@ fn load_shop_row(c: &Connection, shop: &ShopId) -> Result<Option<(ShopState, u64
     Ok(row.map(|(state, v, _)| (state, v)))
 }
 
+/// A shop commit's condition, before it writes (as [`check_customer`]).
+fn check_shop(c: &Connection, shop: &ShopId, expected: Option<u64>) -> Result<(), StoreError> {
+    if version_of(c, "shops", "shop", shop.as_str())? != expected {
+        return Err(StoreError::Conflict(format!("shop {shop}")));
+    }
+    Ok(())
+}
+
+/// The shop's row, once [`check_shop`] found its condition met.
 fn write_shop(
     c: &Connection,
     shop: &ShopId,
@@ -869,9 +877,6 @@ fn write_shop(
     expected: Option<u64>,
     wake: Option<Timestamp>,
 ) -> Result<(), StoreError> {
-    if version_of(c, "shops", "shop", shop.as_str())? != expected {
-        return Err(StoreError::Conflict(format!("shop {shop}")));
-    }
     crate::exec(
         c,
         "INSERT INTO shops (shop, version, state, wake_us) VALUES (?1, ?2, ?3, ?4)
@@ -931,7 +936,12 @@ impl Shops for Sqlite {
         wake: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let text = serde_json::to_string(state).map_err(|e| corrupt("shop state", e))?;
-        self.with(|c| in_transaction(c, |tx| write_shop(tx, shop, &text, expected, wake)))
+        self.with(|c| {
+            in_transaction(c, |tx| {
+                check_shop(tx, shop, expected)?;
+                write_shop(tx, shop, &text, expected, wake)
+            })
+        })
     }
 }
 
@@ -941,9 +951,10 @@ impl Shops for Sqlite {
 /// its conditions before it writes, so a conflict leaves nothing behind;
 /// a write that fails (the disk) fails the whole batch, which is then
 /// rolled back. (A savepoint per commit did the same at about a tenth of
-/// the engine thread's CPU: SQLite copies every page a savepoint changes.) The connection is held for the batch, so no other
-/// writer runs meanwhile: a version condition can only fail for a real
-/// reason, never for a race.
+/// the engine thread's CPU: SQLite copies every page a savepoint changes.)
+/// The connection is held for the batch, so no other writer runs
+/// meanwhile: a version condition can only fail for a real reason, never
+/// for a race.
 ///
 /// Its futures never wait (every call is synchronous underneath), so a
 /// caller may run them with [`ready`].
@@ -1020,9 +1031,7 @@ impl Shops for Batch<'_> {
         wake: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let text = serde_json::to_string(state).map_err(|e| corrupt("shop state", e))?;
-        if self.with(|c| version_of(c, "shops", "shop", shop.as_str()))? != expected {
-            return Err(StoreError::Conflict(format!("shop {shop}")));
-        }
+        self.with(|c| check_shop(c, shop, expected))?;
         self.write(|c| write_shop(c, shop, &text, expected, wake))
     }
 }
@@ -1063,10 +1072,7 @@ impl Sqlite {
             }
             Ok((r, true))
         });
-        match run {
-            Ok((r, committed)) => (r, committed),
-            Err(e) => (Err(e), false),
-        }
+        run.unwrap_or_else(|e| (Err(e), false))
     }
 }
 
