@@ -270,15 +270,15 @@ impl Runtime {
         std::thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
-                // However the thread ends (a panic included), a worker that
-                // was not asked to stop takes the server down with it: a
-                // server that acknowledges webhooks nobody applies, or sends
-                // nothing, is worse than one a supervisor restarts.
                 // Acknowledgements first when the cores are busy: what this
                 // worker holds is durable and can wait (see `priority`).
                 if let Err(e) = crate::priority::lower_this_thread() {
                     eprintln!("storeflow: {name}: runs at normal priority: {e}");
                 }
+                // However the thread ends (a panic included), a worker that
+                // was not asked to stop takes the server down with it: a
+                // server that acknowledges webhooks nobody applies, or sends
+                // nothing, is worse than one a supervisor restarts.
                 let _exit = WorkerExit {
                     rt: me.clone(),
                     name,
@@ -332,11 +332,10 @@ impl Runtime {
                 // What the batch committed is reported even when an item
                 // after it failed (that one stays in the inbox); a batch
                 // rolled back is applied again later, and reported then.
+                // (Not committed: `r` is the error.)
                 if committed {
                     self.report(&decisions);
                     n += applied;
-                } else {
-                    applied = 0;
                 }
                 r?;
                 if let Some(it) = items.next_if(|it| matches!(it.item, Inboxed::Privacy(_))) {
