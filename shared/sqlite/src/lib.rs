@@ -17,6 +17,7 @@
 pub mod deliveries;
 pub mod schema;
 pub mod state_cache;
+mod state_codec;
 pub mod store;
 
 pub use store::Sqlite;

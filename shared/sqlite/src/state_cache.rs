@@ -4,8 +4,8 @@
 //! largest single cost of `storeflow serve` under load, and most events
 //! come from customers who were just active (a view, a cart, a checkout,
 //! an order within minutes). A commit leaves the state it wrote here,
-//! beside the length and hash of the exact text it wrote; a load takes it
-//! back only when the row's text matches both. So whatever else changed the
+//! beside the length and hash of the exact value it stored; a load takes it
+//! back only when the row's value matches both. So whatever else changed the
 //! row (another writer, an erasure, a profile of the same id made again, a
 //! transaction rolled back) the cache hands out nothing but what parsing
 //! the row would give. What the two may differ in is only derived and not
@@ -30,7 +30,7 @@ pub const CAPACITY: usize = 4_096;
 
 #[derive(Default)]
 pub struct StateCache {
-    /// By profile id: the hash of the text the commit wrote, the state it
+    /// By profile id: the hash of the value the commit stored, the state it
     /// was serialized from, and the id's place in `ids`.
     kept: HashMap<String, (u128, CustomerState, usize)>,
     /// Every kept id, for picking one at random.
@@ -41,27 +41,27 @@ pub struct StateCache {
     capacity: Option<usize>,
 }
 
-/// What a kept state's text is known by: its length and its 64-bit
-/// SipHash (std's `DefaultHasher`, fixed keys). Two texts of one customer
+/// What a kept state's stored value is known by: its length and its 64-bit
+/// SipHash (std's `DefaultHasher`, fixed keys). Two values of one customer
 /// colliding on both is not a practical concern.
-fn text_hash(text: &str) -> u128 {
+fn stored_hash(stored: &[u8]) -> u128 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    h.write(text.as_bytes());
-    (text.len() as u128) << 64 | u128::from(h.finish())
+    h.write(stored);
+    (stored.len() as u128) << 64 | u128::from(h.finish())
 }
 
 impl StateCache {
-    /// The state kept for `profile` if the stored row is `text`, taken out
+    /// The state kept for `profile` if the row still stores `stored`, taken out
     /// (the caller is about to change it and commit it again).
-    pub fn take(&mut self, profile: &str, text: &str) -> Option<CustomerState> {
+    pub fn take(&mut self, profile: &str, stored: &[u8]) -> Option<CustomerState> {
         let (hash, state, _) = self.remove(profile)?;
         // Changed since by something that did not go through here: the
         // row is parsed instead.
-        (hash == text_hash(text)).then_some(state)
+        (hash == stored_hash(stored)).then_some(state)
     }
 
-    /// Keeps `state`, just committed as `text`.
-    pub fn keep(&mut self, text: &str, state: CustomerState) {
+    /// Keeps `state`, just committed as `stored`.
+    pub fn keep(&mut self, stored: &[u8], state: CustomerState) {
         let id = state.profile.id.as_str().to_string();
         self.remove(&id);
         let capacity = self.capacity.unwrap_or(CAPACITY);
@@ -75,7 +75,7 @@ impl StateCache {
         }
         self.ids.push(id.clone());
         self.kept
-            .insert(id, (text_hash(text), state, self.ids.len() - 1));
+            .insert(id, (stored_hash(stored), state, self.ids.len() - 1));
     }
 
     /// Keeps at most `n` states from now on (0: none).
@@ -139,16 +139,16 @@ mod tests {
     #[test]
     fn a_state_comes_back_only_for_the_text_it_was_committed_as() {
         let mut c = StateCache::default();
-        c.keep("v2", state("p_a"));
-        assert!(c.take("p_a", "v3").is_none(), "another text: parse");
-        assert!(c.take("p_a", "v2").is_none(), "dropped by the miss");
-        c.keep("v2", state("p_a"));
-        let got = c.take("p_a", "v2").expect("the same text");
+        c.keep(b"v2", state("p_a"));
+        assert!(c.take("p_a", b"v3").is_none(), "another text: parse");
+        assert!(c.take("p_a", b"v2").is_none(), "dropped by the miss");
+        c.keep(b"v2", state("p_a"));
+        let got = c.take("p_a", b"v2").expect("the same text");
         assert_eq!(got.profile.id.as_str(), "p_a");
-        assert!(c.take("p_a", "v2").is_none(), "taken out");
-        c.keep("v4", state("p_a"));
+        assert!(c.take("p_a", b"v2").is_none(), "taken out");
+        c.keep(b"v4", state("p_a"));
         c.forget("p_a");
-        assert!(c.take("p_a", "v4").is_none(), "forgotten");
+        assert!(c.take("p_a", b"v4").is_none(), "forgotten");
     }
 
     #[test]
@@ -159,10 +159,10 @@ mod tests {
         for round in 0..4 {
             for i in 0..n {
                 let id = format!("p_{i}");
-                if c.take(&id, &format!("r{}-{i}", round)).is_some() {
+                if c.take(&id, format!("r{}-{i}", round).as_bytes()).is_some() {
                     hits += 1;
                 }
-                c.keep(&format!("r{}-{i}", round + 1), state(&id));
+                c.keep(format!("r{}-{i}", round + 1).as_bytes(), state(&id));
                 assert!(c.len() <= CAPACITY);
             }
         }

@@ -516,14 +516,25 @@ impl Sqlite {
     /// Customers in a segment now (a campaign's audience). A scan of every
     /// state: fine for the store sizes the embedded runtime is for.
     pub fn members(&self, segment: &str) -> Result<Vec<(ShopId, ProfileId)>, StoreError> {
-        let states = self.with(|c| texts(c, "SELECT state FROM customers ORDER BY profile", []))?;
         let mut out = Vec::new();
-        for text in states {
-            let st: CustomerState = json(&text, "customer")?;
-            if st.segments.is_member(segment) {
-                out.push((st.profile.shop.clone(), st.profile.id.clone()));
+        self.with(|c| {
+            let mut q = c
+                .prepare_cached("SELECT profile, state FROM customers ORDER BY profile")
+                .map_err(unavailable)?;
+            let mut rows = q.query([]).map_err(unavailable)?;
+            while let Some(r) = rows.next().map_err(unavailable)? {
+                let what = format!(
+                    "customer {}",
+                    r.get_ref(0).map_err(unavailable)?.as_str().unwrap_or("?")
+                );
+                let stored = r.get_ref(1).map_err(unavailable)?;
+                let st: CustomerState = json(&crate::state_codec::decode(stored, &what)?, &what)?;
+                if st.segments.is_member(segment) {
+                    out.push((st.profile.shop.clone(), st.profile.id.clone()));
+                }
             }
-        }
+            Ok(())
+        })?;
         out.sort();
         Ok(out)
     }
@@ -612,14 +623,14 @@ fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, Sto
     serde_json::from_str(text).map_err(|e| corrupt(what, e))
 }
 
-/// A versioned record's state (`state` made from its text, borrowed from
-/// the row), version and wake-up.
+/// A versioned record's state (`state` made from its stored value,
+/// borrowed from the row), version and wake-up.
 fn versioned<T>(
     c: &Connection,
     table: &str,
     key_col: &str,
     key: &str,
-    state: impl FnOnce(&str) -> Result<T, StoreError>,
+    state: impl FnOnce(rusqlite::types::ValueRef<'_>) -> Result<T, StoreError>,
 ) -> Result<Option<(T, u64, Option<Timestamp>)>, StoreError> {
     let row = c
         .prepare_cached(&format!(
@@ -630,8 +641,7 @@ fn versioned<T>(
                 let wake = r
                     .get::<_, Option<i64>>(2)?
                     .and_then(|us| Timestamp::from_microsecond(us).ok());
-                let text = r.get_ref(0)?.as_str()?;
-                Ok((state(text), r.get::<_, i64>(1)? as u64, wake))
+                Ok((state(r.get_ref(0)?), r.get::<_, i64>(1)? as u64, wake))
             })
             .optional()
         })
@@ -655,14 +665,17 @@ fn version_of(
 /// What one customer commit writes, serialized before any lock is taken:
 /// the lock is held only for the writes.
 struct Serialized<'a> {
-    state: String,
+    /// The state as stored (`state_codec`).
+    state: Vec<u8>,
     messages: Vec<(&'a str, String)>,
     /// The evaluation's decisions, as one row.
     decisions: Option<(i64, String)>,
 }
 
 fn serialize<'a>(cm: &Commit<'a>) -> Result<Serialized<'a>, StoreError> {
-    let state = serde_json::to_string(&cm.state).map_err(|e| corrupt("state", e))?;
+    let state = crate::state_codec::encode(
+        &serde_json::to_string(&cm.state).map_err(|e| corrupt("state", e))?,
+    );
     let messages = cm
         .messages
         .iter()
@@ -720,14 +733,14 @@ fn find_keys(c: &Connection, keys: &[String]) -> Result<Vec<Option<ProfileId>>, 
 }
 
 /// A customer's row, its state taken from `cache` when the row still holds
-/// the text it was kept for, parsed otherwise.
+/// what it was kept for, decoded and parsed otherwise.
 fn load_customer(
     c: &Connection,
     cache: &Mutex<StateCache>,
     id: &ProfileId,
 ) -> Result<Option<Loaded>, StoreError> {
-    let row = versioned(c, "customers", "profile", id.as_str(), |text| {
-        match lock(cache).take(id.as_str(), text) {
+    let row = versioned(c, "customers", "profile", id.as_str(), |stored| {
+        match lock(cache).take(id.as_str(), crate::state_codec::stored_bytes(stored)) {
             Some(mut s) => {
                 // Looked up again, as for a parsed state: the configuration
                 // may have been reloaded since this one was kept.
@@ -736,7 +749,10 @@ fn load_customer(
                 }
                 Ok(s)
             }
-            None => json(text, &format!("customer {id}")),
+            None => {
+                let what = format!("customer {id}");
+                json(&crate::state_codec::decode(stored, &what)?, &what)
+            }
         }
     })?;
     Ok(row.map(|(state, version, wake)| Loaded {
@@ -855,8 +871,9 @@ fn write_customer_rows(
 }
 
 fn load_shop_row(c: &Connection, shop: &ShopId) -> Result<Option<(ShopState, u64)>, StoreError> {
-    let row = versioned(c, "shops", "shop", shop.as_str(), |text| {
-        json(text, &format!("shop {shop}"))
+    let row = versioned(c, "shops", "shop", shop.as_str(), |stored| {
+        let what = format!("shop {shop}");
+        json(&crate::state_codec::decode(stored, &what)?, &what)
     })?;
     Ok(row.map(|(state, v, _)| (state, v)))
 }
@@ -1144,9 +1161,18 @@ mod tests {
         assert!(l.state.profile.tags.contains_key("kept"));
         assert_eq!(s.states().len(), 0, "taken out for the next commit");
         commit(&s, l.state, Some(1));
+        // Stored compressed (`state_codec`).
+        let kind: String = s
+            .with(|c| {
+                c.query_row("SELECT typeof(state) FROM customers", [], |r| r.get(0))
+                    .map_err(unavailable)
+            })
+            .unwrap();
+        assert_eq!(kind, "blob");
 
         // Another writer (here, by hand) changes the row: the kept state
-        // no longer matches its text, and the row is parsed.
+        // no longer matches its text, and the row is parsed (a JSON text,
+        // as rows written before compression are).
         let mut other = state();
         other
             .profile
