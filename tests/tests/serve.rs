@@ -101,6 +101,16 @@ fn emls(dir: &Path) -> Vec<(PathBuf, String)> {
     out
 }
 
+/// The welcome emails written to `email` in the outbox under `data`.
+fn welcome_emails(data: &Path, email: &str) -> usize {
+    emls(data)
+        .iter()
+        .filter(|(_, t)| {
+            t.contains(&format!("To: {email}")) && t.contains("X-Storeflow-Flow: welcome")
+        })
+        .count()
+}
+
 /// `storeflow serve`'s `run` on `rt`, listening on a free loopback port.
 async fn serve_on_a_free_port(
     rt: &Arc<Runtime>,
@@ -420,14 +430,7 @@ async fn kill_dash_nine_mid_load_loses_no_accepted_webhook_and_sends_nothing_twi
     // Restart on the same data.
     let mut child = spawn_child(&data, port);
     wait_up(addr).await;
-    let welcome_count = |email: &str| {
-        emls(&data)
-            .iter()
-            .filter(|(_, t)| {
-                t.contains(&format!("To: {email}")) && t.contains("X-Storeflow-Flow: welcome")
-            })
-            .count()
-    };
+    let welcome_count = |email: &str| welcome_emails(&data, email);
     for email in &acked {
         let (status, body) = wait_for_profile(addr, email).await;
         assert_eq!(
@@ -1036,14 +1039,7 @@ async fn a_failed_write_in_the_engines_batch_keeps_nothing_and_is_applied_again(
     .unwrap();
     let (addr, server) = serve_on_a_free_port(&rt).await;
     let at = "2026-11-23T14:00:00Z";
-    let welcomes = |email: &str| {
-        emls(&data)
-            .iter()
-            .filter(|(_, t)| {
-                t.contains(&format!("To: {email}")) && t.contains("X-Storeflow-Flow: welcome")
-            })
-            .count()
-    };
+    let welcomes = |email: &str| welcome_emails(&data, email);
     let body = customer(701, "ok@example.com", at);
     assert_eq!(webhook(addr, "customers/create", "f-1", &body).await, 200);
     wait_for("ok's welcome", Duration::from_secs(20), || {

@@ -527,8 +527,7 @@ impl Sqlite {
                     "customer {}",
                     r.get_ref(0).map_err(unavailable)?.as_str().unwrap_or("?")
                 );
-                let stored = r.get_ref(1).map_err(unavailable)?;
-                let st: CustomerState = json(&crate::state_codec::decode(stored, &what)?, &what)?;
+                let st: CustomerState = stored_json(r.get_ref(1).map_err(unavailable)?, &what)?;
                 if st.segments.is_member(segment) {
                     out.push((st.profile.shop.clone(), st.profile.id.clone()));
                 }
@@ -621,6 +620,15 @@ fn texts<P: rusqlite::Params>(
 /// A stored JSON document; `what` names it in the error.
 fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+/// A stored state (`state_codec`: compressed, or JSON text) parsed;
+/// `what` names the record in the error.
+fn stored_json<T: serde::de::DeserializeOwned>(
+    stored: rusqlite::types::ValueRef<'_>,
+    what: &str,
+) -> Result<T, StoreError> {
+    json(&crate::state_codec::decode(stored, what)?, what)
 }
 
 /// A versioned record's state (`state` made from its stored value,
@@ -749,10 +757,7 @@ fn load_customer(
                 }
                 Ok(s)
             }
-            None => {
-                let what = format!("customer {id}");
-                json(&crate::state_codec::decode(stored, &what)?, &what)
-            }
+            None => stored_json(stored, &format!("customer {id}")),
         }
     })?;
     Ok(row.map(|(state, version, wake)| Loaded {
@@ -872,8 +877,7 @@ fn write_customer_rows(
 
 fn load_shop_row(c: &Connection, shop: &ShopId) -> Result<Option<(ShopState, u64)>, StoreError> {
     let row = versioned(c, "shops", "shop", shop.as_str(), |stored| {
-        let what = format!("shop {shop}");
-        json(&crate::state_codec::decode(stored, &what)?, &what)
+        stored_json(stored, &format!("shop {shop}"))
     })?;
     Ok(row.map(|(state, v, _)| (state, v)))
 }
