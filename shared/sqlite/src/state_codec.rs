@@ -10,6 +10,10 @@
 //! third of that (6.4 KB → 1.9 KB on average for the load bench's
 //! customers, 9.7 KB → 2.6 KB at most) and fits in its leaf page.
 //!
+//! The trace (`decisions.decision`, one row of about ten decisions per
+//! evaluation, appended on every event) is stored the same way, for the
+//! same bytes.
+//!
 //! Rows written before this (TEXT) are read as they are, so an existing
 //! data directory needs no migration; the next commit of a customer
 //! rewrites its row in this form.

@@ -586,17 +586,24 @@ impl Sqlite {
         profile: &ProfileId,
     ) -> Result<Vec<storeflow_core::Decision>, StoreError> {
         let sql = "SELECT decision FROM decisions WHERE profile = ?1 ORDER BY seq";
-        let mut out = Vec::new();
-        for t in self.with(|c| texts(c, sql, params![profile.as_str()]))? {
-            // A row is one evaluation's decisions (an array), or one
-            // decision in a database written before that.
-            if t.starts_with('[') {
-                out.extend(json::<Vec<storeflow_core::Decision>>(&t, "decisions")?);
-            } else {
-                out.push(json(&t, "decision")?);
+        let what = format!("trace of {profile}");
+        self.with(|c| {
+            let mut q = c.prepare_cached(sql).map_err(unavailable)?;
+            let mut rows = q.query(params![profile.as_str()]).map_err(unavailable)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(unavailable)? {
+                let stored = row.get_ref(0).map_err(unavailable)?;
+                let t = crate::state_codec::decode(stored, &what)?;
+                // A row is one evaluation's decisions (an array), or one
+                // decision in a database written before that.
+                if t.starts_with('[') {
+                    out.extend(json::<Vec<storeflow_core::Decision>>(&t, &what)?);
+                } else {
+                    out.push(json(&t, &what)?);
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 }
 
@@ -676,8 +683,9 @@ struct Serialized<'a> {
     /// The state as stored (`state_codec`).
     state: Vec<u8>,
     messages: Vec<(&'a str, String)>,
-    /// The evaluation's decisions, as one row.
-    decisions: Option<(i64, String)>,
+    /// The evaluation's decisions, as one row (stored like a state,
+    /// `state_codec`).
+    decisions: Option<(i64, Vec<u8>)>,
 }
 
 fn serialize<'a>(cm: &Commit<'a>) -> Result<Serialized<'a>, StoreError> {
@@ -712,7 +720,9 @@ fn serialize<'a>(cm: &Commit<'a>) -> Result<Serialized<'a>, StoreError> {
                 .collect();
             Some((
                 us(first.at),
-                serde_json::to_string(&lean).map_err(|e| corrupt("decision", e))?,
+                crate::state_codec::encode(
+                    &serde_json::to_string(&lean).map_err(|e| corrupt("decision", e))?,
+                ),
             ))
         }
         None => None,
@@ -1150,6 +1160,67 @@ mod tests {
             state().profile.id,
         );
         ready(s.load(&shop, &id)).unwrap().expect("stored")
+    }
+
+    #[test]
+    fn a_trace_row_is_stored_compressed_and_read_back_beside_older_text_rows() {
+        let s = Sqlite::in_memory().unwrap();
+        let st = state();
+        let at: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
+        let mut d = storeflow_core::Decision::new(
+            at,
+            storeflow_core::decision::Kind::SegmentEnter,
+            "ada@example.com".into(),
+            st.profile.id.clone(),
+        );
+        d.segment = Some("vip".into());
+        // A row written before compression (a JSON text) comes first.
+        let older = serde_json::to_string(&vec![d.clone()]).unwrap();
+        s.with(|c| {
+            c.execute(
+                "INSERT INTO decisions (profile, at_us, decision) VALUES (?1, 0, ?2)",
+                params![st.profile.id.as_str(), older],
+            )
+            .map_err(unavailable)
+        })
+        .unwrap();
+        d.kind = storeflow_core::decision::Kind::SegmentExit;
+        ready(s.commit(Commit {
+            now: at,
+            state: st.clone(),
+            expected: None,
+            keys: &[],
+            absorbed: &[],
+            wake: None,
+            messages: &[],
+            decisions: std::slice::from_ref(&d),
+        }))
+        .unwrap();
+        let kinds: Vec<String> = s
+            .with(|c| {
+                let mut q = c
+                    .prepare("SELECT typeof(decision) FROM decisions ORDER BY seq")
+                    .map_err(unavailable)?;
+                let rows = q.query_map([], |r| r.get(0)).map_err(unavailable)?;
+                rows.collect::<Result<_, _>>().map_err(unavailable)
+            })
+            .unwrap();
+        assert_eq!(kinds, ["text", "blob"]);
+        let trace = s.decisions(&st.profile.id).unwrap();
+        let got: Vec<_> = trace.iter().map(|d| (d.kind, d.segment.clone())).collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    storeflow_core::decision::Kind::SegmentEnter,
+                    Some("vip".into())
+                ),
+                (
+                    storeflow_core::decision::Kind::SegmentExit,
+                    Some("vip".into())
+                ),
+            ]
+        );
     }
 
     #[test]
