@@ -517,12 +517,9 @@ impl Sqlite {
     /// state: fine for the store sizes the embedded runtime is for.
     pub fn members(&self, segment: &str) -> Result<Vec<(ShopId, ProfileId)>, StoreError> {
         let mut out = Vec::new();
+        let sql = "SELECT profile, state FROM customers ORDER BY profile";
         self.with(|c| {
-            let mut q = c
-                .prepare_cached("SELECT profile, state FROM customers ORDER BY profile")
-                .map_err(unavailable)?;
-            let mut rows = q.query([]).map_err(unavailable)?;
-            while let Some(r) = rows.next().map_err(unavailable)? {
+            each_row(c, sql, [], |r| {
                 let what = format!(
                     "customer {}",
                     r.get_ref(0).map_err(unavailable)?.as_str().unwrap_or("?")
@@ -531,8 +528,8 @@ impl Sqlite {
                 if st.segments.is_member(segment) {
                     out.push((st.profile.shop.clone(), st.profile.id.clone()));
                 }
-            }
-            Ok(())
+                Ok(())
+            })
         })?;
         out.sort();
         Ok(out)
@@ -587,11 +584,9 @@ impl Sqlite {
     ) -> Result<Vec<storeflow_core::Decision>, StoreError> {
         let sql = "SELECT decision FROM decisions WHERE profile = ?1 ORDER BY seq";
         let what = format!("trace of {profile}");
+        let mut out = Vec::new();
         self.with(|c| {
-            let mut q = c.prepare_cached(sql).map_err(unavailable)?;
-            let mut rows = q.query(params![profile.as_str()]).map_err(unavailable)?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(unavailable)? {
+            each_row(c, sql, params![profile.as_str()], |row| {
                 let stored = row.get_ref(0).map_err(unavailable)?;
                 let t = crate::state_codec::decode(stored, &what)?;
                 // A row is one evaluation's decisions (an array), or one
@@ -601,9 +596,10 @@ impl Sqlite {
                 } else {
                     out.push(json(&t, &what)?);
                 }
-            }
-            Ok(out)
-        })
+                Ok(())
+            })
+        })?;
+        Ok(out)
     }
 }
 
@@ -622,6 +618,22 @@ fn texts<P: rusqlite::Params>(
         .query_map(params, |r| r.get::<_, String>(0))
         .map_err(unavailable)?;
     rows.collect::<Result<_, _>>().map_err(unavailable)
+}
+
+/// Calls `f` on every row a query returns, in order (rows whose stored
+/// values are read in place, without copying them out first).
+fn each_row<P: rusqlite::Params>(
+    c: &Connection,
+    sql: &str,
+    params: P,
+    mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut q = c.prepare_cached(sql).map_err(unavailable)?;
+    let mut rows = q.query(params).map_err(unavailable)?;
+    while let Some(r) = rows.next().map_err(unavailable)? {
+        f(r)?;
+    }
+    Ok(())
 }
 
 /// A stored JSON document; `what` names it in the error.
