@@ -89,13 +89,14 @@ fn customer(id: u64, email: &str, at: &str) -> Value {
 
 fn emls(dir: &Path) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir.join("outbox/email")) {
-        for f in rd.flatten() {
-            let p = f.path();
-            if p.extension().is_some_and(|e| e == "eml") {
-                let text = std::fs::read_to_string(&p).unwrap();
-                out.push((p, text));
-            }
+    // `email/<first two characters of the id>/<id>.eml`
+    for p in storeflow_channels::OutboxDir::new(dir.join("outbox")).files() {
+        if p.parent()
+            .and_then(|d| d.parent())
+            .is_some_and(|d| d.ends_with("outbox/email"))
+        {
+            let text = std::fs::read_to_string(&p).unwrap();
+            out.push((p, text));
         }
     }
     out

@@ -124,7 +124,7 @@ pub fn demo(args: DemoArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let outbox = runtime.outbox.root().to_path_buf();
+    let outbox = runtime.outbox.clone();
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -149,17 +149,12 @@ pub fn demo(args: DemoArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), server).await;
         anyhow::Ok(())
     })?;
-    let mut count = 0;
-    for sub in ["email", "sms", "whatsapp", "webhook", "alert"] {
-        if let Ok(rd) = std::fs::read_dir(outbox.join(sub)) {
-            count += rd.count();
-        }
-    }
+    let count = outbox.files().len();
     writeln!(
         out,
-        "storeflow demo: done — {count} message(s) in {} (open the .eml files in a mail client); \
+        "storeflow demo: done — {count} message(s) in {} (open the .eml files under email/ in a mail client); \
          `storeflow trace EMAIL --data {}` explains every decision",
-        outbox.display(),
+        outbox.root().display(),
         args.data.display()
     )?;
     Ok(0)

@@ -10,8 +10,9 @@
 //!   marketing mail, and attribution headers. The SES adapter sends the
 //!   same bytes.
 //! - [`outbox`] — the default: every message as a file in a folder
-//!   (`email/<id>.eml`, `sms/<id>.json`, …), written atomically; a message
-//!   whose file exists is not written again.
+//!   (`email/<first two characters of the id>/<id>.eml`,
+//!   `sms/<..>/<id>.json`, …), written atomically; a message whose file
+//!   exists is not written again.
 //! - [`smtp`] — email through an SMTP server (STARTTLS or TLS; the URL and
 //!   credentials from the environment).
 //! - [`webhook`] — a flow's webhook step as an HTTP POST signed the Standard
