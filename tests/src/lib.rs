@@ -307,9 +307,14 @@ pub fn free_port() -> u16 {
 }
 
 /// A fresh directory under the system temp dir, unique to this test.
+///
+/// Kept after the test, so a failure's data can be looked at; the first
+/// call in a later test process removes those of processes that have ended.
 pub fn temp_dir(name: &str) -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(remove_temp_dirs_of_ended_processes);
     let d = std::env::temp_dir().join(format!(
         "storeflow-test-{}-{}-{name}",
         std::process::id(),
@@ -318,6 +323,32 @@ pub fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temp dir");
     d
+}
+
+/// Removes `storeflow-test-<pid>-…` directories whose process is gone
+/// (a CI machine ran hundreds of test processes, each leaving a few).
+fn remove_temp_dirs_of_ended_processes() {
+    let proc = std::path::Path::new("/proc");
+    if !proc.join("self").exists() {
+        return; // No way to tell a live process here: keep everything.
+    }
+    let Ok(rd) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("storeflow-test-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !proc.join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// A copy of the starter pack in a temp dir, for tests that change it.
