@@ -341,7 +341,12 @@ impl Sqlite {
         let applied = self.with(|c| crate::store::applied_seq(c))?;
         // Committed: the accepting writer may delete up to here.
         self.applied_hint.fetch_max(applied, Ordering::SeqCst);
-        self.with_inbox_reader(|c| {
+        // The rows are read as text and parsed after the statement ends:
+        // a read of the ingest file holds its WAL, and the checkpointer's
+        // restart of that WAL (which holds every acknowledgement meanwhile)
+        // waits for it. Parsing a batch inside the read made that wait
+        // 5-25 ms, every 2 s under load.
+        let rows = self.with_inbox_reader(|c| {
             let mut q = c
                 // The limit written into the statement: a bound LIMIT
                 // makes SQLite prepare the statement again on every call.
@@ -360,22 +365,22 @@ impl Sqlite {
                     ))
                 })
                 .map_err(fail)?;
-            let mut out = Vec::new();
-            for r in rows {
-                let (seq, delivery, kind, text, t) = r.map_err(fail)?;
-                let item = match kind.as_str() {
-                    "event" => Inboxed::Event(Box::new(serde_json::from_str(&text).map_err(fail)?)),
-                    _ => Inboxed::Privacy(serde_json::from_str(&text).map_err(fail)?),
-                };
-                out.push(InboxItem {
-                    seq,
-                    delivery,
-                    received_at: Timestamp::from_microsecond(t).map_err(fail)?,
-                    item,
-                });
-            }
-            Ok(out)
-        })
+            rows.collect::<Result<Vec<_>, _>>().map_err(fail)
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (seq, delivery, kind, text, t) in rows {
+            let item = match kind.as_str() {
+                "event" => Inboxed::Event(Box::new(serde_json::from_str(&text).map_err(fail)?)),
+                _ => Inboxed::Privacy(serde_json::from_str(&text).map_err(fail)?),
+            };
+            out.push(InboxItem {
+                seq,
+                delivery,
+                received_at: Timestamp::from_microsecond(t).map_err(fail)?,
+                item,
+            });
+        }
+        Ok(out)
     }
 
     /// Marks the inbox applied up to `seq` (an item applied outside a
