@@ -5,6 +5,7 @@
 static GLOBAL: storeflow_alloc::MiMalloc = storeflow_alloc::MiMalloc;
 
 fn main() {
+    storeflow_alloc::tune();
     let code = storeflow::run(
         std::env::args(),
         // Not locked for the whole run: `serve` and `demo` print from

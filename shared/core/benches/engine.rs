@@ -229,6 +229,7 @@ fn measured(engine: &Engine, states: &mut [CustomerState], events: Vec<(usize, E
 }
 
 fn engine_throughput(c: &mut Criterion) {
+    storeflow_alloc::tune();
     let engine = Engine::new(bench_config());
     if load_mode(&engine) {
         return;
