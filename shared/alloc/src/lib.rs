@@ -62,19 +62,14 @@ unsafe impl GlobalAlloc for MiMalloc {
     }
 }
 
-// The mimalloc options `tune` sets, called directly: the `extended` API of
-// `libmimalloc-sys` would add a dependency for three declarations.
+// mimalloc's option setter, declared here: the `extended` API of
+// `libmimalloc-sys` would add a dependency for one declaration.
 extern "C" {
     fn mi_option_set_default(option: core::ffi::c_int, value: core::ffi::c_long);
-    fn mi_option_get(option: core::ffi::c_int) -> core::ffi::c_long;
-    fn mi_version() -> core::ffi::c_int;
 }
 
-/// The bundled mimalloc's version (`MI_MALLOC_VERSION`): [`GENERIC_COLLECT`]
-/// is this version's position of the option (a test checks the version).
-const MIMALLOC_VERSION: core::ffi::c_int = 30302;
-
-/// `mi_option_generic_collect` in mimalloc 3.3's `mi_option_t`: how many
+/// `mi_option_generic_collect` in the `mi_option_t` of the bundled mimalloc
+/// (3.3.2; a test checks that version): how many
 /// allocations that miss the fast path (about one in a thousand) pass
 /// between two collections of the thread's whole heap.
 const GENERIC_COLLECT: core::ffi::c_int = 34;
@@ -96,6 +91,14 @@ pub fn tune() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    extern "C" {
+        fn mi_option_get(option: core::ffi::c_int) -> core::ffi::c_long;
+        fn mi_version() -> core::ffi::c_int;
+    }
+
+    /// The bundled mimalloc's `MI_MALLOC_VERSION`.
+    const MIMALLOC_VERSION: core::ffi::c_int = 30302;
 
     #[test]
     fn tune_sets_the_collect_interval_of_the_bundled_mimalloc() {
