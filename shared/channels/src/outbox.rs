@@ -40,12 +40,11 @@ impl OutboxDir {
             .join(format!("{safe}.{ext}"))
     }
 
-    /// Where the flat layout (before subfolders) put `m`.
-    fn flat_path_of(&self, m: &Message) -> PathBuf {
-        let (safe, ext) = Self::file_name(m);
-        self.root
-            .join(m.channel.as_str())
-            .join(format!("{safe}.{ext}"))
+    /// Where the flat layout (before subfolders) put the file that `path`
+    /// ([`OutboxDir::path_of`]) names: the same name, one folder up.
+    fn flat_path(path: &Path) -> Option<PathBuf> {
+        let channel = path.parent()?.parent()?;
+        Some(channel.join(path.file_name()?))
     }
 
     fn file_name(m: &Message) -> (String, &'static str) {
@@ -104,8 +103,7 @@ impl OutboxDir {
         if path.exists() {
             return Ok(Delivered::Already(shown));
         }
-        let flat = self.flat_path_of(m);
-        if flat.exists() {
+        if let Some(flat) = Self::flat_path(&path).filter(|f| f.exists()) {
             return Ok(Delivered::Already(flat.display().to_string()));
         }
         let bytes = Self::bytes(m)?;
