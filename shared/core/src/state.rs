@@ -28,7 +28,7 @@ pub struct CustomerState {
     /// starts nothing and sends nothing twice. Entries are kept for the
     /// de-duplication window (past it, a trigger is too old to start a run).
     #[serde(default)]
-    pub ledger: BTreeMap<u64, Timestamp>,
+    pub ledger: crate::ledger::Ledger,
     /// The oldest ledger entry: the ledger is pruned once that one expires.
     #[serde(default)]
     pub ledger_oldest: Option<Timestamp>,
@@ -63,7 +63,7 @@ impl CustomerState {
             segments: Memberships::default(),
             runs: Vec::new(),
             entries: Default::default(),
-            ledger: BTreeMap::new(),
+            ledger: Default::default(),
             ledger_oldest: None,
             date_cursors: BTreeMap::new(),
             contacts: Vec::new(),
