@@ -738,11 +738,7 @@ pub fn days_edge_in<T: PartialEq>(
         .copied()
         .filter(|&k| k > d && f(k) != cur)
         .min();
-    let next = k.and_then(|k| {
-        let date = start.checked_add(jiff::Span::new().days(k)).ok()?;
-        tz.to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
-            .ok()
-    });
+    let next = k.and_then(|k| dates.midnight_after(start, k, now, tz));
     (d, next)
 }
 
@@ -751,15 +747,135 @@ pub fn days_edge_in<T: PartialEq>(
 /// order, now) against different thresholds, and converting an instant to
 /// the customer's zone costs more than the test.
 #[derive(Debug, Default)]
-pub struct LocalDates(std::cell::RefCell<Vec<(Timestamp, Date)>>);
+pub struct LocalDates {
+    dates: std::cell::RefCell<Vec<(Timestamp, Date)>>,
+    /// The zone's offset at the pass's `now` and the stretch it holds over
+    /// (see [`LocalDates::midnight_after`]), found on first use.
+    offset: std::cell::Cell<Option<OffsetSpan>>,
+}
+
+/// A zone's offset (seconds) and the instants (seconds) between which it
+/// holds: from its last transition at or before a given instant to its next.
+#[derive(Debug, Clone, Copy)]
+struct OffsetSpan {
+    from: i64,
+    until: i64,
+    offset: i64,
+}
+
+/// How far from a transition a local midnight must be for the zone's offset
+/// at that instant to be the only one it can have. Offsets change by a few
+/// hours at most between neighbouring rules; two days leaves room.
+const TRANSITION_MARGIN: i64 = 2 * 86_400;
 
 impl LocalDates {
     pub fn date(&self, t: Timestamp, tz: &TimeZone) -> Date {
-        if let Some(&(_, d)) = self.0.borrow().iter().find(|(x, _)| *x == t) {
+        if let Some(&(_, d)) = self.dates.borrow().iter().find(|(x, _)| *x == t) {
             return d;
         }
         let d = tz.to_datetime(t).date();
-        self.0.borrow_mut().push((t, d));
+        self.dates.borrow_mut().push((t, d));
         d
+    }
+
+    /// The instant local midnight starts the day `k` days after `start`, in
+    /// `tz` (a pass's "days since" edges: one per segment, on dates near
+    /// `now`). Most such midnights fall well inside the stretch of one
+    /// offset, where the instant is plain arithmetic; one near a transition
+    /// (a gap or a repeated hour) goes through the zone's rules.
+    pub fn midnight_after(
+        &self,
+        start: Date,
+        k: i64,
+        now: Timestamp,
+        tz: &TimeZone,
+    ) -> Option<Timestamp> {
+        let span = match self.offset.get() {
+            Some(s) => s,
+            None => {
+                let s = offset_span(now, tz);
+                self.offset.set(Some(s));
+                s
+            }
+        };
+        const EPOCH: Date = Date::constant(1970, 1, 1);
+        let civil = start
+            .duration_since(EPOCH)
+            .as_secs()
+            .checked_add(k.checked_mul(86_400)?)?;
+        let t = civil - span.offset;
+        if span.from.saturating_add(TRANSITION_MARGIN) <= t
+            && t.saturating_add(TRANSITION_MARGIN) < span.until
+        {
+            return Timestamp::from_second(t).ok();
+        }
+        let date = start.checked_add(jiff::Span::new().days(k)).ok()?;
+        tz.to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+            .ok()
+    }
+}
+
+fn offset_span(now: Timestamp, tz: &TimeZone) -> OffsetSpan {
+    // `preceding` gives transitions strictly before its argument: one just
+    // after `now` includes a transition at `now` itself.
+    let after_now = now
+        .checked_add(jiff::SignedDuration::from_nanos(1))
+        .unwrap_or(now);
+    OffsetSpan {
+        from: tz
+            .preceding(after_now)
+            .next()
+            .map_or(i64::MIN, |t| t.timestamp().as_second()),
+        until: tz
+            .following(now)
+            .next()
+            .map_or(i64::MAX, |t| t.timestamp().as_second()),
+        offset: i64::from(tz.to_offset(now).seconds()),
+    }
+}
+
+#[cfg(test)]
+mod local_dates_tests {
+    use super::*;
+
+    /// Local midnights found by arithmetic are those the zone's rules give,
+    /// across DST changes, half-hour rules, midnight transitions and a
+    /// skipped day.
+    #[test]
+    fn midnights_match_the_zone_rules_near_and_far_from_transitions() {
+        let zones = [
+            "Europe/Paris",
+            "America/New_York",
+            "Australia/Lord_Howe",
+            "America/Santiago",
+            "America/Havana",
+            "Pacific/Apia",
+            "Asia/Kolkata",
+            "UTC",
+        ];
+        let first: Timestamp = "2011-06-01T00:00:00Z".parse().unwrap();
+        for name in zones {
+            let tz = TimeZone::get(name).unwrap();
+            // Every ninth day for fifteen years, each at another hour.
+            for step in 0..610i64 {
+                let now = first + jiff::SignedDuration::from_hours(step * (9 * 24 + 7));
+                let dates = LocalDates::default();
+                let start = dates.date(now, &tz);
+                for k in [1, 2, 3, 7, 30, 61, 90, 200, 400] {
+                    let want = start
+                        .checked_add(jiff::Span::new().days(k))
+                        .ok()
+                        .and_then(|d| {
+                            tz.to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
+                                .ok()
+                        });
+                    assert_eq!(
+                        dates.midnight_after(start, k, now, &tz),
+                        want,
+                        "{name}: {k} days after {start} (now {now})"
+                    );
+                }
+            }
+        }
     }
 }
