@@ -180,11 +180,12 @@ impl Engine {
             EventKind::BackInStockRequested(v) => cx.out.waitlist.push(v.clone()),
             _ => {}
         }
-        self.ingest(st, &Arc::new(e), cx);
+        self.ingest(st, &Arc::new(e), id_hash, cx);
     }
 
-    /// Applies one event (real or made by the engine) and reacts to it.
-    fn ingest(&self, st: &mut CustomerState, e: &Arc<Event>, cx: &mut Cx) {
+    /// Applies one event (real or made by the engine; `id_hash` is
+    /// [`crate::seen_ids::id_hash`] of its id) and reacts to it.
+    fn ingest(&self, st: &mut CustomerState, e: &Arc<Event>, id_hash: u64, cx: &mut Cx) {
         let cfg = cx.cfg;
         let changes = st.profile.apply(e, &cfg.settings);
         let mut zone_moved = false;
@@ -216,7 +217,8 @@ impl Engine {
             } else {
                 crate::history::no_props()
             };
-            st.history.record_kept(e, &kept_props, bits, keep, cx.now);
+            st.history
+                .record_kept(e, id_hash, &kept_props, bits, keep, cx.now);
         }
         if let EventKind::OrderPlaced(o) = &e.kind {
             for li in &o.line_items {
@@ -475,8 +477,9 @@ impl Engine {
                     image_url: r.image_url,
                 }),
             };
-            if remember(st, crate::seen_ids::id_hash(e.id.as_str()), cx.now).is_none() {
-                self.ingest(st, &Arc::new(e), cx);
+            let id_hash = crate::seen_ids::id_hash(e.id.as_str());
+            if remember(st, id_hash, cx.now).is_none() {
+                self.ingest(st, &Arc::new(e), id_hash, cx);
             }
         }
 

@@ -27,6 +27,11 @@ pub struct Recorded {
     /// rule out by fingerprint.
     #[serde(skip)]
     pub bits: u64,
+    /// [`crate::seen_ids::id_hash`] of `id`, derived like `bits`: the
+    /// duplicate check compares these, kept in the list, instead of
+    /// following every kept id to its text.
+    #[serde(skip)]
+    pub id_hash: u64,
 }
 
 /// Derived `bits` aside, the same recorded event.
@@ -53,6 +58,7 @@ impl From<Stored> for Recorded {
     fn from(s: Stored) -> Self {
         Recorded {
             bits: crate::fingerprint::of(&s.props),
+            id_hash: crate::seen_ids::id_hash(s.id.as_str()),
             id: s.id,
             name: s.name,
             at: s.at,
@@ -151,20 +157,15 @@ fn earlier(a: Option<Timestamp>, b: Timestamp) -> Option<Timestamp> {
     Some(a.map_or(b, |a| a.min(b)))
 }
 
-/// Event id equality, cheap on the usual miss: ids of one source mostly
-/// share their length and a long prefix (`shopify:orders/create:…`) and
-/// differ at the end, so the last eight bytes are compared first.
-fn same_id(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let differ = match (a.last_chunk::<8>(), b.last_chunk::<8>()) {
-        (Some(x), Some(y)) => u64::from_ne_bytes(*x) != u64::from_ne_bytes(*y),
-        // Short ids: the last byte settles most.
-        _ => a.last() != b.last(),
-    };
-    !differ && a == b
+/// When an event kept for `d` is pruned: some slack past the end of its
+/// retention (an eighth of it, at least an hour), so that a busy customer's
+/// history is pruned now and then, a batch at a time, not on every event:
+/// each pruning reads every list, and for a customer who has been around a
+/// while those are cold in the cache. Events past their retention are
+/// invisible to conditions, so only memory waits.
+fn prune_after(at: Timestamp, d: SignedDuration) -> Timestamp {
+    let slack = (d / 8).max(SignedDuration::from_hours(1));
+    crate::duration::add_dur(crate::duration::add_dur(at, d), slack)
 }
 
 fn insert_sorted(list: &mut Vec<Recorded>, r: Recorded) {
@@ -181,15 +182,18 @@ impl History {
         };
         let props = std::sync::Arc::new(e.kind.properties_json());
         let bits = crate::fingerprint::of(&props);
-        self.record_kept(e, &props, bits, keep, now)
+        let id_hash = crate::seen_ids::id_hash(e.id.as_str());
+        self.record_kept(e, id_hash, &props, bits, keep, now)
     }
 
-    /// As [`History::record`], with the retention of the event's name
-    /// already looked up and its properties as kept (with their
+    /// As [`History::record`], with the event id's
+    /// [`crate::seen_ids::id_hash`] and the retention of its name already
+    /// found, and its properties as kept (with their
     /// [`crate::fingerprint::of`]).
     pub fn record_kept(
         &mut self,
         e: &Event,
+        id_hash: u64,
         props: &std::sync::Arc<Value>,
         bits: u64,
         keep: Keep,
@@ -203,11 +207,14 @@ impl History {
         let (name, list) = self.by_name.entry(e.name());
         let name = name.clone();
         // The same id (at any time) is the same event.
-        if list.iter().any(|x| same_id(x.id.as_str(), e.id.as_str())) {
+        if list
+            .iter()
+            .any(|x| x.id_hash == id_hash && x.id.as_str() == e.id.as_str())
+        {
             return false;
         }
         if let Keep::For(d) = keep {
-            self.prune_at = earlier(self.prune_at, crate::duration::add_dur(e.occurred_at, d));
+            self.prune_at = earlier(self.prune_at, prune_after(e.occurred_at, d));
         }
         let props = props.clone();
         insert_sorted(
@@ -218,19 +225,17 @@ impl History {
                 at: e.occurred_at,
                 props,
                 bits,
+                id_hash,
             },
         );
         true
     }
 
-    /// Drops what no condition can see any more.
+    /// Drops what no condition can see any more, once the first event to
+    /// have left its retention has been out for a while (see
+    /// [`prune_after`]).
     pub fn prune(&mut self, now: Timestamp, r: &dyn Retention) {
-        // An hour of slack: a busy history is pruned hourly, not per event.
-        // Extra events past their retention are invisible to conditions.
-        if self
-            .prune_at
-            .is_none_or(|t| crate::duration::add_secs(t, 3600) > now)
-        {
+        if self.prune_at.is_none_or(|t| t > now) {
             return;
         }
         let mut next: Option<Timestamp> = None;
@@ -245,7 +250,7 @@ impl History {
                         list.drain(..list.partition_point(|x| x.at <= edge));
                     }
                     if let Some(first) = list.first() {
-                        next = earlier(next, first.at + d);
+                        next = earlier(next, prune_after(first.at, d));
                     }
                 }
             }
