@@ -105,10 +105,31 @@ impl PropertyMatch {
         hit || (!seen && self.cmp.test(None))
     }
 
-    /// As [`PropertyMatch::test`], for properties whose
+    /// As [`PropertyMatch::test`], on properties however kept.
+    #[inline(never)]
+    pub fn test_in(&self, props: crate::kept_props::PropsRef) -> bool {
+        let mut seen = false;
+        let hit = props.any_at(&self.parts, &mut |v| {
+            seen = true;
+            self.cmp.test(Some(v))
+        });
+        hit || (!seen && self.cmp.test(None))
+    }
+
+    /// As [`PropertyMatch::test_in`], for kept properties whose
     /// [`crate::fingerprint::of`] is `bits`: most events that cannot pass
-    /// are ruled out by one AND.
-    pub fn test_fp(&self, props: &Value, bits: u64) -> bool {
+    /// are ruled out by one AND (inlined: it runs for every kept event a
+    /// filtered condition walks; the full test does not).
+    #[inline]
+    pub fn test_fp(&self, props: &crate::kept_props::Kept, bits: u64) -> bool {
+        if self.mask.is_some_and(|m| bits & m == 0) {
+            return false;
+        }
+        self.test_in(props.view())
+    }
+
+    /// As [`PropertyMatch::test_fp`], for an event's properties as JSON.
+    pub fn test_fp_json(&self, props: &Value, bits: u64) -> bool {
         if self.mask.is_some_and(|m| bits & m == 0) {
             return false;
         }
@@ -506,8 +527,7 @@ fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
         return eval_event_any_count(ec, c);
     };
     let all = c.history.named(&ec.event);
-    let matches =
-        |r: &crate::history::Recorded| ec.filter.iter().all(|m| m.test_fp(&r.props, r.bits));
+    let matches = |r: &crate::history::Recorded| passes(&ec.filter, r);
     // Recorded ahead of now (clock skew), at the end of the list: such
     // events count from their own time, so the first to come is an edge.
     let mut next: Option<Timestamp> = None;
@@ -569,6 +589,18 @@ fn eval_event(ec: &EventCondition, c: &Ctx) -> Eval {
     Eval { value, next }
 }
 
+/// Whether a kept event passes every filter of a condition: run for every
+/// event a condition walks, so kept inline (most fail on the fingerprint).
+#[inline(always)]
+fn passes(filter: &[PropertyMatch], r: &crate::history::Recorded) -> bool {
+    for m in filter {
+        if !m.test_fp(&r.props, r.bits) {
+            return false;
+        }
+    }
+    true
+}
+
 /// [`eval_event`] for a count compared other than by a range: every match
 /// in the window is counted, and the first to leave it is the next edge.
 fn eval_event_any_count(ec: &EventCondition, c: &Ctx) -> Eval {
@@ -576,9 +608,7 @@ fn eval_event_any_count(ec: &EventCondition, c: &Ctx) -> Eval {
     let mut count = 0u64;
     let mut next: Option<Timestamp> = None;
     for r in c.history.named(&ec.event) {
-        if start.is_some_and(|f| r.at <= f)
-            || !ec.filter.iter().all(|m| m.test_fp(&r.props, r.bits))
-        {
+        if start.is_some_and(|f| r.at <= f) || !passes(&ec.filter, r) {
             continue;
         }
         if r.at > c.now {

@@ -105,6 +105,10 @@ pub struct EventFacts {
     /// later sees such properties from then on, as a newly kept name's
     /// history begins when a condition first reads it.
     pub history_props: bool,
+    /// When everything that tests kept properties of such events reads one
+    /// top-level property, its name: the history keeps that property alone
+    /// (see [`crate::kept_props`]).
+    pub history_key: Option<Arc<str>>,
 }
 
 /// The facts of a name the configuration does nothing with.
@@ -115,6 +119,7 @@ static NO_FACTS: EventFacts = EventFacts {
     reads_fingerprint: false,
     reads_props: false,
     history_props: false,
+    history_key: None,
 };
 
 impl Retention for Config {
@@ -333,6 +338,22 @@ impl Config {
             facts.entry(name.to_string()).or_default().reads_fingerprint =
                 segments.reads_fingerprint(name);
         }
+        // Per name, the top-level properties that tests of kept events read
+        // (`None` once some test reads the whole object).
+        let mut kept_keys: NameMap<Option<BTreeSet<String>>> = NameMap::default();
+        let mut note_keys = |name: &str, paths: &mut dyn Iterator<Item = &str>| {
+            let keys = kept_keys
+                .entry(name.to_string())
+                .or_insert_with(|| Some(BTreeSet::new()));
+            for p in paths {
+                match (p.split('.').find(|k| !k.is_empty()), keys.as_mut()) {
+                    (Some(k), Some(ks)) => {
+                        ks.insert(k.to_string());
+                    }
+                    _ => *keys = None,
+                }
+            }
+        };
         for c in history_conditions(&segments, &by_id) {
             c.walk(&mut |c| {
                 if let Condition::Event(ec) = c {
@@ -340,6 +361,7 @@ impl Config {
                         let x = facts.entry(ec.event.clone()).or_default();
                         x.reads_props = true;
                         x.history_props = true;
+                        note_keys(&ec.event, &mut ec.filter.iter().map(|m| m.path.as_str()));
                     }
                 }
             });
@@ -365,6 +387,18 @@ impl Config {
                 if !m.filter.is_empty() || !m.same.is_empty() {
                     x.reads_props = true;
                     x.history_props = true;
+                    let filters = m.filter.iter().map(|f| f.path.as_str());
+                    note_keys(
+                        m.event,
+                        &mut filters.chain(m.same.iter().map(|p| p.as_str())),
+                    );
+                }
+            }
+        }
+        for (name, keys) in kept_keys {
+            if let (Some(x), Some(keys)) = (facts.get_mut(&name), keys) {
+                if keys.len() == 1 {
+                    x.history_key = keys.into_iter().next().map(|k| Arc::from(k.as_str()));
                 }
             }
         }
@@ -1015,7 +1049,7 @@ mod tests {
             event(
                 "e2",
                 "product_viewed",
-                serde_json::json!({"product_id": "p1"}),
+                serde_json::json!({"product_id": "p1", "title": "Shirt"}),
             ),
             event(
                 "e3",
@@ -1025,15 +1059,14 @@ mod tests {
         ] {
             engine.handle(&mut st, Input::Event(e), now);
         }
-        assert!(st.history.named("added_to_cart")[0].props.is_null());
-        assert_eq!(
-            st.history.named("product_viewed")[0].props["product_id"],
-            "p1"
-        );
-        assert_eq!(
-            st.history.named("order_placed")[0].props["checkout_id"],
-            "c1"
-        );
+        assert!(st.history.named("added_to_cart")[0].props.is_none());
+        // One property read later: kept alone.
+        let viewed = &st.history.named("product_viewed")[0].props;
+        assert_eq!(viewed.get("product_id").unwrap(), "p1");
+        assert_eq!(viewed.to_json(), serde_json::json!({"product_id": "p1"}));
+        let ordered = &st.history.named("order_placed")[0].props;
+        assert_eq!(ordered.get("checkout_id").unwrap(), "c1");
+        assert_eq!(ordered.get("order_id"), None);
         assert!(st.segments.is_member("carted") && st.segments.is_member("viewed"));
         // Stored without them, and read back the same.
         let text = serde_json::to_string(&st.history).unwrap();

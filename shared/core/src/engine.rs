@@ -17,6 +17,7 @@ use crate::decision::{Decision, Kind};
 use crate::event::{Event, EventKind, ReplenishProps, VariantProps};
 use crate::flow::{FlowDef, MatchRef};
 use crate::ids::{EventId, ProfileId, ShopId};
+use crate::kept_props::{Kept, PropsRef};
 use crate::profile::Changes;
 use crate::reason::{About, Part, Reason};
 use crate::segment::{Dirty, Transition};
@@ -202,7 +203,7 @@ impl Engine {
         let props = if facts.reads_props {
             Arc::new(e.kind.properties_json())
         } else {
-            crate::history::no_props()
+            crate::kept_props::no_props()
         };
         // Segment filters and the history read it: computed once here, and
         // only for events some segment filter can rule out with it.
@@ -213,12 +214,12 @@ impl Engine {
         };
         if let Some(keep) = facts.keep {
             let kept_props = if facts.history_props {
-                props.clone()
+                Kept::project(&props, facts.history_key.as_ref())
             } else {
-                crate::history::no_props()
+                Kept::None
             };
             st.history
-                .record_kept(e, id_hash, &kept_props, bits, keep, cx.now);
+                .record_kept(e, id_hash, kept_props, bits, keep, cx.now);
         }
         if let EventKind::OrderPlaced(o) = &e.kind {
             for li in &o.line_items {
@@ -266,10 +267,14 @@ impl Engine {
             let run = &st.runs[i];
             let flow = run.def.0.as_ref().expect("resolved above");
             let reached = e.occurred_at >= run.started_at
-                && flow
-                    .goals
-                    .iter()
-                    .any(|g| matches(g.view(), e.name(), &props, run.trigger.as_deref()));
+                && flow.goals.iter().any(|g| {
+                    matches(
+                        g.view(),
+                        e.name(),
+                        PropsRef::Json(&props),
+                        run.trigger.as_deref(),
+                    )
+                });
             if reached {
                 let run = st.runs.remove(i);
                 let mut d = cx.decision(st, Kind::FlowExit);
@@ -286,7 +291,12 @@ impl Engine {
                     flow.steps.get(run.step).map(|s| &s.action)
                 {
                     if e.occurred_at >= run.cursor
-                        && matches(w.view(), e.name(), &props, run.trigger.as_deref())
+                        && matches(
+                            w.view(),
+                            e.name(),
+                            PropsRef::Json(&props),
+                            run.trigger.as_deref(),
+                        )
                     {
                         let target = w.on_event.clone();
                         let flow = flow.clone();
@@ -593,7 +603,7 @@ impl Engine {
                 // The trigger itself is no goal reached before entry.
                 r.id.as_str() != trigger_id
                     && r.at <= cx.now
-                    && matches_recorded(g.view(), &r.name, &r.props, props.as_ref())
+                    && matches_recorded(g.view(), &r.name, r.props.view(), props.as_ref())
             });
             if let Some(r) = hit {
                 let why = reason![
@@ -844,8 +854,8 @@ fn remember(st: &mut CustomerState, id_hash: u64, now: Timestamp) -> Option<Time
 
 /// Whether an event matches a goal or a `wait_for`: its name, its property
 /// tests, and `same` properties equal to the trigger event's.
-pub(crate) fn matches(m: MatchRef, name: &str, props: &Value, trigger: Option<&Event>) -> bool {
-    if m.event != name || !m.filter.iter().all(|f| f.test(props)) {
+pub(crate) fn matches(m: MatchRef, name: &str, props: PropsRef, trigger: Option<&Event>) -> bool {
+    if m.event != name || !m.filter.iter().all(|f| f.test_in(props)) {
         return false;
     }
     // The trigger's properties as JSON only for an event that could match:
@@ -857,8 +867,13 @@ pub(crate) fn matches(m: MatchRef, name: &str, props: &Value, trigger: Option<&E
 }
 
 /// As [`matches`], with the trigger's properties already as JSON.
-fn matches_recorded(m: MatchRef, name: &str, props: &Value, trigger_props: Option<&Value>) -> bool {
-    if m.event != name || !m.filter.iter().all(|f| f.test(props)) {
+fn matches_recorded(
+    m: MatchRef,
+    name: &str,
+    props: PropsRef,
+    trigger_props: Option<&Value>,
+) -> bool {
+    if m.event != name || !m.filter.iter().all(|f| f.test_in(props)) {
         return false;
     }
     same_as_trigger(m, props, trigger_props)
@@ -866,13 +881,13 @@ fn matches_recorded(m: MatchRef, name: &str, props: &Value, trigger_props: Optio
 
 /// Whether every `same` property of `m` has a value in `props` equal to one
 /// of the trigger's.
-fn same_as_trigger(m: MatchRef, props: &Value, trigger_props: Option<&Value>) -> bool {
+fn same_as_trigger(m: MatchRef, props: PropsRef, trigger_props: Option<&Value>) -> bool {
     m.same.iter().all(|path| {
         let Some(tp) = trigger_props else {
             return false;
         };
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        crate::compare::lookup(props, path, &mut a);
+        props.lookup(path, &mut a);
         crate::compare::lookup(tp, path, &mut b);
         !b.is_empty() && a.iter().any(|x| b.contains(x))
     })

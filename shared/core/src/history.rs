@@ -4,6 +4,7 @@
 
 use crate::event::Event;
 use crate::ids::EventId;
+use crate::kept_props::Kept;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -16,11 +17,12 @@ pub struct Recorded {
     /// Shared with the list it is in (one allocation per name, not per event).
     pub name: std::sync::Arc<str>,
     pub at: Timestamp,
-    /// Shared with the engine's view of the event: recorded without a copy.
-    /// `null` for events whose properties nothing tests later (see
+    /// The properties something tests later, as kept (see
+    /// [`crate::kept_props`]; [`Kept::None`] for events whose properties
+    /// nothing tests later, see
     /// [`crate::config::EventFacts::history_props`]), and then not stored.
-    #[serde(skip_serializing_if = "is_null")]
-    pub props: std::sync::Arc<Value>,
+    #[serde(skip_serializing_if = "Kept::is_none")]
+    pub props: Kept,
     /// [`crate::fingerprint::of`] the properties: derived, so not stored
     /// but computed again when a state is read. The engine records
     /// [`crate::fingerprint::UNKNOWN`] for events no segment filter can
@@ -62,20 +64,9 @@ impl From<Stored> for Recorded {
             id: s.id,
             name: s.name,
             at: s.at,
-            props: s.props,
+            props: Kept::from_json(s.props),
         }
     }
-}
-
-fn is_null(v: &std::sync::Arc<Value>) -> bool {
-    v.is_null()
-}
-
-/// The properties of an event kept without them: one shared `null`.
-pub fn no_props() -> std::sync::Arc<Value> {
-    static NULL: std::sync::LazyLock<std::sync::Arc<Value>> =
-        std::sync::LazyLock::new(|| std::sync::Arc::new(Value::Null));
-    NULL.clone()
 }
 
 /// Events kept per name, each list in time order: a condition on one
@@ -183,7 +174,7 @@ impl History {
         let props = std::sync::Arc::new(e.kind.properties_json());
         let bits = crate::fingerprint::of(&props);
         let id_hash = crate::seen_ids::id_hash(e.id.as_str());
-        self.record_kept(e, id_hash, &props, bits, keep, now)
+        self.record_kept(e, id_hash, Kept::project(&props, None), bits, keep, now)
     }
 
     /// As [`History::record`], with the event id's
@@ -194,7 +185,7 @@ impl History {
         &mut self,
         e: &Event,
         id_hash: u64,
-        props: &std::sync::Arc<Value>,
+        props: Kept,
         bits: u64,
         keep: Keep,
         now: Timestamp,
@@ -216,7 +207,6 @@ impl History {
         if let Keep::For(d) = keep {
             self.prune_at = earlier(self.prune_at, prune_after(e.occurred_at, d));
         }
-        let props = props.clone();
         insert_sorted(
             list,
             Recorded {
@@ -375,7 +365,7 @@ mod tests {
         assert!(h.record(&e, e.occurred_at, &KeepAll));
         let r = &h.named("product_viewed")[0];
         assert_ne!(r.bits, 0);
-        assert_eq!(r.bits, crate::fingerprint::of(&r.props));
+        assert_eq!(r.bits, crate::fingerprint::of(&r.props.to_json()));
         let back: History = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
         assert_eq!(back, h);
     }

@@ -46,6 +46,7 @@ pub mod geo;
 pub mod history;
 pub mod identity;
 pub mod ids;
+pub mod kept_props;
 pub mod ledger;
 pub mod links;
 pub mod localtime;

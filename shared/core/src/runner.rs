@@ -145,7 +145,7 @@ fn step_loop(
                             && crate::engine::matches(
                                 w.view(),
                                 &r.name,
-                                &r.props,
+                                r.props.view(),
                                 run.trigger.as_deref(),
                             )
                     })

@@ -409,7 +409,7 @@ impl SegmentSet {
                             || props.is_null()
                             || filters
                                 .iter()
-                                .any(|f| f.iter().all(|m| m.test_fp(props, *bits)))
+                                .any(|f| f.iter().all(|m| m.test_fp_json(props, *bits)))
                         {
                             touched.insert(*i);
                         }
