@@ -694,6 +694,7 @@ impl Engine {
             intent: level,
             rank,
             def: crate::state::FlowRef(Some(flow.clone())),
+            id_hash: Default::default(),
         });
     }
 

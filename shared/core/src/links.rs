@@ -111,7 +111,14 @@ pub fn hex64_in(h: u64, buf: &mut [u8; 16]) -> &str {
 
 /// The 64-bit value behind [`short_hash`] (its text is this in hex).
 pub fn hash64(parts: &[&str]) -> u64 {
-    let mut h = Fnv::default();
+    hash64_after(Fnv::default().0, parts)
+}
+
+/// [`hash64`] of some parts followed by `parts`, given `state`, the
+/// [`hash64`] of the first ones: `hash64_after(hash64(&[a]), &[b])` is
+/// `hash64(&[a, b])` (FNV-1a's result is its state).
+pub fn hash64_after(state: u64, parts: &[&str]) -> u64 {
+    let mut h = Fnv(state);
     for p in parts {
         std::hash::Hasher::write(&mut h, p.as_bytes());
         std::hash::Hasher::write(&mut h, &[0]);
@@ -162,6 +169,14 @@ fn push_hex(s: &mut String, bytes: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_hash_continues_from_the_hash_of_its_first_parts() {
+        let whole = hash64(&["9f2c4e", "s2"]);
+        assert_eq!(hash64_after(hash64(&["9f2c4e"]), &["s2"]), whole);
+        assert_ne!(hash64_after(hash64(&["9f2c4e"]), &["s3"]), whole);
+    }
+
     use super::*;
 
     #[test]

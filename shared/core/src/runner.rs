@@ -203,7 +203,7 @@ fn step_loop(
                 goto(run, flow, target.as_deref());
             }
             Action::Send(s) => {
-                let msg_key = links::hash64(&[&run.id, &step_id]);
+                let msg_key = run.message_key(&step_id);
                 if st.ledger.contains_key(&msg_key) {
                     let msg_id = links::hex64(msg_key);
                     let mut d = base(st, cx, Kind::Skipped, run, &step_id);

@@ -118,6 +118,30 @@ pub struct Run {
     /// The flow definition, looked up once per load (not stored).
     #[serde(skip)]
     pub def: FlowRef,
+    /// [`crate::links::hash64`] of `id`, the start of its message keys
+    /// (see [`Run::message_key`]); derived, made on first use.
+    #[serde(skip)]
+    pub(crate) id_hash: IdHash,
+}
+
+/// A run id's [`crate::links::hash64`], once known (0: not yet). A deferred
+/// send step is tried again at every instant its customer's caps allow, and
+/// each try looks its message key up in the ledger: kept, the key costs
+/// neither a read of the id's text (cold by then) nor hashing it again.
+#[derive(Clone, Copy, Default)]
+pub struct IdHash(u64);
+
+/// Derived from the id: never makes two runs differ.
+impl PartialEq for IdHash {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for IdHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdHash")
+    }
 }
 
 /// A run's cached flow definition. Never compared or stored: it is the
@@ -142,6 +166,15 @@ impl std::fmt::Debug for FlowRef {
 }
 
 impl Run {
+    /// The ledger key of the message this run sends at `step`:
+    /// `hash64([run id, step id])`, as it always was.
+    pub(crate) fn message_key(&mut self, step: &str) -> u64 {
+        if self.id_hash.0 == 0 {
+            self.id_hash.0 = crate::links::hash64(&[&self.id]);
+        }
+        crate::links::hash64_after(self.id_hash.0, &[step])
+    }
+
     /// The run's flow definition (cached after the first lookup).
     pub fn flow_def(
         &mut self,
