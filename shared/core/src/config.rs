@@ -109,6 +109,10 @@ pub struct EventFacts {
     /// top-level property, its name: the history keeps that property alone
     /// (see [`crate::kept_props`]).
     pub history_key: Option<Arc<str>>,
+    /// When everything that reads such events' properties (as they come or
+    /// later) reads one top-level property, its name: the engine converts
+    /// that property alone to JSON (see [`crate::property_pick`]).
+    pub props_key: Option<Arc<str>>,
 }
 
 /// The facts of a name the configuration does nothing with.
@@ -120,6 +124,7 @@ static NO_FACTS: EventFacts = EventFacts {
     reads_props: false,
     history_props: false,
     history_key: None,
+    props_key: None,
 };
 
 impl Retention for Config {
@@ -395,11 +400,37 @@ impl Config {
                 }
             }
         }
-        for (name, keys) in kept_keys {
-            if let (Some(x), Some(keys)) = (facts.get_mut(&name), keys) {
-                if keys.len() == 1 {
-                    x.history_key = keys.into_iter().next().map(|k| Arc::from(k.as_str()));
+        // What reads these events as they come reads the same keys and
+        // the triggers' filters and run keys.
+        let mut read_keys = kept_keys.clone();
+        for f in &by_priority {
+            if let Some(e) = &f.trigger.event {
+                let keys = read_keys
+                    .entry(e.clone())
+                    .or_insert_with(|| Some(BTreeSet::new()));
+                let paths = f.trigger.filter.iter().map(|m| m.path.as_str());
+                for p in paths.chain(f.trigger.key.as_deref()) {
+                    match (p.split('.').find(|k| !k.is_empty()), keys.as_mut()) {
+                        (Some(k), Some(ks)) => {
+                            ks.insert(k.to_string());
+                        }
+                        _ => *keys = None,
+                    }
                 }
+            }
+        }
+        let single = |keys: Option<BTreeSet<String>>| match keys {
+            Some(ks) if ks.len() == 1 => ks.into_iter().next().map(|k| Arc::from(k.as_str())),
+            _ => None,
+        };
+        for (name, keys) in kept_keys {
+            if let Some(x) = facts.get_mut(&name) {
+                x.history_key = single(keys);
+            }
+        }
+        for (name, keys) in read_keys {
+            if let Some(x) = facts.get_mut(&name) {
+                x.props_key = single(keys);
             }
         }
         Ok(Config {
@@ -1031,6 +1062,12 @@ mod tests {
         // A run key reads the trigger as it comes; nothing reads it later.
         assert_eq!(facts("checkout_started"), (true, false));
         assert_eq!(facts("order_placed"), (true, true));
+        // Each of these names is read by one property only: made alone.
+        let key = |n: &str| cfg.facts(n).props_key.as_deref().map(str::to_string);
+        assert_eq!(key("product_viewed").as_deref(), Some("product_id"));
+        assert_eq!(key("checkout_started").as_deref(), Some("checkout_id"));
+        assert_eq!(key("order_placed").as_deref(), Some("checkout_id"));
+        assert_eq!(key("added_to_cart"), None);
 
         let engine = Engine::new(cfg);
         let now: jiff::Timestamp = "2026-03-02T10:00:00Z".parse().unwrap();

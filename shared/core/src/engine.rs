@@ -201,7 +201,10 @@ impl Engine {
         let facts = cfg.facts(e.name());
         let triggers = &facts.triggers;
         let props = if facts.reads_props {
-            Arc::new(e.kind.properties_json())
+            Arc::new(match &facts.props_key {
+                Some(k) => e.kind.property_json(k),
+                None => e.kind.properties_json(),
+            })
         } else {
             crate::kept_props::no_props()
         };

@@ -420,30 +420,57 @@ impl EventKind {
         }
     }
 
+    /// Serializes the properties with `s`: the one match over kinds behind
+    /// every form made of them.
+    fn serialize_props<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            EventKind::CustomerCreated(p) | EventKind::CustomerUpdated(p) => p.serialize(s),
+            EventKind::ConsentChanged(p) => p.serialize(s),
+            EventKind::ProductViewed(p) => p.serialize(s),
+            EventKind::CollectionViewed(p) => p.serialize(s),
+            EventKind::Searched(p) => p.serialize(s),
+            EventKind::AddedToCart(p) | EventKind::CartUpdated(p) => p.serialize(s),
+            EventKind::CheckoutStarted(p) | EventKind::CheckoutUpdated(p) => p.serialize(s),
+            EventKind::OrderPlaced(p) | EventKind::OrderPaid(p) => p.serialize(s),
+            EventKind::OrderFulfilled(p) => p.serialize(s),
+            EventKind::ShipmentUpdated(p) => p.serialize(s),
+            EventKind::OrderCancelled(p) => p.serialize(s),
+            EventKind::Refunded(p) => p.serialize(s),
+            EventKind::InventoryChanged(p) => p.serialize(s),
+            EventKind::PriceChanged(p) => p.serialize(s),
+            EventKind::BackInStockRequested(p) | EventKind::BackInStock(p) => p.serialize(s),
+            EventKind::ReplenishmentDue(p) => p.serialize(s),
+            EventKind::Custom { properties, .. } => properties.serialize(s),
+        }
+    }
+
     /// The properties as JSON, the form conditions and templates read.
     pub fn properties_json(&self) -> Value {
-        fn j<T: Serialize>(t: &T) -> Value {
-            serde_json::to_value(t).unwrap_or(Value::Null)
-        }
         match self {
-            EventKind::CustomerCreated(p) | EventKind::CustomerUpdated(p) => j(p),
-            EventKind::ConsentChanged(p) => j(p),
-            EventKind::ProductViewed(p) => j(p),
-            EventKind::CollectionViewed(p) => j(p),
-            EventKind::Searched(p) => j(p),
-            EventKind::AddedToCart(p) | EventKind::CartUpdated(p) => j(p),
-            EventKind::CheckoutStarted(p) | EventKind::CheckoutUpdated(p) => j(p),
-            EventKind::OrderPlaced(p) | EventKind::OrderPaid(p) => j(p),
-            EventKind::OrderFulfilled(p) => j(p),
-            EventKind::ShipmentUpdated(p) => j(p),
-            EventKind::OrderCancelled(p) => j(p),
-            EventKind::Refunded(p) => j(p),
-            EventKind::InventoryChanged(p) => j(p),
-            EventKind::PriceChanged(p) => j(p),
-            EventKind::BackInStockRequested(p) | EventKind::BackInStock(p) => j(p),
-            EventKind::ReplenishmentDue(p) => j(p),
             EventKind::Custom { properties, .. } => Value::Object(properties.clone()),
+            _ => self
+                .serialize_props(serde_json::value::Serializer)
+                .unwrap_or(Value::Null),
         }
+    }
+
+    /// [`EventKind::properties_json`] with the top-level property `key`
+    /// alone (an object without it when there is none): what the engine
+    /// makes when the configuration reads no other property of such events
+    /// (see [`crate::property_pick`]).
+    pub fn property_json(&self, key: &str) -> Value {
+        let v = match self {
+            EventKind::Custom { properties, .. } => properties.get(key).cloned(),
+            _ => match self.serialize_props(crate::property_pick::picker(key)) {
+                Ok(v) => v,
+                Err(_) => self.properties_json().get(key).cloned(),
+            },
+        };
+        let mut m = Map::new();
+        if let Some(v) = v {
+            m.insert(key.to_string(), v);
+        }
+        Value::Object(m)
     }
 
     fn from_parts(name: &str, props: Value) -> Result<Self, serde_json::Error> {

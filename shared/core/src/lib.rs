@@ -53,6 +53,7 @@ pub mod localtime;
 pub mod policy;
 pub mod privacy;
 pub mod profile;
+pub mod property_pick;
 mod runner;
 pub mod samples;
 pub mod seen_ids;
