@@ -122,6 +122,7 @@ impl Engine {
     }
 
     pub fn handle(&self, st: &mut CustomerState, input: Input, now: Timestamp) -> Outcome {
+        st.prefetch();
         // The event id hashed once: looked up here and below, then marked.
         let id_hash = match &input {
             Input::Event(e) => crate::seen_ids::id_hash(e.id.as_str()),

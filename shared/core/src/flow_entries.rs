@@ -62,6 +62,13 @@ impl FlowEntries {
         &mut self.slots[i].record
     }
 
+    /// Starts loading the hashes and the first records (see
+    /// [`crate::prefetch`]): every event that triggers a flow reads them.
+    pub(crate) fn prefetch(&self) {
+        crate::prefetch::head(&self.hashes, 2);
+        crate::prefetch::head(&self.slots, 2);
+    }
+
     fn position(&self, flow: &str, hash: u64) -> Option<usize> {
         let mut from = 0;
         while let Some(k) = self.hashes[from..].iter().position(|&h| h == hash) {

@@ -249,6 +249,15 @@ impl History {
         self.prune_at = next;
     }
 
+    /// Starts loading the list of names and the newest events of each
+    /// list (see [`crate::prefetch`]): conditions read from the newest.
+    pub(crate) fn prefetch(&self) {
+        crate::prefetch::head(&self.by_name.0, 4);
+        for (_, list) in &self.by_name.0 {
+            crate::prefetch::head(&list[list.len().saturating_sub(1)..], 1);
+        }
+    }
+
     /// Every event kept, by name then time.
     pub fn iter(&self) -> impl Iterator<Item = &Recorded> {
         self.by_name.values().flatten()

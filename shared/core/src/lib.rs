@@ -51,6 +51,7 @@ pub mod ledger;
 pub mod links;
 pub mod localtime;
 pub mod policy;
+mod prefetch;
 pub mod privacy;
 pub mod profile;
 pub mod property_pick;

@@ -434,6 +434,16 @@ impl SegmentSet {
                 }
             }
         }
+        // The slots to read are known now, and each is likely a cache miss
+        // (a slot is 72 bytes, and those of one event are far apart): ask
+        // for all of them before reading the first.
+        if !all {
+            let mut from = 0;
+            while let Some(i) = touched.next_from(from) {
+                crate::prefetch::line(&ms.slots[i]);
+                from = i + 1;
+            }
+        }
         // `ms.next` (the earliest slot `next`) is kept up to date as slots
         // change; scanning every slot again is needed only when the slot
         // that held the earliest instant moves it later.

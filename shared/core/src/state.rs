@@ -229,6 +229,16 @@ impl Wait {
 }
 
 impl CustomerState {
+    /// Starts loading what every event reads of this state (see
+    /// [`crate::prefetch`]): the flow entry records, the history's newest
+    /// events, the runs and the contact log.
+    pub(crate) fn prefetch(&self) {
+        self.entries.prefetch();
+        self.history.prefetch();
+        crate::prefetch::head(&self.runs, 4);
+        crate::prefetch::head(&self.contacts, 2);
+    }
+
     /// Whether a run or message id is in the ledger: a message is in the
     /// committed state of the evaluation that made it (the AWS send function
     /// checks this before sending a message handed over ahead of its commit).
