@@ -223,7 +223,7 @@ impl History {
 
     /// Drops what no condition can see any more, once the first event to
     /// have left its retention has been out for a while (see
-    /// [`prune_after`]).
+    /// `prune_after`).
     pub fn prune(&mut self, now: Timestamp, r: &dyn Retention) {
         if self.prune_at.is_none_or(|t| t > now) {
             return;

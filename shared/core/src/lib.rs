@@ -13,7 +13,13 @@
 //!   [`identity`] decides which profile an event belongs to and when two
 //!   profiles merge.
 //! - [`history`] — a customer's recent events, kept as long as some
-//!   condition can see them; each with a [`fingerprint`] of its properties.
+//!   condition can see them; each with a [`fingerprint`] of its properties
+//!   and only the properties something tests later ([`kept_props`]).
+//!   [`property_pick`] makes JSON of one property of an event when the
+//!   configuration reads no other. The state's other per-customer records:
+//!   [`seen_ids`] (de-duplication), [`ledger`] (runs started, messages
+//!   made), [`flow_entries`] (entry rules); the engine asks for the parts
+//!   it is about to read ahead of reading them (`prefetch`).
 //! - [`condition`] — the condition language; every evaluation returns the
 //!   next instant its value could change. [`segment`] compiles segments
 //!   and evaluates only what an event can affect.
