@@ -97,12 +97,7 @@ impl TryFrom<RawMatch> for PropertyMatch {
 impl PropertyMatch {
     /// True when some value at the path passes (arrays fan out).
     pub fn test(&self, props: &Value) -> bool {
-        let mut seen = false;
-        let hit = crate::compare::any_at(props, &self.parts, &mut |v| {
-            seen = true;
-            self.cmp.test(Some(v))
-        });
-        hit || (!seen && self.cmp.test(None))
+        self.test_in(crate::kept_props::PropsRef::Json(props))
     }
 
     /// As [`PropertyMatch::test`], on properties however kept.
@@ -122,18 +117,18 @@ impl PropertyMatch {
     /// filtered condition walks; the full test does not).
     #[inline]
     pub fn test_fp(&self, props: &crate::kept_props::Kept, bits: u64) -> bool {
-        if self.mask.is_some_and(|m| bits & m == 0) {
-            return false;
-        }
-        self.test_in(props.view())
+        !self.ruled_out(bits) && self.test_in(props.view())
     }
 
     /// As [`PropertyMatch::test_fp`], for an event's properties as JSON.
     pub fn test_fp_json(&self, props: &Value, bits: u64) -> bool {
-        if self.mask.is_some_and(|m| bits & m == 0) {
-            return false;
-        }
-        self.test(props)
+        !self.ruled_out(bits) && self.test(props)
+    }
+
+    /// Whether properties with fingerprint `bits` cannot pass.
+    #[inline]
+    fn ruled_out(&self, bits: u64) -> bool {
+        self.mask.is_some_and(|m| bits & m == 0)
     }
 
     /// See [`crate::fingerprint::mask`].

@@ -346,19 +346,6 @@ impl Config {
         // Per name, the top-level properties that tests of kept events read
         // (`None` once some test reads the whole object).
         let mut kept_keys: NameMap<Option<BTreeSet<String>>> = NameMap::default();
-        let mut note_keys = |name: &str, paths: &mut dyn Iterator<Item = &str>| {
-            let keys = kept_keys
-                .entry(name.to_string())
-                .or_insert_with(|| Some(BTreeSet::new()));
-            for p in paths {
-                match (p.split('.').find(|k| !k.is_empty()), keys.as_mut()) {
-                    (Some(k), Some(ks)) => {
-                        ks.insert(k.to_string());
-                    }
-                    _ => *keys = None,
-                }
-            }
-        };
         for c in history_conditions(&segments, &by_id) {
             c.walk(&mut |c| {
                 if let Condition::Event(ec) = c {
@@ -366,7 +353,11 @@ impl Config {
                         let x = facts.entry(ec.event.clone()).or_default();
                         x.reads_props = true;
                         x.history_props = true;
-                        note_keys(&ec.event, &mut ec.filter.iter().map(|m| m.path.as_str()));
+                        note_top_keys(
+                            &mut kept_keys,
+                            &ec.event,
+                            ec.filter.iter().map(|m| m.path.as_str()),
+                        );
                     }
                 }
             });
@@ -393,9 +384,10 @@ impl Config {
                     x.reads_props = true;
                     x.history_props = true;
                     let filters = m.filter.iter().map(|f| f.path.as_str());
-                    note_keys(
+                    note_top_keys(
+                        &mut kept_keys,
                         m.event,
-                        &mut filters.chain(m.same.iter().map(|p| p.as_str())),
+                        filters.chain(m.same.iter().map(|p| p.as_str())),
                     );
                 }
             }
@@ -405,18 +397,8 @@ impl Config {
         let mut read_keys = kept_keys.clone();
         for f in &by_priority {
             if let Some(e) = &f.trigger.event {
-                let keys = read_keys
-                    .entry(e.clone())
-                    .or_insert_with(|| Some(BTreeSet::new()));
                 let paths = f.trigger.filter.iter().map(|m| m.path.as_str());
-                for p in paths.chain(f.trigger.key.as_deref()) {
-                    match (p.split('.').find(|k| !k.is_empty()), keys.as_mut()) {
-                        (Some(k), Some(ks)) => {
-                            ks.insert(k.to_string());
-                        }
-                        _ => *keys = None,
-                    }
-                }
+                note_top_keys(&mut read_keys, e, paths.chain(f.trigger.key.as_deref()));
             }
         }
         let single = |keys: Option<BTreeSet<String>>| match keys {
@@ -464,6 +446,27 @@ fn history_conditions<'a>(
         }));
     }
     conds
+}
+
+/// Adds to `keys[name]` the top-level property each of `paths` reads (its
+/// first non-empty part); a path with none reads the whole object, and
+/// makes the entry `None` for good.
+fn note_top_keys<'a>(
+    keys: &mut NameMap<Option<BTreeSet<String>>>,
+    name: &str,
+    paths: impl IntoIterator<Item = &'a str>,
+) {
+    let entry = keys
+        .entry(name.to_string())
+        .or_insert_with(|| Some(BTreeSet::new()));
+    for p in paths {
+        match (p.split('.').find(|k| !k.is_empty()), entry.as_mut()) {
+            (Some(k), Some(ks)) => {
+                ks.insert(k.to_string());
+            }
+            _ => *entry = None,
+        }
+    }
 }
 
 fn retention_table(

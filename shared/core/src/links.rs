@@ -169,6 +169,7 @@ fn push_hex(s: &mut String, bytes: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn a_hash_continues_from_the_hash_of_its_first_parts() {
@@ -176,8 +177,6 @@ mod tests {
         assert_eq!(hash64_after(hash64(&["9f2c4e"]), &["s2"]), whole);
         assert_ne!(hash64_after(hash64(&["9f2c4e"]), &["s3"]), whole);
     }
-
-    use super::*;
 
     #[test]
     fn hex_ids_written_in_place_read_as_made() {
