@@ -1,8 +1,10 @@
 //! The deployment rules that `infra/template.yaml` must keep, checked on the
 //! template itself (cfn-lint and `sam validate --lint` check its syntax and
-//! types; these check what storeflow promises): nothing is dropped silently,
-//! retries never overlap a running invocation, every failure raises an
-//! alarm, and secrets never pass through CloudFormation.
+//! types, checkov its security posture; these check what storeflow
+//! promises): nothing is dropped silently, retries never overlap a running
+//! invocation, every failure raises an alarm, every queue is encrypted, a
+//! burst cannot take the account's Lambda slots, and secrets never pass
+//! through CloudFormation.
 
 use serde_json::Value;
 use storeflow_tests::template::{get_att, reference, Template};
@@ -21,7 +23,8 @@ fn number(v: &Value, what: &str) -> u64 {
 }
 
 /// Logical ids of the queues that serve as some other thing's dead-letter
-/// queue: a queue's redrive target or an event rule's DeadLetterConfig.
+/// queue: a queue's redrive target, an event rule's or schedule's
+/// DeadLetterConfig, or a function's failure destination.
 fn dead_letter_queues(t: &Template) -> Vec<String> {
     let mut dlqs = Vec::new();
     for id in t.ids_of_type("AWS::SQS::Queue") {
@@ -36,8 +39,68 @@ fn dead_letter_queues(t: &Template) -> Vec<String> {
                 dlqs.push(dlq.to_string());
             }
         }
+        if let Some(dlq) = failure_destination(t, f) {
+            dlqs.push(dlq.to_string());
+        }
     }
+    dlqs.sort_unstable();
+    dlqs.dedup();
     dlqs
+}
+
+/// Event source types whose invocations are synchronous (Lambda polls the
+/// source, or a caller waits for the answer). Any other kind (schedules,
+/// EventBridge rules, SNS, S3…) invokes the function asynchronously: Lambda
+/// queues the event, retries it twice, then drops it unless the function
+/// has somewhere to put it.
+const SYNCHRONOUS_SOURCES: [&str; 9] = [
+    "SQS",
+    "Kinesis",
+    "DynamoDB",
+    "MSK",
+    "MQ",
+    "SelfManagedKafka",
+    "DocumentDB",
+    "Api",
+    "HttpApi",
+];
+
+/// The queue a function's failed asynchronous invocations go to: its
+/// `DeadLetterQueue` or its `EventInvokeConfig` on-failure destination.
+fn failure_destination<'t>(t: &'t Template, f: &str) -> Option<&'t str> {
+    let p = t.properties(f);
+    let dlq = &p["DeadLetterQueue"];
+    if !dlq.is_null() {
+        assert_eq!(dlq["Type"], "SQS", "{f}: DeadLetterQueue.Type");
+        return get_att(&dlq["TargetArn"]).map(|(q, _)| q);
+    }
+    let on_failure = &p["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+    get_att(&on_failure["Destination"]).map(|(q, _)| q)
+}
+
+/// A function's `Ref` to one of the template's parameters, with that
+/// parameter.
+fn parameter_ref<'t>(t: &'t Template, v: &Value, what: &str) -> (&'t str, &'t Value) {
+    let name = reference(v).unwrap_or_else(|| panic!("{what} must be !Ref <parameter>, found {v}"));
+    let (name, param) = t.doc["Parameters"]
+        .as_object()
+        .and_then(|params| params.get_key_value(name))
+        .unwrap_or_else(|| panic!("{what}: {name} is not a stack parameter"));
+    (name.as_str(), param)
+}
+
+/// The checkov checks a resource skips, with the reason given beside each.
+fn checkov_skips(t: &Template, id: &str) -> Vec<(String, String)> {
+    t.resources()[id]["Metadata"]["checkov"]["skip"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let check = s["id"].as_str().unwrap_or_default().to_string();
+            let comment = s["comment"].as_str().unwrap_or_default().to_string();
+            (check, comment)
+        })
+        .collect()
 }
 
 /// The QueueName / FunctionName dimension values of every alarm on `metric`.
@@ -176,4 +239,136 @@ fn secrets_are_parameter_names_read_at_run_time_never_values() {
             "no function is allowed to read {p}"
         );
     }
+}
+
+#[test]
+fn every_queue_is_encrypted_at_rest() {
+    let t = Template::load();
+    let queues = t.ids_of_type("AWS::SQS::Queue");
+    assert!(!queues.is_empty());
+    for q in queues {
+        let p = t.properties(q);
+        assert!(
+            p["SqsManagedSseEnabled"] == true || !p["KmsMasterKeyId"].is_null(),
+            "{q}: server-side encryption must be explicit (SqsManagedSseEnabled: true or KmsMasterKeyId)"
+        );
+    }
+}
+
+#[test]
+fn queue_consumers_have_reserved_concurrency_from_a_stack_parameter() {
+    let t = Template::load();
+    let mut reserved_defaults = 0;
+    let mut capped = Vec::new();
+    for f in FUNCTIONS {
+        let Some(reserved) = t.function_property(f, "ReservedConcurrentExecutions") else {
+            continue;
+        };
+        let what = format!("{f}.ReservedConcurrentExecutions");
+        let (name, param) = parameter_ref(&t, reserved, &what);
+        assert_eq!(param["Type"], "Number", "{name}");
+        let description = param["Description"].as_str().unwrap_or_default();
+        assert!(
+            description.contains("every Lambda slot in the account"),
+            "{name}: the description says what the cap protects"
+        );
+        let default = number(&param["Default"], name);
+        let min = number(&param["MinValue"], name);
+        let max = number(&param["MaxValue"], name);
+        assert!((min..=max).contains(&default), "{name}: default {default}");
+        reserved_defaults += default;
+        // An SQS consumer's poller stops at the reservation: beyond it a
+        // batch would be throttled and counted as a failed receive, on its
+        // way to the dead-letter queue for no fault of its own.
+        for (event, e) in t.properties(f)["Events"].as_object().into_iter().flatten() {
+            if e["Type"] != "SQS" {
+                continue;
+            }
+            let max_concurrency = &e["Properties"]["ScalingConfig"]["MaximumConcurrency"];
+            let what = format!("{f}.{event}.ScalingConfig.MaximumConcurrency");
+            assert_eq!(parameter_ref(&t, max_concurrency, &what).0, name, "{what}");
+            assert!(min >= 2, "{name}: an SQS poller needs MinValue 2 or more");
+        }
+        capped.push(f);
+    }
+    for f in ["EvaluateFunction", "SendFunction"] {
+        assert!(capped.contains(&f), "{f} has no reserved concurrency");
+    }
+    // Lambda keeps 100 slots of the account unreserved; the defaults must
+    // deploy in an account with the default limit of 1,000.
+    assert!(
+        reserved_defaults + 100 <= 1000,
+        "the defaults reserve {reserved_defaults} slots"
+    );
+}
+
+#[test]
+fn every_asynchronously_invoked_function_has_a_failure_destination() {
+    let t = Template::load();
+    let mut asynchronous = Vec::new();
+    for f in FUNCTIONS {
+        for (event, e) in t.properties(f)["Events"].as_object().into_iter().flatten() {
+            let kind = e["Type"].as_str().unwrap_or_default();
+            if SYNCHRONOUS_SOURCES.contains(&kind) {
+                continue;
+            }
+            if !asynchronous.contains(&f) {
+                asynchronous.push(f);
+            }
+            // Schedules and rules keep what they could not deliver, too.
+            if matches!(kind, "ScheduleV2" | "EventBridgeRule" | "CloudWatchEvent") {
+                let (dlq, _) = get_att(&e["Properties"]["DeadLetterConfig"]["Arn"])
+                    .unwrap_or_else(|| panic!("{f}.{event}: no DeadLetterConfig"));
+                assert_eq!(t.resources()[dlq]["Type"], "AWS::SQS::Queue", "{f}.{event}");
+            }
+        }
+    }
+    // Cron ticks (Scheduler) and SES events (an EventBridge rule).
+    assert_eq!(asynchronous, ["SchedulerFunction", "FeedbackFunction"]);
+    for f in asynchronous {
+        let dlq = failure_destination(&t, f)
+            .unwrap_or_else(|| panic!("{f} is invoked asynchronously and drops what it fails"));
+        assert_eq!(t.resources()[dlq]["Type"], "AWS::SQS::Queue", "{f}: {dlq}");
+    }
+}
+
+#[test]
+fn every_checkov_skip_gives_its_reason_and_hides_nothing_fixed_elsewhere() {
+    let t = Template::load();
+    let mut skips = 0;
+    for (id, r) in t.resources() {
+        for (check, comment) in checkov_skips(&t, id) {
+            skips += 1;
+            assert!(check.starts_with("CKV_"), "{id}: skip of {check:?}");
+            assert!(
+                comment.split_whitespace().count() >= 10,
+                "{id}: the skip of {check} says why it does not apply"
+            );
+            match check.as_str() {
+                // Only a queue that SSE-SQS encrypts may skip the KMS check.
+                "CKV_AWS_27" => assert_eq!(
+                    t.properties(id)["SqsManagedSseEnabled"],
+                    true,
+                    "{id} skips CKV_AWS_27 without SSE-SQS"
+                ),
+                // Reserved concurrency and failure destinations are fixed
+                // where they apply, not skipped.
+                "CKV_AWS_115" => assert!(
+                    !["EvaluateFunction", "SendFunction"].contains(&id.as_str()),
+                    "{id} skips reserved concurrency"
+                ),
+                "CKV_AWS_116" => assert!(
+                    r["Properties"]["Events"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .all(|(_, e)| SYNCHRONOUS_SOURCES
+                            .contains(&e["Type"].as_str().unwrap_or_default())),
+                    "{id} is invoked asynchronously and skips its dead-letter queue"
+                ),
+                _ => {}
+            }
+        }
+    }
+    assert!(skips > 0);
 }
