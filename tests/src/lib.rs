@@ -397,6 +397,8 @@ pub fn storeflow(args: &[&str]) -> (i32, String, String) {
 pub const SHOPIFY_SECRET: &str = "storeflow-test-shopify-secret";
 pub const SHOPLINE_SECRET: &str = "storeflow-test-shopline-secret";
 pub const WRITE_KEY: &str = "storeflow-test-write-key";
+/// The admin bearer token the tests configure (`STOREFLOW_ADMIN_TOKENS`).
+pub const ADMIN_TOKEN: &str = "storeflow-test-admin-token";
 
 /// A real platform payload from `../shared/fixtures/` (beside the
 /// repository), or `None` with a note when that folder is absent.

@@ -335,15 +335,17 @@ async fn an_abandoned_checkout_is_reminded_by_email_through_the_aws_functions() 
     d.run(&lines("shopify-checkout-abandoned.jsonl"), until)
         .await;
 
-    // The reminder's wake-up was requested as a one-time schedule for
-    // 16:00, one hour after the checkout, that sends its timer message to
-    // the timers queue through the scheduler role and deletes itself.
+    // The reminder's wake-up (16:00, one hour after the checkout) was
+    // requested as a one-time schedule for 15:58 (Scheduler may fire up to
+    // a minute late; the scheduler function delays the rest on the queue)
+    // that sends its timer message to the timers queue through the
+    // scheduler role and deletes itself.
     let timers = d.stack.queue("TimersQueue");
     let reminder = d
         .schedules
         .values()
-        .find(|r| r["expression"] == "at(2026-11-23T16:00:00)")
-        .unwrap_or_else(|| panic!("no schedule at 16:00 in {:#?}", d.schedules));
+        .find(|r| r["expression"] == "at(2026-11-23T15:58:00)")
+        .unwrap_or_else(|| panic!("no schedule at 15:58 in {:#?}", d.schedules));
     assert_eq!(reminder["timezone"], "UTC");
     assert_eq!(reminder["after"], "DELETE");
     assert_eq!(reminder["flexible"], "OFF");
@@ -468,7 +470,7 @@ async fn reconciliation_re_arms_a_lost_wake_up_and_the_reminder_goes_out_once() 
     let lost: Vec<String> = d
         .schedules
         .iter()
-        .filter(|(_, r)| r["expression"] == "at(2026-11-23T16:00:00)")
+        .filter(|(_, r)| r["expression"] == "at(2026-11-23T15:58:00)")
         .map(|(name, _)| name.clone())
         .collect();
     assert_eq!(lost.len(), 1, "{:#?}", d.schedules);
@@ -517,6 +519,90 @@ async fn reconciliation_re_arms_a_lost_wake_up_and_the_reminder_goes_out_once() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wake_up_fired_early_is_delayed_to_its_second_and_runs_once_if_fired_twice() {
+    let mut d = Deployed::new().await;
+    d.run(
+        &lines("shopify-checkout-abandoned.jsonl"),
+        "2026-11-23T15:30:00Z".parse().unwrap(),
+    )
+    .await;
+    let (name, input) = d
+        .schedules
+        .iter()
+        .find(|(_, r)| r["expression"] == "at(2026-11-23T15:58:00)")
+        .map(|(n, r)| (n.clone(), r["input"].clone()))
+        .unwrap_or_else(|| panic!("no schedule at 15:58 in {:#?}", d.schedules));
+    d.fired.insert(name);
+    let m: TimerMessage = serde_json::from_value(input).unwrap();
+    assert_eq!(m.due(), Some("2026-11-23T16:00:00Z".parse().unwrap()));
+
+    // As deployed: the rest of a wait under 15 minutes is an SQS delay.
+    d.scheduling.timers.max_delay_seconds = storeflow_aws::timers::MAX_DELAY_SECONDS;
+    let timers = d.stack.queue("TimersQueue").url.clone();
+    let delayed = |d: &Deployed| {
+        let (sqs, url) = (d.sqs.clone(), timers.clone());
+        async move {
+            let got = sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(
+                    aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+                )
+                .send()
+                .await
+                .expect("queue attributes");
+            got.attributes()
+                .and_then(|a| {
+                    a.get(
+                        &aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+                    )
+                })
+                .map(|n| n.parse::<u32>().unwrap())
+                .unwrap_or(0)
+        }
+    };
+    let before = delayed(&d).await;
+    // Scheduler fires 40 s into its minute: the hand-over asks SQS for the
+    // remaining 80 s.
+    let early: Timestamp = "2026-11-23T15:58:40Z".parse().unwrap();
+    let armed = d.scheduling.timers.arm(&m, early).await.unwrap();
+    assert_eq!(armed, storeflow_aws::timers::Armed::Delayed(80));
+    assert_eq!(
+        scheduler::fire(&d.scheduling, &m, early, false)
+            .await
+            .unwrap(),
+        scheduler::Fired::Early
+    );
+    assert_eq!(delayed(&d).await, before + 2, "two delayed hand-overs");
+    // Those messages would arrive in 80 s of real time: taken off the queue
+    // here and handed to the scheduler function at their second instead.
+    d.sqs
+        .purge_queue()
+        .queue_url(&timers)
+        .send()
+        .await
+        .expect("purge");
+    let due = m.due().unwrap();
+    for i in 0..2 {
+        let record = Record {
+            id: format!("handed-over-{i}"),
+            body: serde_json::to_string(&m).unwrap(),
+            receive_count: 1,
+        };
+        let f = scheduler::handle(&d.scheduling, &[record], due).await;
+        assert!(f.0.is_empty(), "{f:?}");
+        d.settle(due).await;
+    }
+    // The schedule fired twice (or late and again): one reminder.
+    let sent = d.sent().await;
+    assert_eq!(
+        reminders_to(&sent, "maya@example.com").len(),
+        1,
+        "{sent:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_in_time_means_no_checkout_reminder_through_the_aws_functions() {
     let mut d = Deployed::new().await;
     let until: Timestamp = "2026-11-24T00:00:00Z".parse().unwrap();
@@ -558,14 +644,17 @@ async fn one_click_unsubscribe_and_complaints_stop_email_through_the_aws_functio
         "{}0",
         path.trim_end_matches(|c: char| c.is_ascii_hexdigit())
     );
-    assert_eq!(d.feedback.http("POST", &forged, now).await.0, 404);
-    let (status, _, page) = d.feedback.http("GET", &path, now).await;
+    assert_eq!(d.feedback.http("POST", &forged, b"", now).await.0, 404);
+    let (status, _, page) = d.feedback.http("GET", &path, b"", now).await;
     assert_eq!(status, 200);
     assert!(page.contains("<form method=post>"), "{page}");
 
     // One click: the consent change goes through evaluate like any event,
     // and the 16:00 reminder (marketing) is not sent.
-    let (status, _, body) = d.feedback.http("POST", &path, now).await;
+    let (status, _, body) = d
+        .feedback
+        .http("POST", &path, b"List-Unsubscribe=One-Click", now)
+        .await;
     assert_eq!(status, 200, "{body}");
     d.settle(now).await;
     d.run(&lines, "2026-11-23T20:00:00Z".parse().unwrap()).await;

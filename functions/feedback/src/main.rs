@@ -6,6 +6,7 @@ use aws_config::BehaviorVersion;
 use aws_lambda_events::event::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
+use base64::Engine as _;
 use jiff::Timestamp;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -28,7 +29,14 @@ async fn main() -> Result<(), Error> {
         let req: LambdaFunctionUrlRequest = serde_json::from_value(e.payload)?;
         let method = req.request_context.http.method.clone().unwrap_or_default();
         let path = req.raw_path.clone().unwrap_or_default();
-        let (status, content_type, body) = feedback.http(&method, &path, now).await;
+        let body = match (&req.body, req.is_base64_encoded) {
+            (Some(b), true) => base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .unwrap_or_default(),
+            (Some(b), false) => b.clone().into_bytes(),
+            (None, _) => Vec::new(),
+        };
+        let (status, content_type, body) = feedback.http(&method, &path, &body, now).await;
         let mut res = LambdaFunctionUrlResponse::default();
         res.status_code = i64::from(status);
         res.headers.insert("content-type", content_type.parse()?);

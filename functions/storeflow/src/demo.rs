@@ -100,6 +100,7 @@ pub fn demo(args: DemoArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<
             shopline_secrets: Some(SHOPLINE_SECRET.into()),
             write_keys: Some(WRITE_KEY.into()),
         },
+        admin: Default::default(),
     };
     let runtime = match Runtime::open(
         opts,

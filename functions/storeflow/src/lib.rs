@@ -16,7 +16,10 @@
 //! - `storeflow trace EMAIL [--data DIR]` — every decision about a customer.
 //! - `storeflow demo --config DIR` — the sample deliveries sent to a
 //!   running server on a fast clock.
+//! - `storeflow deadletters list|replay ID [--data DIR]` — the inputs
+//!   `serve` set aside because applying them failed.
 
+pub mod deadletters;
 pub mod demo;
 pub mod replay;
 pub mod serve;
@@ -93,6 +96,11 @@ pub enum Command {
         #[arg(long, default_value = "10d")]
         after: String,
     },
+    /// Inputs `serve` set aside because applying them failed (list, replay after a fix).
+    Deadletters {
+        #[command(subcommand)]
+        action: DeadLetters,
+    },
     /// Serve the ingest endpoints (webhooks, tracking API); print accepted events.
     Ingest {
         #[arg(long)]
@@ -100,6 +108,21 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeadLetters {
+    /// Every dead letter with its error, oldest first.
+    List {
+        #[arg(long, default_value = "storeflow-data")]
+        data: PathBuf,
+    },
+    /// Hand one back to the engine (applied once, by the running server or the next start).
+    Replay {
+        id: i64,
+        #[arg(long, default_value = "storeflow-data")]
+        data: PathBuf,
     },
 }
 
@@ -157,6 +180,12 @@ fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
             data,
         } => serve::serve(config, listen, data, err),
         Command::Trace { email, data } => serve::trace(&email, &data, out, err),
+        Command::Deadletters { action } => match action {
+            DeadLetters::List { data } => deadletters::list(&data, out, err),
+            DeadLetters::Replay { id, data } => {
+                deadletters::replay(id, &data, jiff::Timestamp::now(), out, err)
+            }
+        },
         Command::Demo {
             config,
             events,

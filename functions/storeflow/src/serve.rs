@@ -106,7 +106,23 @@ pub fn serve(config: PathBuf, listen: String, data: PathBuf, err: &mut dyn Write
             return Ok(1);
         }
     };
+    let admin = match storeflow_app::admin::AdminTokens::parse(
+        std::env::var("STOREFLOW_ADMIN_TOKENS").ok().as_deref(),
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            writeln!(err, "{e}")?;
+            return Ok(1);
+        }
+    };
+    if admin.is_off() {
+        writeln!(
+            err,
+            "storeflow serve: admin endpoints (/profiles/…) are off: set STOREFLOW_ADMIN_TOKENS to open them"
+        )?;
+    }
     let opts = Options {
+        admin,
         data_dir: data.clone(),
         smtp,
         webhook_secret: std::env::var("STOREFLOW_WEBHOOK_SECRET")

@@ -85,6 +85,10 @@ impl<B: Customers + Shops> App<B> {
             event.kind,
             EventKind::InventoryChanged(_) | EventKind::PriceChanged(_)
         ) {
+            // Store-level facts have no customer's trace to note the change
+            // in; a customer's event is brought within limits by the engine.
+            let mut event = event;
+            storeflow_core::limits::bring_within(&mut event, now);
             let shop = event.shop.clone();
             return self.shop(&shop, Some((&event, None)), now).await;
         }

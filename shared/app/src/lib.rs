@@ -14,17 +14,22 @@
 //!   resolved to a customer (merging anonymous profiles), run through the
 //!   engine, committed; a lost race is retried from a fresh read.
 //! - [`memory`] — an in-memory adapter, for tests and the simulator.
+//! - [`preferences`] — one-click unsubscribe and the preference centre
+//!   behind the signed links every message carries.
 //! - [`privacy`] — finding a request's profiles and the export document,
 //!   the same in every runtime.
+//! - [`admin`] — the bearer tokens every non-public endpoint asks for.
 //! - [`config_dir`] — reads a store's configuration directory (the CLI, the
 //!   embedded runtime and the Lambda functions load it the same way).
 //!
 //! Nothing here reads a clock: `now` is always an argument.
 
+pub mod admin;
 pub mod config_dir;
 pub mod evaluate;
 pub mod memory;
 pub mod ports;
+pub mod preferences;
 pub mod privacy;
 
 pub use evaluate::{App, Applied, Timer};

@@ -52,6 +52,45 @@ impl EventsQueue {
     }
 }
 
+/// A dead-letter queue that a handler puts a message on itself, with its
+/// error as a message attribute (`storeflow-error`): for an input whose
+/// application panicked or that cannot be read. Trying such an input again
+/// only fails again; the queue's own redrive would get it there after
+/// `maxReceiveCount` tries, without saying why.
+#[derive(Clone)]
+pub struct DeadLetterQueue {
+    pub sqs: aws_sdk_sqs::Client,
+    pub url: String,
+}
+
+/// The attribute a dead letter's error travels in.
+pub const ERROR_ATTRIBUTE: &str = "storeflow-error";
+
+impl DeadLetterQueue {
+    pub async fn put(&self, body: &str, error: &str, source_message: &str) -> anyhow::Result<()> {
+        use aws_sdk_sqs::types::MessageAttributeValue;
+        let attr = |v: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+        };
+        // SQS attribute values are at most 256 KiB with the body; an error
+        // is kept to its first 4,000 characters.
+        let error: String = error.chars().take(4_000).collect();
+        self.sqs
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .message_attributes(ERROR_ATTRIBUTE, attr(&error)?)
+            .message_attributes("storeflow-source-message-id", attr(source_message)?)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("SQS SendMessage to the dead-letter queue: {e:?}"))?;
+        Ok(())
+    }
+}
+
 /// A message on the send queue: handed over by the evaluation that made it
 /// *before* that evaluation's commit (so no outbox item and no transaction
 /// is written for it), with what the send function checks first — the

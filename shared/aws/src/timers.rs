@@ -1,8 +1,10 @@
 //! Timers on AWS (docs/AWS.md, "Timers"): a wake-up due within 15 minutes
 //! is an SQS message on the timers queue with `DelaySeconds`; a later one
 //! is a one-time EventBridge Scheduler schedule, named after what it wakes
-//! and when, that delivers the same message to the same queue. The stored
-//! wake-up is the truth: a timer for a wake-up that moved does nothing.
+//! and when, that delivers the same message to the same queue a little
+//! before the wake-up ([`schedule_at`]), to be delayed there for the rest.
+//! The stored wake-up is the truth: a timer for a wake-up that moved, or
+//! that ran already (a schedule fired twice), does nothing.
 
 use aws_sdk_scheduler::types::{
     ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode,
@@ -80,6 +82,21 @@ impl TimerMessage {
     }
 }
 
+/// How long before its wake-up a schedule fires: Scheduler runs a
+/// one-time schedule within the minute it names, up to a minute late, so
+/// the schedule names the minute two minutes before the wake-up (rounded
+/// down). The timer message then reaches the scheduler function early,
+/// which puts it back on the timers queue with `DelaySeconds` for the rest:
+/// the wake-up runs within a second or two of its instant, as locally.
+pub const SCHEDULE_LEAD_SECONDS: i64 = 120;
+
+/// The instant a wake-up's schedule names: [`SCHEDULE_LEAD_SECONDS`]
+/// before it, down to the whole minute.
+pub fn schedule_at(due: Timestamp) -> Timestamp {
+    let s = crate::keys::ceil_second(due).as_second() - SCHEDULE_LEAD_SECONDS;
+    Timestamp::from_second(s - s.rem_euclid(60)).unwrap_or(due)
+}
+
 /// How a wake-up was armed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Armed {
@@ -141,7 +158,7 @@ impl Timers {
             return Ok(Armed::Delayed(delay));
         }
         let name = m.schedule_name();
-        let at = crate::keys::ceil_second(due).strftime("%Y-%m-%dT%H:%M:%S");
+        let at = schedule_at(due).strftime("%Y-%m-%dT%H:%M:%S");
         let target = Target::builder()
             .arn(&self.queue_arn)
             .role_arn(&self.role_arn)
@@ -192,6 +209,21 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schedule_names_the_whole_minute_two_minutes_before_its_wake_up() {
+        let at = |due: &str| schedule_at(due.parse().unwrap()).to_string();
+        assert_eq!(at("2026-11-23T16:00:00Z"), "2026-11-23T15:58:00Z");
+        assert_eq!(at("2026-11-23T16:00:59Z"), "2026-11-23T15:58:00Z");
+        assert_eq!(at("2026-11-23T16:01:00.5Z"), "2026-11-23T15:59:00Z");
+        // Fired up to a minute late, it still comes a minute early.
+        for due in ["2026-11-23T16:00:00Z", "2026-11-23T16:00:59.9Z"] {
+            let due: Timestamp = due.parse().unwrap();
+            let latest = schedule_at(due) + jiff::SignedDuration::from_secs(60);
+            let due = crate::keys::ceil_second(due);
+            assert!(due.duration_since(latest).as_secs() >= 60, "{due}");
+        }
+    }
 
     #[test]
     fn one_name_per_wake_up_within_schedulers_limits() {

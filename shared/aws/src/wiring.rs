@@ -65,9 +65,17 @@ pub async fn pipeline(env: &Env, aws: &SdkConfig) -> Result<Pipeline> {
         events: env
             .get("STOREFLOW_EVENTS_QUEUE_URL")
             .map(|url| EventsQueue {
-                sqs,
+                sqs: sqs.clone(),
                 url: url.to_string(),
             }),
+        // Evaluate's: where an input that cannot be applied goes, with its
+        // error.
+        dead_letters: env.get("STOREFLOW_EVENTS_DLQ_URL").map(|url| {
+            crate::queues::DeadLetterQueue {
+                sqs,
+                url: url.to_string(),
+            }
+        }),
     })
 }
 
@@ -136,7 +144,6 @@ pub async fn feedback(env: &Env, aws: &SdkConfig) -> Result<crate::handlers::fee
             sqs: aws_sdk_sqs::Client::new(aws),
             url: env.require("STOREFLOW_EVENTS_QUEUE_URL")?,
         },
-        store_name: config.settings.store.name.clone(),
-        links: config.links,
+        config,
     })
 }

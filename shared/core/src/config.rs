@@ -54,7 +54,7 @@ pub struct Source {
 /// came early).
 const FLOW_LOOKBACK_DAYS: i64 = 35;
 
-#[derive(Debug)]
+/// `Debug` is written by hand below: it leaves out the link secret.
 pub struct Config {
     pub settings: Settings,
     pub segments: SegmentSet,
@@ -79,6 +79,21 @@ pub struct Config {
     /// What the configuration does with events of each name, found with
     /// one lookup per event (names it does nothing with are absent).
     facts: NameMap<EventFacts>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret that signs links: a log line of this must not
+        // let anyone forge an unsubscribe or preference link.
+        f.debug_struct("Config")
+            .field("settings", &self.settings)
+            .field("segments", &self.segments)
+            .field("flows", &self.flows)
+            .field("templates", &self.templates)
+            .field("link_secret", &"<redacted>")
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a configuration does with events of one name.
@@ -1042,6 +1057,29 @@ mod tests {
             "occurred_at": "2026-03-02T10:00:00Z", "customer": {"email": "a@example.com"},
             "properties": props}))
         .unwrap()
+    }
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let cfg = Config::from_sources(
+            vec![src(
+                "store.yaml",
+                "store: { name: S, url: https://s.example.com, timezone: UTC }\n\
+                 ingest: { shopify_secrets: [shpss_topsecret1], write_keys: [wk_topsecret2] }\n",
+            )],
+            b"link-topsecret3".to_vec(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let shown = format!("{cfg:?} {cfg:#?}");
+        for secret in [
+            "topsecret1",
+            "topsecret2",
+            "topsecret3",
+            "108, 105, 110, 107",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("<1 redacted>"), "{shown}");
     }
 
     #[test]

@@ -18,6 +18,10 @@ pub enum Kind {
     Message,
     Deferred,
     Skipped,
+    /// An input value outside what a store can mean was brought within
+    /// limits before it was applied (`crate::limits`); the reason says
+    /// which field, what it was and what it became.
+    Adjusted,
 }
 
 /// One decision. On the wire (JSON) its fields are, in order: `at`, `kind`,

@@ -80,8 +80,8 @@ impl Dur {
         SignedDuration::from_secs(self.days * 86_400 + self.seconds)
     }
 
-    /// `t + self.exact()`: the same instant (and the same panic past jiff's
-    /// range), with one range check instead of jiff's general arithmetic.
+    /// `t + self.exact()` (saturating at jiff's range, as [`add_secs`]),
+    /// with one range check instead of jiff's general arithmetic.
     /// Window edges are computed this way several times per event.
     #[inline]
     pub fn add_exact(&self, t: Timestamp) -> Timestamp {
@@ -98,15 +98,17 @@ impl Dur {
     pub fn add_local(&self, t: Timestamp, tz: &TimeZone) -> Timestamp {
         if self.days == 0 {
             // No calendar days: the zone plays no part.
-            return t + SignedDuration::from_secs(self.seconds);
+            return add_secs(t, self.seconds);
         }
-        let z = t.to_zoned(tz.clone());
-        let z = if self.days != 0 {
-            z.checked_add(Span::new().days(self.days)).unwrap_or(z)
-        } else {
-            z
-        };
-        z.timestamp() + SignedDuration::from_secs(self.seconds)
+        let added = Span::new()
+            .try_days(self.days)
+            .and_then(|span| t.to_zoned(tz.clone()).checked_add(span));
+        match added {
+            Ok(z) => add_secs(z.timestamp(), self.seconds),
+            // Past jiff's range: saturate, as `add_secs` does.
+            Err(_) if self.days < 0 => Timestamp::MIN,
+            Err(_) => Timestamp::MAX,
+        }
     }
 
     pub fn is_negative(&self) -> bool {
@@ -114,15 +116,21 @@ impl Dur {
     }
 }
 
-/// `t + SignedDuration::from_secs(secs)`, the same instant (and the same
-/// panic past jiff's range) without going through jiff's general
-/// arithmetic: whole seconds leave the subsecond part as it is.
+/// `t + SignedDuration::from_secs(secs)` without going through jiff's
+/// general arithmetic: whole seconds leave the subsecond part as it is.
+/// Past jiff's range (the years -9999 and 9999) it saturates there instead
+/// of panicking: an instant that far away is "never" to every caller, and
+/// no input may stop a runtime.
 #[inline]
 pub fn add_secs(t: Timestamp, secs: i64) -> Timestamp {
     t.as_second()
         .checked_add(secs)
         .and_then(|s| Timestamp::new(s, t.subsec_nanosecond()).ok())
-        .expect("timestamp arithmetic out of range")
+        .unwrap_or(if secs < 0 {
+            Timestamp::MIN
+        } else {
+            Timestamp::MAX
+        })
 }
 
 /// `t + d`, by [`add_secs`] when `d` is whole seconds (as every configured
@@ -132,7 +140,11 @@ pub fn add_dur(t: Timestamp, d: SignedDuration) -> Timestamp {
     if d.subsec_nanos() == 0 {
         add_secs(t, d.as_secs())
     } else {
-        t + d
+        t.checked_add(d).unwrap_or(if d.is_negative() {
+            Timestamp::MIN
+        } else {
+            Timestamp::MAX
+        })
     }
 }
 

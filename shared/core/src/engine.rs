@@ -162,7 +162,7 @@ impl Engine {
         out
     }
 
-    fn on_event(&self, st: &mut CustomerState, e: Event, id_hash: u64, cx: &mut Cx) {
+    fn on_event(&self, st: &mut CustomerState, mut e: Event, id_hash: u64, cx: &mut Cx) {
         if st.seen.contains_hash(id_hash) {
             let mut d = cx.decision(st, Kind::Skipped);
             d.reason = Some(reason![
@@ -176,6 +176,27 @@ impl Engine {
             return;
         }
         remember(st, id_hash, cx.now);
+        let (adjusted, more) = crate::limits::bring_within(&mut e, cx.now);
+        if !adjusted.is_empty() {
+            let mut d = cx.decision(st, Kind::Adjusted);
+            let mut why = adjusted
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            if more > 0 {
+                why.push_str(&format!("; and {more} more"));
+            }
+            d.reason = Some(
+                format!(
+                    "event {} ({}) out of range: {why}",
+                    e.id.as_str(),
+                    e.kind.name()
+                )
+                .into(),
+            );
+            cx.out.decisions.push(d);
+        }
         match &e.kind {
             // Store-level facts: the store's own state handles them.
             EventKind::InventoryChanged(_) | EventKind::PriceChanged(_) => return,

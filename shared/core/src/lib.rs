@@ -30,6 +30,8 @@
 //!   (waitlists).
 //! - [`config`] — parses and checks a configuration directory's files.
 //! - [`simulate`] — the engine on a virtual clock.
+//! - [`limits`] — what an input value outside the range a store can mean
+//!   gets (clamped, and the change recorded in the trace).
 //! - [`privacy`] — data requests and erasures (what an export holds, what
 //!   an erasure keeps).
 
@@ -54,6 +56,7 @@ pub mod identity;
 pub mod ids;
 pub mod kept_props;
 pub mod ledger;
+pub mod limits;
 pub mod links;
 pub mod localtime;
 pub mod policy;

@@ -216,7 +216,9 @@ impl Default for BackInStockSettings {
 /// and write keys may also come from the environment (the command reads
 /// `STOREFLOW_SHOPIFY_SECRETS`, `STOREFLOW_SHOPLINE_SECRETS`,
 /// `STOREFLOW_WRITE_KEYS`), which then replaces what is written here.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// `Debug` is written by hand below: it counts the secrets and keys, never
+/// shows them.
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestSettings {
     /// The shop id tracking events belong to (the Shopify `myshopify.com`
@@ -236,4 +238,17 @@ pub struct IngestSettings {
     /// Largest request body accepted, in bytes (default 2 MiB).
     #[serde(default)]
     pub max_body_bytes: Option<usize>,
+}
+
+impl std::fmt::Debug for IngestSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = |v: &Vec<String>| format!("<{} redacted>", v.len());
+        f.debug_struct("IngestSettings")
+            .field("shop", &self.shop)
+            .field("shopify_secrets", &count(&self.shopify_secrets))
+            .field("shopline_secrets", &count(&self.shopline_secrets))
+            .field("write_keys", &count(&self.write_keys))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
 }

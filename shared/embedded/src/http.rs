@@ -1,12 +1,13 @@
 //! The HTTP endpoints of `storeflow serve`: everything ingestion serves
-//! (webhooks, tracking, `/health`), one-click unsubscribe, and the profile
-//! view.
+//! (webhooks, tracking, `/health`), one-click unsubscribe and the
+//! preference centre (public: the signed link is the credential), and the
+//! profile view (admin: a bearer token from `STOREFLOW_ADMIN_TOKENS`).
 
 use crate::runtime::Runtime;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 use std::sync::Arc;
@@ -15,7 +16,8 @@ use storeflow_core::event::Event;
 
 pub fn router(rt: Arc<Runtime>) -> axum::Router {
     axum::Router::new()
-        .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+        .route("/u/{token}", get(links).post(links))
+        .route("/preferences/{token}", get(links).post(links))
         .route("/profiles/{email}", get(profile))
         .fallback(ingest)
         .with_state(rt)
@@ -57,78 +59,90 @@ async fn ingest(
     }
 }
 
-/// Which profile and channel a token names, if its signature holds. The
-/// token names its profile; the signature is checked against that
-/// profile's shop.
-fn verify(rt: &Runtime, token: &str) -> Option<(storeflow_core::ids::ShopId, String, String)> {
-    let named = token.rsplitn(3, '.').nth(2)?;
-    let pid = storeflow_core::ids::ProfileId::parse(named).ok()?;
-    let shop = rt.store.shop_of(&pid).ok()??;
-    let (p, ch) = rt.live().engine.config.links.verify(shop.as_str(), token)?;
-    Some((shop, p, ch))
-}
+/// The link pages' ports on this runtime: the store, and consent changes
+/// applied through the engine at once.
+struct Links<'a>(&'a Runtime);
 
-async fn unsubscribe_page(State(rt): State<Arc<Runtime>>, Path(token): Path<String>) -> Response {
-    if verify(&rt, &token).is_none() {
-        return (
-            StatusCode::NOT_FOUND,
-            Html("<p>This link is not valid.</p>".to_string()),
-        )
-            .into_response();
+impl storeflow_app::preferences::LinkPorts for Links<'_> {
+    async fn shop_of(
+        &self,
+        profile: &storeflow_core::ids::ProfileId,
+    ) -> Result<Option<storeflow_core::ids::ShopId>, storeflow_app::ports::StoreError> {
+        self.0.store.shop_of(profile)
     }
-    let store = rt.live().engine.config.settings.store.name.clone();
-    Html(format!(
-        "<!doctype html><title>Unsubscribe</title><h1>{store}</h1>\
-         <form method=post><p>Stop these messages?</p><button>Unsubscribe</button></form>"
-    ))
-    .into_response()
-}
 
-/// RFC 8058 one-click (a POST with `List-Unsubscribe=One-Click`) and the
-/// page's button: the customer's consent for that channel becomes
-/// "unsubscribed", through the engine like any other event.
-async fn unsubscribe(State(rt): State<Arc<Runtime>>, Path(token): Path<String>) -> Response {
-    let Some((shop, profile, channel)) = verify(&rt, &token) else {
-        return (StatusCode::NOT_FOUND, "This link is not valid.").into_response();
-    };
-    let Ok(pid) = storeflow_core::ids::ProfileId::parse(profile) else {
-        return (StatusCode::NOT_FOUND, "This link is not valid.").into_response();
-    };
-    let state = match rt.store.load(&shop, &pid).await {
-        Ok(Some(l)) => l.state,
-        Ok(None) => return (StatusCode::OK, "You are unsubscribed.").into_response(),
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
-    };
-    let now = rt.clock.now();
-    let channels: Vec<&str> = if channel == "all" {
-        vec!["email", "sms", "whatsapp"]
-    } else {
-        vec![channel.as_str()]
-    };
-    for ch in channels {
-        let event: Result<Event, _> = serde_json::from_value(json!({
-            "id": format!("unsubscribe:{}:{ch}:{}", state.profile.id, now.as_microsecond()),
-            "shop": shop,
-            "type": "consent_changed",
-            "occurred_at": now,
-            "customer": {
-                "email": state.profile.email().map(|e| e.to_string()),
-                "phone": state.profile.phone().map(|p| p.to_string()),
-                "id": state.profile.customer_id,
-            },
-            "properties": {"channel": ch, "status": "unsubscribed"},
-        }));
-        let Ok(event) = event else { continue };
-        let app = storeflow_app::App::new(rt.live().engine.clone(), rt.store.clone());
-        if let Err(e) = app.event(event, now).await {
-            return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
+    async fn customer(
+        &self,
+        shop: &storeflow_core::ids::ShopId,
+        profile: &storeflow_core::ids::ProfileId,
+    ) -> Result<Option<storeflow_core::CustomerState>, storeflow_app::ports::StoreError> {
+        Ok(self.0.store.load(shop, profile).await?.map(|l| l.state))
+    }
+
+    async fn apply(&self, events: Vec<Event>, now: jiff::Timestamp) -> anyhow::Result<()> {
+        let app = storeflow_app::App::new(self.0.live().engine.clone(), self.0.store.clone());
+        for e in events {
+            app.event(e, now).await?;
         }
+        self.0.poke_outbox();
+        Ok(())
     }
-    (StatusCode::OK, "You are unsubscribed.").into_response()
+}
+
+/// One-click unsubscribe and the preference centre
+/// (`storeflow_app::preferences`, the same pages as on AWS).
+async fn links(State(rt): State<Arc<Runtime>>, method: Method, uri: Uri, body: Bytes) -> Response {
+    let now = rt.clock.now();
+    let cfg = rt.live().engine.config.clone();
+    let reply = storeflow_app::preferences::handle(
+        &Links(&rt),
+        &cfg,
+        method.as_str(),
+        uri.path(),
+        &body,
+        now,
+    )
+    .await;
+    match reply {
+        Some(r) => (
+            StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            [("content-type", r.content_type)],
+            r.body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "Not found.").into_response(),
+    }
+}
+
+/// The admin credential every non-public endpoint asks for: `None` lets
+/// the request through, `Some` is the 401 to answer.
+fn refused(rt: &Runtime, headers: &HeaderMap) -> Option<Response> {
+    let auth = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let e = rt.admin.check(auth).err()?;
+    Some(
+        (
+            StatusCode::UNAUTHORIZED,
+            [
+                ("content-type", "application/json"),
+                ("www-authenticate", "Bearer realm=\"storeflow admin\""),
+            ],
+            json!({ "error": e.to_string() }).to_string(),
+        )
+            .into_response(),
+    )
 }
 
 /// A profile's view: attributes, segments, runs, messages and decisions.
-async fn profile(State(rt): State<Arc<Runtime>>, Path(email): Path<String>) -> Response {
+async fn profile(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(email): Path<String>,
+) -> Response {
+    if let Some(no) = refused(&rt, &headers) {
+        return no;
+    }
     let Ok(e) = storeflow_core::ids::Email::parse(&email) else {
         return json_response(
             StatusCode::BAD_REQUEST,

@@ -1,16 +1,19 @@
 //! `Runtime`: the store, the live configuration and the three workers.
 
 use crate::clock::Clock;
+use futures_util::FutureExt;
 use jiff::{SignedDuration, Timestamp};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use storeflow_app::ports::StoreError;
 use storeflow_app::ports::{Deliver, DeliverError, Delivered};
 use storeflow_app::App;
 use storeflow_channels::{OutboxDir, Smtp, WebhookPoster};
 use storeflow_core::decision::MessageChannel;
 use storeflow_core::{Config, Decision, Engine, Message};
 use storeflow_ingest::{EnvOverrides, IngestConfig, Router};
+use storeflow_sqlite::dead_letters::{panic_message, LetterKind, WakeOf};
 use storeflow_sqlite::deliveries::Inboxed;
 use storeflow_sqlite::store::Due;
 use storeflow_sqlite::Sqlite;
@@ -42,6 +45,15 @@ pub type Report = Arc<dyn Fn(&Decision) + Send + Sync>;
 /// How long a message a provider keeps refusing for now is retried.
 const GIVE_UP_AFTER: SignedDuration = SignedDuration::from_hours(24);
 
+/// Whether a failure is the store's outage (worth trying again) rather
+/// than the input's own problem.
+fn is_outage(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<StoreError>(),
+        Some(StoreError::Unavailable(_) | StoreError::Conflict(_))
+    )
+}
+
 /// The wait after `attempts` refusals (at least one): 5 s doubling to at
 /// most an hour.
 fn retry_delay(attempts: u32) -> SignedDuration {
@@ -58,6 +70,8 @@ pub struct Options {
     /// with it; without it they go to the outbox folder (never unsigned).
     pub webhook_secret: Option<String>,
     pub env: EnvOverrides,
+    /// `STOREFLOW_ADMIN_TOKENS`: what opens the non-public endpoints.
+    pub admin: storeflow_app::admin::AdminTokens,
 }
 
 /// One validated configuration and everything made from it.
@@ -93,6 +107,7 @@ pub struct Runtime {
     pub clock: Arc<dyn Clock>,
     pub data_dir: PathBuf,
     pub outbox: OutboxDir,
+    pub admin: storeflow_app::admin::AdminTokens,
     live: RwLock<Arc<Live>>,
     loader: Loader,
     env: EnvOverrides,
@@ -144,6 +159,7 @@ impl Runtime {
             store,
             clock,
             outbox: OutboxDir::new(opts.data_dir.join("outbox")),
+            admin: opts.admin,
             data_dir: opts.data_dir,
             live: RwLock::new(Arc::new(Live::new(config, &opts.env))),
             loader,
@@ -197,6 +213,11 @@ impl Runtime {
                 return;
             }
         }
+    }
+
+    /// Messages may be waiting: the outbox worker looks now.
+    pub fn poke_outbox(&self) {
+        self.poke_outbox.notify_one();
     }
 
     fn stopping(&self) -> bool {
@@ -297,6 +318,12 @@ impl Runtime {
 
     /// Applies everything in the inbox now (also used at start: what was
     /// accepted before a crash is applied once).
+    ///
+    /// An item whose application fails for a reason another try will not
+    /// fix (a panic, corrupt stored data, an item that no longer parses) is
+    /// set aside as a dead letter with its error, in the same transaction
+    /// that marks it done: it stops only itself. An outage (the disk) stops
+    /// the batch instead, to be applied again.
     pub async fn drain_inbox(&self) -> anyhow::Result<usize> {
         let mut n = 0;
         loop {
@@ -311,19 +338,52 @@ impl Runtime {
                 let engine = self.live().engine.clone();
                 let started = std::time::Instant::now();
                 let mut decisions = Vec::new();
+                let mut dead = Vec::new();
                 let mut applied = 0;
                 let (r, committed) = self.store.batch(|tx| {
                     let app = App::new(engine, tx);
                     while let Some(it) = items.next_if(|it| {
-                        matches!(it.item, Inboxed::Event(_))
+                        matches!(it.item, Inboxed::Event(_) | Inboxed::Unreadable { .. })
                             && (applied == 0 || started.elapsed() < BATCH_TIME)
                     }) {
-                        let Inboxed::Event(e) = it.item else {
-                            unreachable!("only events are batched")
-                        };
                         let now = self.clock.now();
-                        let out = storeflow_sqlite::store::ready(app.event(*e, now))?;
-                        decisions.extend(out.decisions);
+                        let failed = match it.item {
+                            Inboxed::Event(e) => {
+                                app.store.begin_item()?;
+                                let run =
+                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                        storeflow_sqlite::store::ready(app.event(*e, now))
+                                    }));
+                                match run {
+                                    Ok(Ok(out)) => {
+                                        app.store.keep_item()?;
+                                        decisions.extend(out.decisions);
+                                        None
+                                    }
+                                    Ok(Err(e @ StoreError::Corrupt(_))) => {
+                                        app.store.undo_item()?;
+                                        Some((LetterKind::Event, e.to_string()))
+                                    }
+                                    Ok(Err(e)) => {
+                                        // An outage: nothing of this item
+                                        // is kept, and it is tried again.
+                                        let _ = app.store.undo_item();
+                                        return Err(e);
+                                    }
+                                    Err(panic) => {
+                                        app.store.undo_item()?;
+                                        Some((LetterKind::Event, panic_message(&*panic)))
+                                    }
+                                }
+                            }
+                            Inboxed::Unreadable { kind, error } => Some((kind, error)),
+                            Inboxed::Privacy(_) => unreachable!("only events are batched"),
+                        };
+                        if let Some((kind, error)) = failed {
+                            app.store
+                                .dead_letter(kind, &it.delivery, &it.text, &error, now)?;
+                            dead.push((it.seq, error));
+                        }
                         app.store.done(it.seq)?;
                         applied += 1;
                     }
@@ -335,6 +395,12 @@ impl Runtime {
                 // (Not committed: `r` is the error.)
                 if committed {
                     self.report(&decisions);
+                    for (seq, error) in dead {
+                        eprintln!(
+                            "storeflow: inbox item {seq} set aside as a dead letter \
+                             (storeflow deadletters list): {error}"
+                        );
+                    }
                     n += applied;
                 }
                 r?;
@@ -343,9 +409,36 @@ impl Runtime {
                         unreachable!("a privacy request")
                     };
                     let now = self.clock.now();
-                    let line =
-                        crate::privacy::carry_out(&self.store, &self.data_dir, p, now).await?;
-                    eprintln!("storeflow: privacy: {line}");
+                    let run = std::panic::AssertUnwindSafe(crate::privacy::carry_out(
+                        &self.store,
+                        &self.data_dir,
+                        p,
+                        now,
+                    ))
+                    .catch_unwind()
+                    .await;
+                    match run {
+                        Ok(Ok(line)) => eprintln!("storeflow: privacy: {line}"),
+                        Ok(Err(e)) if is_outage(&e) => return Err(e),
+                        failed => {
+                            let error = match failed {
+                                Ok(Err(e)) => format!("{e:#}"),
+                                Err(panic) => panic_message(&*panic),
+                                Ok(Ok(_)) => unreachable!("matched above"),
+                            };
+                            self.store.dead_letter(
+                                LetterKind::Privacy,
+                                &it.delivery,
+                                &it.text,
+                                &error,
+                                now,
+                            )?;
+                            eprintln!(
+                                "storeflow: privacy request {} set aside as a dead letter: {error}",
+                                it.seq
+                            );
+                        }
+                    }
                     // Erasing twice after a crash here is harmless.
                     self.store.done(it.seq)?;
                     n += 1;
@@ -409,11 +502,39 @@ impl Runtime {
         for (_, due) in self.store.due(now, 256)? {
             // No clearing first: the commit after the wake-up sets the next
             // one, so a crash in between fires it again, never not at all.
-            let applied = match &due {
-                Due::Customer(shop, p) => app.wake(shop, p, now).await?,
-                Due::Shop(shop) => app.shop_wake(shop, now).await?,
+            let (run, of) = match &due {
+                Due::Customer(shop, p) => (
+                    std::panic::AssertUnwindSafe(app.wake(shop, p, now))
+                        .catch_unwind()
+                        .await,
+                    WakeOf {
+                        shop: shop.clone(),
+                        profile: Some(p.clone()),
+                    },
+                ),
+                Due::Shop(shop) => (
+                    std::panic::AssertUnwindSafe(app.shop_wake(shop, now))
+                        .catch_unwind()
+                        .await,
+                    WakeOf {
+                        shop: shop.clone(),
+                        profile: None,
+                    },
+                ),
             };
-            self.report(&applied.decisions);
+            let error = match run {
+                Ok(Ok(applied)) => {
+                    self.report(&applied.decisions);
+                    n += 1;
+                    continue;
+                }
+                Ok(Err(e @ StoreError::Corrupt(_))) => e.to_string(),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(panic) => panic_message(&*panic),
+            };
+            // It would fail again at every tick: off the wheel, kept.
+            self.store.dead_wake(&of, &error, now)?;
+            eprintln!("storeflow: a wake-up set aside as a dead letter: {error}");
             n += 1;
         }
         if n > 0 {

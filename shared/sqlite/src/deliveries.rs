@@ -229,12 +229,20 @@ pub struct InboxItem {
     pub delivery: String,
     pub received_at: Timestamp,
     pub item: Inboxed,
+    /// The item as stored (what a dead letter keeps).
+    pub text: String,
 }
 
 #[derive(Debug, Clone)]
 pub enum Inboxed {
     Event(Box<Event>),
     Privacy(PrivacyRequest),
+    /// A stored item that no longer parses (written by another version, or
+    /// a bug): set aside as a dead letter, never retried in a loop.
+    Unreadable {
+        kind: crate::dead_letters::LetterKind,
+        error: String,
+    },
 }
 
 impl Sqlite {
@@ -369,15 +377,29 @@ impl Sqlite {
         })?;
         let mut out = Vec::with_capacity(rows.len());
         for (seq, delivery, kind, text, t) in rows {
+            use crate::dead_letters::LetterKind;
+            let unreadable = |kind, e: serde_json::Error| Inboxed::Unreadable {
+                kind,
+                error: format!("unreadable {} item: {e}", kind.as_str()),
+            };
             let item = match kind.as_str() {
-                "event" => Inboxed::Event(Box::new(serde_json::from_str(&text).map_err(fail)?)),
-                _ => Inboxed::Privacy(serde_json::from_str(&text).map_err(fail)?),
+                "event" => match serde_json::from_str(&text) {
+                    Ok(e) => Inboxed::Event(Box::new(e)),
+                    Err(e) => unreadable(LetterKind::Event, e),
+                },
+                _ => match serde_json::from_str(&text) {
+                    Ok(p) => Inboxed::Privacy(p),
+                    Err(e) => unreadable(LetterKind::Privacy, e),
+                },
             };
             out.push(InboxItem {
                 seq,
                 delivery,
-                received_at: Timestamp::from_microsecond(t).map_err(fail)?,
+                // A stored instant out of range is the row's own problem:
+                // it is read as the epoch, not a reason to stop the inbox.
+                received_at: Timestamp::from_microsecond(t).unwrap_or(Timestamp::UNIX_EPOCH),
                 item,
+                text,
             });
         }
         Ok(out)

@@ -6,6 +6,8 @@
 //! (the profile view, `storeflow trace`) never block the writer.
 //!
 //! - [`schema`] — the tables, mirroring the DynamoDB design's entities.
+//! - [`dead_letters`] — inputs whose application failed, set aside with
+//!   their error, listed and replayed once.
 //! - [`deliveries`] — ingestion's delivery store, and `Sqlite::accept`:
 //!   raw delivery, facts and the accepted items (the inbox) committed
 //!   together before the platform hears 200.
@@ -14,6 +16,7 @@
 //!   detected; [`state_cache`] keeps recently committed customer states
 //!   parsed, handed back only for the exact text their row still holds.
 
+pub mod dead_letters;
 pub mod deliveries;
 pub mod schema;
 pub mod state_cache;

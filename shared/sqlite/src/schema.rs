@@ -64,6 +64,21 @@ CREATE TABLE IF NOT EXISTS applied (
     seq  INTEGER NOT NULL
 );
 
+-- Inputs whose application failed (a bug, not an outage): set aside with
+-- their error so everything else goes on. `kind` is `event` or `privacy`
+-- (an inbox item's text) or `wake` (a customer's or shop's wake-up, as
+-- JSON). A replay puts the item back in the inbox (or the wake-up back on
+-- the wheel) and stamps `replayed_us`, so it is replayed once.
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind         TEXT NOT NULL,
+    delivery     TEXT NOT NULL,
+    item         TEXT NOT NULL,
+    error        TEXT NOT NULL,
+    at_us        INTEGER NOT NULL,
+    replayed_us  INTEGER
+);
+
 -- Campaign starts already enrolled (each fires once).
 CREATE TABLE IF NOT EXISTS campaigns_done (
     flow     TEXT NOT NULL,

@@ -208,11 +208,11 @@ pub enum Due {
     Shop(ShopId),
 }
 
-fn us(t: Timestamp) -> i64 {
+pub(crate) fn us(t: Timestamp) -> i64 {
     t.as_microsecond()
 }
 
-fn unavailable(e: rusqlite::Error) -> StoreError {
+pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
@@ -603,7 +603,7 @@ impl Sqlite {
     }
 }
 
-fn ts(t: i64) -> Result<Timestamp, StoreError> {
+pub(crate) fn ts(t: i64) -> Result<Timestamp, StoreError> {
     Timestamp::from_microsecond(t).map_err(|e| corrupt("instant", e))
 }
 
@@ -1023,7 +1023,7 @@ impl Batch<'_> {
     }
 
     /// Writes that must all land or none: a failure fails the batch.
-    fn write<R>(
+    pub(crate) fn write<R>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {

@@ -4,7 +4,7 @@
 //! then each wake-up that moved gets a timer.
 
 use super::{Failures, Queued, Record};
-use crate::queues::EventsQueue;
+use crate::queues::{DeadLetterQueue, EventsQueue};
 use crate::table::Table;
 use crate::timers::{TimerMessage, Timers};
 use jiff::Timestamp;
@@ -19,6 +19,9 @@ pub struct Pipeline {
     /// The events queue, where the campaign calendar's enrolment puts its
     /// `campaign` inputs (the scheduler's; evaluate reads that queue).
     pub events: Option<EventsQueue>,
+    /// The events queue's dead-letter queue (evaluate's): an input that
+    /// panicked or cannot be read goes there at once, with its error.
+    pub dead_letters: Option<DeadLetterQueue>,
 }
 
 impl Pipeline {
@@ -43,44 +46,85 @@ impl Pipeline {
     }
 }
 
+/// Why one record was not applied.
+enum Failed {
+    /// Worth another try (an outage, a lost race): reported as a batch
+    /// item failure, so SQS delivers it again.
+    Retry(String),
+    /// Will fail the same way every time (it cannot be read, or applying
+    /// it panicked): set aside at once, with its error.
+    Dead(String),
+}
+
 /// Handles one batch from the events queue; returns the records to retry.
+/// Each record stands alone: one that fails, or panics, holds back no
+/// other.
 pub async fn handle(p: &Pipeline, records: &[Record], now: Timestamp) -> Failures {
+    use futures_util::FutureExt;
     let mut failures = Failures::default();
     for r in records {
-        let queued: Queued = match serde_json::from_str(&r.body) {
-            Ok(q) => q,
-            Err(e) => {
-                // A poison message: it fails alone, and after the queue's
-                // receive limit it waits in the dead-letter queue.
-                failures.fail(r, format!("not an event: {e}"));
+        let run = std::panic::AssertUnwindSafe(one(p, r, now))
+            .catch_unwind()
+            .await;
+        let error = match run {
+            Ok(Ok(())) => continue,
+            Ok(Err(Failed::Retry(e))) => {
+                failures.fail(r, e);
                 continue;
             }
+            Ok(Err(Failed::Dead(e))) => e,
+            Err(panic) => panic_message(&*panic),
         };
-        // Events and campaign entries are evaluations, handed over alike.
-        let applied = match queued {
-            Queued::Event(event) => p.app.event(event, now).await,
-            Queued::Campaign {
-                shop,
-                profile,
-                flow,
-            } => p.app.campaign(&shop, &profile, &flow, now).await,
-            Queued::Privacy(req) => {
-                let done = crate::privacy::carry_out(p.table(), &req, now)
-                    .await
-                    .map(|line| tracing::info!("privacy: {line}"));
-                if let Err(e) = done {
-                    failures.fail(r, format!("{e:#}"));
-                }
-                continue;
-            }
-        };
-        let result = match applied {
-            Ok(applied) => p.hand_over(&applied, now, r.receive_count > 1).await,
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = result {
-            failures.fail(r, format!("{e:#}"));
+        match &p.dead_letters {
+            Some(dlq) => match dlq.put(&r.body, &error, &r.id).await {
+                Ok(()) => tracing::error!(
+                    message_id = %r.id,
+                    "set aside on the dead-letter queue: {error}"
+                ),
+                Err(e) => failures.fail(r, format!("{error}; and not set aside: {e:#}")),
+            },
+            // No queue to put it on: the queue's redrive takes it there
+            // after its receive limit.
+            None => failures.fail(r, error),
         }
     }
     failures
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    let text = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    format!("panicked: {text}")
+}
+
+async fn one(p: &Pipeline, r: &Record, now: Timestamp) -> Result<(), Failed> {
+    let queued: Queued =
+        serde_json::from_str(&r.body).map_err(|e| Failed::Dead(format!("not an event: {e}")))?;
+    // Events and campaign entries are evaluations, handed over alike.
+    let applied = match queued {
+        Queued::Event(event) => p.app.event(event, now).await,
+        Queued::Campaign {
+            shop,
+            profile,
+            flow,
+        } => p.app.campaign(&shop, &profile, &flow, now).await,
+        Queued::Privacy(req) => {
+            let line = crate::privacy::carry_out(p.table(), &req, now)
+                .await
+                .map_err(|e| Failed::Retry(format!("{e:#}")))?;
+            tracing::info!("privacy: {line}");
+            return Ok(());
+        }
+    };
+    let applied = match applied {
+        Ok(a) => a,
+        Err(e @ storeflow_app::StoreError::Corrupt(_)) => return Err(Failed::Dead(e.to_string())),
+        Err(e) => return Err(Failed::Retry(e.to_string())),
+    };
+    p.hand_over(&applied, now, r.receive_count > 1)
+        .await
+        .map_err(|e| Failed::Retry(format!("{e:#}")))
 }

@@ -12,9 +12,10 @@
 //!   link clicked) on the events queue, for segments and flows like any
 //!   other event. Deliveries are not: one more evaluation and state write
 //!   per email would buy nothing a segment asks for.
-//! - `GET /u/{token}` shows a confirmation page; `POST /u/{token}` (the
-//!   page's button, or RFC 8058 one-click from the mail client) queues a
-//!   `consent_changed` event for evaluate, like any other event.
+//! - `/u/{token}` (one-click unsubscribe, RFC 8058) and
+//!   `/preferences/{token}` (the preference centre) are the pages of
+//!   `storeflow_app::preferences`, the same as `storeflow serve`'s; a
+//!   change queues a `consent_changed` event for evaluate, like any other.
 
 use super::Queued;
 use crate::keys;
@@ -24,15 +25,16 @@ use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use jiff::Timestamp;
 use serde_json::{json, Value};
 use storeflow_app::ports::Customers;
+use storeflow_app::ports::StoreError;
 use storeflow_core::ids::{ProfileId, ShopId};
-use storeflow_core::links::Signer;
-use storeflow_core::Event;
+use storeflow_core::{Config, CustomerState, Event};
 
 pub struct Feedback {
     pub table: Table,
     pub events: EventsQueue,
-    pub links: Signer,
-    pub store_name: String,
+    /// The store's configuration: the link signer, the store's name and
+    /// locale for the pages.
+    pub config: Config,
 }
 
 /// What an SES event changed.
@@ -131,100 +133,53 @@ impl Feedback {
         }
     }
 
-    /// Which shop, profile and channel a link token names, if its signature
-    /// holds (checked against the profile's own shop).
-    async fn verify(&self, token: &str) -> anyhow::Result<Option<(ShopId, ProfileId, String)>> {
-        let Some(named) = token.rsplitn(3, '.').nth(2) else {
-            return Ok(None);
-        };
-        let Ok(pid) = ProfileId::parse(named) else {
-            return Ok(None);
-        };
-        let item = self
-            .table
-            .get(key(keys::profile_pk(&pid), keys::STATE), false)
-            .await?;
-        let Some(shop) = item
-            .as_ref()
-            .and_then(|i| get_s(i, "shop"))
-            .and_then(|s| ShopId::parse(s).ok())
-        else {
-            return Ok(None);
-        };
-        Ok(self
-            .links
-            .verify(shop.as_str(), token)
-            .map(|(_, channel)| (shop, pid, channel)))
-    }
-
-    /// The unsubscribe endpoint: (status, content type, body).
+    /// The link pages (one-click unsubscribe, the preference centre) of
+    /// the function URL: (status, content type, body). The same pages as
+    /// `storeflow serve`'s, from `storeflow_app::preferences`; a consent
+    /// change is queued for evaluate like any other event.
     pub async fn http(
         &self,
         method: &str,
         path: &str,
+        body: &[u8],
         now: Timestamp,
     ) -> (u16, &'static str, String) {
-        let Some(token) = path.trim_end_matches('/').strip_prefix("/u/") else {
-            return (404, "text/plain", "Not found.".into());
-        };
-        let found = match self.verify(token).await {
-            Ok(f) => f,
-            Err(e) => return (503, "text/plain", format!("Please try again later: {e:#}")),
-        };
-        let Some((shop, pid, channel)) = found else {
-            return (404, "text/html", "<p>This link is not valid.</p>".into());
-        };
-        match method {
-            "GET" | "HEAD" => (
-                200,
-                "text/html",
-                format!(
-                    "<!doctype html><title>Unsubscribe</title><h1>{}</h1>\
-                     <form method=post><p>Stop these messages?</p><button>Unsubscribe</button></form>",
-                    html_escape(&self.store_name)
-                ),
-            ),
-            "POST" => match self.unsubscribe(&shop, &pid, &channel, now).await {
-                Ok(()) => (200, "text/plain", "You are unsubscribed.".into()),
-                Err(e) => (503, "text/plain", format!("Please try again later: {e:#}")),
-            },
-            _ => (405, "text/plain", "Use GET or POST.".into()),
+        match storeflow_app::preferences::handle(self, &self.config, method, path, body, now).await
+        {
+            Some(r) => (r.status, r.content_type, r.body),
+            None => (404, "text/plain; charset=utf-8", "Not found.".into()),
         }
     }
+}
 
-    async fn unsubscribe(
+impl storeflow_app::preferences::LinkPorts for Feedback {
+    async fn shop_of(&self, profile: &ProfileId) -> Result<Option<ShopId>, StoreError> {
+        let item = self
+            .table
+            .get(key(keys::profile_pk(profile), keys::STATE), false)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("{e:#}")))?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| get_s(i, "shop"))
+            .and_then(|s| ShopId::parse(s).ok()))
+    }
+
+    async fn customer(
         &self,
         shop: &ShopId,
-        pid: &ProfileId,
-        channel: &str,
-        now: Timestamp,
-    ) -> anyhow::Result<()> {
-        let Some(l) = self.table.load(shop, pid).await? else {
+        profile: &ProfileId,
+    ) -> Result<Option<CustomerState>, StoreError> {
+        Ok(self.table.load(shop, profile).await?.map(|l| l.state))
+    }
+
+    async fn apply(&self, events: Vec<Event>, _now: Timestamp) -> anyhow::Result<()> {
+        if events.is_empty() {
             return Ok(());
-        };
-        let p = &l.state.profile;
-        let channels: Vec<&str> = if channel == "all" {
-            vec!["email", "sms", "whatsapp"]
-        } else {
-            vec![channel]
-        };
-        let mut items = Vec::new();
-        for ch in channels {
-            let event: Event = serde_json::from_value(json!({
-                "id": format!("unsubscribe:{}:{ch}:{}", p.id, now.as_microsecond()),
-                "shop": shop,
-                "type": "consent_changed",
-                "occurred_at": now,
-                "customer": {
-                    "email": p.email().map(|e| e.to_string()),
-                    "phone": p.phone().map(|p| p.to_string()),
-                    "id": p.customer_id,
-                },
-                "properties": {"channel": ch, "status": "unsubscribed"},
-            }))?;
-            items.push(Queued::Event(event));
         }
-        self.events.push(items).await
+        self.events
+            .push(events.into_iter().map(Queued::Event).collect())
+            .await
     }
 }
 
@@ -264,11 +219,4 @@ fn engagement(kind: &str, detail: &Value, now: Timestamp) -> anyhow::Result<Opti
         "properties": properties,
     }))?;
     Ok(Some(event))
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

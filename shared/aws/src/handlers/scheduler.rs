@@ -37,8 +37,19 @@ pub async fn handle(p: &Pipeline, records: &[Record], now: Timestamp) -> Failure
                 continue;
             }
         };
-        if let Err(e) = fire(p, &m, now, r.receive_count > 1).await {
-            failures.fail(r, format!("{e:#}"));
+        // A panic fails this record alone (its queue's redrive then sets
+        // it aside); the batch's other timers still run.
+        let run = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(fire(
+            p,
+            &m,
+            now,
+            r.receive_count > 1,
+        )))
+        .await;
+        match run {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => failures.fail(r, format!("{e:#}")),
+            Err(_) => failures.fail(r, "panicked (see the log line before this one)"),
         }
     }
     failures
