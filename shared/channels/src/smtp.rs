@@ -15,7 +15,8 @@ pub struct Smtp {
 
 /// Where and how to reach the relay (`storeflow serve` reads them from the
 /// environment).
-#[derive(Debug, Clone, Default)]
+/// `Debug` shows the user name, never the password.
+#[derive(Clone, Default)]
 pub struct SmtpSettings {
     /// `smtps://host:465` (TLS), `smtp://host:587?tls=required` (STARTTLS)
     /// or `smtp://host:25` (plain, for a local relay).
@@ -25,6 +26,22 @@ pub struct SmtpSettings {
     /// A certificate authority (PEM) to trust besides the public ones: a
     /// relay of the merchant's own with a private certificate.
     pub ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("url", &self.url)
+            .field(
+                "credentials",
+                &self
+                    .credentials
+                    .as_ref()
+                    .map(|(user, _)| (user, "<redacted>")),
+            )
+            .field("ca_pem", &self.ca_pem.as_ref().map(|p| p.len()))
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -37,7 +37,8 @@ pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
 
 /// What the router needs to know: secrets, write keys, the shop tracking
 /// events belong to, the body limit.
-#[derive(Debug, Clone)]
+/// `Debug` counts the write keys and never shows them.
+#[derive(Clone)]
 pub struct IngestConfig {
     pub shopify_secrets: Secrets,
     pub shopline_secrets: Secrets,
@@ -46,9 +47,25 @@ pub struct IngestConfig {
     pub max_body: usize,
 }
 
+impl std::fmt::Debug for IngestConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestConfig")
+            .field("shopify_secrets", &self.shopify_secrets)
+            .field("shopline_secrets", &self.shopline_secrets)
+            .field(
+                "write_keys",
+                &format!("<{} redacted>", self.write_keys.len()),
+            )
+            .field("tracking_shop", &self.tracking_shop)
+            .field("max_body", &self.max_body)
+            .finish()
+    }
+}
+
 /// Values from the environment that replace the store settings' (the edge
-/// reads the environment; this crate never does).
-#[derive(Debug, Clone, Default)]
+/// reads the environment; this crate never does). `Debug` says which are
+/// set, never their values.
+#[derive(Clone, Default)]
 pub struct EnvOverrides {
     /// `STOREFLOW_SHOPIFY_SECRETS`
     pub shopify_secrets: Option<String>,
@@ -56,6 +73,17 @@ pub struct EnvOverrides {
     pub shopline_secrets: Option<String>,
     /// `STOREFLOW_WRITE_KEYS`
     pub write_keys: Option<String>,
+}
+
+impl std::fmt::Debug for EnvOverrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| if v.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("EnvOverrides")
+            .field("shopify_secrets", &set(&self.shopify_secrets))
+            .field("shopline_secrets", &set(&self.shopline_secrets))
+            .field("write_keys", &set(&self.write_keys))
+            .finish()
+    }
 }
 
 impl IngestConfig {
