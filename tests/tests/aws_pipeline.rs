@@ -603,6 +603,63 @@ async fn a_wake_up_fired_early_is_delayed_to_its_second_and_runs_once_if_fired_t
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_that_cannot_be_applied_goes_to_the_dead_letter_queue_alone_with_its_error() {
+    let d = Deployed::new().await;
+    assert!(
+        d.pipeline.dead_letters.is_some(),
+        "the template gives evaluate its dead-letter queue"
+    );
+    let now: Timestamp = "2026-11-23T15:00:00Z".parse().unwrap();
+    let good: storeflow_aws::handlers::Queued = serde_json::from_value(serde_json::json!({
+        "event": {"id": "dlq-good", "shop": "northwind.myshopify.com", "type": "consent_changed",
+                  "occurred_at": now, "customer": {"email": "alone@example.com"},
+                  "properties": {"channel": "email", "status": "subscribed"}}}))
+    .unwrap();
+    let bad = r#"{"event": {"id": 1}}"#;
+    let records = [
+        Record {
+            id: "bad-1".into(),
+            body: bad.into(),
+            receive_count: 1,
+        },
+        Record {
+            id: "good-1".into(),
+            body: serde_json::to_string(&good).unwrap(),
+            receive_count: 1,
+        },
+    ];
+    let failures = evaluate::handle(&d.pipeline, &records, now).await;
+    assert!(failures.0.is_empty(), "nothing to retry: {failures:?}");
+    let dlq = d.stack.queue("EventsDeadLetterQueue").url.clone();
+    let got = d
+        .sqs
+        .receive_message()
+        .queue_url(&dlq)
+        .message_attribute_names("All")
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive from the dead-letter queue");
+    assert_eq!(got.messages().len(), 1, "{got:?}");
+    let m = &got.messages()[0];
+    assert_eq!(m.body(), Some(bad));
+    let error = m
+        .message_attributes()
+        .and_then(|a| a.get(storeflow_aws::queues::ERROR_ATTRIBUTE))
+        .and_then(|v| v.string_value())
+        .unwrap_or_default();
+    assert!(error.starts_with("not an event"), "{error:?}");
+    // The good record beside it was applied: the welcome email goes out.
+    d.settle(now).await;
+    let sent = d.sent().await;
+    assert!(
+        sent.iter()
+            .any(|e| e.destinations.iter().any(|t| t == "alone@example.com")),
+        "{sent:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_in_time_means_no_checkout_reminder_through_the_aws_functions() {
     let mut d = Deployed::new().await;
     let until: Timestamp = "2026-11-24T00:00:00Z".parse().unwrap();
@@ -648,6 +705,28 @@ async fn one_click_unsubscribe_and_complaints_stop_email_through_the_aws_functio
     let (status, _, page) = d.feedback.http("GET", &path, b"", now).await;
     assert_eq!(status, 200);
     assert!(page.contains("<form method=post>"), "{page}");
+    // The page links to the preference centre: the same pages as serve's.
+    let token = page
+        .split("href=\"../preferences/")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap_or_else(|| panic!("a preferences link on {page}"));
+    let prefs = format!("/preferences/{token}");
+    let (status, _, prefs_page) = d.feedback.http("GET", &prefs, b"", now).await;
+    assert_eq!(status, 200, "{prefs_page}");
+    assert!(
+        prefs_page.contains("maya@example.com")
+            && prefs_page.contains("name=email value=on checked"),
+        "{prefs_page}"
+    );
+    // Nothing but the link pages answers on this public URL.
+    assert_eq!(
+        d.feedback
+            .http("GET", "/profiles/maya@example.com", b"", now)
+            .await
+            .0,
+        404
+    );
 
     // One click: the consent change goes through evaluate like any event,
     // and the 16:00 reminder (marketing) is not sent.
