@@ -433,6 +433,18 @@ fn child_command(data: &Path, port: u16, env: &[(&str, &str)]) -> std::process::
     cmd
 }
 
+/// SIGTERM to a child server; its exit status once it ended.
+async fn terminate(mut child: std::process::Child) -> std::process::ExitStatus {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap()
+}
+
 async fn wait_up(addr: SocketAddr) {
     wait_for("the server", Duration::from_secs(30), || {
         std::net::TcpStream::connect(addr).ok().map(|_| ())
@@ -596,7 +608,7 @@ async fn sigterm_finishes_in_flight_work_and_exits_cleanly() {
     let data = temp_dir("serve-term");
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut child = spawn_child(&data, port);
+    let child = spawn_child(&data, port);
     wait_up(addr).await;
     let mut acked = Vec::new();
     for i in 0..30u64 {
@@ -608,14 +620,7 @@ async fn sigterm_finishes_in_flight_work_and_exits_cleanly() {
         }
     }
     assert_eq!(acked.len(), 30);
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    let exit = terminate(child).await;
     assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
     // Everything acknowledged was applied before exit: the inbox is empty.
     let store = storeflow_sqlite::Sqlite::open(&data.join("storeflow.sqlite")).unwrap();
@@ -649,7 +654,7 @@ async fn one_bad_input_stops_only_itself_and_is_replayed_once_after_a_fix() {
     let data = temp_dir("serve-dead");
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut child = spawn_child(&data, port);
+    let child = spawn_child(&data, port);
     wait_up(addr).await;
 
     // The order that once took the server down: dated the year 9999.
@@ -694,15 +699,14 @@ async fn one_bad_input_stops_only_itself_and_is_replayed_once_after_a_fix() {
     );
 
     // A restart is clean: nothing left in the inbox, the letter kept.
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    let exit = terminate(child).await;
     assert!(exit.success(), "{exit:?}");
+    let store = storeflow_sqlite::Sqlite::open(&data.join("storeflow.sqlite")).unwrap();
+    assert!(
+        store.inbox(10).unwrap().is_empty(),
+        "nothing left unapplied"
+    );
+    drop(store);
     let mut child = spawn_child(&data, port);
     wait_up(addr).await;
     assert_eq!(get(addr, "/health").await.0, 200);

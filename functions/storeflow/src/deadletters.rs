@@ -6,23 +6,10 @@ use std::io::Write;
 use std::path::Path;
 use storeflow_sqlite::dead_letters::ReplayError;
 
-fn open(data: &Path, err: &mut dyn Write) -> Result<Option<storeflow_sqlite::Sqlite>> {
-    let db = data.join("storeflow.sqlite");
-    if !db.exists() {
-        writeln!(
-            err,
-            "no storeflow data at {} (run `storeflow serve` first)",
-            db.display()
-        )?;
-        return Ok(None);
-    }
-    Ok(Some(storeflow_sqlite::Sqlite::open(&db)?))
-}
-
 /// One line per dead letter: id, when, kind, whether replayed, the error;
 /// then the item itself, indented.
 pub fn list(data: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
-    let Some(store) = open(data, err)? else {
+    let Some(store) = crate::serve::open_data(data, err)? else {
         return Ok(1);
     };
     let all = store.dead_letters()?;
@@ -58,7 +45,7 @@ pub fn replay(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<i32> {
-    let Some(store) = open(data, err)? else {
+    let Some(store) = crate::serve::open_data(data, err)? else {
         return Ok(1);
     };
     match store.replay_dead_letter(id, now) {

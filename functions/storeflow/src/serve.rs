@@ -228,7 +228,9 @@ async fn signals(_rt: &Runtime) {
 
 /// `storeflow trace EMAIL`: every decision about that customer, with its
 /// reason.
-pub fn trace(email: &str, data: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
+/// The database `serve` keeps under `data`, or `None` after saying there
+/// is none (the commands that read it exit 1 then).
+pub fn open_data(data: &Path, err: &mut dyn Write) -> Result<Option<storeflow_sqlite::Sqlite>> {
     let db = data.join("storeflow.sqlite");
     if !db.exists() {
         writeln!(
@@ -236,9 +238,15 @@ pub fn trace(email: &str, data: &Path, out: &mut dyn Write, err: &mut dyn Write)
             "no storeflow data at {} (run `storeflow serve` first)",
             db.display()
         )?;
-        return Ok(1);
+        return Ok(None);
     }
-    let store = storeflow_sqlite::Sqlite::open(&db)?;
+    Ok(Some(storeflow_sqlite::Sqlite::open(&db)?))
+}
+
+pub fn trace(email: &str, data: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
+    let Some(store) = open_data(data, err)? else {
+        return Ok(1);
+    };
     let Ok(e) = storeflow_core::ids::Email::parse(email) else {
         writeln!(err, "{email:?} is not an email address")?;
         return Ok(2);

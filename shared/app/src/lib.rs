@@ -34,3 +34,14 @@ pub mod privacy;
 
 pub use evaluate::{App, Applied, Timer};
 pub use ports::{Commit, Deliver, DeliverError, Delivered, StoreError};
+
+/// A caught panic's message, for a dead letter's error (`panicked: …`):
+/// one input's bug is recorded where its input is set aside.
+pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    let text = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    format!("panicked: {text}")
+}

@@ -77,16 +77,6 @@ pub enum ReplayError {
     Store(#[from] StoreError),
 }
 
-/// A panic's message, for the error column.
-pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    let text = p
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".into());
-    format!("panicked: {text}")
-}
-
 fn insert(
     c: &Connection,
     kind: LetterKind,

@@ -73,7 +73,7 @@ pub async fn handle(p: &Pipeline, records: &[Record], now: Timestamp) -> Failure
                 continue;
             }
             Ok(Err(Failed::Dead(e))) => e,
-            Err(panic) => panic_message(&*panic),
+            Err(panic) => storeflow_app::panic_message(&*panic),
         };
         match &p.dead_letters {
             Some(dlq) => match dlq.put(&r.body, &error, &r.id).await {
@@ -89,15 +89,6 @@ pub async fn handle(p: &Pipeline, records: &[Record], now: Timestamp) -> Failure
         }
     }
     failures
-}
-
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    let text = p
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".into());
-    format!("panicked: {text}")
 }
 
 async fn one(p: &Pipeline, r: &Record, now: Timestamp) -> Result<(), Failed> {
