@@ -372,3 +372,20 @@ fn every_checkov_skip_gives_its_reason_and_hides_nothing_fixed_elsewhere() {
     }
     assert!(skips > 0);
 }
+
+#[test]
+fn the_lambda_packages_unwind_so_one_record_panicking_fails_alone() {
+    // cargo lambda builds release with panic = "abort" unless the workspace
+    // profile says otherwise; with abort a panic in one record would end
+    // the process and SQS would retry the whole batch.
+    let manifest =
+        std::fs::read_to_string(storeflow_tests::repo_root().join("Cargo.toml")).unwrap();
+    let release = manifest
+        .split("\n[")
+        .find(|s| s.starts_with("profile.release]"))
+        .expect("a [profile.release] section");
+    assert!(
+        release.lines().any(|l| l.trim() == r#"panic = "unwind""#),
+        "[profile.release] must set panic = \"unwind\":\n{release}"
+    );
+}
