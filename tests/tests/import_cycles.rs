@@ -16,15 +16,11 @@ use storeflow_tests::repo_root;
 /// Cycles that existed when this check was written: (crate folder, the
 /// modules of one cycle).
 const KNOWN: &[(&str, &[&str])] = &[
-    ("shared/aws", &["campaigns", "reconcile", "timers"]),
-    ("shared/aws", &["sending", "ses_email", "sms", "whatsapp"]),
-    ("shared/core", &["event", "reason"]),
     ("shared/core", &["policy", "profile", "settings"]),
     (
         "shared/core",
         &["engine", "flow_entries", "runner", "state"],
     ),
-    ("shared/embedded", &["accept", "runtime"]),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -21,8 +21,6 @@ use crate::table::{get_b, get_s, key, n, s, scan_cursor, unavailable, Table};
 use crate::timers::{TimerMessage, Timers};
 use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::{SignedDuration, Timestamp};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use storeflow_core::ids::{ProfileId, ShopId};
 use storeflow_core::CustomerState;
 
@@ -36,18 +34,7 @@ pub const PAGE_ITEMS: i32 = 250;
 pub const LATE_LIMIT: SignedDuration = SignedDuration::from_hours(24);
 
 /// One page of a campaign's enrolment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Page {
-    pub flow: String,
-    pub segment: String,
-    pub start: Timestamp,
-    pub part: u32,
-    pub parts: u32,
-    /// Where the previous page of this part stopped (the scan's
-    /// `LastEvaluatedKey`, `pk` and `sk`); none for the first.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cursor: Option<BTreeMap<String, String>>,
-}
+pub use crate::pages::CampaignPage as Page;
 
 /// What the calendar did at one tick.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

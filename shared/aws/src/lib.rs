@@ -16,11 +16,13 @@
 //! - [`timers`] — wake-ups as delayed SQS messages or one-time schedules;
 //!   [`campaigns`] — the campaign calendar: each start claimed once, its
 //!   segment enrolled by pages of a parallel scan; [`reconcile`] — the
-//!   daily re-arming of lost wake-ups, by the same kind of scan.
+//!   daily re-arming of lost wake-ups, by the same kind of scan; [`pages`]
+//!   — the pages of both scans, as timer messages carry them.
 //! - [`queues`] — the events and send queues; [`sending`] — every channel
 //!   behind one send ledger: [`ses_email`] (SES v2), [`sms`] (End User
 //!   Messaging SMS), [`whatsapp`] (End User Messaging Social) and signed
-//!   webhook POSTs (`storeflow_channels::webhook`).
+//!   webhook POSTs (`storeflow_channels::webhook`); [`outgoing`] — what the
+//!   channel adapters share (attribution tags, refusals, text bodies).
 //! - [`privacy`] — data requests and erasures on the table.
 //! - [`env`] — a function's configuration and secrets from its environment.
 //! - [`handlers`] — one per Lambda function: ingest, evaluate, scheduler,
@@ -38,6 +40,8 @@ pub mod env;
 pub mod handlers;
 pub mod keys;
 pub mod lambda;
+pub mod outgoing;
+pub mod pages;
 pub mod privacy;
 pub mod queues;
 pub mod reconcile;

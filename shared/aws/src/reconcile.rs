@@ -21,8 +21,6 @@
 use crate::table::{get_n, get_s, n, s, scan_cursor, unavailable, Table};
 use crate::timers::{TimerMessage, Timers};
 use jiff::{SignedDuration, Timestamp};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use storeflow_core::ids::{ProfileId, ShopId};
 
 /// Parallel scan segments per reconciliation.
@@ -34,17 +32,7 @@ pub const PAGE_ITEMS: i32 = 500;
 pub const IN_FLIGHT: SignedDuration = SignedDuration::from_secs(5 * 60);
 
 /// One page of a reconciliation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Page {
-    /// Wake-ups at or before this instant and still stored are lost; the
-    /// same for every page of one run.
-    pub cutoff: Timestamp,
-    pub part: u32,
-    pub parts: u32,
-    /// Where the previous page of this part stopped; none for the first.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cursor: Option<BTreeMap<String, String>>,
-}
+pub use crate::pages::ReconcilePage as Page;
 
 /// The cron's part: queues the first page of each scan segment. Returns
 /// how many.

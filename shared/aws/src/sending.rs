@@ -33,49 +33,7 @@ pub struct Senders {
     pub webhooks: Option<WebhookPoster>,
 }
 
-/// What goes with a message to its provider, and comes back on the
-/// provider's events: which flow, step and message, and which customer.
-pub fn attribution<'a>(
-    m: &'a Message,
-    to: Option<(&'a ShopId, &'a ProfileId)>,
-) -> Vec<(&'static str, &'a str)> {
-    let mut tags = vec![
-        ("flow", m.flow.as_str()),
-        ("step", m.step.as_str()),
-        ("message", m.id.as_str()),
-    ];
-    if let Some((shop, profile)) = to {
-        tags.push(("shop", shop.as_str()));
-        tags.push(("profile", profile.as_str()));
-    }
-    tags
-}
-
-/// A provider's refusal: final (`permanent`, settled as failed) or for
-/// now (the queue's redelivery tries again).
-pub(crate) fn refusal(permanent: bool, why: String) -> DeliverError {
-    if permanent {
-        DeliverError::Permanent(why)
-    } else {
-        DeliverError::Transient(why)
-    }
-}
-
-/// The text an SMS or WhatsApp message carries: its template's `body` (or
-/// `text`), never empty.
-pub(crate) fn text_body<'a>(m: &'a Message, channel: &str) -> Result<&'a str, DeliverError> {
-    m.content
-        .body
-        .as_deref()
-        .or(m.content.text.as_deref())
-        .filter(|b| !b.trim().is_empty())
-        .ok_or_else(|| {
-            DeliverError::Permanent(format!(
-                "message {}: template {} rendered no {channel} body",
-                m.id, m.template
-            ))
-        })
-}
+pub use crate::outgoing::attribution;
 
 impl Senders {
     /// Sends `m` once, at `now`; `to` names the customer (shop and profile)

@@ -52,7 +52,7 @@ impl SesEmail {
         // Tags come back on every SES event (delivery, open, click): they
         // are how feedback attributes engagement to a flow, a message and a
         // customer.
-        for (name, value) in crate::sending::attribution(&m, to) {
+        for (name, value) in crate::outgoing::attribution(&m, to) {
             let tag = MessageTag::builder()
                 .name(name)
                 .value(tag_value(value))
@@ -70,7 +70,7 @@ impl SesEmail {
                         || se.is_account_suspended_exception()
                         || se.is_sending_paused_exception()
                 });
-                Err(crate::sending::refusal(
+                Err(crate::outgoing::refusal(
                     refused,
                     format!("SES SendEmail: {e:?}"),
                 ))

@@ -32,7 +32,7 @@ impl Sms {
         m: &Message,
         to: Option<(&ShopId, &ProfileId)>,
     ) -> Result<String, DeliverError> {
-        let body = crate::sending::text_body(m, "SMS")?;
+        let body = crate::outgoing::text_body(m, "SMS")?;
         let mut req = self
             .client
             .send_text_message()
@@ -45,7 +45,7 @@ impl Sms {
                 MessageType::Transactional
             })
             .set_configuration_set_name(self.configuration_set.clone());
-        for (k, v) in crate::sending::attribution(m, to) {
+        for (k, v) in crate::outgoing::attribution(m, to) {
             req = req.context(k, v);
         }
         match req.send().await {
@@ -59,7 +59,7 @@ impl Sms {
                 });
                 // Otherwise throttled, over the spend quota for now, or down.
                 let why = format!("SMS SendTextMessage to {}: {e:?}", m.to);
-                Err(crate::sending::refusal(permanent, why))
+                Err(crate::outgoing::refusal(permanent, why))
             }
         }
     }

@@ -34,11 +34,11 @@ pub enum TimerMessage {
     /// The campaign calendar cron.
     Calendar,
     /// One page of a campaign's enrolment (`crate::campaigns`).
-    CampaignPage(crate::campaigns::Page),
+    CampaignPage(crate::pages::CampaignPage),
     /// The reconciliation cron: re-arm what was lost.
     Reconcile,
     /// One page of a reconciliation (`crate::reconcile`).
-    ReconcilePage(crate::reconcile::Page),
+    ReconcilePage(crate::pages::ReconcilePage),
 }
 
 impl TimerMessage {

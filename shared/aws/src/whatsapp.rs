@@ -48,7 +48,7 @@ impl WhatsApp {
                         || se.is_dependency_exception()
                 });
                 let why = format!("WhatsApp SendWhatsAppMessage to {}: {e:?}", m.to);
-                Err(crate::sending::refusal(permanent, why))
+                Err(crate::outgoing::refusal(permanent, why))
             }
         }
     }
@@ -56,7 +56,7 @@ impl WhatsApp {
 
 /// The WhatsApp Cloud API message object for `m`.
 pub fn cloud_api_message(m: &Message) -> Result<Value, DeliverError> {
-    let body = crate::sending::text_body(m, "WhatsApp")?;
+    let body = crate::outgoing::text_body(m, "WhatsApp")?;
     let to = m.to.trim_start_matches('+');
     let mut message = match serde_json::from_str::<Value>(body) {
         Ok(Value::Object(o)) if o.get("type").is_some_and(Value::is_string) => Value::Object(o),

@@ -169,7 +169,7 @@ impl Engine {
                 "duplicate event ",
                 e.id.shared(),
                 " (",
-                e.kind.name_part(),
+                crate::reason::Part::event_name(&e.kind),
                 "): already applied"
             ]);
             cx.out.decisions.push(d);

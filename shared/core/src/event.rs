@@ -412,14 +412,6 @@ impl EventKind {
         })
     }
 
-    /// The name, as a reason part (no copy for typed kinds).
-    pub fn name_part(&self) -> crate::reason::Part {
-        match self.typed_name() {
-            Some(n) => crate::reason::Part::Static(n),
-            None => crate::reason::Part::Owned(self.name().into()),
-        }
-    }
-
     /// Serializes the properties with `s`: the one match over kinds behind
     /// every form made of them.
     fn serialize_props<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

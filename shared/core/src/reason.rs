@@ -44,6 +44,16 @@ impl From<&'static str> for Part {
     }
 }
 
+impl Part {
+    /// An event's name (no copy for typed kinds).
+    pub fn event_name(kind: &crate::event::EventKind) -> Self {
+        match kind.typed_name() {
+            Some(n) => Part::Static(n),
+            None => Part::Owned(kind.name().into()),
+        }
+    }
+}
+
 impl From<&Arc<str>> for Part {
     fn from(s: &Arc<str>) -> Self {
         Part::Shared(s.clone())
@@ -135,7 +145,7 @@ impl Reason {
             Repr::Shared(v) => v.to_vec(),
             Repr::Event(what, e) => vec![
                 Part::Static(what.prefix()),
-                e.kind.name_part(),
+                Part::event_name(&e.kind),
                 Part::Static(" ("),
                 Part::Shared(e.id.shared().clone()),
                 Part::Static(")"),

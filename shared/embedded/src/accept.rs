@@ -7,7 +7,7 @@
 //! [`GATHER`] for more before it commits; alone, a request is written at
 //! once.
 
-use crate::runtime::Live;
+use crate::live::Live;
 use jiff::Timestamp;
 use std::sync::mpsc;
 use std::sync::Arc;

@@ -14,14 +14,17 @@
 //!   survive restarts) and the outbox (committed messages → channel).
 //! - [`accept`] — group commit of accepted deliveries: one writer thread,
 //!   one transaction for every request waiting, each answered after it.
-//! - [`http`] — the HTTP endpoints: ingestion, one-click unsubscribe, the
-//!   profile view.
+//! - [`live`] — one validated configuration and the engine, router and
+//!   campaign calendar made from it.
+//! - [`http`] — the HTTP endpoints: ingestion, one-click unsubscribe and the
+//!   preference centre, the profile view (admin).
 //! - [`privacy`] — data requests and erasures on the embedded store.
 //! - [`priority`] — the background workers yield the CPU to acknowledgements.
 
 pub mod accept;
 pub mod clock;
 pub mod http;
+pub mod live;
 pub mod priority;
 pub mod privacy;
 pub mod runtime;

@@ -1,6 +1,7 @@
 //! `Runtime`: the store, the live configuration and the three workers.
 
 use crate::clock::Clock;
+pub use crate::live::Live;
 use futures_util::FutureExt;
 use jiff::{SignedDuration, Timestamp};
 use std::path::PathBuf;
@@ -12,8 +13,8 @@ use storeflow_app::ports::{Deliver, DeliverError, Delivered};
 use storeflow_app::App;
 use storeflow_channels::{OutboxDir, Smtp, WebhookPoster};
 use storeflow_core::decision::MessageChannel;
-use storeflow_core::{Config, Decision, Engine, Message};
-use storeflow_ingest::{EnvOverrides, IngestConfig, Router};
+use storeflow_core::{Config, Decision, Message};
+use storeflow_ingest::EnvOverrides;
 use storeflow_sqlite::dead_letters::{LetterKind, WakeOf};
 use storeflow_sqlite::deliveries::Inboxed;
 use storeflow_sqlite::store::Due;
@@ -73,32 +74,6 @@ pub struct Options {
     pub env: EnvOverrides,
     /// `STOREFLOW_ADMIN_TOKENS`: what opens the non-public endpoints.
     pub admin: storeflow_app::admin::AdminTokens,
-}
-
-/// One validated configuration and everything made from it.
-pub struct Live {
-    pub engine: Engine,
-    pub router: Router,
-    /// Campaign starts: (instant, flow, segment).
-    pub campaigns: Vec<(Timestamp, String, String)>,
-}
-
-impl Live {
-    fn new(config: Config, env: &EnvOverrides) -> Self {
-        let router = Router::new(IngestConfig::from_settings(&config.settings, env));
-        let engine = Engine::new(config);
-        let mut campaigns: Vec<_> = engine
-            .campaigns()
-            .into_iter()
-            .map(|(f, s, t)| (t, f, s))
-            .collect();
-        campaigns.sort();
-        Live {
-            engine,
-            router,
-            campaigns,
-        }
-    }
 }
 
 pub struct Runtime {
