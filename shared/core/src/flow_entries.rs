@@ -6,10 +6,17 @@
 //! costs less than a tree of string compares. Stored as before: a map by
 //! flow id, in id order.
 
-use crate::state::EntryRecord;
+use jiff::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// How often, and when last, a customer entered one flow (entry rules).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntryRecord {
+    pub count: u32,
+    pub last: Timestamp,
+}
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FlowEntries {

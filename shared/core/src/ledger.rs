@@ -19,6 +19,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
+/// Ledger keys are the 64-bit value of a run or message id (its hex text).
+pub(crate) fn key_of(id: &str) -> u64 {
+    u64::from_str_radix(id, 16).unwrap_or_else(|_| {
+        let mut h = crate::links::Fnv::default();
+        std::hash::Hasher::write(&mut h, id.as_bytes());
+        std::hash::Hasher::finish(&h)
+    })
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Ledger(HashMap<u64, Timestamp, BuildHasherDefault<Unmixed>>);
 

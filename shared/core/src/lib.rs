@@ -24,7 +24,7 @@
 //!   next instant its value could change. [`segment`] compiles segments
 //!   and evaluates only what an event can affect.
 //! - [`flow`] — flow definitions; [`engine`] starts, advances and ends
-//!   runs; the runner executes steps; [`policy`] is the contact policy;
+//!   runs, and its `runner` executes steps; [`policy`] is the contact policy;
 //!   [`template`] renders messages (over a [`template_context`] converted
 //!   lazily); [`shop`] holds store-level state
 //!   (waitlists).
@@ -60,11 +60,11 @@ pub mod limits;
 pub mod links;
 pub mod localtime;
 pub mod policy;
+pub mod policy_config;
 mod prefetch;
 pub mod privacy;
 pub mod profile;
 pub mod property_pick;
-mod runner;
 pub mod samples;
 pub mod seen_ids;
 pub mod segment;

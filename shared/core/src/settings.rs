@@ -3,7 +3,7 @@
 //! (lifecycle stages, RFM scores, loyalty tiers, product intervals).
 
 use crate::duration::Dur;
-use crate::policy::PolicyConfig;
+use crate::policy_config::PolicyConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -76,11 +76,7 @@ impl CustomerState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EntryRecord {
-    pub count: u32,
-    pub last: Timestamp,
-}
+pub use crate::flow_entries::EntryRecord;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reminder {
@@ -243,13 +239,24 @@ impl CustomerState {
     /// committed state of the evaluation that made it (the AWS send function
     /// checks this before sending a message handed over ahead of its commit).
     pub fn in_ledger(&self, id: &str) -> bool {
-        self.ledger.contains_key(&crate::engine::ledger_key(id))
+        self.ledger.contains_key(&crate::ledger::key_of(id))
     }
 
     /// Puts an id in the ledger at `at`, as the engine does when it starts a
     /// run or makes a message.
     pub fn note_in_ledger(&mut self, id: &str, at: Timestamp) {
-        crate::engine::note_ledger(self, id.to_string(), at);
+        self.note_ledger(id, at);
+    }
+
+    /// Puts a run or message id in the ledger; whether it was new.
+    pub(crate) fn note_ledger(&mut self, id: &str, now: Timestamp) -> bool {
+        self.note_ledger_key(crate::ledger::key_of(id), now)
+    }
+
+    /// [`CustomerState::note_ledger`] with the id's key already made.
+    pub(crate) fn note_ledger_key(&mut self, key: u64, now: Timestamp) -> bool {
+        self.ledger_oldest = Some(self.ledger_oldest.map_or(now, |t| t.min(now)));
+        self.ledger.insert(key, now).is_none()
     }
 }
 

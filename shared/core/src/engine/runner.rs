@@ -1,8 +1,8 @@
 //! Executes a run's steps until it waits, is deferred, or ends.
 
+use super::{Cx, Engine};
 use crate::context;
 use crate::decision::{Decision, Kind, Message, MessageChannel, SendDetails};
-use crate::engine::{Cx, Engine};
 use crate::event::Channel;
 use crate::flow::{Action, FlowDef, WaitSpec, EXIT};
 use crate::links;
@@ -142,7 +142,7 @@ fn step_loop(
                     .iter()
                     .find(|r| {
                         r.at <= cx.now
-                            && crate::engine::matches(
+                            && super::matches(
                                 w.view(),
                                 &r.name,
                                 r.props.view(),
@@ -243,7 +243,7 @@ fn step_loop(
                                 }
                                 .unwrap_or_default();
                                 let msg_id = links::hex64(msg_key);
-                                crate::engine::note_ledger(st, msg_id.clone(), cx.now);
+                                st.note_ledger(&msg_id, cx.now);
                                 st.contacts.push(Contact {
                                     at: cx.now,
                                     channel: s.channel,
@@ -341,7 +341,7 @@ fn step_loop(
             }
             Action::Webhook(w) => {
                 let msg_id = links::short_hash(&[&run.id, &step_id]);
-                if crate::engine::note_ledger(st, msg_id.clone(), cx.now) {
+                if st.note_ledger(&msg_id, cx.now) {
                     let content = match &w.template {
                         Some(t) => render(st, cx, flow, run, t, Channel::Webhook).map(|(c, _)| c),
                         None => Ok(crate::template::Rendered {
@@ -370,7 +370,7 @@ fn step_loop(
             }
             Action::Alert(a) => {
                 let msg_id = links::short_hash(&[&run.id, &step_id]);
-                if crate::engine::note_ledger(st, msg_id.clone(), cx.now) {
+                if st.note_ledger(&msg_id, cx.now) {
                     let content =
                         render(st, cx, flow, run, &a.template, Channel::Email).map(|(c, _)| c);
                     let to = cx

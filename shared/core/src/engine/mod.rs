@@ -11,6 +11,8 @@
 //! The returned `wake` is the single next instant anything can happen for
 //! this customer with no new event; the runtime keeps one timer for it.
 
+mod runner;
+
 use crate::condition::{earliest, Ctx, Eval};
 use crate::config::Config;
 use crate::decision::{Decision, Kind};
@@ -327,7 +329,7 @@ impl Engine {
                         let flow = flow.clone();
                         let run = &mut st.runs[i];
                         run.cursor = run.cursor.max(e.occurred_at.min(cx.now));
-                        crate::runner::goto(run, &flow, target.as_deref());
+                        runner::goto(run, &flow, target.as_deref());
                     }
                 }
             }
@@ -663,7 +665,7 @@ impl Engine {
 
         // Enter.
         let run_id: Arc<str> = Arc::from(crate::links::hex64_in(run_key, &mut [0; 16]));
-        note_ledger_key(st, run_key, cx.now);
+        st.note_ledger_key(run_key, cx.now);
         let rec = st.entries.record_mut(&flow.id, flow_hash, at);
         rec.count += 1;
         rec.last = rec.last.max(at);
@@ -775,7 +777,7 @@ impl Engine {
                 })
                 .map(|(_, i)| i);
             let Some(pos) = next else { break };
-            crate::runner::run_steps(self, st, pos, cx);
+            runner::run_steps(self, st, pos, cx);
             if cx.pending.any() {
                 let changes = std::mem::take(&mut cx.pending);
                 let ts = self.update_segments(
@@ -839,15 +841,6 @@ impl Engine {
 }
 
 /// Records a run or message id in the ledger.
-pub(crate) fn note_ledger(st: &mut CustomerState, id: String, now: Timestamp) -> bool {
-    note_ledger_key(st, ledger_key(&id), now)
-}
-
-fn note_ledger_key(st: &mut CustomerState, key: u64, now: Timestamp) -> bool {
-    st.ledger_oldest = Some(st.ledger_oldest.map_or(now, |t| t.min(now)));
-    st.ledger.insert(key, now).is_none()
-}
-
 /// `n` in decimal, written into `buf` (no allocation on the hot path).
 fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &str {
     let mut i = buf.len();
@@ -860,15 +853,6 @@ fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &str {
         }
     }
     std::str::from_utf8(&buf[i..]).expect("ASCII digits")
-}
-
-/// Ledger keys are the 64-bit value of a run or message id (its hex text).
-pub(crate) fn ledger_key(id: &str) -> u64 {
-    u64::from_str_radix(id, 16).unwrap_or_else(|_| {
-        let mut h = crate::links::Fnv::default();
-        std::hash::Hasher::write(&mut h, id.as_bytes());
-        std::hash::Hasher::finish(&h)
-    })
 }
 
 /// Marks an event id (its [`crate::seen_ids::id_hash`]) as applied;
