@@ -9,7 +9,7 @@ pub mod template;
 use jiff::Timestamp;
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use storeflow_core::simulate::{SimLine, Simulator};
+use storeflow_core::engine::simulate::{SimLine, Simulator};
 use storeflow_core::{Config, Decision, Engine, Kind};
 
 pub fn repo_root() -> PathBuf {
@@ -416,7 +416,7 @@ pub fn fixture(rel: &str) -> Option<Vec<u8>> {
 /// A router with the test secrets (a rotated-out old secret too) and write key.
 pub fn ingest_router() -> storeflow_ingest::Router {
     let mut c = storeflow_ingest::IngestConfig::new(
-        storeflow_core::ids::ShopId::parse("northwind.myshopify.com").unwrap(),
+        storeflow_core::model::ids::ShopId::parse("northwind.myshopify.com").unwrap(),
     );
     c.shopify_secrets = storeflow_ingest::Secrets::new([SHOPIFY_SECRET, "old-shopify-secret"]);
     c.shopline_secrets = storeflow_ingest::Secrets::new([SHOPLINE_SECRET]);

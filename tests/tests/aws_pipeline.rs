@@ -755,7 +755,7 @@ async fn one_click_unsubscribe_and_complaints_stop_email_through_the_aws_functio
     assert_eq!(r.suppressed, vec!["maya@example.com".to_string()]);
     let again = d.feedback.ses_event(&complaint, now).await.unwrap();
     assert!(again.suppressed.is_empty(), "the first reason is kept");
-    let receipt = storeflow_core::decision::Message {
+    let receipt = storeflow_core::model::decision::Message {
         id: "order-receipt-1".into(),
         marketing: false,
         ..serde_json::from_str::<storeflow_aws::queues::Handoff>(

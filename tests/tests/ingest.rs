@@ -3,8 +3,8 @@
 //! starter pack runs from platform deliveries.
 
 use serde_json::{json, Value};
-use storeflow_core::event::{EventKind, ShipmentStatus};
-use storeflow_core::simulate::Simulator;
+use storeflow_core::engine::simulate::Simulator;
+use storeflow_core::model::event::{EventKind, ShipmentStatus};
 use storeflow_core::{Engine, Kind};
 use storeflow_ingest::{DeliveryStore, MemoryStore};
 use storeflow_tests::*;
@@ -56,7 +56,10 @@ fn real_shopify_customer_and_consent_payloads() {
     let EventKind::ConsentChanged(c) = &e.kind else {
         panic!("{e:?}")
     };
-    assert_eq!(c.status, storeflow_core::event::ConsentStatus::Unsubscribed);
+    assert_eq!(
+        c.status,
+        storeflow_core::model::event::ConsentStatus::Unsubscribed
+    );
     assert_eq!(e.customer.email.as_deref(), Some("bob@biller.com"));
 
     // SMS consent with a null state changes nothing, but is recorded.
@@ -493,7 +496,7 @@ fn redaction_erases_raw_deliveries_and_the_profile() {
     }
     let h = deliver("customers/data_request", data.as_bytes(), &mut store);
     let Some(storeflow_ingest::Accepted::Privacy(
-        storeflow_core::privacy::PrivacyRequest::ExportCustomer {
+        storeflow_core::customer::privacy::PrivacyRequest::ExportCustomer {
             shop,
             customer,
             request_id,
@@ -509,7 +512,7 @@ fn redaction_erases_raw_deliveries_and_the_profile() {
     let h = deliver("customers/redact", redact.as_bytes(), &mut store);
     assert_eq!(h.response.body["erased_deliveries"], 1);
     let Some(storeflow_ingest::Accepted::Privacy(
-        storeflow_core::privacy::PrivacyRequest::EraseCustomer { shop, customer, .. },
+        storeflow_core::customer::privacy::PrivacyRequest::EraseCustomer { shop, customer, .. },
     )) = h.accepted.first()
     else {
         panic!("{h:?}")
@@ -664,7 +667,7 @@ fn shopline_webhooks_with_hex_signatures() {
         e[0].id.as_str(),
         "shopline:customers/create:421475190:2023-05-26T11:25:47Z"
     );
-    assert!(e.iter().any(|e| matches!(&e.kind, EventKind::ConsentChanged(c) if c.status == storeflow_core::event::ConsentStatus::Subscribed)));
+    assert!(e.iter().any(|e| matches!(&e.kind, EventKind::ConsentChanged(c) if c.status == storeflow_core::model::event::ConsentStatus::Subscribed)));
 }
 
 #[test]

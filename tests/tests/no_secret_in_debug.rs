@@ -21,7 +21,7 @@ fn assert_clean(what: &str, shown: String) {
 #[test]
 fn configuration_values_never_print_their_secrets() {
     let mut ingest =
-        IngestConfig::new(storeflow_core::ids::ShopId::parse("s.myshopify.com").unwrap());
+        IngestConfig::new(storeflow_core::model::ids::ShopId::parse("s.myshopify.com").unwrap());
     ingest.shopify_secrets = Secrets::new([SECRETS[0]]);
     ingest.shopline_secrets = Secrets::new([SECRETS[1]]);
     ingest.write_keys = vec![SECRETS[2].to_string()];

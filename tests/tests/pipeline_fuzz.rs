@@ -276,7 +276,7 @@ async fn valid_signup_is_welcomed(p: &mut Pipe, at: Timestamp, who: &str) {
     // A customer of its own: no phone or address shared with the samples
     // (a shared one would merge the profiles).
     let when = at.to_string();
-    let id = 900_000_000_000u64 + u64::from(storeflow_core::links::hash64(&[who]) as u32);
+    let id = 900_000_000_000u64 + u64::from(storeflow_core::model::links::hash64(&[who]) as u32);
     let body = serde_json::json!({
         "id": id, "email": who, "first_name": "Val", "created_at": when, "updated_at": when,
         "state": "enabled", "verified_email": true,

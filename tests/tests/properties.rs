@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use storeflow_core::simulate::Simulator;
+use storeflow_core::engine::simulate::Simulator;
 use storeflow_core::{Config, CustomerState, Engine, Event, Input, Kind, Source};
 use storeflow_tests::*;
 
@@ -168,15 +168,15 @@ fn from_scratch(
 }
 
 trait ParseIds {
-    fn parse_profile(&self) -> storeflow_core::ids::ProfileId;
-    fn parse_shop(&self) -> storeflow_core::ids::ShopId;
+    fn parse_profile(&self) -> storeflow_core::model::ids::ProfileId;
+    fn parse_shop(&self) -> storeflow_core::model::ids::ShopId;
 }
 impl ParseIds for &str {
-    fn parse_profile(&self) -> storeflow_core::ids::ProfileId {
-        storeflow_core::ids::ProfileId::parse(*self).unwrap()
+    fn parse_profile(&self) -> storeflow_core::model::ids::ProfileId {
+        storeflow_core::model::ids::ProfileId::parse(*self).unwrap()
     }
-    fn parse_shop(&self) -> storeflow_core::ids::ShopId {
-        storeflow_core::ids::ShopId::parse(*self).unwrap()
+    fn parse_shop(&self) -> storeflow_core::model::ids::ShopId {
+        storeflow_core::model::ids::ShopId::parse(*self).unwrap()
     }
 }
 
@@ -252,7 +252,7 @@ proptest! {
         let events: Vec<Event> = gens.iter().enumerate().map(|(i, g)| to_event(i, g).1).collect();
         let build = |order: &[Event]| {
             let first = order.iter().map(|e| e.occurred_at).min().unwrap();
-            let mut p = storeflow_core::profile::Profile::new("p".parse_profile(), "s".parse_shop(), first);
+            let mut p = storeflow_core::customer::profile::Profile::new("p".parse_profile(), "s".parse_shop(), first);
             for e in order {
                 p.apply(e, &cfg.settings);
             }

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use storeflow_core::event::EventKind;
+use storeflow_core::model::event::EventKind;
 use storeflow_ingest::Accepted;
 use storeflow_tests::*;
 

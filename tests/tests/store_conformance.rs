@@ -6,9 +6,9 @@
 use jiff::Timestamp;
 use storeflow_app::memory::Memory;
 use storeflow_app::ports::{Commit, Customers, Shops, StoreError};
-use storeflow_core::decision::{Message, MessageChannel};
-use storeflow_core::ids::{ProfileId, ShopId};
-use storeflow_core::shop::ShopState;
+use storeflow_core::engine::shop::ShopState;
+use storeflow_core::model::decision::{Message, MessageChannel};
+use storeflow_core::model::ids::{ProfileId, ShopId};
 use storeflow_core::template::Rendered;
 use storeflow_core::CustomerState;
 use storeflow_sqlite::Sqlite;
@@ -27,7 +27,7 @@ fn state(id: &str, marker: &str) -> CustomerState {
     // Something visible to tell writes apart.
     s.profile.tags.insert(
         marker.to_string(),
-        storeflow_core::profile::Stamped {
+        storeflow_core::customer::profile::Stamped {
             value: true,
             at: ts("2026-01-01T00:00:00Z"),
         },
@@ -47,7 +47,7 @@ fn sent(mut s: CustomerState, ids: &[&str]) -> CustomerState {
 fn message(id: &str) -> Message {
     Message {
         id: id.into(),
-        channel: MessageChannel::from_channel(storeflow_core::event::Channel::Email),
+        channel: MessageChannel::from_channel(storeflow_core::model::event::Channel::Email),
         to: "ann@example.com".into(),
         template: "welcome_1".into(),
         marketing: true,

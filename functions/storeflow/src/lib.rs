@@ -193,7 +193,7 @@ fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
             speed,
             after,
         } => {
-            let after = match storeflow_core::duration::Dur::parse(&after) {
+            let after = match storeflow_core::model::duration::Dur::parse(&after) {
                 Ok(d) => d.exact(),
                 Err(e) => {
                     writeln!(err, "--after {after:?}: {e}")?;

@@ -247,7 +247,7 @@ pub fn trace(email: &str, data: &Path, out: &mut dyn Write, err: &mut dyn Write)
     let Some(store) = open_data(data, err)? else {
         return Ok(1);
     };
-    let Ok(e) = storeflow_core::ids::Email::parse(email) else {
+    let Ok(e) = storeflow_core::model::ids::Email::parse(email) else {
         writeln!(err, "{email:?} is not an email address")?;
         return Ok(2);
     };

@@ -9,11 +9,11 @@
 
 use crate::ports::{Commit, Customers, Loaded, Shops, StoreError};
 use jiff::Timestamp;
-use storeflow_core::decision::{Kind, Message};
-use storeflow_core::event::{Event, EventKind, Identity};
-use storeflow_core::identity::{self, Resolution};
-use storeflow_core::ids::{ProfileId, ShopId};
-use storeflow_core::shop::ShopInput;
+use storeflow_core::customer::identity::{self, Resolution};
+use storeflow_core::engine::shop::ShopInput;
+use storeflow_core::model::decision::{Kind, Message};
+use storeflow_core::model::event::{Event, EventKind, Identity};
+use storeflow_core::model::ids::{ProfileId, ShopId};
 use storeflow_core::{CustomerState, Decision, Engine, Input};
 
 /// How many times a lost race is retried before giving up (the caller's
@@ -88,7 +88,7 @@ impl<B: Customers + Shops> App<B> {
             // Store-level facts have no customer's trace to note the change
             // in; a customer's event is brought within limits by the engine.
             let mut event = event;
-            storeflow_core::limits::bring_within(&mut event, now);
+            storeflow_core::model::limits::bring_within(&mut event, now);
             let shop = event.shop.clone();
             return self.shop(&shop, Some((&event, None)), now).await;
         }

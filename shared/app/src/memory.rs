@@ -5,9 +5,9 @@ use crate::ports::{Commit, Customers, Loaded, Shops, StoreError};
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use storeflow_core::decision::Message;
-use storeflow_core::ids::{ProfileId, ShopId};
-use storeflow_core::shop::ShopState;
+use storeflow_core::engine::shop::ShopState;
+use storeflow_core::model::decision::Message;
+use storeflow_core::model::ids::{ProfileId, ShopId};
 use storeflow_core::{CustomerState, Decision};
 
 #[derive(Debug, Default)]

@@ -4,9 +4,9 @@
 
 use jiff::Timestamp;
 use std::future::Future;
-use storeflow_core::decision::Message;
-use storeflow_core::ids::{ProfileId, ShopId};
-use storeflow_core::shop::ShopState;
+use storeflow_core::engine::shop::ShopState;
+use storeflow_core::model::decision::Message;
+use storeflow_core::model::ids::{ProfileId, ShopId};
 use storeflow_core::{CustomerState, Decision};
 
 /// Why a storage call failed. Callers branch on `Conflict` (retry from a

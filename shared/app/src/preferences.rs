@@ -14,8 +14,8 @@
 use crate::ports::StoreError;
 use jiff::Timestamp;
 use std::future::Future;
-use storeflow_core::event::{Channel, ConsentStatus};
-use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::model::event::{Channel, ConsentStatus};
+use storeflow_core::model::ids::{ProfileId, ShopId};
 use storeflow_core::{Config, CustomerState, Event};
 
 /// What the pages need from a runtime.

@@ -6,9 +6,9 @@
 use crate::ports::{Customers, StoreError};
 use jiff::Timestamp;
 use serde_json::{json, Value};
-use storeflow_core::event::Identity;
-use storeflow_core::identity;
-use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::customer::identity;
+use storeflow_core::model::event::Identity;
+use storeflow_core::model::ids::{ProfileId, ShopId};
 
 /// The profiles any of the customer's identity keys point at, each once.
 pub async fn profiles_of<C: Customers>(

@@ -21,7 +21,7 @@ use crate::table::{get_b, get_s, key, n, s, scan_cursor, unavailable, Table};
 use crate::timers::{TimerMessage, Timers};
 use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::{SignedDuration, Timestamp};
-use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::model::ids::{ProfileId, ShopId};
 use storeflow_core::CustomerState;
 
 /// Parallel scan segments per campaign start: pages run side by side.

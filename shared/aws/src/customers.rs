@@ -22,10 +22,10 @@ use aws_sdk_dynamodb::types::{
 use jiff::Timestamp;
 use std::collections::HashMap;
 use storeflow_app::ports::{Commit, Customers, Loaded, Shops, StoreError};
-use storeflow_core::decision::MessageChannel;
-use storeflow_core::event::Identity;
-use storeflow_core::ids::{ProfileId, ShopId};
-use storeflow_core::shop::ShopState;
+use storeflow_core::engine::shop::ShopState;
+use storeflow_core::model::decision::MessageChannel;
+use storeflow_core::model::event::Identity;
+use storeflow_core::model::ids::{ProfileId, ShopId};
 use storeflow_core::CustomerState;
 
 /// A DynamoDB transaction holds at most 100 items.
@@ -247,7 +247,7 @@ impl Table {
             },
             _ => return Ok(None),
         };
-        let keys = storeflow_core::identity::keys(&h.shop, &who);
+        let keys = storeflow_core::customer::identity::keys(&h.shop, &who);
         let Some(Some(now_of)) = self.find(&keys).await?.into_iter().next() else {
             return Ok(None);
         };
@@ -400,8 +400,8 @@ fn log_decisions(c: &Commit<'_>) {
     // every event.
     let debug = tracing::enabled!(target: "storeflow::decision", tracing::Level::DEBUG);
     for d in c.decisions {
-        let shown =
-            d.message.is_some() || matches!(d.kind, storeflow_core::decision::Kind::Deferred);
+        let shown = d.message.is_some()
+            || matches!(d.kind, storeflow_core::model::decision::Kind::Deferred);
         if shown {
             let json = serde_json::to_string(d).unwrap_or_default();
             tracing::info!(target: "storeflow::decision", "{json}");

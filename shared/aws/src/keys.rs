@@ -3,7 +3,7 @@
 //! it is.
 
 use jiff::Timestamp;
-use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::model::ids::{ProfileId, ShopId};
 
 pub const STATE: &str = "state";
 

@@ -3,8 +3,8 @@
 //! provider's refusal is classified, and the text body of a text channel.
 
 use storeflow_app::ports::DeliverError;
-use storeflow_core::decision::Message;
-use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::model::decision::Message;
+use storeflow_core::model::ids::{ProfileId, ShopId};
 
 /// What goes with a message to its provider, and comes back on the
 /// provider's events: which flow, step and message, and which customer.

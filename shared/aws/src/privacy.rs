@@ -10,8 +10,8 @@ use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use jiff::Timestamp;
 use storeflow_app::evaluate::profile_keys;
 use storeflow_app::ports::Customers;
-use storeflow_core::ids::{ProfileId, ShopId};
-use storeflow_core::privacy::PrivacyRequest;
+use storeflow_core::customer::privacy::PrivacyRequest;
+use storeflow_core::model::ids::{ProfileId, ShopId};
 
 /// Exports wait 30 days for the merchant to fetch them, then expire.
 const EXPORT_DAYS: i64 = 30;

@@ -6,8 +6,8 @@ use crate::handlers::Queued;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
-use storeflow_core::decision::Message;
-use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::model::decision::Message;
+use storeflow_core::model::ids::{ProfileId, ShopId};
 
 /// The events queue.
 #[derive(Clone)]

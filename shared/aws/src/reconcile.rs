@@ -21,7 +21,7 @@
 use crate::table::{get_n, get_s, n, s, scan_cursor, unavailable, Table};
 use crate::timers::{TimerMessage, Timers};
 use jiff::{SignedDuration, Timestamp};
-use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::model::ids::{ProfileId, ShopId};
 
 /// Parallel scan segments per reconciliation.
 pub const PARTS: u32 = 4;

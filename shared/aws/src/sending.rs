@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use jiff::Timestamp;
 use storeflow_app::ports::{DeliverError, Delivered};
 use storeflow_channels::WebhookPoster;
-use storeflow_core::decision::{Message, MessageChannel};
-use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::model::decision::{Message, MessageChannel};
+use storeflow_core::model::ids::{ProfileId, ShopId};
 
 /// Ledger entries outlive any redelivery of their message by far.
 const LEDGER_DAYS: i64 = 60;

@@ -5,8 +5,8 @@
 use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 use storeflow_app::ports::DeliverError;
-use storeflow_core::decision::Message;
-use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::model::decision::Message;
+use storeflow_core::model::ids::{ProfileId, ShopId};
 
 /// Email through SES v2, in the stack's configuration set.
 #[derive(Clone)]

@@ -11,8 +11,8 @@
 
 use aws_sdk_pinpointsmsvoicev2::types::MessageType;
 use storeflow_app::ports::DeliverError;
-use storeflow_core::decision::Message;
-use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::model::decision::Message;
+use storeflow_core::model::ids::{ProfileId, ShopId};
 
 #[derive(Clone)]
 pub struct Sms {

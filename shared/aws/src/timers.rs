@@ -13,8 +13,8 @@ use aws_sdk_scheduler::types::{
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use storeflow_app::Timer;
-use storeflow_core::ids::{ProfileId, ShopId};
-use storeflow_core::links::{hash64, hex64};
+use storeflow_core::model::ids::{ProfileId, ShopId};
+use storeflow_core::model::links::{hash64, hex64};
 
 /// SQS's longest per-message delay.
 pub const MAX_DELAY_SECONDS: i64 = 15 * 60;

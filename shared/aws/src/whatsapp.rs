@@ -10,7 +10,7 @@
 use aws_sdk_socialmessaging::primitives::Blob;
 use serde_json::{json, Value};
 use storeflow_app::ports::DeliverError;
-use storeflow_core::decision::Message;
+use storeflow_core::model::decision::Message;
 
 /// The Meta Graph API version when the stack names none.
 pub const DEFAULT_META_API_VERSION: &str = "v20.0";
@@ -71,7 +71,7 @@ pub fn cloud_api_message(m: &Message) -> Result<Value, DeliverError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use storeflow_core::decision::MessageChannel;
+    use storeflow_core::model::decision::MessageChannel;
     use storeflow_core::template::Rendered;
 
     fn msg(body: &str) -> Message {

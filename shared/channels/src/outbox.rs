@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use storeflow_app::ports::{Deliver, DeliverError, Delivered};
-use storeflow_core::decision::MessageChannel;
+use storeflow_core::model::decision::MessageChannel;
 use storeflow_core::Message;
 
 /// Messages as files under one folder, one subfolder per channel and, below

@@ -4,7 +4,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use storeflow_app::ports::{Deliver, DeliverError, Delivered};
-use storeflow_core::decision::MessageChannel;
+use storeflow_core::model::decision::MessageChannel;
 use storeflow_core::Message;
 
 /// An SMTP relay. Only email goes here; other channels are refused so the

@@ -24,7 +24,7 @@ use jiff::Timestamp;
 use sha2::Sha256;
 use std::time::Duration;
 use storeflow_app::ports::{DeliverError, Delivered};
-use storeflow_core::decision::MessageChannel;
+use storeflow_core::model::decision::MessageChannel;
 use storeflow_core::Message;
 
 /// How long one POST may take, connection included: a receiver slower than

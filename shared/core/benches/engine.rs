@@ -16,7 +16,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 use std::hint::black_box;
 use std::time::Instant;
-use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::model::ids::{ProfileId, ShopId};
 use storeflow_core::{Config, CustomerState, Engine, Event, Input, Source};
 
 fn bench_config() -> Config {

@@ -12,7 +12,7 @@ use axum::routing::get;
 use serde_json::json;
 use std::sync::Arc;
 use storeflow_app::ports::Customers;
-use storeflow_core::event::Event;
+use storeflow_core::model::event::Event;
 
 pub fn router(rt: Arc<Runtime>) -> axum::Router {
     axum::Router::new()
@@ -66,15 +66,15 @@ struct Links<'a>(&'a Runtime);
 impl storeflow_app::preferences::LinkPorts for Links<'_> {
     async fn shop_of(
         &self,
-        profile: &storeflow_core::ids::ProfileId,
-    ) -> Result<Option<storeflow_core::ids::ShopId>, storeflow_app::ports::StoreError> {
+        profile: &storeflow_core::model::ids::ProfileId,
+    ) -> Result<Option<storeflow_core::model::ids::ShopId>, storeflow_app::ports::StoreError> {
         self.0.store.shop_of(profile)
     }
 
     async fn customer(
         &self,
-        shop: &storeflow_core::ids::ShopId,
-        profile: &storeflow_core::ids::ProfileId,
+        shop: &storeflow_core::model::ids::ShopId,
+        profile: &storeflow_core::model::ids::ProfileId,
     ) -> Result<Option<storeflow_core::CustomerState>, storeflow_app::ports::StoreError> {
         Ok(self.0.store.load(shop, profile).await?.map(|l| l.state))
     }
@@ -143,7 +143,7 @@ async fn profile(
     if let Some(no) = refused(&rt, &headers) {
         return no;
     }
-    let Ok(e) = storeflow_core::ids::Email::parse(&email) else {
+    let Ok(e) = storeflow_core::model::ids::Email::parse(&email) else {
         return json_response(
             StatusCode::BAD_REQUEST,
             json!({"error": format!("{email:?} is not an email address")}),

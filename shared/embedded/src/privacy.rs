@@ -6,7 +6,7 @@
 use anyhow::Context;
 use jiff::Timestamp;
 use std::path::Path;
-use storeflow_core::privacy::PrivacyRequest;
+use storeflow_core::customer::privacy::PrivacyRequest;
 use storeflow_sqlite::Sqlite;
 
 /// Carries out one request; returns a line for the log.

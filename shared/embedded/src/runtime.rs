@@ -12,7 +12,7 @@ use storeflow_app::ports::StoreError;
 use storeflow_app::ports::{Deliver, DeliverError, Delivered};
 use storeflow_app::App;
 use storeflow_channels::{OutboxDir, Smtp, WebhookPoster};
-use storeflow_core::decision::MessageChannel;
+use storeflow_core::model::decision::MessageChannel;
 use storeflow_core::{Config, Decision, Message};
 use storeflow_ingest::EnvOverrides;
 use storeflow_sqlite::dead_letters::{LetterKind, WakeOf};

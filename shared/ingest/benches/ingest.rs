@@ -6,7 +6,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
-use storeflow_core::ids::ShopId;
+use storeflow_core::model::ids::ShopId;
 use storeflow_ingest::signature::sign_base64;
 use storeflow_ingest::{Headers, IngestConfig, MemoryStore, Request, Router, Secrets};
 

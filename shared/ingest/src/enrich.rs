@@ -4,7 +4,7 @@
 
 use crate::normalized::{Accepted, Normalized};
 use crate::store::{fact_key, Facts};
-use storeflow_core::event::{EventKind, Identity};
+use storeflow_core::model::event::{EventKind, Identity};
 
 fn order_id(kind: &EventKind) -> Option<&str> {
     match kind {

@@ -2,9 +2,9 @@
 
 use jiff::Timestamp;
 use serde::Serialize;
-use storeflow_core::event::{Event, EventKind, Identity};
-use storeflow_core::ids::{EventId, ShopId};
-use storeflow_core::privacy::PrivacyRequest;
+use storeflow_core::customer::privacy::PrivacyRequest;
+use storeflow_core::model::event::{Event, EventKind, Identity};
+use storeflow_core::model::ids::{EventId, ShopId};
 
 /// Something accepted for the engine: an event, or a privacy request.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -26,10 +26,10 @@ use crate::store::{fact_key, DeliveryStore, RawDelivery, Recorded, Source};
 use base64::Engine as _;
 use jiff::Timestamp;
 use serde_json::{json, Value};
-use storeflow_core::identity;
-use storeflow_core::ids::ShopId;
-use storeflow_core::privacy::PrivacyRequest;
-use storeflow_core::settings::Settings;
+use storeflow_core::config::settings::Settings;
+use storeflow_core::customer::identity;
+use storeflow_core::customer::privacy::PrivacyRequest;
+use storeflow_core::model::ids::ShopId;
 
 /// The default body limit: 2 MiB (a Shopify order of a few hundred lines
 /// stays well under it).

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use storeflow_app::ports::StoreError;
-use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::model::ids::{ProfileId, ShopId};
 
 /// What was set aside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,8 +9,8 @@ use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::sync::atomic::Ordering;
 use storeflow_app::StoreError;
-use storeflow_core::event::Event;
-use storeflow_core::privacy::PrivacyRequest;
+use storeflow_core::customer::privacy::PrivacyRequest;
+use storeflow_core::model::event::Event;
 use storeflow_ingest::store::{Facts, RawDelivery, Recorded, StoreError as IngestError};
 use storeflow_ingest::{Accepted, DeliveryStore, Handled, Request, Router};
 

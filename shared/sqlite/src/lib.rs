@@ -42,7 +42,7 @@ pub mod bench_support {
     use jiff::Timestamp;
     use rusqlite::params;
     use std::path::Path;
-    use storeflow_core::ids::{ProfileId, ShopId};
+    use storeflow_core::model::ids::{ProfileId, ShopId};
     use storeflow_core::CustomerState;
 
     /// Writes `n` customers, each with a wake-up in the coming year.

@@ -126,7 +126,7 @@ impl StateCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use storeflow_core::ids::{ProfileId, ShopId};
+    use storeflow_core::model::ids::{ProfileId, ShopId};
 
     fn state(id: &str) -> CustomerState {
         CustomerState::new(

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 use storeflow_app::ports::{Commit, Customers, Loaded, Shops, StoreError};
-use storeflow_core::decision::Message;
-use storeflow_core::ids::{ProfileId, ShopId};
-use storeflow_core::shop::ShopState;
+use storeflow_core::engine::shop::ShopState;
+use storeflow_core::model::decision::Message;
+use storeflow_core::model::ids::{ProfileId, ShopId};
 use storeflow_core::CustomerState;
 
 /// Two database files, a connection behind a mutex for each: SQLite has
@@ -1145,8 +1145,8 @@ mod tests {
         )
     }
 
-    fn tag(at: &str) -> storeflow_core::profile::Stamped<bool> {
-        storeflow_core::profile::Stamped {
+    fn tag(at: &str) -> storeflow_core::customer::profile::Stamped<bool> {
+        storeflow_core::customer::profile::Stamped {
             value: true,
             at: at.parse().unwrap(),
         }
@@ -1181,7 +1181,7 @@ mod tests {
         let at: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
         let mut d = storeflow_core::Decision::new(
             at,
-            storeflow_core::decision::Kind::SegmentEnter,
+            storeflow_core::model::decision::Kind::SegmentEnter,
             "ada@example.com".into(),
             st.profile.id.clone(),
         );
@@ -1196,7 +1196,7 @@ mod tests {
             .map_err(unavailable)
         })
         .unwrap();
-        d.kind = storeflow_core::decision::Kind::SegmentExit;
+        d.kind = storeflow_core::model::decision::Kind::SegmentExit;
         ready(s.commit(Commit {
             now: at,
             state: st.clone(),
@@ -1224,11 +1224,11 @@ mod tests {
             got,
             [
                 (
-                    storeflow_core::decision::Kind::SegmentEnter,
+                    storeflow_core::model::decision::Kind::SegmentEnter,
                     Some("vip".into())
                 ),
                 (
-                    storeflow_core::decision::Kind::SegmentExit,
+                    storeflow_core::model::decision::Kind::SegmentExit,
                     Some("vip".into())
                 ),
             ]

@@ -26,7 +26,7 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 use storeflow_app::ports::Customers;
 use storeflow_app::ports::StoreError;
-use storeflow_core::ids::{ProfileId, ShopId};
+use storeflow_core::model::ids::{ProfileId, ShopId};
 use storeflow_core::{Config, CustomerState, Event};
 
 pub struct Feedback {

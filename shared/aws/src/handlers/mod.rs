@@ -10,8 +10,8 @@ pub mod scheduler;
 pub mod send;
 
 use serde::{Deserialize, Serialize};
-use storeflow_core::ids::{ProfileId, ShopId};
-use storeflow_core::privacy::PrivacyRequest;
+use storeflow_core::customer::privacy::PrivacyRequest;
+use storeflow_core::model::ids::{ProfileId, ShopId};
 use storeflow_core::Event;
 
 /// One SQS record, as a handler needs it.

@@ -11,19 +11,22 @@
 //! The returned `wake` is the single next instant anything can happen for
 //! this customer with no new event; the runtime keeps one timer for it.
 
+pub mod shop;
+pub mod simulate;
+
 mod runner;
 
-use crate::condition::{earliest, Ctx, Eval};
 use crate::config::Config;
-use crate::decision::{Decision, Kind};
-use crate::event::{Event, EventKind, ReplenishProps, VariantProps};
+use crate::customer::profile::Changes;
+use crate::customer::state::{CustomerState, Reminder, Run, Wait};
 use crate::flow::{FlowDef, MatchRef};
-use crate::ids::{EventId, ProfileId, ShopId};
-use crate::kept_props::{Kept, PropsRef};
-use crate::profile::Changes;
-use crate::reason::{About, Part, Reason};
+use crate::model::decision::{Decision, Kind};
+use crate::model::event::{Event, EventKind, ReplenishProps, VariantProps};
+use crate::model::ids::{EventId, ProfileId, ShopId};
+use crate::model::reason::{About, Part, Reason};
+use crate::segment::condition::{earliest, Ctx, Eval};
 use crate::segment::{Dirty, Transition};
-use crate::state::{CustomerState, Reminder, Run, Wait};
+use crate::speed::kept_props::{Kept, PropsRef};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -127,7 +130,7 @@ impl Engine {
         st.prefetch();
         // The event id hashed once: looked up here and below, then marked.
         let id_hash = match &input {
-            Input::Event(e) => crate::seen_ids::id_hash(e.id.as_str()),
+            Input::Event(e) => crate::customer::seen_ids::id_hash(e.id.as_str()),
             _ => 0,
         };
         let duplicate = matches!(&input, Input::Event(_) if st.seen.contains_hash(id_hash));
@@ -171,14 +174,14 @@ impl Engine {
                 "duplicate event ",
                 e.id.shared(),
                 " (",
-                crate::reason::Part::event_name(&e.kind),
+                crate::model::reason::Part::event_name(&e.kind),
                 "): already applied"
             ]);
             cx.out.decisions.push(d);
             return;
         }
         remember(st, id_hash, cx.now);
-        let (adjusted, more) = crate::limits::bring_within(&mut e, cx.now);
+        let (adjusted, more) = crate::model::limits::bring_within(&mut e, cx.now);
         if !adjusted.is_empty() {
             let mut d = cx.decision(st, Kind::Adjusted);
             let mut why = adjusted
@@ -209,7 +212,7 @@ impl Engine {
     }
 
     /// Applies one event (real or made by the engine; `id_hash` is
-    /// [`crate::seen_ids::id_hash`] of its id) and reacts to it.
+    /// [`crate::customer::seen_ids::id_hash`] of its id) and reacts to it.
     fn ingest(&self, st: &mut CustomerState, e: &Arc<Event>, id_hash: u64, cx: &mut Cx) {
         let cfg = cx.cfg;
         let changes = st.profile.apply(e, &cfg.settings);
@@ -230,14 +233,14 @@ impl Engine {
                 None => e.kind.properties_json(),
             })
         } else {
-            crate::kept_props::no_props()
+            crate::speed::kept_props::no_props()
         };
         // Segment filters and the history read it: computed once here, and
         // only for events some segment filter can rule out with it.
         let bits = if facts.reads_fingerprint {
-            crate::fingerprint::of(&props)
+            crate::speed::fingerprint::of(&props)
         } else {
-            crate::fingerprint::UNKNOWN
+            crate::speed::fingerprint::UNKNOWN
         };
         if let Some(keep) = facts.keep {
             let kept_props = if facts.history_props {
@@ -396,14 +399,14 @@ impl Engine {
                 continue;
             }
             let max_age = t.max_age.map(|d| d.exact()).unwrap_or(DEFAULT_MAX_AGE);
-            if crate::duration::add_dur(e.occurred_at, max_age) < cx.now {
+            if crate::model::duration::add_dur(e.occurred_at, max_age) < cx.now {
                 let mut d = cx.decision(st, Kind::Skipped);
                 d.flow = Some(flow.id.clone());
                 d.reason = Some(
                     format!(
                         "trigger {} is older than the flow's max_age ({})",
                         e.id,
-                        crate::duration::Dur {
+                        crate::model::duration::Dur {
                             days: 0,
                             seconds: max_age.as_secs()
                         }
@@ -414,7 +417,7 @@ impl Engine {
                 continue;
             }
             let key = match &t.key {
-                Some(path) => match crate::compare::first_at(props, path) {
+                Some(path) => match crate::segment::compare::first_at(props, path) {
                     Some(Value::String(s)) => s.clone(),
                     Some(v) => v.to_string(),
                     None => {
@@ -514,7 +517,7 @@ impl Engine {
                     image_url: r.image_url,
                 }),
             };
-            let id_hash = crate::seen_ids::id_hash(e.id.as_str());
+            let id_hash = crate::customer::seen_ids::id_hash(e.id.as_str());
             if remember(st, id_hash, cx.now).is_none() {
                 self.ingest(st, &Arc::new(e), id_hash, cx);
             }
@@ -597,7 +600,7 @@ impl Engine {
             return skip(st, cx, flow, why);
         }
         let mut digits = [0u8; 10];
-        let run_key = crate::links::hash64(&[
+        let run_key = crate::model::links::hash64(&[
             &flow.id,
             decimal(flow.version, &mut digits),
             st.profile.id.as_str(),
@@ -664,7 +667,7 @@ impl Engine {
         }
 
         // Enter.
-        let run_id: Arc<str> = Arc::from(crate::links::hex64_in(run_key, &mut [0; 16]));
+        let run_id: Arc<str> = Arc::from(crate::model::links::hex64_in(run_key, &mut [0; 16]));
         st.note_ledger_key(run_key, cx.now);
         let rec = st.entries.record_mut(&flow.id, flow_hash, at);
         rec.count += 1;
@@ -720,7 +723,7 @@ impl Engine {
             wait: Wait::Ready,
             intent: level,
             rank,
-            def: crate::state::FlowRef(Some(flow.clone())),
+            def: crate::customer::state::FlowRef(Some(flow.clone())),
             id_hash: Default::default(),
         });
     }
@@ -729,7 +732,7 @@ impl Engine {
         &self,
         st: &CustomerState,
         cx: &Cx,
-        c: &crate::condition::Condition,
+        c: &crate::segment::condition::Condition,
     ) -> Eval {
         let ms = &st.segments;
         let lookup = |id: &str| match ms.get(id) {
@@ -799,13 +802,15 @@ impl Engine {
         // Pruned once its oldest entry is a day past the window, so that
         // pruning runs about daily, not on every event of a busy customer.
         if st.seen_oldest.is_some_and(|t| {
-            crate::duration::add_dur(t, DEDUPE_WINDOW + SignedDuration::from_hours(24)) <= now
+            crate::model::duration::add_dur(t, DEDUPE_WINDOW + SignedDuration::from_hours(24))
+                <= now
         }) {
             st.seen.retain(|at| *at + DEDUPE_WINDOW > now);
             st.seen_oldest = st.seen.values().min().copied();
         }
         if st.ledger_oldest.is_some_and(|t| {
-            crate::duration::add_dur(t, DEDUPE_WINDOW + SignedDuration::from_hours(24)) <= now
+            crate::model::duration::add_dur(t, DEDUPE_WINDOW + SignedDuration::from_hours(24))
+                <= now
         }) {
             st.ledger.retain(|_, at| *at + DEDUPE_WINDOW > now);
             st.ledger_oldest = st.ledger.values().min().copied();
@@ -855,7 +860,7 @@ fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &str {
     std::str::from_utf8(&buf[i..]).expect("ASCII digits")
 }
 
-/// Marks an event id (its [`crate::seen_ids::id_hash`]) as applied;
+/// Marks an event id (its [`crate::customer::seen_ids::id_hash`]) as applied;
 /// returns the previous mark, if any.
 fn remember(st: &mut CustomerState, id_hash: u64, now: Timestamp) -> Option<Timestamp> {
     st.seen_oldest = Some(st.seen_oldest.map_or(now, |t| t.min(now)));
@@ -898,7 +903,7 @@ fn same_as_trigger(m: MatchRef, props: PropsRef, trigger_props: Option<&Value>) 
         };
         let (mut a, mut b) = (Vec::new(), Vec::new());
         props.lookup(path, &mut a);
-        crate::compare::lookup(tp, path, &mut b);
+        crate::segment::compare::lookup(tp, path, &mut b);
         !b.is_empty() && a.iter().any(|x| b.contains(x))
     })
 }
@@ -922,8 +927,8 @@ pub fn month_day(s: &str) -> Option<(i8, i8)> {
 pub fn next_occurrence(
     m: i8,
     d: i8,
-    offset: Option<crate::duration::Dur>,
-    at: Option<crate::localtime::LocalTime>,
+    offset: Option<crate::model::duration::Dur>,
+    at: Option<crate::model::localtime::LocalTime>,
     after: Timestamp,
     tz: &TimeZone,
 ) -> Option<Timestamp> {
@@ -939,7 +944,7 @@ pub fn next_occurrence(
             Some(o) if o.days != 0 => day.checked_add(jiff::Span::new().days(o.days)).ok()?,
             _ => day,
         };
-        let t = crate::localtime::at_local(day, time, tz);
+        let t = crate::model::localtime::at_local(day, time, tz);
         let t = match offset {
             Some(o) if o.seconds != 0 => t + SignedDuration::from_secs(o.seconds),
             _ => t,

@@ -1,15 +1,15 @@
 //! Executes a run's steps until it waits, is deferred, or ends.
 
 use super::{Cx, Engine};
-use crate::context;
-use crate::decision::{Decision, Kind, Message, MessageChannel, SendDetails};
-use crate::event::Channel;
+use crate::customer::state::{CustomerState, Run, Wait};
 use crate::flow::{Action, FlowDef, WaitSpec, EXIT};
-use crate::links;
-use crate::localtime::next_at;
+use crate::model::decision::{Decision, Kind, Message, MessageChannel, SendDetails};
+use crate::model::event::Channel;
+use crate::model::links;
+use crate::model::localtime::next_at;
+use crate::model::reason::{Part, Reason};
 use crate::policy::{Contact, Request, Verdict};
-use crate::reason::{Part, Reason};
-use crate::state::{CustomerState, Run, Wait};
+use crate::template::context;
 use jiff::Timestamp;
 use serde_json::json;
 use std::sync::Arc;
@@ -549,7 +549,7 @@ fn wait_end(w: &WaitSpec, run: &Run, st: &CustomerState, cx: &Cx) -> Timestamp {
                     Some(o) => d.checked_add(jiff::Span::new().days(o.days)).unwrap_or(d),
                     None => d,
                 };
-                crate::localtime::at_local(d, jiff::civil::Time::midnight(), tz)
+                crate::model::localtime::at_local(d, jiff::civil::Time::midnight(), tz)
             }
             // No such date on the profile: the wait ends at once.
             None => run.cursor,

@@ -20,7 +20,7 @@
 
 use super::text;
 use serde_json::{Map, Value};
-use storeflow_core::event::{
+use storeflow_core::model::event::{
     CancelProps, CartProps, CheckoutProps, CollectionProps, EventKind, LineItem, OrderProps,
     ProductProps, RefundProps, SearchProps, EVENT_TYPES,
 };

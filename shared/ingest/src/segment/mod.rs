@@ -11,8 +11,8 @@ use crate::normalized::{nonblank, EventBuilder, Normalized};
 use crate::refusal::Refusal;
 use jiff::Timestamp;
 use serde_json::{Map, Value};
-use storeflow_core::event::{CustomerProps, EventKind, Identity};
-use storeflow_core::ids::ShopId;
+use storeflow_core::model::event::{CustomerProps, EventKind, Identity};
+use storeflow_core::model::ids::ShopId;
 
 /// One message of a call: its kind comes from `type`, else from the path.
 pub struct Message<'a> {

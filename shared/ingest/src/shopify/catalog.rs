@@ -13,7 +13,7 @@ use crate::refusal::Refusal;
 use crate::store::fact_key;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use storeflow_core::event::{EventKind, Identity, InventoryProps, PriceProps};
+use storeflow_core::model::event::{EventKind, Identity, InventoryProps, PriceProps};
 
 #[derive(Deserialize)]
 struct Level {

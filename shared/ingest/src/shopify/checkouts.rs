@@ -7,7 +7,7 @@ use crate::fields::{first_time, parse, Id, Money, Time};
 use crate::normalized::{nonblank, stamp, Normalized};
 use crate::refusal::Refusal;
 use serde::Deserialize;
-use storeflow_core::event::{CartProps, CheckoutProps, EventKind, Identity};
+use storeflow_core::model::event::{CartProps, CheckoutProps, EventKind, Identity};
 
 #[derive(Deserialize)]
 struct Checkout {

@@ -8,7 +8,7 @@ use crate::normalized::{nonblank, stamp, Accepted, Normalized};
 use crate::refusal::Refusal;
 use jiff::Timestamp;
 use serde::Deserialize;
-use storeflow_core::event::{
+use storeflow_core::model::event::{
     Channel, ConsentProps, ConsentStatus, CustomerProps, EventKind, Identity,
 };
 

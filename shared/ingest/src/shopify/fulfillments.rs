@@ -7,7 +7,9 @@ use crate::fields::{first_time, parse, Id, Time};
 use crate::normalized::{nonblank, Accepted, Normalized};
 use crate::refusal::Refusal;
 use serde::Deserialize;
-use storeflow_core::event::{EventKind, FulfillmentProps, Identity, ShipmentProps, ShipmentStatus};
+use storeflow_core::model::event::{
+    EventKind, FulfillmentProps, Identity, ShipmentProps, ShipmentStatus,
+};
 
 /// Shopify's shipment and fulfillment-event statuses onto ours; the ones
 /// before the parcel moves (label printed, confirmed, …) are no news.

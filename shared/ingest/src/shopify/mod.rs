@@ -19,7 +19,7 @@ use crate::normalized::{EventBuilder, Normalized};
 use crate::refusal::Refusal;
 use crate::store::Facts;
 use jiff::Timestamp;
-use storeflow_core::ids::ShopId;
+use storeflow_core::model::ids::ShopId;
 
 /// Which of the two Shopify-shaped platforms sent the delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

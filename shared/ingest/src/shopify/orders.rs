@@ -6,7 +6,7 @@ use crate::fields::{first_time, parse, Id, Money, Time};
 use crate::normalized::{nonblank, stamp, Normalized};
 use crate::refusal::Refusal;
 use serde::Deserialize;
-use storeflow_core::event::{
+use storeflow_core::model::event::{
     CancelProps, EventKind, FulfillmentProps, Identity, OrderProps, RefundProps,
 };
 

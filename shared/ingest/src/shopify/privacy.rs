@@ -7,8 +7,8 @@ use crate::fields::{parse, Id};
 use crate::normalized::{nonblank, Accepted, Normalized};
 use crate::refusal::Refusal;
 use serde::Deserialize;
-use storeflow_core::event::Identity;
-use storeflow_core::privacy::PrivacyRequest;
+use storeflow_core::customer::privacy::PrivacyRequest;
+use storeflow_core::model::event::Identity;
 
 #[derive(Deserialize)]
 struct Body {

@@ -4,7 +4,7 @@
 use crate::fields::{Id, Money, Time};
 use crate::normalized::nonblank;
 use serde::Deserialize;
-use storeflow_core::event::{ConsentStatus, Identity, LineItem};
+use storeflow_core::model::event::{ConsentStatus, Identity, LineItem};
 
 #[derive(Debug, Deserialize)]
 pub struct CustomerRef {
