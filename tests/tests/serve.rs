@@ -26,6 +26,7 @@ fn options(data: &Path) -> Options {
             write_keys: Some(WRITE_KEY.into()),
         },
         admin: storeflow_app::admin::AdminTokens::parse(Some(ADMIN_TOKEN)).unwrap(),
+        before_apply: None,
     }
 }
 
@@ -746,6 +747,59 @@ async fn one_bad_input_stops_only_itself_and_is_replayed_once_after_a_fix() {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_that_panics_is_set_aside_and_its_batch_applied_without_it() {
+    let data = temp_dir("serve-panic");
+    let clock: Arc<dyn Clock> = Arc::new(storeflow_embedded::SystemClock);
+    let mut opts = options(&data);
+    // A bug that only this customer's sign-up meets.
+    opts.before_apply = Some(Arc::new(|e: &storeflow_core::Event| {
+        if e.customer.email.as_deref() == Some("boom@example.com") {
+            panic!("a bug met by {}", e.id);
+        }
+    }));
+    let config = repo_root().join("examples/starter");
+    let rt = Runtime::open(opts, storeflow::serve::loader(config), clock, None).unwrap();
+    // Accepted before the workers start, so all three are in one batch.
+    let (addr, server) = serve_on_a_free_port(&rt).await;
+    for (i, who) in ["a@example.com", "boom@example.com", "c@example.com"]
+        .iter()
+        .enumerate()
+    {
+        let body = customer(830_000 + i as u64, who, &now_string());
+        assert_eq!(
+            webhook(addr, "customers/create", &format!("panic-{i}"), &body).await,
+            200
+        );
+    }
+    wait_for("the two welcome emails", Duration::from_secs(30), || {
+        (welcome_emails(&data, "a@example.com") == 1 && welcome_emails(&data, "c@example.com") == 1)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(welcome_emails(&data, "boom@example.com"), 0);
+    assert_eq!(get(addr, "/health").await.0, 200, "alive");
+    assert!(!rt.worker_died(), "no worker died");
+    let letters = rt.store.dead_letters().unwrap();
+    assert!(
+        letters
+            .iter()
+            .any(|d| d.error.starts_with("panicked: a bug met by")
+                && d.item.contains("boom@example.com")),
+        "{letters:#?}"
+    );
+    assert!(
+        rt.store.inbox(10).unwrap().is_empty(),
+        "nothing left unapplied"
+    );
+    rt.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }
 
 /// A webhook step against a real receiver: POSTed with a Standard Webhooks

@@ -101,6 +101,7 @@ pub fn demo(args: DemoArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<
             write_keys: Some(WRITE_KEY.into()),
         },
         admin: Default::default(),
+        before_apply: None,
     };
     let runtime = match Runtime::open(
         opts,

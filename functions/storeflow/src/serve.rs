@@ -123,6 +123,7 @@ pub fn serve(config: PathBuf, listen: String, data: PathBuf, err: &mut dyn Write
     }
     let opts = Options {
         admin,
+        before_apply: None,
         data_dir: data.clone(),
         smtp,
         webhook_secret: std::env::var("STOREFLOW_WEBHOOK_SECRET")

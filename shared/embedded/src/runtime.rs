@@ -13,7 +13,7 @@ use storeflow_app::ports::{Deliver, DeliverError, Delivered};
 use storeflow_app::App;
 use storeflow_channels::{OutboxDir, Smtp, WebhookPoster};
 use storeflow_core::model::decision::MessageChannel;
-use storeflow_core::{Config, Decision, Message};
+use storeflow_core::{Config, Decision, Event, Message};
 use storeflow_ingest::EnvOverrides;
 use storeflow_sqlite::dead_letters::{LetterKind, WakeOf};
 use storeflow_sqlite::deliveries::Inboxed;
@@ -74,7 +74,14 @@ pub struct Options {
     pub env: EnvOverrides,
     /// `STOREFLOW_ADMIN_TOKENS`: what opens the non-public endpoints.
     pub admin: storeflow_app::admin::AdminTokens,
+    /// Called with each inbox event just before it is applied, inside the
+    /// dead-letter guard. `None` in every deployment; tests use it to make
+    /// one input fail as a bug would, and check that it stops only itself.
+    pub before_apply: Option<BeforeApply>,
 }
+
+/// See [`Options::before_apply`].
+pub type BeforeApply = Arc<dyn Fn(&Event) + Send + Sync>;
 
 pub struct Runtime {
     pub store: Arc<Sqlite>,
@@ -84,6 +91,7 @@ pub struct Runtime {
     pub data_dir: PathBuf,
     pub outbox: OutboxDir,
     pub admin: storeflow_app::admin::AdminTokens,
+    before_apply: Option<BeforeApply>,
     live: RwLock<Arc<Live>>,
     loader: Loader,
     env: EnvOverrides,
@@ -97,6 +105,10 @@ pub struct Runtime {
     poke_outbox: Notify,
     poke_timers: Notify,
     stop: watch::Sender<bool>,
+    /// Inbox items whose application panicked, by seq, with the panic's
+    /// message: their batch was rolled back, and the next pass sets them
+    /// aside as dead letters instead of applying them.
+    poisoned: std::sync::Mutex<std::collections::HashMap<i64, String>>,
     /// A worker ended before `shutdown` was asked (a bug: it panicked).
     worker_died: std::sync::atomic::AtomicBool,
     /// Campaign starts known to be enrolled, so the timer loop does not ask
@@ -136,6 +148,7 @@ impl Runtime {
             clock,
             outbox: OutboxDir::new(opts.data_dir.join("outbox")),
             admin: opts.admin,
+            before_apply: opts.before_apply,
             data_dir: opts.data_dir,
             live: RwLock::new(Arc::new(Live::new(config, &opts.env))),
             loader,
@@ -150,6 +163,7 @@ impl Runtime {
             stop,
             campaigns_done: Default::default(),
             worker_died: Default::default(),
+            poisoned: Default::default(),
         }))
     }
 
@@ -189,6 +203,10 @@ impl Runtime {
                 return;
             }
         }
+    }
+
+    fn poisoned(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, String>> {
+        self.poisoned.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Messages may be waiting: the outbox worker looks now.
@@ -298,8 +316,10 @@ impl Runtime {
     /// An item whose application fails for a reason another try will not
     /// fix (a panic, corrupt stored data, an item that no longer parses) is
     /// set aside as a dead letter with its error, in the same transaction
-    /// that marks it done: it stops only itself. An outage (the disk) stops
-    /// the batch instead, to be applied again.
+    /// that marks it done: it stops only itself. A panic rolls its batch
+    /// back (it may have written part of its commit); the batch is applied
+    /// again with that item set aside. An outage (the disk) stops the batch
+    /// instead, to be applied again.
     pub async fn drain_inbox(&self) -> anyhow::Result<usize> {
         let mut n = 0;
         loop {
@@ -323,37 +343,51 @@ impl Runtime {
                             && (applied == 0 || started.elapsed() < BATCH_TIME)
                     }) {
                         let now = self.clock.now();
-                        let failed = match it.item {
-                            Inboxed::Event(e) => {
-                                app.store.begin_item()?;
-                                let run =
-                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        // Set aside by an earlier pass, whose batch its
+                        // panic rolled back: not applied again.
+                        let poisoned = self.poisoned().remove(&it.seq);
+                        let failed = match (it.item, poisoned) {
+                            (_, Some(error)) => Some((LetterKind::Event, error)),
+                            (Inboxed::Event(e), None) => {
+                                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                                    || {
+                                        if let Some(hook) = &self.before_apply {
+                                            hook(&e);
+                                        }
                                         storeflow_sqlite::store::ready(app.event(*e, now))
-                                    }));
+                                    },
+                                ));
                                 match run {
                                     Ok(Ok(out)) => {
-                                        app.store.keep_item()?;
                                         decisions.extend(out.decisions);
                                         None
                                     }
+                                    // Found reading or serializing, before
+                                    // any write: nothing of it to undo.
                                     Ok(Err(e @ StoreError::Corrupt(_))) => {
-                                        app.store.undo_item()?;
                                         Some((LetterKind::Event, e.to_string()))
                                     }
-                                    Ok(Err(e)) => {
-                                        // An outage: nothing of this item
-                                        // is kept, and it is tried again.
-                                        let _ = app.store.undo_item();
-                                        return Err(e);
-                                    }
+                                    // An outage: tried again.
+                                    Ok(Err(e)) => return Err(e),
                                     Err(panic) => {
-                                        app.store.undo_item()?;
-                                        Some((LetterKind::Event, panic_message(&*panic)))
+                                        // It may have written part of its
+                                        // commit: the whole batch is rolled
+                                        // back and applied again, this item
+                                        // set aside. (A savepoint per item
+                                        // would cost every event: SQLite
+                                        // copies each page a savepoint
+                                        // changes.)
+                                        self.poisoned().insert(it.seq, panic_message(&*panic));
+                                        app.store.abort();
+                                        return Err(StoreError::Unavailable(format!(
+                                            "inbox item {} panicked; applying the batch again without it",
+                                            it.seq
+                                        )));
                                     }
                                 }
                             }
-                            Inboxed::Unreadable { kind, error } => Some((kind, error)),
-                            Inboxed::Privacy(_) => unreachable!("only events are batched"),
+                            (Inboxed::Unreadable { kind, error }, None) => Some((kind, error)),
+                            (Inboxed::Privacy(_), None) => unreachable!("only events are batched"),
                         };
                         if let Some((kind, error)) = failed {
                             app.store
@@ -378,6 +412,11 @@ impl Runtime {
                         );
                     }
                     n += applied;
+                }
+                if !committed && !self.poisoned().is_empty() {
+                    // Rolled back for a panic: read the inbox again, and the
+                    // item is set aside this time.
+                    break;
                 }
                 r?;
                 if let Some(it) = items.next_if(|it| matches!(it.item, Inboxed::Privacy(_))) {

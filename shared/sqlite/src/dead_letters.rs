@@ -137,23 +137,10 @@ impl Batch<'_> {
         self.write(|c| insert(c, kind, delivery, item, error, now))
     }
 
-    /// Starts an item's own part of the batch: what it writes can be
-    /// undone alone ([`Batch::undo_item`]) while the batch goes on.
-    pub fn begin_item(&self) -> Result<(), StoreError> {
-        self.write(|c| c.execute_batch("SAVEPOINT item").map_err(unavailable))
-    }
-
-    /// The item's writes are kept (committed with the batch).
-    pub fn keep_item(&self) -> Result<(), StoreError> {
-        self.write(|c| c.execute_batch("RELEASE item").map_err(unavailable))
-    }
-
-    /// Undoes what the item wrote since [`Batch::begin_item`].
-    pub fn undo_item(&self) -> Result<(), StoreError> {
-        self.write(|c| {
-            c.execute_batch("ROLLBACK TO item; RELEASE item")
-                .map_err(unavailable)
-        })
+    /// Rolls the whole batch back when it ends (an item panicked, maybe
+    /// halfway through its writes): nothing of it is kept.
+    pub fn abort(&self) {
+        self.failed.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -1006,7 +1006,7 @@ pub struct Batch<'c> {
     states: &'c Mutex<StateCache>,
     /// A write failed: the batch is rolled back, and every later call
     /// fails.
-    failed: std::sync::atomic::AtomicBool,
+    pub(crate) failed: std::sync::atomic::AtomicBool,
 }
 
 impl Batch<'_> {
