@@ -130,7 +130,7 @@ async fn app_on_memory_sends_what_the_simulator_sends() {
 
 #[tokio::test]
 async fn app_on_sqlite_sends_what_the_simulator_sends() {
-    use storeflow_sqlite::store::Due;
+    use storeflow_sqlite::timers::Due;
     let until = ts("2026-12-31T00:00:00Z");
     let lines = starter_week();
     let mut expected = Vec::new();

@@ -17,7 +17,7 @@ use storeflow_core::{Config, Decision, Event, Message};
 use storeflow_ingest::EnvOverrides;
 use storeflow_sqlite::dead_letters::{LetterKind, WakeOf};
 use storeflow_sqlite::deliveries::Inboxed;
-use storeflow_sqlite::store::Due;
+use storeflow_sqlite::timers::Due;
 use storeflow_sqlite::Sqlite;
 use tokio::sync::{watch, Notify};
 
@@ -354,7 +354,7 @@ impl Runtime {
                                         if let Some(hook) = &self.before_apply {
                                             hook(&e);
                                         }
-                                        storeflow_sqlite::store::ready(app.event(*e, now))
+                                        storeflow_sqlite::batch::ready(app.event(*e, now))
                                     },
                                 ));
                                 match run {

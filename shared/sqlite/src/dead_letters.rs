@@ -4,7 +4,8 @@
 //! `storeflow deadletters list` reads them; `replay` hands one back to the
 //! engine after a fix, once.
 
-use crate::store::{ts, unavailable, us, Batch, Sqlite};
+use crate::batch::Batch;
+use crate::store::{ts, unavailable, us, Sqlite};
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};

@@ -11,17 +11,28 @@
 //! - [`deliveries`] — ingestion's delivery store, and `Sqlite::accept`:
 //!   raw delivery, facts and the accepted items (the inbox) committed
 //!   together before the platform hears 200.
-//! - [`store`] — `Sqlite`: every commit is one transaction, with the same
-//!   version conditions as the DynamoDB adapter, so the same conflicts are
-//!   detected; [`state_cache`] keeps recently committed customer states
-//!   parsed, handed back only for the exact text their row still holds.
+//! - [`store`] — `Sqlite`: the two files, their connections and the WAL
+//!   checkpointer, and the helpers the aggregates share. One file per
+//!   aggregate beside it: [`customers`] (the `Customers` port: every commit
+//!   one transaction, with the same version conditions as the DynamoDB
+//!   adapter, so the same conflicts are detected; [`state_cache`] keeps
+//!   recently committed states parsed, handed back only for the exact text
+//!   their row still holds), [`shops`], [`timers`] (due wake-ups, campaign
+//!   starts), [`outbox`], [`trace`], and [`batch`] (the engine's group
+//!   commit: the ports inside one open transaction).
 
+pub mod batch;
+pub mod customers;
 pub mod dead_letters;
 pub mod deliveries;
+pub mod outbox;
 pub mod schema;
+pub mod shops;
 pub mod state_cache;
 mod state_codec;
 pub mod store;
+pub mod timers;
+pub mod trace;
 
 pub use store::Sqlite;
 

@@ -7,11 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
-use storeflow_app::ports::{Commit, Customers, Loaded, Shops, StoreError};
-use storeflow_core::engine::shop::ShopState;
-use storeflow_core::model::decision::Message;
-use storeflow_core::model::ids::{ProfileId, ShopId};
-use storeflow_core::CustomerState;
+use storeflow_app::ports::StoreError;
 
 /// Two database files, a connection behind a mutex for each: SQLite has
 /// one writer at a time per file, and each call is a short local
@@ -32,7 +28,7 @@ pub struct Sqlite {
     pub(crate) applied_hint: AtomicI64,
     pub(crate) inbox_pruned: AtomicI64,
     /// Recently committed customer states (`state_cache`).
-    states: Mutex<StateCache>,
+    pub(crate) states: Mutex<StateCache>,
     /// Dropped with the store: stops the checkpointer thread (file
     /// databases only).
     _checkpointer: Option<std::sync::mpsc::Sender<()>>,
@@ -53,7 +49,7 @@ pub fn ingest_path(path: &Path) -> std::path::PathBuf {
 }
 
 /// How often the checkpointer copies the WAL into the database.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+pub(crate) const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The commit that fills the WAL past this many pages checkpoints itself
 /// (SQLite's automatic checkpoint): only a backstop, for when the
@@ -65,7 +61,7 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(1
 /// grew to this size and the commit that crossed it copied the rest and
 /// synced both files while every delivery waited (at 3,000 webhooks/s,
 /// once every 4-5 s, 16-77 ms and growing with the database).
-const CHECKPOINT_BACKSTOP_PAGES: i64 = 100_000;
+pub(crate) const CHECKPOINT_BACKSTOP_PAGES: i64 = 100_000;
 
 /// A WAL this long is started over by the checkpointer
 /// (`wal_checkpoint(RESTART)`): it holds the writer lock while it copies
@@ -75,7 +71,7 @@ const CHECKPOINT_BACKSTOP_PAGES: i64 = 100_000;
 /// the checkpointer chose (about 130 MB of WAL), and off the writer's
 /// thread. 300,000 webhooks at a fixed 3,000/s: p99 16.9 and 12.8 ms with
 /// it, 23.3 and 32.3 ms without (interleaved, BENCHMARKS.md).
-const RESTART_AT_PAGES: i64 = 32_768;
+pub(crate) const RESTART_AT_PAGES: i64 = 32_768;
 
 // No `journal_size_limit`: with one, the writer that starts the WAL over
 // syncs it and cuts the file back, 110-140 ms on this machine's disk while
@@ -88,7 +84,7 @@ const RESTART_AT_PAGES: i64 = 32_768;
 /// no commit pays for a checkpoint and its fsync while every other writer
 /// waits for the connection; and starts a long WAL over
 /// ([`RESTART_AT_PAGES`]). Stops when `stop`'s sender is dropped.
-fn checkpointer(paths: &[std::path::PathBuf], stop: std::sync::mpsc::Receiver<()>) {
+pub(crate) fn checkpointer(paths: &[std::path::PathBuf], stop: std::sync::mpsc::Receiver<()>) {
     let conns: Vec<Connection> = paths
         .iter()
         .filter_map(|p| Connection::open(p).ok())
@@ -119,7 +115,7 @@ fn checkpointer(paths: &[std::path::PathBuf], stop: std::sync::mpsc::Receiver<()
 /// about 5 s. (SQLite's own, behind `busy_timeout`, sleeps 1, 2, 5, 10 ...
 /// up to 100 ms at a time, so a writer that met the checkpointer's 10 ms
 /// restart could sleep on for 8 ms more.)
-fn short_waits(attempt: i32) -> bool {
+pub(crate) fn short_waits(attempt: i32) -> bool {
     if attempt >= 25_000 {
         return false;
     }
@@ -128,7 +124,7 @@ fn short_waits(attempt: i32) -> bool {
 }
 
 /// WAL, sync, the schema, and the statement cache, for either file.
-fn configure(conn: &Connection, schema: &str) -> Result<(), StoreError> {
+pub(crate) fn configure(conn: &Connection, schema: &str) -> Result<(), StoreError> {
     // WAL: readers never block the writer; NORMAL sync is durable
     // across process crashes (kill -9), which is what we promise.
     conn.pragma_update(None, "journal_mode", "WAL")
@@ -172,7 +168,7 @@ pub(crate) fn mark_applied(c: &Connection, seq: i64) -> Result<(), StoreError> {
 /// main file: copied to the ingest file, then dropped, `inbox` last, so a
 /// crash in between copies again on the next start (the copies ignore
 /// rows already there; the engine skips events it applied).
-fn move_ingest_tables(main: &Connection, ingest_file: &Path) -> Result<(), StoreError> {
+pub(crate) fn move_ingest_tables(main: &Connection, ingest_file: &Path) -> Result<(), StoreError> {
     let old: i64 = main
         .query_row(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'inbox'",
@@ -201,13 +197,6 @@ fn move_ingest_tables(main: &Connection, ingest_file: &Path) -> Result<(), Store
     detached.map_err(unavailable)
 }
 
-/// A due wake-up.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Due {
-    Customer(ShopId, ProfileId),
-    Shop(ShopId),
-}
-
 pub(crate) fn us(t: Timestamp) -> i64 {
     t.as_microsecond()
 }
@@ -216,7 +205,7 @@ pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
@@ -263,7 +252,7 @@ impl Sqlite {
         )
     }
 
-    fn init(conn: Connection, ingest: Connection) -> Result<Self, StoreError> {
+    pub(crate) fn init(conn: Connection, ingest: Connection) -> Result<Self, StoreError> {
         configure(&conn, SCHEMA)?;
         configure(&ingest, INGEST_SCHEMA)?;
         // The inbox's seqs must stay above what the main file says was
@@ -291,7 +280,7 @@ impl Sqlite {
     /// Deletes the inbox items the main file says were applied (at open,
     /// after an old layout's inbox was moved; afterwards the accepting
     /// writer does it as it goes).
-    fn prune_applied(&self) -> Result<(), StoreError> {
+    pub(crate) fn prune_applied(&self) -> Result<(), StoreError> {
         let applied = self.with(|c| applied_seq(c))?;
         self.with_ingest(|c| {
             crate::exec(c, "DELETE FROM inbox WHERE seq <= ?1", params![applied])
@@ -302,7 +291,7 @@ impl Sqlite {
         Ok(())
     }
 
-    fn states(&self) -> std::sync::MutexGuard<'_, StateCache> {
+    pub(crate) fn states(&self) -> std::sync::MutexGuard<'_, StateCache> {
         lock(&self.states)
     }
 
@@ -339,268 +328,6 @@ impl Sqlite {
     ) -> Result<R, StoreError> {
         f(&mut *locked(&self.conn)?)
     }
-
-    /// Wake-ups due at or before `now`, earliest first.
-    pub fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<(Timestamp, Due)>, StoreError> {
-        self.with(|c| {
-            let mut out = Vec::new();
-            let mut q = c
-                .prepare_cached(
-                    // `IS NOT NULL` says the partial index applies without
-                    // looking at the bound instant, and the limit is part of
-                    // the statement: a bound value either of them depends on
-                    // makes SQLite prepare the statement again on every call.
-                    &format!("SELECT wake_us, shop, profile FROM customers WHERE wake_us IS NOT NULL AND wake_us <= ?1 ORDER BY wake_us, profile LIMIT {limit}"),
-                )
-                .map_err(unavailable)?;
-            let rows = q
-                .query_map(params![us(now)], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-                })
-                .map_err(unavailable)?;
-            for r in rows {
-                let (t, s, p) = r.map_err(unavailable)?;
-                out.push((
-                    ts(t)?,
-                    Due::Customer(
-                        ShopId::parse(s).map_err(|e| corrupt("shop", e))?,
-                        ProfileId::parse(p).map_err(|e| corrupt("profile", e))?,
-                    ),
-                ));
-            }
-            let mut q = c
-                .prepare_cached(
-                    &format!("SELECT wake_us, shop FROM shops WHERE wake_us <= ?1 ORDER BY wake_us LIMIT {limit}"),
-                )
-                .map_err(unavailable)?;
-            let rows = q
-                .query_map(params![us(now)], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                })
-                .map_err(unavailable)?;
-            for r in rows {
-                let (t, s) = r.map_err(unavailable)?;
-                out.push((
-                    ts(t)?,
-                    Due::Shop(ShopId::parse(s).map_err(|e| corrupt("shop", e))?),
-                ));
-            }
-            out.sort();
-            out.truncate(limit);
-            Ok(out)
-        })
-    }
-
-    /// The earliest pending wake-up, if any (the wheel sleeps until then).
-    pub fn next_wake(&self) -> Result<Option<Timestamp>, StoreError> {
-        self.with(|c| {
-            let t: Option<i64> = c
-                .prepare_cached(
-                    // `wake_us IS NOT NULL` lets SQLite use the partial
-                    // index (one probe); without it, min() reads every
-                    // customer's row, state and all.
-                    "SELECT min(t) FROM (SELECT min(wake_us) AS t FROM customers WHERE wake_us IS NOT NULL
-                     UNION ALL SELECT min(wake_us) FROM shops WHERE wake_us IS NOT NULL)",
-                )
-                .and_then(|mut q| q.query_row([], |r| r.get(0)))
-                .map_err(unavailable)?;
-            t.map(ts).transpose()
-        })
-    }
-
-    /// Erases a customer: state, identity keys, decision trace and the
-    /// personal content of their messages (ids and send times stay, as
-    /// the proof the erasure keeps).
-    pub fn erase_profile(&self, id: &ProfileId) -> Result<(), StoreError> {
-        // Parsed personal data must not outlive the erasure in memory.
-        self.states().forget(id.as_str());
-        self.with(|c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-            let p = id.as_str();
-            for sql in [
-                "DELETE FROM customers WHERE profile = ?1",
-                "DELETE FROM identity_keys WHERE profile = ?1",
-                "DELETE FROM decisions WHERE profile = ?1",
-                "UPDATE outbox SET message = '{\"erased\":true}', sent_us = coalesce(sent_us, 0) WHERE profile = ?1",
-            ] {
-                crate::exec(&tx, sql, params![p]).map_err(unavailable)?;
-            }
-            tx.commit().map_err(unavailable)
-        })
-    }
-
-    /// Every profile of a shop (shop/redact).
-    pub fn profiles_of_shop(&self, shop: &ShopId) -> Result<Vec<ProfileId>, StoreError> {
-        self.with(|c| {
-            texts(
-                c,
-                "SELECT profile FROM customers WHERE shop = ?1",
-                params![shop.as_str()],
-            )
-        })?
-        .into_iter()
-        .map(|p| ProfileId::parse(p).map_err(|e| corrupt("profile", e)))
-        .collect()
-    }
-
-    /// The profile an identity key points at (the synchronous lookup of
-    /// `storeflow trace`).
-    pub fn profile_for_key(&self, key: &str) -> Result<Option<ProfileId>, StoreError> {
-        self.with(|c| {
-            let p: Option<String> = c
-                .query_row(
-                    "SELECT profile FROM identity_keys WHERE key = ?1",
-                    params![key],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            p.map(|p| ProfileId::parse(p).map_err(|e| corrupt("identity key", e)))
-                .transpose()
-        })
-    }
-
-    /// The shop a profile belongs to.
-    pub fn shop_of(&self, profile: &ProfileId) -> Result<Option<ShopId>, StoreError> {
-        let sql = "SELECT shop FROM customers WHERE profile = ?1";
-        self.with(|c| texts(c, sql, params![profile.as_str()]))?
-            .into_iter()
-            .next()
-            .map(|s| ShopId::parse(s).map_err(|e| corrupt("shop", e)))
-            .transpose()
-    }
-
-    /// Shops with customers (the profile view and `trace` look in each).
-    pub fn shops(&self) -> Result<Vec<ShopId>, StoreError> {
-        self.with(|c| texts(c, "SELECT DISTINCT shop FROM customers", []))?
-            .into_iter()
-            .map(|s| ShopId::parse(s).map_err(|e| corrupt("shop", e)))
-            .collect()
-    }
-
-    /// Whether a campaign start was enrolled already.
-    pub fn campaign_done(&self, flow: &str, start: Timestamp) -> Result<bool, StoreError> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT count(*) FROM campaigns_done WHERE flow = ?1 AND start_us = ?2",
-                params![flow, us(start)],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n > 0)
-            .map_err(unavailable)
-        })
-    }
-
-    /// Marks a campaign start as enrolled (after enrolling: a crash in
-    /// between enrols again, which the engine's ledger makes harmless);
-    /// false when it already was.
-    pub fn claim_campaign(
-        &self,
-        flow: &str,
-        start: Timestamp,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        self.with(|c| {
-            let n = c
-                .execute(
-                    "INSERT OR IGNORE INTO campaigns_done (flow, start_us, done_us) VALUES (?1, ?2, ?3)",
-                    params![flow, us(start), us(now)],
-                )
-                .map_err(unavailable)?;
-            Ok(n == 1)
-        })
-    }
-
-    /// Customers in a segment now (a campaign's audience). A scan of every
-    /// state: fine for the store sizes the embedded runtime is for.
-    pub fn members(&self, segment: &str) -> Result<Vec<(ShopId, ProfileId)>, StoreError> {
-        let mut out = Vec::new();
-        let sql = "SELECT profile, state FROM customers ORDER BY profile";
-        self.with(|c| {
-            each_row(c, sql, [], |r| {
-                let what = format!(
-                    "customer {}",
-                    r.get_ref(0).map_err(unavailable)?.as_str().unwrap_or("?")
-                );
-                let st: CustomerState = stored_json(r.get_ref(1).map_err(unavailable)?, &what)?;
-                if st.segments.is_member(segment) {
-                    out.push((st.profile.shop.clone(), st.profile.id.clone()));
-                }
-                Ok(())
-            })
-        })?;
-        out.sort();
-        Ok(out)
-    }
-
-    /// Messages committed and not yet delivered, oldest first.
-    /// Messages not yet delivered that are due at `now` (`queued_us` is when
-    /// a message may next be tried: its commit, or a retry's instant), oldest
-    /// first.
-    pub fn pending(&self, limit: usize, now: Timestamp) -> Result<Vec<Message>, StoreError> {
-        let sql = format!(
-            "SELECT message FROM outbox WHERE sent_us IS NULL AND queued_us <= ?1 \
-             ORDER BY queued_us, id LIMIT {limit}"
-        );
-        self.with(|c| texts(c, &sql, params![us(now)]))?
-            .iter()
-            .map(|t| json(t, "outbox message"))
-            .collect()
-    }
-
-    /// Puts off a message's next attempt until `at` (a provider refused it
-    /// for now).
-    pub fn defer(&self, id: &str, at: Timestamp) -> Result<(), StoreError> {
-        self.with(|c| {
-            crate::exec(
-                c,
-                "UPDATE outbox SET queued_us = ?2 WHERE id = ?1 AND sent_us IS NULL",
-                params![id, us(at)],
-            )
-            .map_err(unavailable)?;
-            Ok(())
-        })
-    }
-
-    /// Marks a message delivered; false when it already was.
-    pub fn mark_sent(&self, id: &str, at: Timestamp) -> Result<bool, StoreError> {
-        self.with(|c| {
-            let n = crate::exec(
-                c,
-                "UPDATE outbox SET sent_us = ?2 WHERE id = ?1 AND sent_us IS NULL",
-                params![id, us(at)],
-            )
-            .map_err(unavailable)?;
-            Ok(n == 1)
-        })
-    }
-
-    /// A customer's decisions, oldest first (`storeflow trace`).
-    pub fn decisions(
-        &self,
-        profile: &ProfileId,
-    ) -> Result<Vec<storeflow_core::Decision>, StoreError> {
-        let sql = "SELECT decision FROM decisions WHERE profile = ?1 ORDER BY seq";
-        let what = format!("trace of {profile}");
-        let mut out = Vec::new();
-        self.with(|c| {
-            each_row(c, sql, params![profile.as_str()], |row| {
-                let stored = row.get_ref(0).map_err(unavailable)?;
-                let t = crate::state_codec::decode(stored, &what)?;
-                // A row is one evaluation's decisions (an array), or one
-                // decision in a database written before that.
-                if t.starts_with('[') {
-                    out.extend(json::<Vec<storeflow_core::Decision>>(&t, &what)?);
-                } else {
-                    out.push(json(&t, &what)?);
-                }
-                Ok(())
-            })
-        })?;
-        Ok(out)
-    }
 }
 
 pub(crate) fn ts(t: i64) -> Result<Timestamp, StoreError> {
@@ -608,7 +335,7 @@ pub(crate) fn ts(t: i64) -> Result<Timestamp, StoreError> {
 }
 
 /// One text column of every row a query returns.
-fn texts<P: rusqlite::Params>(
+pub(crate) fn texts<P: rusqlite::Params>(
     c: &Connection,
     sql: &str,
     params: P,
@@ -622,7 +349,7 @@ fn texts<P: rusqlite::Params>(
 
 /// Calls `f` on every row a query returns, in order (rows whose stored
 /// values are read in place, without copying them out first).
-fn each_row<P: rusqlite::Params>(
+pub(crate) fn each_row<P: rusqlite::Params>(
     c: &Connection,
     sql: &str,
     params: P,
@@ -637,22 +364,51 @@ fn each_row<P: rusqlite::Params>(
 }
 
 /// A stored JSON document; `what` names it in the error.
-fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+pub(crate) fn json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &str,
+) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| corrupt(what, e))
 }
 
 /// A stored state (`state_codec`: compressed, or JSON text) parsed;
 /// `what` names the record in the error.
-fn stored_json<T: serde::de::DeserializeOwned>(
+pub(crate) fn stored_json<T: serde::de::DeserializeOwned>(
     stored: rusqlite::types::ValueRef<'_>,
     what: &str,
 ) -> Result<T, StoreError> {
     json(&crate::state_codec::decode(stored, what)?, what)
 }
 
+/// A connection's lock: a poisoned one (a panic while it was held, maybe
+/// mid-transaction) is refused rather than used.
+pub(crate) fn locked<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, StoreError> {
+    m.lock()
+        .map_err(|_| StoreError::Unavailable("connection poisoned".into()))
+}
+
+pub(crate) fn lock(cache: &Mutex<StateCache>) -> std::sync::MutexGuard<'_, StateCache> {
+    // The cache holds no invariant a panic could break halfway.
+    cache.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `f` in a transaction of its own: committed when it returns `Ok`,
+/// rolled back otherwise.
+pub(crate) fn in_transaction<R>(
+    c: &mut Connection,
+    f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    let tx = c
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
+    let r = f(&tx)?;
+    tx.commit().map_err(unavailable)?;
+    Ok(r)
+}
+
 /// A versioned record's state (`state` made from its stored value,
 /// borrowed from the row), version and wake-up.
-fn versioned<T>(
+pub(crate) fn versioned<T>(
     c: &Connection,
     table: &str,
     key_col: &str,
@@ -677,7 +433,7 @@ fn versioned<T>(
         .transpose()
 }
 
-fn version_of(
+pub(crate) fn version_of(
     c: &Connection,
     table: &str,
     key_col: &str,
@@ -689,453 +445,13 @@ fn version_of(
         .map(|v| v.map(|v| v as u64))
 }
 
-/// What one customer commit writes, serialized before any lock is taken:
-/// the lock is held only for the writes.
-struct Serialized<'a> {
-    /// The state as stored (`state_codec`).
-    state: Vec<u8>,
-    messages: Vec<(&'a str, String)>,
-    /// The evaluation's decisions, as one row (stored like a state,
-    /// `state_codec`).
-    decisions: Option<(i64, Vec<u8>)>,
-}
-
-fn serialize<'a>(cm: &Commit<'a>) -> Result<Serialized<'a>, StoreError> {
-    let state = crate::state_codec::encode(
-        &serde_json::to_string(&cm.state).map_err(|e| corrupt("state", e))?,
-    );
-    let messages = cm
-        .messages
-        .iter()
-        .map(|m| Ok((m.id.as_str(), serde_json::to_string(m)?)))
-        .collect::<Result<Vec<_>, serde_json::Error>>()
-        .map_err(|e| corrupt("message", e))?;
-    // The trace of one evaluation is one row (a JSON array of its
-    // decisions, about ten): one insert and one index entry per commit
-    // instead of one per decision.
-    //
-    // Without the messages' bodies: each is in the outbox row committed
-    // with it, and a trace with them would write every body twice (it was
-    // about half of the main file's bytes under load).
-    let decisions = match cm.decisions.first() {
-        Some(first) => {
-            let lean: Vec<std::borrow::Cow<'_, storeflow_core::Decision>> = cm
-                .decisions
-                .iter()
-                .map(|d| match d.message {
-                    Some(_) => std::borrow::Cow::Owned(storeflow_core::Decision {
-                        message: None,
-                        ..d.clone()
-                    }),
-                    None => std::borrow::Cow::Borrowed(d),
-                })
-                .collect();
-            Some((
-                us(first.at),
-                crate::state_codec::encode(
-                    &serde_json::to_string(&lean).map_err(|e| corrupt("decision", e))?,
-                ),
-            ))
-        }
-        None => None,
-    };
-    Ok(Serialized {
-        state,
-        messages,
-        decisions,
-    })
-}
-
-fn find_keys(c: &Connection, keys: &[String]) -> Result<Vec<Option<ProfileId>>, StoreError> {
-    let mut q = c
-        .prepare_cached("SELECT profile FROM identity_keys WHERE key = ?1")
-        .map_err(unavailable)?;
-    keys.iter()
-        .map(|k| {
-            let p: Option<String> = q
-                .query_row(params![k], |r| r.get(0))
-                .optional()
-                .map_err(unavailable)?;
-            p.map(|p| ProfileId::parse(p).map_err(|e| corrupt("identity key", e)))
-                .transpose()
-        })
-        .collect()
-}
-
-/// A customer's row, its state taken from `cache` when the row still holds
-/// what it was kept for, decoded and parsed otherwise.
-fn load_customer(
-    c: &Connection,
-    cache: &Mutex<StateCache>,
-    id: &ProfileId,
-) -> Result<Option<Loaded>, StoreError> {
-    let row = versioned(c, "customers", "profile", id.as_str(), |stored| {
-        match lock(cache).take(id.as_str(), crate::state_codec::stored_bytes(stored)) {
-            Some(mut s) => {
-                // Looked up again, as for a parsed state: the configuration
-                // may have been reloaded since this one was kept.
-                for r in &mut s.runs {
-                    r.def = Default::default();
-                }
-                Ok(s)
-            }
-            None => stored_json(stored, &format!("customer {id}")),
-        }
-    })?;
-    Ok(row.map(|(state, version, wake)| Loaded {
-        state,
-        version,
-        wake,
-    }))
-}
-
-/// A connection's lock: a poisoned one (a panic while it was held, maybe
-/// mid-transaction) is refused rather than used.
-fn locked<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, StoreError> {
-    m.lock()
-        .map_err(|_| StoreError::Unavailable("connection poisoned".into()))
-}
-
-fn lock(cache: &Mutex<StateCache>) -> std::sync::MutexGuard<'_, StateCache> {
-    // The cache holds no invariant a panic could break halfway.
-    cache.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The writes of one customer commit, inside a transaction the caller
-/// opened and closes.
-fn write_customer(c: &Connection, cm: &Commit<'_>, w: &Serialized<'_>) -> Result<(), StoreError> {
-    check_customer(c, cm)?;
-    write_customer_rows(c, cm, w)
-}
-
-/// Every condition of a customer commit, before anything is written: a
-/// conflict leaves nothing behind, without a savepoint to roll back.
-fn check_customer(c: &Connection, cm: &Commit<'_>) -> Result<(), StoreError> {
-    let id = cm.state.profile.id.as_str();
-    if version_of(c, "customers", "profile", id)? != cm.expected {
-        return Err(StoreError::Conflict(format!("profile {id}")));
-    }
-    for (a, v) in cm.absorbed {
-        if version_of(c, "customers", "profile", a.as_str())? != Some(*v) {
-            return Err(StoreError::Conflict(format!("merged profile {a}")));
-        }
-    }
-    for k in cm.keys {
-        let owner: Option<String> = c
-            .prepare_cached("SELECT profile FROM identity_keys WHERE key = ?1")
-            .and_then(|mut q| q.query_row(params![k], |r| r.get(0)).optional())
-            .map_err(unavailable)?;
-        if let Some(owner) = owner {
-            if owner != id && !cm.absorbed.iter().any(|(a, _)| a.as_str() == owner) {
-                return Err(StoreError::Conflict(format!(
-                    "identity key {k} is {owner}'s"
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The rows of a customer commit whose conditions [`check_customer`]
-/// found met. An error here (the disk) may leave some written: the caller
-/// rolls back its transaction.
-fn write_customer_rows(
-    c: &Connection,
-    cm: &Commit<'_>,
-    w: &Serialized<'_>,
-) -> Result<(), StoreError> {
-    let id = cm.state.profile.id.as_str();
-    for (a, _) in cm.absorbed {
-        crate::exec(
-            c,
-            "DELETE FROM customers WHERE profile = ?1",
-            params![a.as_str()],
-        )
-        .map_err(unavailable)?;
-    }
-    let next = cm.expected.map_or(1, |v| v + 1) as i64;
-    crate::exec(
-        c,
-        "INSERT INTO customers (profile, shop, version, state, wake_us) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (profile) DO UPDATE SET version = ?3, state = ?4, wake_us = ?5",
-        params![
-            id,
-            cm.state.profile.shop.as_str(),
-            next,
-            w.state,
-            cm.wake.map(us)
-        ],
-    )
-    .map_err(unavailable)?;
-    for k in cm.keys {
-        crate::exec(
-            c,
-            "INSERT INTO identity_keys (key, profile) VALUES (?1, ?2)
-             ON CONFLICT (key) DO UPDATE SET profile = ?2",
-            params![k, id],
-        )
-        .map_err(unavailable)?;
-    }
-    for (mid, text) in &w.messages {
-        // A message id is decided once; committing it again is a no-op.
-        crate::exec(
-            c,
-            "INSERT INTO outbox (id, profile, message, queued_us) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (id) DO NOTHING",
-            params![mid, id, text, us(cm.now)],
-        )
-        .map_err(unavailable)?;
-    }
-    if let Some((at, text)) = &w.decisions {
-        crate::exec(
-            c,
-            "INSERT INTO decisions (profile, at_us, decision) VALUES (?1, ?2, ?3)",
-            params![id, at, text],
-        )
-        .map_err(unavailable)?;
-    }
-    Ok(())
-}
-
-fn load_shop_row(c: &Connection, shop: &ShopId) -> Result<Option<(ShopState, u64)>, StoreError> {
-    let row = versioned(c, "shops", "shop", shop.as_str(), |stored| {
-        stored_json(stored, &format!("shop {shop}"))
-    })?;
-    Ok(row.map(|(state, v, _)| (state, v)))
-}
-
-/// A shop commit's condition, before it writes (as [`check_customer`]).
-fn check_shop(c: &Connection, shop: &ShopId, expected: Option<u64>) -> Result<(), StoreError> {
-    if version_of(c, "shops", "shop", shop.as_str())? != expected {
-        return Err(StoreError::Conflict(format!("shop {shop}")));
-    }
-    Ok(())
-}
-
-/// The shop's row, once [`check_shop`] found its condition met.
-fn write_shop(
-    c: &Connection,
-    shop: &ShopId,
-    text: &str,
-    expected: Option<u64>,
-    wake: Option<Timestamp>,
-) -> Result<(), StoreError> {
-    crate::exec(
-        c,
-        "INSERT INTO shops (shop, version, state, wake_us) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (shop) DO UPDATE SET version = ?2, state = ?3, wake_us = ?4",
-        params![
-            shop.as_str(),
-            expected.map_or(1, |v| v + 1) as i64,
-            text,
-            wake.map(us)
-        ],
-    )
-    .map_err(unavailable)?;
-    Ok(())
-}
-
-/// Runs `f` in a transaction of its own: committed when it returns `Ok`,
-/// rolled back otherwise.
-fn in_transaction<R>(
-    c: &mut Connection,
-    f: impl FnOnce(&Connection) -> Result<R, StoreError>,
-) -> Result<R, StoreError> {
-    let tx = c
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(unavailable)?;
-    let r = f(&tx)?;
-    tx.commit().map_err(unavailable)?;
-    Ok(r)
-}
-
-impl Customers for Sqlite {
-    async fn find(&self, keys: &[String]) -> Result<Vec<Option<ProfileId>>, StoreError> {
-        self.with(|c| find_keys(c, keys))
-    }
-
-    async fn load(&self, _shop: &ShopId, id: &ProfileId) -> Result<Option<Loaded>, StoreError> {
-        self.with(|c| load_customer(c, &self.states, id))
-    }
-
-    async fn commit(&self, cm: Commit<'_>) -> Result<(), StoreError> {
-        let w = serialize(&cm)?;
-        self.with(|c| in_transaction(c, |tx| write_customer(tx, &cm, &w)))?;
-        self.states().keep(&w.state, cm.state);
-        Ok(())
-    }
-}
-
-impl Shops for Sqlite {
-    async fn load_shop(&self, shop: &ShopId) -> Result<Option<(ShopState, u64)>, StoreError> {
-        self.with(|c| load_shop_row(c, shop))
-    }
-
-    async fn commit_shop(
-        &self,
-        shop: &ShopId,
-        state: &ShopState,
-        expected: Option<u64>,
-        wake: Option<Timestamp>,
-    ) -> Result<(), StoreError> {
-        let text = serde_json::to_string(state).map_err(|e| corrupt("shop state", e))?;
-        self.with(|c| {
-            in_transaction(c, |tx| {
-                check_shop(tx, shop, expected)?;
-                write_shop(tx, shop, &text, expected, wake)
-            })
-        })
-    }
-}
-
-/// The customer and shop ports inside one open transaction (group commit
-/// of the engine's work): nothing is durable, or visible to another
-/// connection, before [`Sqlite::batch`] commits the whole. A commit checks
-/// its conditions before it writes, so a conflict leaves nothing behind;
-/// a write that fails (the disk) fails the whole batch, which is then
-/// rolled back. (A savepoint per commit did the same at about a tenth of
-/// the engine thread's CPU: SQLite copies every page a savepoint changes.)
-/// The connection is held for the batch, so no other writer runs
-/// meanwhile: a version condition can only fail for a real reason, never
-/// for a race.
-///
-/// Its futures never wait (every call is synchronous underneath), so a
-/// caller may run them with [`ready`].
-pub struct Batch<'c> {
-    conn: Mutex<&'c mut Connection>,
-    states: &'c Mutex<StateCache>,
-    /// A write failed: the batch is rolled back, and every later call
-    /// fails.
-    pub(crate) failed: std::sync::atomic::AtomicBool,
-}
-
-impl Batch<'_> {
-    fn with<R>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
-    ) -> Result<R, StoreError> {
-        if self.failed.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable(
-                "an earlier write of this batch failed".into(),
-            ));
-        }
-        f(&**locked(&self.conn)?)
-    }
-
-    /// Writes that must all land or none: a failure fails the batch.
-    pub(crate) fn write<R>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
-    ) -> Result<R, StoreError> {
-        let r = self.with(f);
-        if r.is_err() {
-            self.failed.store(true, Ordering::SeqCst);
-        }
-        r
-    }
-
-    /// Marks the inbox applied up to `seq`, committed with what applying
-    /// it wrote: an item is applied exactly once.
-    pub fn done(&self, seq: i64) -> Result<(), StoreError> {
-        self.write(|c| mark_applied(c, seq))
-    }
-}
-
-impl Customers for Batch<'_> {
-    async fn find(&self, keys: &[String]) -> Result<Vec<Option<ProfileId>>, StoreError> {
-        self.with(|c| find_keys(c, keys))
-    }
-
-    async fn load(&self, _shop: &ShopId, id: &ProfileId) -> Result<Option<Loaded>, StoreError> {
-        self.with(|c| load_customer(c, self.states, id))
-    }
-
-    async fn commit(&self, cm: Commit<'_>) -> Result<(), StoreError> {
-        let w = serialize(&cm)?;
-        self.with(|c| check_customer(c, &cm))?;
-        self.write(|c| write_customer_rows(c, &cm, &w))?;
-        // Kept before the batch commits: should the batch roll back, the
-        // row keeps its old text and this state is never handed out.
-        lock(self.states).keep(&w.state, cm.state);
-        Ok(())
-    }
-}
-
-impl Shops for Batch<'_> {
-    async fn load_shop(&self, shop: &ShopId) -> Result<Option<(ShopState, u64)>, StoreError> {
-        self.with(|c| load_shop_row(c, shop))
-    }
-
-    async fn commit_shop(
-        &self,
-        shop: &ShopId,
-        state: &ShopState,
-        expected: Option<u64>,
-        wake: Option<Timestamp>,
-    ) -> Result<(), StoreError> {
-        let text = serde_json::to_string(state).map_err(|e| corrupt("shop state", e))?;
-        self.with(|c| check_shop(c, shop, expected))?;
-        self.write(|c| write_shop(c, shop, &text, expected, wake))
-    }
-}
-
-impl Sqlite {
-    /// Group commit of the engine's work: `f` gets the ports inside one
-    /// transaction, which is committed when `f` returns — whatever `f`
-    /// returns, unless a write failed: work it finished before a conflict
-    /// is kept (a conflicting commit wrote nothing), and the error is
-    /// returned after the commit. Returns `f`'s result and whether the
-    /// batch was committed (not when a write or the commit failed: then
-    /// nothing of it was). Other users of the main file wait for the
-    /// batch, so keep it short.
-    pub fn batch<R>(
-        &self,
-        f: impl FnOnce(&Batch<'_>) -> Result<R, StoreError>,
-    ) -> (Result<R, StoreError>, bool) {
-        let run = self.with(|c| {
-            c.execute_batch("BEGIN IMMEDIATE").map_err(unavailable)?;
-            let b = Batch {
-                conn: Mutex::new(&mut *c),
-                states: &self.states,
-                failed: std::sync::atomic::AtomicBool::new(false),
-            };
-            let r = f(&b);
-            if b.failed.load(Ordering::SeqCst) {
-                let _ = c.execute_batch("ROLLBACK");
-                let r = r.and_then(|_| {
-                    Err(StoreError::Unavailable(
-                        "a write of the batch failed; nothing of it was kept".into(),
-                    ))
-                });
-                return Ok((r, false));
-            }
-            if let Err(e) = c.execute_batch("COMMIT") {
-                let _ = c.execute_batch("ROLLBACK");
-                return Ok((Err(unavailable(e)), false));
-            }
-            Ok((r, true))
-        });
-        run.unwrap_or_else(|e| (Err(e), false))
-    }
-}
-
-/// The value of a future that never waits (the application services over
-/// a [`Batch`]).
-///
-/// # Panics
-/// When the future does wait: a port that is not synchronous underneath.
-pub fn ready<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => panic!("a future over a SQLite batch waited"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::ready;
+    use storeflow_app::ports::{Commit, Customers, Loaded};
+    use storeflow_core::model::ids::{ProfileId, ShopId};
+    use storeflow_core::CustomerState;
 
     fn state() -> CustomerState {
         CustomerState::new(
