@@ -9,7 +9,7 @@ pub mod template;
 use jiff::Timestamp;
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use storeflow_core::engine::simulate::{SimLine, Simulator};
+use storeflow_app::simulate::{SimLine, Simulator};
 use storeflow_core::{Config, Decision, Engine, Kind};
 
 pub fn repo_root() -> PathBuf {

@@ -7,9 +7,9 @@ use serde_json::json;
 use std::sync::Arc;
 use storeflow_app::memory::Memory;
 use storeflow_app::ports::{Commit, Customers, Loaded, Shops, StoreError};
+use storeflow_app::simulate::SimLine;
 use storeflow_app::App;
 use storeflow_core::engine::shop::ShopState;
-use storeflow_core::engine::simulate::SimLine;
 use storeflow_core::model::ids::{ProfileId, ShopId};
 use storeflow_core::{Engine, Event, Kind};
 use storeflow_tests::{repo_root, starter, ts};
@@ -102,7 +102,7 @@ async fn app_on_memory_sends_what_the_simulator_sends() {
     let lines = starter_week();
     let mut expected = Vec::new();
     record(
-        &storeflow_core::engine::simulate::run(Engine::new(starter()), lines.clone(), Some(until)),
+        &storeflow_app::simulate::run(Engine::new(starter()), lines.clone(), Some(until)),
         &mut expected,
     );
     assert!(expected.len() > 20, "the starter week sends messages");
@@ -135,7 +135,7 @@ async fn app_on_sqlite_sends_what_the_simulator_sends() {
     let lines = starter_week();
     let mut expected = Vec::new();
     record(
-        &storeflow_core::engine::simulate::run(Engine::new(starter()), lines.clone(), Some(until)),
+        &storeflow_app::simulate::run(Engine::new(starter()), lines.clone(), Some(until)),
         &mut expected,
     );
     let engine = Engine::new(starter());

@@ -3,7 +3,7 @@
 //! starter pack runs from platform deliveries.
 
 use serde_json::{json, Value};
-use storeflow_core::engine::simulate::Simulator;
+use storeflow_app::simulate::Simulator;
 use storeflow_core::model::event::{EventKind, ShipmentStatus};
 use storeflow_core::{Engine, Kind};
 use storeflow_ingest::{DeliveryStore, MemoryStore};
@@ -587,7 +587,7 @@ fn tracking_calls_with_the_write_key_and_identity_joining() {
     }
     let ann = sim.customer_by_email("ann@example.com").unwrap();
     assert!(ann.profile.anonymous_ids.contains("anon-9"));
-    assert_eq!(sim.customers().count(), 1);
+    assert_eq!(sim.customers().len(), 1);
 }
 
 #[test]

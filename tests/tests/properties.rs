@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use storeflow_core::engine::simulate::Simulator;
+use storeflow_app::simulate::Simulator;
 use storeflow_core::{Config, CustomerState, Engine, Event, Input, Kind, Source};
 use storeflow_tests::*;
 

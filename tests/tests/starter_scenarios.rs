@@ -981,7 +981,7 @@ fn an_anonymous_profile_merges_into_the_known_customer_with_its_history() {
         "{}",
         tr.dump(ANN)
     );
-    assert_eq!(tr.sim.customers().count(), 1);
+    assert_eq!(tr.sim.customers().len(), 1);
 }
 
 #[test]

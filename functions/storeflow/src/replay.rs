@@ -4,8 +4,8 @@
 
 use jiff::Timestamp;
 use serde_json::{json, Value};
+use storeflow_app::simulate::{SimLine, Simulator};
 use storeflow_core::customer::privacy::PrivacyRequest;
-use storeflow_core::engine::simulate::{SimLine, Simulator};
 use storeflow_core::model::decision::Decision;
 use storeflow_core::{Engine, Event};
 use storeflow_ingest::{Accepted, DeliveryLine, MemoryStore, Router};

@@ -16,6 +16,8 @@
 //! - [`memory`] — an in-memory adapter, for tests and the simulator.
 //! - [`preferences`] — one-click unsubscribe and the preference centre
 //!   behind the signed links every message carries.
+//! - [`simulate`] — the application itself over the memory store on a
+//!   virtual clock (`storeflow simulate`, the scenario tests).
 //! - [`privacy`] — finding a request's profiles and the export document,
 //!   the same in every runtime.
 //! - [`admin`] — the bearer tokens every non-public endpoint asks for.
@@ -31,6 +33,7 @@ pub mod memory;
 pub mod ports;
 pub mod preferences;
 pub mod privacy;
+pub mod simulate;
 
 pub use evaluate::{App, Applied, Timer};
 pub use ports::{Commit, Deliver, DeliverError, Delivered, StoreError};

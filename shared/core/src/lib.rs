@@ -3,7 +3,8 @@
 //! The heart of storeflow: everything a store's automated operations
 //! decide, as a deterministic function of `(state, input, now)` — no I/O,
 //! no clock, no AWS types. The Lambda functions, the local server and the
-//! simulator all run this same engine.
+//! simulator all run this same engine (the
+//! simulator through the same application services as production).
 //!
 //! Where things live (one folder per concept; no module imports one that
 //! imports it back, `tests/tests/import_cycles.rs` checks):
@@ -27,8 +28,9 @@
 //!   its configuration.
 //! - [`template`] — rendering messages, over a context converted lazily.
 //! - [`engine`] — `Engine::handle(state, input, now)`: starts, advances and
-//!   ends runs (its `runner` executes steps), store-level state (`shop`:
-//!   waitlists), and the simulator on a virtual clock.
+//!   ends runs (its `runner` executes steps), and store-level state
+//!   (`shop`: waitlists). The simulator is `storeflow_app::simulate`: the
+//!   application services over the memory store, on a virtual clock.
 //! - `speed` (private) — what makes it fast and is no part of its meaning:
 //!   bitsets, property fingerprints, properties kept alone, JSON of one
 //!   property, prefetching.

@@ -12,7 +12,6 @@
 //! this customer with no new event; the runtime keeps one timer for it.
 
 pub mod shop;
-pub mod simulate;
 
 mod runner;
 
