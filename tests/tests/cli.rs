@@ -170,3 +170,13 @@ fn simulate_refuses_bad_lines_naming_each() {
     );
     assert!(err.contains("events.jsonl:3: "), "{err}");
 }
+
+#[test]
+fn no_amount_is_ever_minus_zero_in_what_simulate_prints() {
+    // An empty float sum is -0.0; a profile export printed
+    // "total_spent": -0.0 for a customer whose orders were all undone.
+    let lines = simulate_events_file("platform-week.jsonl", "2026-12-31T00:00:00Z");
+    let text: String = lines.iter().map(|l| l.to_string()).collect();
+    assert!(text.contains("\"total_spent\":"), "an export is printed");
+    assert!(!text.contains(":-0.0"), "a negative zero in the output");
+}

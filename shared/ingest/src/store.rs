@@ -118,11 +118,24 @@ pub trait DeliveryStore: Facts {
 pub struct MemoryStore {
     deliveries: BTreeMap<String, RawDelivery>,
     facts: HashMap<String, String>,
+    /// Keep each delivery's key, shop and subjects only, not its headers
+    /// and body (a replay of a large export that nobody will replay again).
+    keys_only: bool,
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store that remembers which deliveries it saw (duplicates are still
+    /// found) and what they taught, but not their headers and bodies:
+    /// memory grows with the number of deliveries, not their size.
+    pub fn keys_only() -> Self {
+        MemoryStore {
+            keys_only: true,
+            ..Self::default()
+        }
     }
     pub fn len(&self) -> usize {
         self.deliveries.len()
@@ -171,6 +184,11 @@ impl DeliveryStore for MemoryStore {
                 first_seen: d.received_at,
             });
         }
+        let mut delivery = delivery;
+        if self.keys_only {
+            delivery.headers = Vec::new();
+            delivery.body = Vec::new();
+        }
         self.deliveries.insert(delivery.key.clone(), delivery);
         self.facts.extend(facts);
         Ok(Recorded::New)
@@ -211,5 +229,46 @@ impl DeliveryStore for MemoryStore {
 
     fn delivery(&self, key: &str) -> Result<Option<RawDelivery>, StoreError> {
         Ok(self.deliveries.get(key).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(key: &str) -> RawDelivery {
+        RawDelivery {
+            key: key.into(),
+            source: Source::Shopify,
+            topic: "orders/create".into(),
+            shop: "s.myshopify.com".into(),
+            headers: vec![("X-Shopify-Topic".into(), "orders/create".into())],
+            body: br#"{"id": 1, "email": "ann@example.com"}"#.to_vec(),
+            received_at: "2026-11-23T15:00:00Z".parse().unwrap(),
+            subjects: vec!["s|email|ann@example.com".into()],
+            erased_at: None,
+        }
+    }
+
+    #[test]
+    fn a_keys_only_store_finds_duplicates_and_keeps_no_body() {
+        let mut s = MemoryStore::keys_only();
+        let facts = vec![("k".to_string(), "v".to_string())];
+        assert!(matches!(
+            s.record(delivery("d1"), facts).unwrap(),
+            Recorded::New
+        ));
+        assert!(matches!(
+            s.record(delivery("d1"), vec![]).unwrap(),
+            Recorded::Duplicate { .. }
+        ));
+        assert!(s.seen("d1").unwrap().is_some());
+        let kept = s.delivery("d1").unwrap().expect("the key is kept");
+        assert!(kept.body.is_empty() && kept.headers.is_empty());
+        assert_eq!(kept.subjects, ["s|email|ann@example.com"]);
+        // The ordinary store keeps the body, for replay.
+        let mut full = MemoryStore::new();
+        full.record(delivery("d1"), vec![]).unwrap();
+        assert!(!full.delivery("d1").unwrap().unwrap().body.is_empty());
     }
 }

@@ -398,7 +398,9 @@ impl Profile {
             .iter()
             .map(|o| o.total - o.refunded.values().map(|r| r.value).sum::<f64>())
             .sum();
-        let spent = (spent.max(0.0) * 100.0).round() / 100.0;
+        // An empty float sum is -0.0, and max(-0.0, 0.0) may keep it: `+ 0.0`
+        // makes it 0.0, so no profile or template ever shows "-0".
+        let spent = (spent.max(0.0) * 100.0).round() / 100.0 + 0.0;
         let mut times: Vec<Timestamp> = live.iter().filter_map(|o| o.placed_at).collect();
         times.sort();
         let avg_gap = if times.len() >= 2 {
