@@ -422,7 +422,7 @@ fn mutate(doc: &mut Value, how: u8, pick: usize, with: usize) -> Option<(Vec<Str
         2 => {
             // A huge array: its first element many times over.
             if let Some((p, v)) = choose(&|v| v.as_array().is_some_and(|a| !a.is_empty())) {
-                let n = [500, 2_000, 5_000][with % 3];
+                let n = [200, 1_000, 2_000][with % 3];
                 *at_mut(doc, &p).unwrap() = Value::Array(vec![v[0].clone(); n]);
             }
         }
@@ -662,7 +662,18 @@ fn the_far_future_order_stops_nothing() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+    // A fixed seed: the same cases on every run, so the test's time is
+    // known (a random draw of several 2,000-line orders run through a week
+    // of timers can take minutes in a debug build). PROPTEST_RNG_SEED
+    // overrides it to explore other cases.
+    #![proptest_config(ProptestConfig {
+        cases: 100,
+        rng_seed: std::env::var("PROPTEST_RNG_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map_or(proptest::test_runner::RngSeed::Fixed(20_261_207), proptest::test_runner::RngSeed::Fixed),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn mutated_real_deliveries_never_stop_the_pipeline(
