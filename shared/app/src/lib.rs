@@ -48,3 +48,17 @@ pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".into());
     format!("panicked: {text}")
 }
+
+/// The value of a future over ports that are synchronous underneath (the
+/// memory store, a SQLite batch), without an async runtime.
+///
+/// # Panics
+/// When the future does wait: a port that is not synchronous underneath.
+pub fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("a future over synchronous ports waited"),
+    }
+}

@@ -91,7 +91,7 @@ pub async fn handle<P: LinkPorts>(
     Some(answer(ports, cfg, page, method, token, body, now).await)
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Page {
     Unsubscribe,
     Preferences,
@@ -132,7 +132,7 @@ async fn answer<P: LinkPorts>(
         one => CHANNELS.into_iter().filter(|c| c.as_str() == one).collect(),
     };
     match (page, method) {
-        (_, "GET" | "HEAD") if page == Page::Unsubscribe => {
+        (Page::Unsubscribe, "GET" | "HEAD") => {
             let more = format!(
                 "<form method=post><p>{}</p><button>{}</button></form>\
                  <p><a href=\"../preferences/{}\">{}</a></p>",

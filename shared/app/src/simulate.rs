@@ -37,16 +37,6 @@ enum Target {
     Shop(ShopId),
 }
 
-/// The value of a future over the memory store, which never waits.
-fn now_ready<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => unreachable!("the memory store never waits"),
-    }
-}
-
 pub struct Simulator {
     app: App<Memory>,
     now: Timestamp,
@@ -105,7 +95,7 @@ impl Simulator {
     pub fn feed(&mut self, at: Timestamp, event: Event) -> Vec<Decision> {
         let mut out = self.run_until(at);
         self.now = self.now.max(at);
-        let applied = now_ready(self.app.event(event, self.now)).expect("the memory store");
+        let applied = crate::ready(self.app.event(event, self.now)).expect("the memory store");
         self.took(applied, &mut out);
         out
     }
@@ -137,7 +127,7 @@ impl Simulator {
                 });
                 members.sort_by(|a, b| a.1.cmp(&b.1));
                 for (shop, p) in members {
-                    let applied = now_ready(self.app.campaign(&shop, &p, &flow, self.now))
+                    let applied = crate::ready(self.app.campaign(&shop, &p, &flow, self.now))
                         .expect("the memory store");
                     self.took(applied, &mut out);
                 }
@@ -146,8 +136,8 @@ impl Simulator {
             let (_, target) = self.timers.pop_first().expect("peeked");
             self.timer_of.remove(&target);
             let applied = match &target {
-                Target::Customer(p, shop) => now_ready(self.app.wake(shop, p, self.now)),
-                Target::Shop(shop) => now_ready(self.app.shop_wake(shop, self.now)),
+                Target::Customer(p, shop) => crate::ready(self.app.wake(shop, p, self.now)),
+                Target::Shop(shop) => crate::ready(self.app.shop_wake(shop, self.now)),
             }
             .expect("the memory store");
             self.took(applied, &mut out);

@@ -354,7 +354,7 @@ impl Runtime {
                                         if let Some(hook) = &self.before_apply {
                                             hook(&e);
                                         }
-                                        storeflow_sqlite::batch::ready(app.event(*e, now))
+                                        storeflow_app::ready(app.event(*e, now))
                                     },
                                 ));
                                 match run {

@@ -25,7 +25,7 @@ use storeflow_core::model::ids::{ProfileId, ShopId};
 /// for a race.
 ///
 /// Its futures never wait (every call is synchronous underneath), so a
-/// caller may run them with [`ready`].
+/// caller may run them with [`storeflow_app::ready`].
 pub struct Batch<'c> {
     conn: Mutex<&'c mut Connection>,
     states: &'c Mutex<StateCache>,
@@ -101,20 +101,6 @@ impl Shops for Batch<'_> {
         let text = serde_json::to_string(state).map_err(|e| corrupt("shop state", e))?;
         self.with(|c| check_shop(c, shop, expected))?;
         self.write(|c| write_shop(c, shop, &text, expected, wake))
-    }
-}
-
-/// The value of a future that never waits (the application services over
-/// a [`Batch`]).
-///
-/// # Panics
-/// When the future does wait: a port that is not synchronous underneath.
-pub fn ready<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => panic!("a future over a SQLite batch waited"),
     }
 }
 

@@ -448,8 +448,8 @@ pub(crate) fn version_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::ready;
     use storeflow_app::ports::{Commit, Customers, Loaded};
+    use storeflow_app::ready;
     use storeflow_core::model::ids::{ProfileId, ShopId};
     use storeflow_core::CustomerState;
 
