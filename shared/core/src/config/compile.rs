@@ -2,9 +2,9 @@
 //! conditions read the history, the properties they read, and how long the
 //! history keeps each event name.
 
-use super::*;
 use crate::customer::history::Keep;
-use crate::flow::{Action, FlowDef};
+use crate::flow::steps::{Reads, LOOKBACK_DAYS};
+use crate::flow::FlowDef;
 use crate::model::duration::Dur;
 use crate::model::links::NameMap;
 use crate::segment::condition::Condition;
@@ -21,12 +21,18 @@ pub(crate) fn history_conditions<'a>(
     let mut conds: Vec<&Condition> = segments.iter().map(|s| &s.condition).collect();
     for f in flows.values().flat_map(|v| v.values()) {
         conds.extend(&f.filter);
-        conds.extend(f.steps.iter().filter_map(|s| match &s.action {
-            Action::Branch(b) => Some(&b.condition),
-            _ => None,
-        }));
+        conds.extend(step_reads(f).conditions);
     }
     conds
+}
+
+/// What a flow's steps declare they read.
+pub(crate) fn step_reads(f: &FlowDef) -> Reads<'_> {
+    let mut r = Reads::default();
+    for s in &f.steps {
+        s.action.reads(&mut r);
+    }
+    r
 }
 
 /// Adds to `keys[name]` the top-level property each of `paths` reads (its
@@ -74,19 +80,14 @@ pub(crate) fn retention_table(
             }
         });
     }
-    let look = Keep::For(Dur::days(FLOW_LOOKBACK_DAYS).exact());
+    let look = Keep::For(Dur::days(LOOKBACK_DAYS).exact());
     for versions in flows.values() {
         for f in versions.values() {
             for g in &f.goals {
                 keep(&g.event, look);
             }
-            for s in &f.steps {
-                if let Action::WaitFor(w) = &s.action {
-                    keep(
-                        &w.event,
-                        Keep::For(w.timeout.exact().max(Dur::days(FLOW_LOOKBACK_DAYS).exact())),
-                    );
-                }
+            for (m, back) in step_reads(f).events {
+                keep(m.event, Keep::For(back));
             }
         }
     }

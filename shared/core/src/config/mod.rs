@@ -12,7 +12,7 @@ mod validate;
 
 use crate::config::settings::Settings;
 use crate::customer::history::{Keep, Retention};
-use crate::flow::{Action, FlowDef};
+use crate::flow::FlowDef;
 use crate::model::links::NameMap;
 use crate::segment::condition::Condition;
 use crate::segment::{SegmentDef, SegmentSet};
@@ -53,11 +53,6 @@ pub struct Source {
     pub path: String,
     pub text: String,
 }
-
-/// How long history keeps events that flows look back for (a goal that
-/// arrived before the event that starts the run, a `wait_for` whose event
-/// came early).
-const FLOW_LOOKBACK_DAYS: i64 = 35;
 
 /// `Debug` is written by hand below: it leaves out the link secret.
 pub struct Config {
@@ -393,10 +388,7 @@ impl Config {
             .cloned()
             .collect();
         for f in by_id.values().flat_map(|v| v.values()) {
-            let waits = f.steps.iter().filter_map(|s| match &s.action {
-                Action::WaitFor(w) => Some(w.view()),
-                _ => None,
-            });
+            let waits = compile::step_reads(f).events.into_iter().map(|(m, _)| m);
             for m in f.goals.iter().map(|g| g.view()).chain(waits) {
                 let x = facts.entry(m.event.to_string()).or_default();
                 x.ends_or_resumes_runs = true;

@@ -6,10 +6,11 @@
 use super::*;
 use crate::config::settings::Settings;
 use crate::customer::profile::STANDARD_FIELDS;
-use crate::flow::{Action, FlowDef, TriggerKind, EXIT};
+use crate::flow::steps::{Checks, TemplateUse};
+use crate::flow::{FlowDef, TriggerKind, EXIT};
 use crate::model::duration::Dur;
 use crate::segment::condition::Condition;
-use crate::template::{TemplateChannel, Templates};
+use crate::template::Templates;
 use std::collections::BTreeSet;
 
 pub(crate) struct Validator<'a> {
@@ -267,166 +268,19 @@ impl Validator<'_> {
             if let Some(n) = &s.next {
                 targets.push((format!("{at}.next"), n));
             }
-            match &s.action {
-                Action::Wait(w) => {
-                    if let Some(u) = &w.until {
-                        if u.parse::<jiff::civil::DateTime>().is_err() {
-                            self.err(
-                                file,
-                                &format!("{at}.wait.until"),
-                                format!("{u:?} is not a local date-time (e.g. 2026-11-28T09:00)"),
-                            );
-                        }
-                    }
-                    if let Some(d) = &w.date {
-                        if d != "birthday" && !self.settings.profile_attributes.contains(d) {
-                            self.err(
-                                file,
-                                &format!("{at}.wait.date"),
-                                format!("{d:?} is not a date property"),
-                            );
-                        }
-                    }
-                    for (k, d) in [("for", w.duration), ("after_start", w.after_start)] {
-                        if d.map(|d| d.is_negative()).unwrap_or(false) {
-                            self.err(file, &format!("{at}.wait.{k}"), "must not be negative");
-                        }
-                    }
-                }
-                Action::WaitFor(w) => {
-                    if w.timeout.is_negative() || w.timeout == Dur::ZERO {
-                        self.err(
-                            file,
-                            &format!("{at}.wait_for.timeout"),
-                            "must be a positive duration",
-                        );
-                    }
-                    if !w.same.is_empty() && t.event.is_none() {
-                        self.err(file, &format!("{at}.wait_for.same"), "`same` compares with the trigger event; this flow has no event trigger");
-                    }
-                    for (k, v) in [("on_event", &w.on_event), ("on_timeout", &w.on_timeout)] {
-                        if let Some(v) = v {
-                            targets.push((format!("{at}.wait_for.{k}"), v));
-                        }
-                    }
-                }
-                Action::Branch(b) => {
-                    self.condition(file, &format!("{at}.branch.if"), &b.condition);
-                    self.segment_refs(file, &format!("{at}.branch.if"), &b.condition, segs);
-                    for (k, v) in [("then", &b.then), ("else", &b.otherwise)] {
-                        if let Some(v) = v {
-                            targets.push((format!("{at}.branch.{k}"), v));
-                        }
-                    }
-                }
-                Action::Split(sp) => {
-                    if sp.holdout > 100 {
-                        self.err(
-                            file,
-                            &format!("{at}.split.holdout"),
-                            "is a percentage (0–100)",
-                        );
-                    }
-                    if sp.variants.iter().any(|v| v.weight == 0) {
-                        self.err(
-                            file,
-                            &format!("{at}.split.variants"),
-                            "every weight must be positive",
-                        );
-                    }
-                    for (j, var) in sp.variants.iter().enumerate() {
-                        targets.push((format!("{at}.split.variants[{j}].goto"), &var.target));
-                    }
-                }
-                Action::Send(snd) => match templates.get(&snd.template) {
-                    None => self.err(
-                        file,
-                        &format!("{at}.send.template"),
-                        format!("unknown template {:?}", snd.template),
-                    ),
-                    Some(tpl) if !tpl.channel.matches(snd.channel) => self.err(
-                        file,
-                        &format!("{at}.send.template"),
-                        format!(
-                            "template {:?} is for {}, this step sends {}",
-                            snd.template,
-                            tpl.channel.as_str(),
-                            snd.channel.as_str()
-                        ),
-                    ),
-                    Some(_) => self.render_check(
-                        file,
-                        &format!("{at}.send.template"),
-                        f,
-                        &snd.template,
-                        templates,
-                    ),
-                },
-                Action::Alert(a) => match templates.get(&a.template) {
-                    None => self.err(
-                        file,
-                        &format!("{at}.alert.template"),
-                        format!("unknown template {:?}", a.template),
-                    ),
-                    Some(tpl) if tpl.channel != TemplateChannel::Alert => self.err(
-                        file,
-                        &format!("{at}.alert.template"),
-                        format!(
-                            "template {:?} is for {}, not alert",
-                            a.template,
-                            tpl.channel.as_str()
-                        ),
-                    ),
-                    Some(_) => self.render_check(
-                        file,
-                        &format!("{at}.alert.template"),
-                        f,
-                        &a.template,
-                        templates,
-                    ),
-                },
-                Action::Webhook(w) => {
-                    if !(w.url.starts_with("https://") || w.url.starts_with("http://")) {
-                        self.err(
-                            file,
-                            &format!("{at}.webhook.url"),
-                            format!("{:?} is not an http(s) URL", w.url),
-                        );
-                    }
-                    if let Some(tid) = &w.template {
-                        match templates.get(tid) {
-                            None => self.err(
-                                file,
-                                &format!("{at}.webhook.template"),
-                                format!("unknown template {tid:?}"),
-                            ),
-                            Some(tpl) if tpl.channel != TemplateChannel::Webhook => self.err(
-                                file,
-                                &format!("{at}.webhook.template"),
-                                format!(
-                                    "template {tid:?} is for {}, not webhook",
-                                    tpl.channel.as_str()
-                                ),
-                            ),
-                            Some(_) => self.render_check(
-                                file,
-                                &format!("{at}.webhook.template"),
-                                f,
-                                tid,
-                                templates,
-                            ),
-                        }
-                    }
-                }
-                Action::UpdateProfile(u) => {
-                    for k in u.set.keys() {
-                        if !self.known_property(k) {
-                            self.err(file, &format!("{at}.update_profile.set.{k}"), "unknown profile property: declare it in store.yaml profile_attributes");
-                        }
-                    }
-                }
-                Action::Exit => {}
-            }
+            let key = s.action.name();
+            let mut c = StepChecks {
+                v: &mut *self,
+                file,
+                at: format!("{at}.{key}"),
+                flow: f,
+                templates,
+                segs,
+                targets: Vec::new(),
+            };
+            s.action.check(&mut c);
+            let more = c.targets;
+            targets.extend(more.iter().map(|(p, t)| (p.clone(), t)));
             for (p, target) in targets {
                 if !target_ok(target) {
                     self.err(
@@ -534,4 +388,83 @@ pub(crate) fn custom_sample(templates: &Templates, tid: &str) -> serde_json::Val
         }
     }
     v
+}
+
+/// What checking a flow offers one of its steps.
+struct StepChecks<'v, 'a, 's> {
+    v: &'v mut Validator<'a>,
+    file: &'s str,
+    /// `steps[i].<key>`.
+    at: String,
+    flow: &'s FlowDef,
+    templates: &'s Templates,
+    segs: &'s BTreeSet<String>,
+    targets: Vec<(String, String)>,
+}
+
+impl StepChecks<'_, '_, '_> {
+    fn path(&self, p: &str) -> String {
+        format!("{}.{p}", self.at)
+    }
+}
+
+impl Checks for StepChecks<'_, '_, '_> {
+    fn err(&mut self, path: &str, msg: String) {
+        let p = self.path(path);
+        self.v.err(self.file, &p, msg);
+    }
+
+    fn target(&mut self, path: &str, target: &str) {
+        let p = self.path(path);
+        self.targets.push((p, target.to_string()));
+    }
+
+    fn condition(&mut self, path: &str, c: &Condition) {
+        let p = self.path(path);
+        self.v.condition(self.file, &p, c);
+        self.v.segment_refs(self.file, &p, c, self.segs);
+    }
+
+    fn template(&mut self, path: &str, id: &str, used: TemplateUse) {
+        let p = self.path(path);
+        let Some(tpl) = self.templates.get(id) else {
+            return self
+                .v
+                .err(self.file, &p, format!("unknown template {id:?}"));
+        };
+        let wrong = match used {
+            TemplateUse::Message(ch) => (!tpl.channel.matches(ch)).then(|| {
+                format!(
+                    "template {id:?} is for {}, this step sends {}",
+                    tpl.channel.as_str(),
+                    ch.as_str()
+                )
+            }),
+            TemplateUse::Only(want) => (tpl.channel != want).then(|| {
+                format!(
+                    "template {id:?} is for {}, not {}",
+                    tpl.channel.as_str(),
+                    want.as_str()
+                )
+            }),
+        };
+        match wrong {
+            Some(msg) => self.v.err(self.file, &p, msg),
+            None => self
+                .v
+                .render_check(self.file, &p, self.flow, id, self.templates),
+        }
+    }
+
+    fn has_trigger_event(&self) -> bool {
+        self.flow.trigger.event.is_some()
+    }
+
+    fn known_property(&self, path: &str) -> bool {
+        self.v.known_property(path)
+    }
+
+    fn date_property(&self, name: &str) -> bool {
+        name == "birthday" || self.v.settings.profile_attributes.iter().any(|a| a == name)
+    }
 }

@@ -316,18 +316,16 @@ impl Engine {
                 continue;
             }
             if let Wait::ForEvent(_) = run.wait {
-                if let Some(crate::flow::Action::WaitFor(w)) =
-                    flow.steps.get(run.step).map(|s| &s.action)
-                {
+                if let Some(w) = flow.steps.get(run.step).and_then(|s| s.action.awaits()) {
                     if e.occurred_at >= run.cursor
                         && matches(
-                            w.view(),
+                            w.event,
                             e.name(),
                             PropsRef::Json(&props),
                             run.trigger.as_deref(),
                         )
                     {
-                        let target = w.on_event.clone();
+                        let target = w.on_event.map(str::to_string);
                         let flow = flow.clone();
                         let run = &mut st.runs[i];
                         run.cursor = run.cursor.max(e.occurred_at.min(cx.now));

@@ -6,12 +6,15 @@
 //! A flow file carries a `version`; a run stays on the version it started
 //! on, so older versions are kept (in `flows/`) while runs are live on them.
 
+pub mod steps;
+
 use crate::model::duration::Dur;
-use crate::model::event::Channel;
-use crate::model::localtime::{Day, LocalTime};
+use crate::model::localtime::LocalTime;
 use crate::segment::condition::{Condition, PropertyMatch};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use steps::RawStep;
+pub use steps::{Action, MatchRef};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,6 +91,16 @@ pub struct EventMatch {
     /// Properties that must equal the trigger event's property of the same name.
     #[serde(default)]
     pub same: Vec<String>,
+}
+
+impl EventMatch {
+    pub fn view(&self) -> MatchRef<'_> {
+        MatchRef {
+            event: &self.event,
+            filter: &self.filter,
+            same: &self.same,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -203,245 +216,14 @@ pub struct Step {
     pub action: Action,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[allow(clippy::large_enum_variant)] // definitions are few and long-lived
-pub enum Action {
-    Wait(WaitSpec),
-    WaitFor(WaitFor),
-    Branch(Branch),
-    Split(Split),
-    Send(SendSpec),
-    UpdateProfile(UpdateProfile),
-    Webhook(WebhookSpec),
-    Alert(AlertSpec),
-    Exit,
-}
-
-impl Action {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Action::Wait(_) => "wait",
-            Action::WaitFor(_) => "wait_for",
-            Action::Branch(_) => "branch",
-            Action::Split(_) => "split",
-            Action::Send(_) => "send",
-            Action::UpdateProfile(_) => "update_profile",
-            Action::Webhook(_) => "webhook",
-            Action::Alert(_) => "alert",
-            Action::Exit => "exit",
-        }
-    }
-}
-
-/// Where a wait ends. Without fields it ends at once. The base instant is,
-/// in order of precedence: `until` (a local date-time), `date` (a date
-/// property ± offset), `after_start` (from the run's start), `for` (from
-/// the end of the previous step); `at` and `weekdays` then move it to the
-/// first such local time at or after the base.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WaitSpec {
-    #[serde(default, rename = "for")]
-    pub duration: Option<Dur>,
-    #[serde(default)]
-    pub after_start: Option<Dur>,
-    #[serde(default)]
-    pub until: Option<String>,
-    #[serde(default)]
-    pub date: Option<String>,
-    #[serde(default)]
-    pub offset: Option<Dur>,
-    #[serde(default)]
-    pub at: Option<LocalTime>,
-    #[serde(default)]
-    pub weekdays: Vec<Day>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WaitFor {
-    pub event: String,
-    #[serde(default, rename = "where")]
-    pub filter: Vec<PropertyMatch>,
-    #[serde(default)]
-    pub same: Vec<String>,
-    pub timeout: Dur,
-    /// Where to go when the event comes (default: the next step).
-    #[serde(default)]
-    pub on_event: Option<String>,
-    /// Where to go when it does not come in time (default: the next step).
-    #[serde(default)]
-    pub on_timeout: Option<String>,
-}
-
-/// An event test borrowed from a goal or a `wait_for` step.
-#[derive(Clone, Copy)]
-pub struct MatchRef<'a> {
-    pub event: &'a str,
-    pub filter: &'a [PropertyMatch],
-    pub same: &'a [String],
-}
-
-impl EventMatch {
-    pub fn view(&self) -> MatchRef<'_> {
-        MatchRef {
-            event: &self.event,
-            filter: &self.filter,
-            same: &self.same,
-        }
-    }
-}
-
-impl WaitFor {
-    pub fn view(&self) -> MatchRef<'_> {
-        MatchRef {
-            event: &self.event,
-            filter: &self.filter,
-            same: &self.same,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Branch {
-    #[serde(rename = "if")]
-    pub condition: Condition,
-    #[serde(default)]
-    pub then: Option<String>,
-    #[serde(default, rename = "else")]
-    pub otherwise: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Split {
-    /// Percent of entrants held out (they get nothing from here on, and
-    /// measure the flow's real lift).
-    #[serde(default)]
-    pub holdout: u32,
-    #[serde(default)]
-    pub variants: Vec<Variant>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Variant {
-    pub weight: u32,
-    #[serde(rename = "goto")]
-    pub target: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SendSpec {
-    pub channel: Channel,
-    pub template: std::sync::Arc<str>,
-    /// Transactional messages skip marketing caps and windows, never
-    /// consent or suppression.
-    #[serde(default)]
-    pub transactional: bool,
-    /// How long the message may be deferred before it is skipped.
-    #[serde(default)]
-    pub expires_after: Option<Dur>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateProfile {
-    #[serde(default)]
-    pub add_tags: Vec<String>,
-    #[serde(default)]
-    pub remove_tags: Vec<String>,
-    #[serde(default)]
-    pub set: serde_json::Map<String, Value>,
-    #[serde(default)]
-    pub add_points: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookSpec {
-    pub url: String,
-    /// A template whose `body` is posted; without it, the profile and the
-    /// trigger event as JSON.
-    #[serde(default)]
-    pub template: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertSpec {
-    pub template: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStep {
-    id: Option<String>,
-    next: Option<String>,
-    wait: Option<Value>,
-    wait_for: Option<WaitFor>,
-    branch: Option<Branch>,
-    split: Option<Split>,
-    send: Option<SendSpec>,
-    update_profile: Option<UpdateProfile>,
-    webhook: Option<WebhookSpec>,
-    alert: Option<AlertSpec>,
-    exit: Option<Value>,
-}
-
 impl TryFrom<RawStep> for Step {
     type Error = String;
     fn try_from(r: RawStep) -> Result<Self, String> {
-        let given: Vec<&str> = [
-            ("wait", r.wait.is_some()),
-            ("wait_for", r.wait_for.is_some()),
-            ("branch", r.branch.is_some()),
-            ("split", r.split.is_some()),
-            ("send", r.send.is_some()),
-            ("update_profile", r.update_profile.is_some()),
-            ("webhook", r.webhook.is_some()),
-            ("alert", r.alert.is_some()),
-            ("exit", r.exit.is_some()),
-        ]
-        .into_iter()
-        .filter(|(_, on)| *on)
-        .map(|(k, _)| k)
-        .collect();
-        const ONE_OF: &str =
-            "wait, wait_for, branch, split, send, update_profile, webhook, alert, exit";
-        if given.len() != 1 {
-            return Err(if given.is_empty() {
-                format!("a step needs one of: {ONE_OF}")
-            } else {
-                format!("a step does one thing; found {}", given.join(" and "))
-            });
-        }
-        let action = match given[0] {
-            "wait" => Action::Wait(match r.wait.unwrap() {
-                Value::String(s) => WaitSpec {
-                    duration: Some(Dur::parse(&s)?),
-                    ..Default::default()
-                },
-                v @ Value::Object(_) => {
-                    serde_json::from_value(v).map_err(|e| format!("wait: {e}"))?
-                }
-                other => return Err(format!("wait takes a duration (2h) or a map, not {other}")),
-            }),
-            "wait_for" => Action::WaitFor(r.wait_for.unwrap()),
-            "branch" => Action::Branch(r.branch.unwrap()),
-            "split" => Action::Split(r.split.unwrap()),
-            "send" => Action::Send(r.send.unwrap()),
-            "update_profile" => Action::UpdateProfile(r.update_profile.unwrap()),
-            "webhook" => Action::Webhook(r.webhook.unwrap()),
-            "alert" => Action::Alert(r.alert.unwrap()),
-            _ => Action::Exit,
-        };
+        let (id, next) = (r.id.clone(), r.next.clone());
         Ok(Step {
-            id: r.id.unwrap_or_default().into(),
-            next: r.next,
-            action,
+            id: id.unwrap_or_default().into(),
+            next,
+            action: r.action()?,
         })
     }
 }
