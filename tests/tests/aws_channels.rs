@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use storeflow_app::ports::{DeliverError, Delivered};
 use storeflow_aws::env::Env;
 use storeflow_aws::sending::Senders;
-use storeflow_core::model::decision::{Message, MessageChannel};
 use storeflow_core::model::ids::{ProfileId, ShopId};
+use storeflow_core::model::{channel::Channel, decision::Message};
 use storeflow_core::template::Rendered;
 use storeflow_tests::aws::{sdk_config, Stack};
 use storeflow_tests::ts;
@@ -200,7 +200,7 @@ async fn senders(extra: &[(&str, &str)]) -> (Senders, Stack) {
     (senders, stack)
 }
 
-fn message(id: &str, channel: MessageChannel, to: &str, body: &str, marketing: bool) -> Message {
+fn message(id: &str, channel: Channel, to: &str, body: &str, marketing: bool) -> Message {
     Message {
         id: id.into(),
         channel,
@@ -239,7 +239,7 @@ async fn an_sms_goes_out_once_through_end_user_messaging_with_its_kind_and_attri
     let now = ts("2026-11-22T15:00:00Z");
     let m = message(
         "sms-m1",
-        MessageChannel::Sms,
+        Channel::Sms,
         "+15550101001",
         "Your cart is waiting: https://northwind.example/cart",
         true,
@@ -286,7 +286,7 @@ async fn an_sms_goes_out_once_through_end_user_messaging_with_its_kind_and_attri
     // A transactional message (a shipping update) is sent as one.
     let t = message(
         "sms-m2",
-        MessageChannel::Sms,
+        Channel::Sms,
         "+15550101002",
         "Your order is out for delivery",
         false,
@@ -303,7 +303,7 @@ async fn an_opted_out_number_is_final_and_a_provider_error_is_retried_once_it_re
     let (s, _stack) = senders(&[("STOREFLOW_SMS_ORIGINATION_IDENTITY", "+18005550100")]).await;
     let now = ts("2026-11-22T15:00:00Z");
 
-    let stop = message("sms-stop", MessageChannel::Sms, "+15550102666", "Hi", true);
+    let stop = message("sms-stop", Channel::Sms, "+15550102666", "Hi", true);
     let e = s.send(&stop, None, now).await.unwrap_err();
     assert!(
         matches!(&e, DeliverError::Permanent(why) if why.contains("ConflictException")),
@@ -315,13 +315,7 @@ async fn an_opted_out_number_is_final_and_a_provider_error_is_retried_once_it_re
 
     // The service fails once (500): the claim is withdrawn, so the queue's
     // redelivery sends it — once.
-    let m = message(
-        "sms-retry",
-        MessageChannel::Sms,
-        "+15550102500",
-        "Hi",
-        false,
-    );
+    let m = message("sms-retry", Channel::Sms, "+15550102500", "Hi", false);
     let e = s.send(&m, None, now).await.unwrap_err();
     assert!(matches!(e, DeliverError::Transient(_)), "{e:?}");
     let sent = s.send(&m, None, now).await.expect("second try");
@@ -341,7 +335,7 @@ async fn whatsapp_sends_text_or_a_rendered_template_through_end_user_messaging_s
     let now = ts("2026-11-22T15:00:00Z");
     let text = message(
         "wa-1",
-        MessageChannel::Whatsapp,
+        Channel::Whatsapp,
         "+33612340001",
         "Your parcel is on its way",
         false,
@@ -352,7 +346,7 @@ async fn whatsapp_sends_text_or_a_rendered_template_through_end_user_messaging_s
     ));
     let tpl = message(
         "wa-2",
-        MessageChannel::Whatsapp,
+        Channel::Whatsapp,
         "+33612340002",
         r#"{"type":"template","template":{"name":"cart_reminder","language":{"code":"fr"}}}"#,
         true,
@@ -396,7 +390,11 @@ async fn whatsapp_sends_text_or_a_rendered_template_through_end_user_messaging_s
 #[tokio::test]
 async fn a_webhook_step_is_a_signed_post_retried_until_the_receiver_takes_it() {
     let (s, stack) = senders(&[]).await;
-    assert!(s.webhooks.is_none(), "no secret, no webhooks");
+    assert!(
+        !s.router
+            .has(storeflow_core::model::channel::Channel::Webhook),
+        "no secret, no webhooks"
+    );
     // The operator puts the signing secret in SSM and names it (the
     // stack's WebhookSigningSecretParameter).
     let param = format!("/{}/webhooks/signing-secret", stack.prefix);
@@ -415,7 +413,7 @@ async fn a_webhook_step_is_a_signed_post_retried_until_the_receiver_takes_it() {
 
     let flaky = message(
         "hook-flaky",
-        MessageChannel::Webhook,
+        Channel::Webhook,
         &format!("{base}/hooks/flaky/{}", stack.prefix),
         body,
         false,
@@ -445,7 +443,7 @@ async fn a_webhook_step_is_a_signed_post_retried_until_the_receiver_takes_it() {
 
     let gone = message(
         "hook-gone",
-        MessageChannel::Webhook,
+        Channel::Webhook,
         &format!("{base}/hooks/gone/{}", stack.prefix),
         body,
         false,
@@ -461,7 +459,7 @@ async fn a_webhook_step_is_a_signed_post_retried_until_the_receiver_takes_it() {
 async fn a_channel_the_stack_does_not_configure_is_refused_before_anything_is_claimed() {
     let (s, _stack) = senders(&[]).await;
     let now = ts("2026-11-22T15:00:00Z");
-    let m = message("sms-none", MessageChannel::Sms, "+15550103001", "Hi", false);
+    let m = message("sms-none", Channel::Sms, "+15550103001", "Hi", false);
     let e = s.send(&m, None, now).await.unwrap_err();
     assert!(
         matches!(&e, DeliverError::Permanent(why) if why.contains("SmsOriginationIdentity")),

@@ -39,7 +39,7 @@ fn every_sample_is_what_its_function_reads() {
         let h: storeflow_aws::queues::Handoff = serde_json::from_str(&r.body).unwrap();
         assert_eq!(
             h.message.channel,
-            storeflow_core::model::decision::MessageChannel::Email
+            storeflow_core::model::channel::Channel::Email
         );
     }
     let ses = sample("feedback.ses-complaint.json");

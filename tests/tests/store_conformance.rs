@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use storeflow_app::memory::Memory;
 use storeflow_app::ports::{Commit, Customers, Shops, StoreError};
 use storeflow_core::engine::shop::ShopState;
-use storeflow_core::model::decision::{Message, MessageChannel};
+use storeflow_core::model::decision::Message;
 use storeflow_core::model::ids::{ProfileId, ShopId};
 use storeflow_core::template::Rendered;
 use storeflow_core::CustomerState;
@@ -47,7 +47,7 @@ fn sent(mut s: CustomerState, ids: &[&str]) -> CustomerState {
 fn message(id: &str) -> Message {
     Message {
         id: id.into(),
-        channel: MessageChannel::from_channel(storeflow_core::model::event::Channel::Email),
+        channel: storeflow_core::model::event::Channel::Email,
         to: "ann@example.com".into(),
         template: "welcome_1".into(),
         marketing: true,

@@ -28,6 +28,7 @@
 
 pub mod admin;
 pub mod config_dir;
+pub mod dispatch;
 pub mod evaluate;
 pub mod memory;
 pub mod ports;

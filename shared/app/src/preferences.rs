@@ -14,7 +14,8 @@
 use crate::ports::StoreError;
 use jiff::Timestamp;
 use std::future::Future;
-use storeflow_core::model::event::{Channel, ConsentStatus};
+use storeflow_core::model::channel::{Address, Channel, Unsubscribe};
+use storeflow_core::model::event::ConsentStatus;
 use storeflow_core::model::ids::{ProfileId, ShopId};
 use storeflow_core::{Config, CustomerState, Event};
 
@@ -61,8 +62,6 @@ impl Reply {
 
 /// The source recorded on every consent change made here.
 pub const SOURCE: &str = "preference centre";
-
-const CHANNELS: [Channel; 3] = [Channel::Email, Channel::Sms, Channel::Whatsapp];
 
 /// Whether `path` is one of these pages (a runtime routes it here).
 pub fn serves(path: &str) -> bool {
@@ -128,8 +127,10 @@ async fn answer<P: LinkPorts>(
         return Reply::html(200, frame(words, store, words.unsubscribed));
     };
     let channels: Vec<Channel> = match channel.as_str() {
-        "all" => CHANNELS.to_vec(),
-        one => CHANNELS.into_iter().filter(|c| c.as_str() == one).collect(),
+        "all" => Channel::customer_channels().collect(),
+        one => Channel::customer_channels()
+            .filter(|c| c.as_str() == one)
+            .collect(),
     };
     match (page, method) {
         (Page::Unsubscribe, "GET" | "HEAD") => {
@@ -221,14 +222,13 @@ fn wanted_changes(
 ) -> Vec<(Channel, ConsentStatus)> {
     let has = |k: &str| form.iter().any(|(n, _)| n == k);
     if form.iter().any(|(n, v)| n == "everything" && v == "off") {
-        return CHANNELS
-            .into_iter()
+        return Channel::customer_channels()
             .filter(|c| state.profile.consent(*c) != Some(ConsentStatus::Unsubscribed))
             .map(|c| (c, ConsentStatus::Unsubscribed))
             .collect();
     }
     let mut out = Vec::new();
-    for c in CHANNELS {
+    for c in Channel::customer_channels() {
         if !has(&format!("shown_{}", c.as_str())) {
             continue;
         }
@@ -287,10 +287,10 @@ fn preferences(
 ) -> String {
     let p = &state.profile;
     let mut rows = String::new();
-    for c in CHANNELS {
-        let address = match c {
-            Channel::Email => p.email().map(|e| e.to_string()),
-            _ => p.phone().map(|n| mask_phone(&n.to_string())),
+    for c in Channel::customer_channels() {
+        let address = match c.spec().address {
+            Address::Phone => p.address(c).map(|n| mask_phone(&n)),
+            _ => p.address(c),
         };
         let status = changes
             .iter()
@@ -315,7 +315,9 @@ fn preferences(
         let control = match &address {
             None => format!("<td>{}</td>", esc(words.no_address)),
             Some(_) if suppressed => "<td></td>".to_string(),
-            Some(_) if on || c == Channel::Email => format!(
+            // A link unsubscribes and the page subscribes again; a
+            // channel left by reply (STOP) is joined again by reply.
+            Some(_) if on || c.spec().unsubscribe == Unsubscribe::Link => format!(
                 "<td><input type=hidden name=shown_{c} value=1>\
                  <label><input type=checkbox name={c} value=on{checked}> {}</label></td>",
                 esc(words.receive),

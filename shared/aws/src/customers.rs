@@ -23,7 +23,7 @@ use jiff::Timestamp;
 use std::collections::HashMap;
 use storeflow_app::ports::{Commit, Customers, Loaded, Shops, StoreError};
 use storeflow_core::engine::shop::ShopState;
-use storeflow_core::model::decision::MessageChannel;
+use storeflow_core::model::channel::Address;
 use storeflow_core::model::event::Identity;
 use storeflow_core::model::ids::{ProfileId, ShopId};
 use storeflow_core::CustomerState;
@@ -236,16 +236,16 @@ impl Table {
     /// one the message was made for (that one was merged into it).
     async fn survivor(&self, h: &Handoff) -> Result<Option<Loaded>, StoreError> {
         let m = &h.message;
-        let who = match m.channel {
-            MessageChannel::Email => Identity {
+        let who = match m.channel.spec().address {
+            Address::Email => Identity {
                 email: Some(m.to.clone()),
                 ..Default::default()
             },
-            MessageChannel::Sms | MessageChannel::Whatsapp => Identity {
+            Address::Phone => Identity {
                 phone: Some(m.to.clone()),
                 ..Default::default()
             },
-            _ => return Ok(None),
+            Address::Url | Address::Merchant => return Ok(None),
         };
         let keys = storeflow_core::customer::identity::keys(&h.shop, &who);
         let Some(Some(now_of)) = self.find(&keys).await?.into_iter().next() else {

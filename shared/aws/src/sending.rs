@@ -8,16 +8,13 @@
 //! configure is refused, with that reason, before anything is claimed.
 
 use crate::keys;
-use crate::ses_email::SesEmail;
-use crate::sms::Sms;
 use crate::table::{get_s, key, s, unavailable, Table};
-use crate::whatsapp::WhatsApp;
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use jiff::Timestamp;
+use storeflow_app::dispatch::Router;
 use storeflow_app::ports::{DeliverError, Delivered};
-use storeflow_channels::WebhookPoster;
-use storeflow_core::model::decision::{Message, MessageChannel};
 use storeflow_core::model::ids::{ProfileId, ShopId};
+use storeflow_core::model::{channel::Address, decision::Message};
 
 /// Ledger entries outlive any redelivery of their message by far.
 const LEDGER_DAYS: i64 = 60;
@@ -27,10 +24,8 @@ const LEDGER_DAYS: i64 = 60;
 pub struct Senders {
     /// The send ledger and suppression list.
     pub table: Table,
-    pub email: SesEmail,
-    pub sms: Option<Sms>,
-    pub whatsapp: Option<WhatsApp>,
-    pub webhooks: Option<WebhookPoster>,
+    /// The providers by channel.
+    pub router: Router,
 }
 
 pub use crate::outgoing::attribution;
@@ -44,30 +39,10 @@ impl Senders {
         to: Option<(&ShopId, &ProfileId)>,
         now: Timestamp,
     ) -> Result<Delivered, DeliverError> {
-        let missing = match m.channel {
-            MessageChannel::Email | MessageChannel::Alert => None,
-            MessageChannel::Sms => self
-                .sms
-                .is_none()
-                .then_some("SMS (set the stack's SmsOriginationIdentity)"),
-            MessageChannel::Whatsapp => self
-                .whatsapp
-                .is_none()
-                .then_some("WhatsApp (set the stack's WhatsAppPhoneNumberId)"),
-            MessageChannel::Webhook => self
-                .webhooks
-                .is_none()
-                .then_some("webhooks (put a signing secret in the SSM parameter the stack names)"),
-        };
-        if let Some(what) = missing {
-            return Err(DeliverError::Permanent(format!(
-                "message {}: no provider for {what} in this stack",
-                m.id
-            )));
-        }
+        let carrier = self.router.carrier(m)?;
         // Webhook URLs are the merchant's own endpoints, not a customer's
         // address: nothing to suppress.
-        if m.channel != MessageChannel::Webhook {
+        if m.channel.spec().address != Address::Url {
             if let Some(reason) = self.suppressed(&m.to).await? {
                 return Err(DeliverError::Permanent(format!(
                     "{} is suppressed ({reason})",
@@ -78,20 +53,9 @@ impl Senders {
         if let Some(previous) = self.claim(m, now).await? {
             return Ok(Delivered::Already(previous));
         }
-        let sent = match m.channel {
-            MessageChannel::Email | MessageChannel::Alert => self.email.send(m, to).await,
-            MessageChannel::Sms => self.sms.as_ref().expect("checked").send(m, to).await,
-            MessageChannel::Whatsapp => self.whatsapp.as_ref().expect("checked").send(m).await,
-            MessageChannel::Webhook => self
-                .webhooks
-                .as_ref()
-                .expect("checked")
-                .post(m, now)
-                .await
-                .map(|d| match d {
-                    Delivered::Sent(id) | Delivered::Already(id) => id,
-                }),
-        };
+        let sent = carrier.carry(m, to, now).await.map(|d| match d {
+            Delivered::Sent(id) | Delivered::Already(id) => id,
+        });
         match sent {
             Ok(id) => {
                 self.settle(&m.id, "sent", &id).await?;

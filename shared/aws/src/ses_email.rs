@@ -99,3 +99,18 @@ fn tag_value(v: &str) -> String {
         out
     }
 }
+
+impl storeflow_app::dispatch::Carrier for SesEmail {
+    fn carry<'a>(
+        &'a self,
+        m: &'a Message,
+        to: storeflow_app::dispatch::Recipient<'a>,
+        _now: jiff::Timestamp,
+    ) -> storeflow_app::dispatch::Carried<'a> {
+        Box::pin(async move {
+            self.send(m, to)
+                .await
+                .map(storeflow_app::ports::Delivered::Sent)
+        })
+    }
+}

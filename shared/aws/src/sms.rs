@@ -64,3 +64,18 @@ impl Sms {
         }
     }
 }
+
+impl storeflow_app::dispatch::Carrier for Sms {
+    fn carry<'a>(
+        &'a self,
+        m: &'a Message,
+        to: storeflow_app::dispatch::Recipient<'a>,
+        _now: jiff::Timestamp,
+    ) -> storeflow_app::dispatch::Carried<'a> {
+        Box::pin(async move {
+            self.send(m, to)
+                .await
+                .map(storeflow_app::ports::Delivered::Sent)
+        })
+    }
+}

@@ -68,16 +68,33 @@ pub fn cloud_api_message(m: &Message) -> Result<Value, DeliverError> {
     Ok(message)
 }
 
+impl storeflow_app::dispatch::Carrier for WhatsApp {
+    fn carry<'a>(
+        &'a self,
+        m: &'a Message,
+        to: storeflow_app::dispatch::Recipient<'a>,
+        _now: jiff::Timestamp,
+    ) -> storeflow_app::dispatch::Carried<'a> {
+        Box::pin(async move {
+            {
+                let _ = to;
+                self.send(m).await
+            }
+            .map(storeflow_app::ports::Delivered::Sent)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use storeflow_core::model::decision::MessageChannel;
+    use storeflow_core::model::channel::Channel;
     use storeflow_core::template::Rendered;
 
     fn msg(body: &str) -> Message {
         Message {
             id: "m1".into(),
-            channel: MessageChannel::Whatsapp,
+            channel: Channel::Whatsapp,
             to: "+33612345678".into(),
             template: "t".into(),
             marketing: false,

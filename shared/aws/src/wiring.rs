@@ -13,7 +13,10 @@ use crate::timers::Timers;
 use crate::whatsapp::WhatsApp;
 use anyhow::Result;
 use aws_config::SdkConfig;
+use std::sync::Arc;
+use storeflow_app::dispatch::Router as Dispatch;
 use storeflow_app::App;
+use storeflow_core::model::channel::Channel;
 use storeflow_core::Engine;
 use storeflow_ingest::{IngestConfig, Router};
 
@@ -125,12 +128,28 @@ pub async fn senders(env: &Env, aws: &SdkConfig) -> Result<Senders> {
             })
         })
         .transpose()?;
+    let mut router = Dispatch::new(|c| {
+        match c {
+            Channel::Sms => "set the stack's SmsOriginationIdentity",
+            Channel::Whatsapp => "set the stack's WhatsAppPhoneNumberId",
+            Channel::Webhook => "put a signing secret in the SSM parameter the stack names",
+            Channel::Email | Channel::Alert => "SES is always configured",
+        }
+        .to_string()
+    })
+    .route(&[Channel::Email, Channel::Alert], Arc::new(email));
+    if let Some(sms) = sms {
+        router = router.route(&[Channel::Sms], Arc::new(sms));
+    }
+    if let Some(w) = whatsapp {
+        router = router.route(&[Channel::Whatsapp], Arc::new(w));
+    }
+    if let Some(w) = webhooks {
+        router = router.route(&[Channel::Webhook], Arc::new(w));
+    }
     Ok(Senders {
         table: table(env, aws)?,
-        email,
-        sms,
-        whatsapp,
-        webhooks,
+        router,
     })
 }
 

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use storeflow_app::ports::{Deliver, DeliverError, Delivered};
-use storeflow_core::model::decision::MessageChannel;
 use storeflow_core::Message;
 
 /// Messages as files under one folder, one subfolder per channel and, below
@@ -48,10 +47,7 @@ impl OutboxDir {
     }
 
     fn file_name(m: &Message) -> (String, &'static str) {
-        let ext = match m.channel {
-            MessageChannel::Email | MessageChannel::Alert => "eml",
-            _ => "json",
-        };
+        let ext = if m.channel.spec().mime { "eml" } else { "json" };
         // Message ids are hex; keep anything else out of the path anyway.
         let safe: String =
             m.id.chars()
@@ -89,11 +85,12 @@ impl OutboxDir {
     }
 
     fn bytes(m: &Message) -> Result<Vec<u8>, DeliverError> {
-        match m.channel {
-            MessageChannel::Email | MessageChannel::Alert => crate::mime::email(m)
+        if m.channel.spec().mime {
+            crate::mime::email(m)
                 .map(|e| e.formatted())
-                .map_err(|e| DeliverError::Permanent(e.to_string())),
-            _ => serde_json::to_vec_pretty(m).map_err(|e| DeliverError::Permanent(e.to_string())),
+                .map_err(|e| DeliverError::Permanent(e.to_string()))
+        } else {
+            serde_json::to_vec_pretty(m).map_err(|e| DeliverError::Permanent(e.to_string()))
         }
     }
 
@@ -126,12 +123,25 @@ impl Deliver for OutboxDir {
     }
 }
 
+impl storeflow_app::dispatch::Carrier for OutboxDir {
+    fn carry<'a>(
+        &'a self,
+        m: &'a Message,
+        _to: storeflow_app::dispatch::Recipient<'a>,
+        now: jiff::Timestamp,
+    ) -> storeflow_app::dispatch::Carried<'a> {
+        let _ = now;
+        Box::pin(self.deliver(m))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use storeflow_core::model::channel::Channel;
     use storeflow_core::template::Rendered;
 
-    fn message(id: &str, channel: MessageChannel) -> Message {
+    fn message(id: &str, channel: Channel) -> Message {
         Message {
             id: id.into(),
             channel,
@@ -164,9 +174,9 @@ mod tests {
         let root = temp_root("shard");
         let out = OutboxDir::new(&root);
         for (id, ch) in [
-            ("3fa9c0", MessageChannel::Email),
-            ("3f0000", MessageChannel::Email),
-            ("a1b2c3", MessageChannel::Sms),
+            ("3fa9c0", Channel::Email),
+            ("3f0000", Channel::Email),
+            ("a1b2c3", Channel::Sms),
         ] {
             let d = out.write(&message(id, ch)).unwrap();
             assert!(matches!(d, Delivered::Sent(_)), "{d:?}");
@@ -193,11 +203,11 @@ mod tests {
     fn a_message_written_before_is_not_written_again_in_either_layout() {
         let root = temp_root("again");
         let out = OutboxDir::new(&root);
-        let m = message("0badc0de", MessageChannel::Email);
+        let m = message("0badc0de", Channel::Email);
         assert!(matches!(out.write(&m).unwrap(), Delivered::Sent(_)));
         assert!(matches!(out.write(&m).unwrap(), Delivered::Already(_)));
         // A file the flat layout wrote (an older version) counts as sent.
-        let old = message("feedbeef", MessageChannel::Email);
+        let old = message("feedbeef", Channel::Email);
         std::fs::write(
             root.join("email/feedbeef.eml"),
             b"written by an older version",

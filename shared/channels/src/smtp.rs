@@ -4,7 +4,6 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use storeflow_app::ports::{Deliver, DeliverError, Delivered};
-use storeflow_core::model::decision::MessageChannel;
 use storeflow_core::Message;
 
 /// An SMTP relay. Only email goes here; other channels are refused so the
@@ -112,7 +111,7 @@ impl Smtp {
 
 impl Deliver for Smtp {
     async fn deliver(&self, m: &Message) -> Result<Delivered, DeliverError> {
-        if !matches!(m.channel, MessageChannel::Email | MessageChannel::Alert) {
+        if !m.channel.spec().mime {
             return Err(DeliverError::Permanent(format!(
                 "SMTP carries email, not {}",
                 m.channel.as_str()
@@ -124,5 +123,17 @@ impl Deliver for Smtp {
             Err(e) if e.is_permanent() => Err(DeliverError::Permanent(e.to_string())),
             Err(e) => Err(DeliverError::Transient(e.to_string())),
         }
+    }
+}
+
+impl storeflow_app::dispatch::Carrier for Smtp {
+    fn carry<'a>(
+        &'a self,
+        m: &'a Message,
+        _to: storeflow_app::dispatch::Recipient<'a>,
+        now: jiff::Timestamp,
+    ) -> storeflow_app::dispatch::Carried<'a> {
+        let _ = now;
+        Box::pin(self.deliver(m))
     }
 }

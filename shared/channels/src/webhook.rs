@@ -24,7 +24,7 @@ use jiff::Timestamp;
 use sha2::Sha256;
 use std::time::Duration;
 use storeflow_app::ports::{DeliverError, Delivered};
-use storeflow_core::model::decision::MessageChannel;
+use storeflow_core::model::channel::Channel;
 use storeflow_core::Message;
 
 /// How long one POST may take, connection included: a receiver slower than
@@ -60,7 +60,7 @@ impl WebhookPoster {
 
     /// POSTs `m` (its `to` is the URL, its body the JSON) at `now`.
     pub async fn post(&self, m: &Message, now: Timestamp) -> Result<Delivered, DeliverError> {
-        if m.channel != MessageChannel::Webhook {
+        if m.channel != Channel::Webhook {
             return Err(DeliverError::Permanent(format!(
                 "the webhook poster carries webhooks, not {}",
                 m.channel.as_str()
@@ -182,6 +182,18 @@ pub fn verify(
         Ok(())
     } else {
         Err("no webhook-signature matches".into())
+    }
+}
+
+impl storeflow_app::dispatch::Carrier for WebhookPoster {
+    fn carry<'a>(
+        &'a self,
+        m: &'a Message,
+        _to: storeflow_app::dispatch::Recipient<'a>,
+        now: jiff::Timestamp,
+    ) -> storeflow_app::dispatch::Carried<'a> {
+        let _ = now;
+        Box::pin(self.post(m, now))
     }
 }
 

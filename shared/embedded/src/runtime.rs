@@ -7,12 +7,13 @@ use jiff::{SignedDuration, Timestamp};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use storeflow_app::dispatch::Router;
 use storeflow_app::panic_message;
 use storeflow_app::ports::StoreError;
-use storeflow_app::ports::{Deliver, DeliverError, Delivered};
+use storeflow_app::ports::{DeliverError, Delivered};
 use storeflow_app::App;
 use storeflow_channels::{OutboxDir, Smtp, WebhookPoster};
-use storeflow_core::model::decision::MessageChannel;
+use storeflow_core::model::channel::Channel;
 use storeflow_core::{Config, Decision, Event, Message};
 use storeflow_ingest::EnvOverrides;
 use storeflow_sqlite::dead_letters::{LetterKind, WakeOf};
@@ -95,8 +96,9 @@ pub struct Runtime {
     live: RwLock<Arc<Live>>,
     loader: Loader,
     env: EnvOverrides,
-    smtp: Option<Smtp>,
-    webhooks: Option<WebhookPoster>,
+    /// Carriers by channel: SMTP and webhook POSTs when configured, the
+    /// outbox folder for the rest.
+    router: Router,
     /// Messages a provider refused for now: (attempts, first refusal). Kept
     /// in memory: after a restart a message simply starts its backoff again.
     retries: std::sync::Mutex<std::collections::HashMap<String, (u32, Timestamp)>>,
@@ -140,21 +142,29 @@ impl Runtime {
             ),
             None => None,
         };
+        let outbox = opts.data_dir.join("outbox");
+        let mut router = Router::new(|_| "the outbox folder takes every channel".into())
+            .route(&Channel::ALL, Arc::new(OutboxDir::new(outbox.clone())));
+        if let Some(smtp) = smtp {
+            router = router.route(&[Channel::Email, Channel::Alert], Arc::new(smtp));
+        }
+        if let Some(poster) = webhooks {
+            router = router.route(&[Channel::Webhook], Arc::new(poster));
+        }
         let (stop, _) = watch::channel(false);
         let store = Arc::new(store);
         Ok(Arc::new(Runtime {
             acceptor: crate::accept::Acceptor::start(store.clone())?,
             store,
             clock,
-            outbox: OutboxDir::new(opts.data_dir.join("outbox")),
+            outbox: OutboxDir::new(outbox),
             admin: opts.admin,
             before_apply: opts.before_apply,
             data_dir: opts.data_dir,
             live: RwLock::new(Arc::new(Live::new(config, &opts.env))),
             loader,
             env: opts.env,
-            smtp,
-            webhooks,
+            router,
             retries: Default::default(),
             report,
             poke_inbox: Notify::new(),
@@ -647,11 +657,7 @@ impl Runtime {
     }
 
     async fn deliver(&self, m: &Message, now: Timestamp) -> Result<Delivered, DeliverError> {
-        match (m.channel, &self.smtp, &self.webhooks) {
-            (MessageChannel::Email | MessageChannel::Alert, Some(smtp), _) => smtp.deliver(m).await,
-            (MessageChannel::Webhook, _, Some(poster)) => poster.post(m, now).await,
-            _ => self.outbox.deliver(m).await,
-        }
+        self.router.carry(m, None, now).await
     }
 
     async fn outbox_worker(&self) {

@@ -433,7 +433,7 @@ impl Checks for StepChecks<'_, '_, '_> {
                 .err(self.file, &p, format!("unknown template {id:?}"));
         };
         let wrong = match used {
-            TemplateUse::Message(ch) => (!tpl.channel.matches(ch)).then(|| {
+            TemplateUse::Message(ch) => (tpl.channel != ch).then(|| {
                 format!(
                     "template {id:?} is for {}, this step sends {}",
                     tpl.channel.as_str(),

@@ -211,6 +211,17 @@ impl Profile {
         }
     }
 
+    /// Where a message on `ch` reaches this customer (none for channels
+    /// that do not go to the customer).
+    pub fn address(&self, ch: Channel) -> Option<String> {
+        use crate::model::channel::Address;
+        match ch.spec().address {
+            Address::Email => self.email().map(|e| e.to_string()),
+            Address::Phone => self.phone().map(|p| p.to_string()),
+            Address::Url | Address::Merchant => None,
+        }
+    }
+
     pub fn email(&self) -> Option<&Email> {
         self.email.as_ref().map(|s| &s.value)
     }
@@ -522,9 +533,7 @@ impl Profile {
     pub fn stage(&self, now: Timestamp, tz: &TimeZone, s: &Settings) -> (Stage, Option<Timestamp>) {
         let m = &self.metrics;
         let Some(last) = m.last_order_at else {
-            let sub = self.subscribed(Channel::Email)
-                || self.subscribed(Channel::Sms)
-                || self.subscribed(Channel::Whatsapp);
+            let sub = Channel::customer_channels().any(|c| self.subscribed(c));
             return (
                 if sub {
                     Stage::Subscriber

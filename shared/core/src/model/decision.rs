@@ -59,7 +59,7 @@ pub struct Decision {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SendDetails {
     /// `email`, `sms`, `whatsapp`, `webhook`, or `alert` (to the merchant).
-    pub channel: Option<MessageChannel>,
+    pub channel: Option<Channel>,
     pub template: Option<Arc<str>>,
     pub subject: Option<String>,
     pub to: Option<String>,
@@ -203,7 +203,7 @@ struct Wire {
     #[serde(default)]
     run: Option<Arc<str>>,
     #[serde(default)]
-    channel: Option<MessageChannel>,
+    channel: Option<Channel>,
     #[serde(default)]
     template: Option<Arc<str>>,
     #[serde(default)]
@@ -253,7 +253,7 @@ impl<'de> Deserialize<'de> for Decision {
 pub struct Message {
     /// Stable id (run and step): a channel adapter's send ledger key.
     pub id: String,
-    pub channel: MessageChannel,
+    pub channel: Channel,
     pub to: String,
     pub template: String,
     pub marketing: bool,
@@ -267,36 +267,6 @@ pub struct Message {
     pub flow: String,
     pub version: u32,
     pub step: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageChannel {
-    Email,
-    Sms,
-    Whatsapp,
-    Webhook,
-    Alert,
-}
-
-impl MessageChannel {
-    pub fn from_channel(c: Channel) -> Self {
-        match c {
-            Channel::Email => MessageChannel::Email,
-            Channel::Sms => MessageChannel::Sms,
-            Channel::Whatsapp => MessageChannel::Whatsapp,
-            Channel::Webhook => MessageChannel::Webhook,
-        }
-    }
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            MessageChannel::Email => "email",
-            MessageChannel::Sms => "sms",
-            MessageChannel::Whatsapp => "whatsapp",
-            MessageChannel::Webhook => "webhook",
-            MessageChannel::Alert => "alert",
-        }
-    }
 }
 
 #[cfg(test)]

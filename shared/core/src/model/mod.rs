@@ -7,6 +7,7 @@
 // First, so its `reason!` macro is in scope in the modules below.
 #[macro_use]
 pub mod reason;
+pub mod channel;
 pub mod decision;
 pub mod duration;
 pub mod event;

@@ -13,7 +13,7 @@
 pub mod config;
 
 use crate::customer::profile::Profile;
-use crate::model::event::Channel;
+use crate::model::channel::{Address, Channel, Unsubscribe};
 use crate::model::reason::{Part, Reason};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -59,22 +59,17 @@ impl PolicyConfig {
         let p = req.profile;
         let ch = req.channel;
         // Reachability, suppression and consent come first and never wait.
-        let has_address = match ch {
-            Channel::Email => p.email().is_some(),
-            Channel::Sms | Channel::Whatsapp => p.phone().is_some(),
-            Channel::Webhook => true,
+        let spec = ch.spec();
+        let has_address = match spec.address {
+            Address::Email => p.email().is_some(),
+            Address::Phone => p.phone().is_some(),
+            Address::Url | Address::Merchant => true,
         };
         // The common reasons are fixed texts per channel: no formatting and
         // no allocation (a consent skip comes about once per event).
         if !has_address {
             return Verdict::Skip {
-                reason: match ch {
-                    Channel::Email => "no email address for email",
-                    Channel::Sms => "no phone number for sms",
-                    Channel::Whatsapp => "no phone number for whatsapp",
-                    Channel::Webhook => "no phone number for webhook",
-                }
-                .into(),
+                reason: spec.no_address.into(),
             };
         }
         if let Some(why) = p.suppressed.get(&ch) {
@@ -82,32 +77,20 @@ impl PolicyConfig {
                 reason: format!("{} suppressed: {why}", ch.as_str()).into(),
             };
         }
-        if ch != Channel::Webhook {
+        if spec.consent {
             let status = p.consent(ch);
             if req.marketing && status != Some(crate::model::event::ConsentStatus::Subscribed) {
                 return Verdict::Skip {
-                    reason: match ch {
-                        Channel::Email => "no email marketing consent",
-                        Channel::Sms => "no sms marketing consent",
-                        Channel::Whatsapp => "no whatsapp marketing consent",
-                        Channel::Webhook => "no webhook marketing consent",
-                    }
-                    .into(),
+                    reason: spec.no_consent.into(),
                 };
             }
-            // An explicit opt-out from SMS / WhatsApp (STOP) holds every message.
+            // An explicit opt-out by reply (STOP) holds every message.
             if !req.marketing
-                && ch != Channel::Email
+                && spec.unsubscribe == Unsubscribe::Reply
                 && status == Some(crate::model::event::ConsentStatus::Unsubscribed)
             {
                 return Verdict::Skip {
-                    reason: match ch {
-                        Channel::Email => "email unsubscribed",
-                        Channel::Sms => "sms unsubscribed",
-                        Channel::Whatsapp => "whatsapp unsubscribed",
-                        Channel::Webhook => "webhook unsubscribed",
-                    }
-                    .into(),
+                    reason: spec.opted_out.into(),
                 };
             }
         }

@@ -21,41 +21,8 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields)]
 pub struct TemplateDef {
     pub id: String,
-    pub channel: TemplateChannel,
+    pub channel: Channel,
     pub locales: BTreeMap<String, Parts>,
-}
-
-/// Channels a template can be written for: the message channels, and
-/// `alert` for the merchant's own notices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TemplateChannel {
-    Email,
-    Sms,
-    Whatsapp,
-    Webhook,
-    Alert,
-}
-
-impl TemplateChannel {
-    pub fn matches(&self, ch: Channel) -> bool {
-        matches!(
-            (self, ch),
-            (TemplateChannel::Email, Channel::Email)
-                | (TemplateChannel::Sms, Channel::Sms)
-                | (TemplateChannel::Whatsapp, Channel::Whatsapp)
-                | (TemplateChannel::Webhook, Channel::Webhook)
-        )
-    }
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            TemplateChannel::Email => "email",
-            TemplateChannel::Sms => "sms",
-            TemplateChannel::Whatsapp => "whatsapp",
-            TemplateChannel::Webhook => "webhook",
-            TemplateChannel::Alert => "alert",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -86,15 +53,8 @@ impl Parts {
         }
     }
     /// Parts this channel needs, and parts it cannot use.
-    pub fn shape_errors(&self, ch: TemplateChannel) -> Vec<String> {
-        let (need, unused): (&[&str], &[&str]) = match ch {
-            TemplateChannel::Email => (&["subject", "html", "text"], &["body"]),
-            TemplateChannel::Sms | TemplateChannel::Whatsapp => {
-                (&["body"], &["subject", "preview", "html", "text"])
-            }
-            TemplateChannel::Webhook => (&["body"], &["subject", "preview", "html", "text"]),
-            TemplateChannel::Alert => (&["subject", "text"], &["body", "html", "preview"]),
-        };
+    pub fn shape_errors(&self, ch: Channel) -> Vec<String> {
+        let (need, unused) = (ch.spec().parts, ch.spec().unused_parts);
         let mut out = Vec::new();
         for n in need {
             if self.get(n).is_none() {
@@ -408,7 +368,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn one(channel: TemplateChannel, parts: Parts) -> Templates {
+    fn one(channel: Channel, parts: Parts) -> Templates {
         let mut locales = BTreeMap::new();
         locales.insert("en".to_string(), parts.clone());
         locales.insert("fr".to_string(), parts);
@@ -435,7 +395,7 @@ mod tests {
             ("{% set l = links %}{{ l.preferences }}", true),
             ("{{ links }}", true),
         ] {
-            let t = one(TemplateChannel::Sms, body(b));
+            let t = one(Channel::Sms, body(b));
             assert_eq!(t.reads_preferences("t"), reads, "{b}");
         }
     }
@@ -461,7 +421,7 @@ mod tests {
             ("{{ profile[k] }}", None),
             ("{% include 't/en/body' %}", None),
         ] {
-            let t = one(TemplateChannel::Sms, body(b));
+            let t = one(Channel::Sms, body(b));
             assert_eq!(t.profile_keys("t").cloned(), want, "{b}");
         }
     }
@@ -469,7 +429,7 @@ mod tests {
     #[test]
     fn missing_variables_are_errors_not_blanks() {
         let t = one(
-            TemplateChannel::Sms,
+            Channel::Sms,
             Parts {
                 body: Some("Hi {{ profile.first_name }}".into()),
                 ..Default::default()
@@ -478,7 +438,7 @@ mod tests {
         let err = t.render("t", "en", json!({"profile": {}})).unwrap_err();
         assert!(err.contains("undefined"), "{err}");
         let t = one(
-            TemplateChannel::Sms,
+            Channel::Sms,
             Parts {
                 body: Some(
                     "Hi {{ profile.first_name | default('there') }}, {{ 20 | money('EUR') }}"
@@ -499,7 +459,7 @@ mod tests {
     #[test]
     fn html_is_escaped_text_is_not() {
         let t = one(
-            TemplateChannel::Email,
+            Channel::Email,
             Parts {
                 subject: Some("{{ name }}".into()),
                 html: Some("<p>{{ name }}</p>".into()),
@@ -517,7 +477,7 @@ mod tests {
     #[test]
     fn locale_falls_back_to_language_then_store() {
         let t = one(
-            TemplateChannel::Sms,
+            Channel::Sms,
             Parts {
                 body: Some("x".into()),
                 ..Default::default()

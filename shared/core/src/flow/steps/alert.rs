@@ -2,10 +2,9 @@
 //! per run.
 
 use super::{Checks, Host, Next, Reads, StepKind, TemplateUse};
-use crate::model::decision::MessageChannel;
-use crate::model::event::Channel;
+use crate::model::channel::Channel;
 use crate::model::links;
-use crate::template::TemplateChannel;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -19,7 +18,7 @@ impl StepKind for AlertSpec {
         c.template(
             "template",
             &self.template,
-            TemplateUse::Only(TemplateChannel::Alert),
+            TemplateUse::Only(Channel::Alert),
         );
     }
 
@@ -38,7 +37,7 @@ impl StepKind for AlertSpec {
             super::outbound(
                 h,
                 msg_id,
-                MessageChannel::Alert,
+                Channel::Alert,
                 to,
                 self.template.clone(),
                 content,

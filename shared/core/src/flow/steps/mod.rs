@@ -21,7 +21,7 @@ use crate::model::event::Channel;
 use crate::model::reason::Reason;
 use crate::policy::Verdict;
 use crate::segment::condition::{Condition, PropertyMatch};
-use crate::template::{Rendered, TemplateChannel};
+use crate::template::Rendered;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -189,7 +189,7 @@ pub enum TemplateUse {
     /// Sent to the customer on this channel.
     Message(Channel),
     /// A merchant alert or a webhook body.
-    Only(TemplateChannel),
+    Only(Channel),
 }
 
 /// What checking a flow offers a step. Paths are relative to the step's
@@ -306,7 +306,7 @@ pub fn bucket(run: &str, step: &str, salt: &str) -> u64 {
 fn outbound<H: Host>(
     h: &mut H,
     msg_id: String,
-    channel: crate::model::decision::MessageChannel,
+    channel: crate::model::channel::Channel,
     to: String,
     template: String,
     content: Result<Rendered, String>,

@@ -2,7 +2,7 @@
 //! policy allow it now; deferred or skipped, with the reason, if not.
 
 use super::{Checks, Host, Next, Reads, StepKind, TemplateUse};
-use crate::model::decision::{Kind, Message, MessageChannel, SendDetails};
+use crate::model::decision::{Kind, Message, SendDetails};
 use crate::model::duration::Dur;
 use crate::model::event::Channel;
 use crate::model::links;
@@ -27,6 +27,14 @@ pub struct SendSpec {
 
 impl StepKind for SendSpec {
     fn check(&self, c: &mut dyn Checks) {
+        if !self.channel.spec().sendable {
+            let ch = self.channel.as_str();
+            c.err(
+                "channel",
+                format!("a send step cannot use {ch}; use an {ch} step"),
+            );
+            return;
+        }
         c.template("template", &self.template, TemplateUse::Message(self.channel));
     }
 
@@ -54,19 +62,13 @@ impl StepKind for SendSpec {
             Verdict::Send => {
                 match h.render(&self.template, self.channel) {
                     Ok((content, unsub)) => {
-                        let p = h.profile();
-                        let to = match self.channel {
-                            Channel::Email => p.email().map(|e| e.to_string()),
-                            Channel::Sms | Channel::Whatsapp => p.phone().map(|p| p.to_string()),
-                            Channel::Webhook => None,
-                        }
-                        .unwrap_or_default();
+                        let to = h.profile().address(self.channel).unwrap_or_default();
                         let msg_id = links::hex64(key);
                         h.note_sent(&msg_id);
                         h.note_contact(self.channel, marketing);
                         let mut d = h.decision(Kind::Message);
                         d.send = Some(Box::new(SendDetails {
-                            channel: Some(MessageChannel::from_channel(self.channel)),
+                            channel: Some(self.channel),
                             template: Some(self.template.clone()),
                             subject: content.subject.clone(),
                             to: Some(to.clone()),
@@ -79,7 +81,7 @@ impl StepKind for SendSpec {
                         });
                         d.message = Some(Box::new(Message {
                             id: msg_id,
-                            channel: MessageChannel::from_channel(self.channel),
+                            channel: self.channel,
                             to,
                             template: self.template.to_string(),
                             marketing,
@@ -135,7 +137,7 @@ impl SendSpec {
     /// The channel and template, for the step's decisions.
     fn details(&self) -> Box<SendDetails> {
         Box::new(SendDetails {
-            channel: Some(MessageChannel::from_channel(self.channel)),
+            channel: Some(self.channel),
             template: Some(self.template.clone()),
             ..Default::default()
         })

@@ -1,10 +1,9 @@
 //! `webhook`: posts to a URL of the merchant's, once per run.
 
 use super::{Checks, Host, Next, Reads, StepKind, TemplateUse};
-use crate::model::decision::MessageChannel;
-use crate::model::event::Channel;
+use crate::model::channel::Channel;
 use crate::model::links;
-use crate::template::{Rendered, TemplateChannel};
+use crate::template::Rendered;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,7 +22,7 @@ impl StepKind for WebhookSpec {
             c.err("url", format!("{:?} is not an http(s) URL", self.url));
         }
         if let Some(t) = &self.template {
-            c.template("template", t, TemplateUse::Only(TemplateChannel::Webhook));
+            c.template("template", t, TemplateUse::Only(Channel::Webhook));
         }
     }
 
@@ -43,7 +42,7 @@ impl StepKind for WebhookSpec {
             super::outbound(
                 h,
                 msg_id,
-                MessageChannel::Webhook,
+                Channel::Webhook,
                 self.url.clone(),
                 self.template.clone().unwrap_or_default(),
                 content,
