@@ -10,9 +10,9 @@
 //! imports it back, `tests/tests/import_cycles.rs` checks):
 //!
 //! - [`model`] — the vocabulary: the normalized event (`order_placed`, …,
-//!   custom), ids, decisions and their reasons, durations, local times,
-//!   countries' zones, signed links, and the limits an input value is
-//!   brought within.
+//!   custom), ids, the channels and what each needs (`channel`), decisions
+//!   and their reasons, durations, local times, countries' zones, signed
+//!   links, and the limits an input value is brought within.
 //! - [`config`] — a configuration directory's files parsed, checked and
 //!   compiled into one `Config`; `settings` is `store.yaml`.
 //! - [`customer`] — one customer's state: the profile (identity,
@@ -23,7 +23,8 @@
 //! - [`segment`] — the condition language (every evaluation returns the
 //!   next instant its value could change) and segments compiled to
 //!   evaluate only what an event can affect.
-//! - [`flow`] — flow definitions: triggers, entry rules, goals, steps.
+//! - [`flow`] — flow definitions: triggers, entry rules, goals; `flow::steps`
+//!   holds one file per step type (its shape, checks, reads and run).
 //! - [`policy`] — the one contact policy over every flow and channel, and
 //!   its configuration.
 //! - [`template`] — rendering messages, over a context converted lazily.

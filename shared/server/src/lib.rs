@@ -3,8 +3,9 @@
 //! The local HTTP server: every request goes to the ingest
 //! [`Router`](storeflow_ingest::Router) with the raw body and headers, over
 //! an in-memory delivery store; what is accepted goes to a sink (the local
-//! runtime's engine, or a test). `storeflow ingest --listen ADDR` runs it;
-//! `storeflow serve` will reuse it.
+//! runtime's engine, or a test). `storeflow ingest --listen ADDR` runs it.
+//! Its [`request`] is the one conversion of an HTTP request into an ingest
+//! request: `storeflow serve` and the ingest Lambda use it too.
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
