@@ -1,6 +1,7 @@
-//! The application services (`storeflow-app`) over the in-memory adapter:
-//! the same decisions as the simulator, and no lost update when two inputs
-//! for one customer race.
+//! The application services (`storeflow-app`): over SQLite with the
+//! embedded runtime's timer reads, the same decisions as the simulator
+//! (`App` over the memory adapter); and no lost update when two inputs for
+//! one customer race.
 
 use jiff::Timestamp;
 use serde_json::json;
@@ -25,67 +26,6 @@ fn starter_week() -> Vec<SimLine> {
     lines
 }
 
-/// What a runtime's timer wheel does: fires due wake-ups and campaign
-/// starts, earliest first, up to `until`.
-async fn run_timers(
-    app: &App<Memory>,
-    campaigns: &mut Vec<(Timestamp, String, String)>,
-    until: Timestamp,
-    out: &mut Vec<(Timestamp, String, String)>,
-) {
-    loop {
-        let customer = app.store.with(|i| {
-            i.wakes
-                .iter()
-                .min_by_key(|(p, t)| (**t, (*p).clone()))
-                .map(|(p, t)| (*t, p.clone()))
-        });
-        let shop = app
-            .store
-            .with(|i| i.shop_wakes.iter().next().map(|(s, t)| (*t, s.clone())));
-        let camp = campaigns.first().map(|c| c.0);
-        let next = [
-            customer.as_ref().map(|c| c.0),
-            shop.as_ref().map(|s| s.0),
-            camp,
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let Some(next) = next.filter(|t| *t <= until) else {
-            return;
-        };
-        let applied = if camp == Some(next) {
-            let (_, flow, segment) = campaigns.remove(0);
-            let members: Vec<(ShopId, ProfileId)> = app.store.with(|i| {
-                let mut m: Vec<_> = i
-                    .customers
-                    .values()
-                    .filter(|(c, _)| c.segments.is_member(&segment))
-                    .map(|(c, _)| (c.profile.shop.clone(), c.profile.id.clone()))
-                    .collect();
-                m.sort();
-                m
-            });
-            let mut all = Vec::new();
-            for (s, p) in members {
-                all.extend(app.campaign(&s, &p, &flow, next).await.unwrap().decisions);
-            }
-            all
-        } else if customer.as_ref().is_some_and(|c| c.0 == next) {
-            let (_, p) = customer.unwrap();
-            app.store.with(|i| i.wakes.remove(&p));
-            let shop = app.store.with(|i| i.customers[&p].0.profile.shop.clone());
-            app.wake(&shop, &p, next).await.unwrap().decisions
-        } else {
-            let (_, s) = shop.unwrap();
-            app.store.with(|i| i.shop_wakes.remove(&s));
-            app.shop_wake(&s, next).await.unwrap().decisions
-        };
-        record(&applied, out);
-    }
-}
-
 fn record(ds: &[storeflow_core::Decision], out: &mut Vec<(Timestamp, String, String)>) {
     for d in ds.iter().filter(|d| d.kind == Kind::Message) {
         out.push((
@@ -94,38 +34,6 @@ fn record(ds: &[storeflow_core::Decision], out: &mut Vec<(Timestamp, String, Str
             d.template().unwrap().to_string(),
         ));
     }
-}
-
-#[tokio::test]
-async fn app_on_memory_sends_what_the_simulator_sends() {
-    let until = ts("2026-12-31T00:00:00Z");
-    let lines = starter_week();
-    let mut expected = Vec::new();
-    record(
-        &storeflow_app::simulate::run(Engine::new(starter()), lines.clone(), Some(until)),
-        &mut expected,
-    );
-    assert!(expected.len() > 20, "the starter week sends messages");
-
-    let engine = Engine::new(starter());
-    let mut campaigns: Vec<_> = engine
-        .campaigns()
-        .into_iter()
-        .map(|(f, s, t)| (t, f, s))
-        .collect();
-    campaigns.sort();
-    let app = App::new(engine, Memory::new());
-    let mut got = Vec::new();
-    for l in lines {
-        run_timers(&app, &mut campaigns, l.at, &mut got).await;
-        let applied = app.event(l.event, l.at).await.unwrap();
-        record(&applied.decisions, &mut got);
-    }
-    run_timers(&app, &mut campaigns, until, &mut got).await;
-    assert_eq!(got, expected);
-    // Every message sent is in the outbox, once.
-    let outbox = app.store.with(|i| i.outbox.len());
-    assert_eq!(outbox, expected.len());
 }
 
 #[tokio::test]
