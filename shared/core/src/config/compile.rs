@@ -2,6 +2,8 @@
 //! conditions read the history, the properties they read, and how long the
 //! history keeps each event name.
 
+use super::settings::Settings;
+use super::EventFacts;
 use crate::customer::history::Keep;
 use crate::flow::steps::{Reads, LOOKBACK_DAYS};
 use crate::flow::FlowDef;
@@ -92,4 +94,124 @@ pub(crate) fn retention_table(
         }
     }
     t
+}
+
+/// The flows in priority order, by trigger kind, and what each event name
+/// means to the configuration (its [`EventFacts`]).
+pub(crate) struct Compiled {
+    pub by_priority: Vec<Arc<FlowDef>>,
+    pub by_segment: Vec<Arc<FlowDef>>,
+    pub by_date: Vec<Arc<FlowDef>>,
+    pub facts: NameMap<EventFacts>,
+}
+
+/// Compiles a checked configuration's segments and flows.
+pub(crate) fn compile(
+    settings: &Settings,
+    segments: &SegmentSet,
+    by_id: &BTreeMap<String, BTreeMap<u32, Arc<FlowDef>>>,
+) -> Compiled {
+    let retention = retention_table(segments, by_id);
+    let mut by_priority: Vec<Arc<FlowDef>> = by_id
+        .values()
+        .filter_map(|v| v.values().next_back())
+        .filter(|f| f.enabled)
+        .cloned()
+        .collect();
+    by_priority.sort_by_key(|f| {
+        (
+            settings.policy.rank(&f.priority).unwrap_or(usize::MAX),
+            f.id.clone(),
+        )
+    });
+    let mut facts: NameMap<EventFacts> = NameMap::default();
+    for (name, keep) in retention {
+        facts.entry(name).or_default().keep = Some(keep);
+    }
+    for f in &by_priority {
+        if let Some(e) = &f.trigger.event {
+            let x = facts.entry(e.clone()).or_default();
+            x.triggers.push(f.clone());
+            x.reads_props |= !f.trigger.filter.is_empty() || f.trigger.key.is_some();
+        }
+    }
+    for name in segments.event_names() {
+        facts.entry(name.to_string()).or_default().reads_fingerprint =
+            segments.reads_fingerprint(name);
+    }
+    // Per name, the top-level properties that tests of kept events read
+    // (`None` once some test reads the whole object).
+    let mut kept_keys: NameMap<Option<BTreeSet<String>>> = NameMap::default();
+    for c in history_conditions(segments, by_id) {
+        c.walk(&mut |c| {
+            if let Condition::Event(ec) = c {
+                if !ec.filter.is_empty() {
+                    let x = facts.entry(ec.event.clone()).or_default();
+                    x.reads_props = true;
+                    x.history_props = true;
+                    note_top_keys(
+                        &mut kept_keys,
+                        &ec.event,
+                        ec.filter.iter().map(|m| m.path.as_str()),
+                    );
+                }
+            }
+        });
+    }
+    let by_segment = by_priority
+        .iter()
+        .filter(|f| f.trigger.segment_enter.is_some() || f.trigger.segment_exit.is_some())
+        .cloned()
+        .collect();
+    let by_date = by_priority
+        .iter()
+        .filter(|f| f.trigger.date.is_some())
+        .cloned()
+        .collect();
+    for f in by_id.values().flat_map(|v| v.values()) {
+        let waits = step_reads(f).events.into_iter().map(|(m, _)| m);
+        for m in f.goals.iter().map(|g| g.view()).chain(waits) {
+            let x = facts.entry(m.event.to_string()).or_default();
+            x.ends_or_resumes_runs = true;
+            if !m.filter.is_empty() || !m.same.is_empty() {
+                x.reads_props = true;
+                x.history_props = true;
+                let filters = m.filter.iter().map(|f| f.path.as_str());
+                note_top_keys(
+                    &mut kept_keys,
+                    m.event,
+                    filters.chain(m.same.iter().map(|p| p.as_str())),
+                );
+            }
+        }
+    }
+    // What reads these events as they come reads the same keys and
+    // the triggers' filters and run keys.
+    let mut read_keys = kept_keys.clone();
+    for f in &by_priority {
+        if let Some(e) = &f.trigger.event {
+            let paths = f.trigger.filter.iter().map(|m| m.path.as_str());
+            note_top_keys(&mut read_keys, e, paths.chain(f.trigger.key.as_deref()));
+        }
+    }
+    let single = |keys: Option<BTreeSet<String>>| match keys {
+        Some(ks) if ks.len() == 1 => ks.into_iter().next().map(|k| Arc::from(k.as_str())),
+        _ => None,
+    };
+    for (name, keys) in kept_keys {
+        if let Some(x) = facts.get_mut(&name) {
+            x.history_key = single(keys);
+        }
+    }
+    for (name, keys) in read_keys {
+        if let Some(x) = facts.get_mut(&name) {
+            x.props_key = single(keys);
+        }
+    }
+    Compiled {
+        by_priority,
+        by_segment,
+        by_date,
+        facts,
+    }
 }

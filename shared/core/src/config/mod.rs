@@ -14,10 +14,9 @@ use crate::config::settings::Settings;
 use crate::customer::history::{Keep, Retention};
 use crate::flow::FlowDef;
 use crate::model::links::NameMap;
-use crate::segment::condition::Condition;
 use crate::segment::{SegmentDef, SegmentSet};
 use crate::template::{TemplateDef, Templates};
-use compile::{history_conditions, note_top_keys, retention_table};
+use compile::{compile, Compiled};
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -148,6 +147,67 @@ impl Retention for Config {
     }
 }
 
+/// A configuration directory's files, each parsed into its type; what did
+/// not parse is in `errs`.
+struct Files {
+    errs: Vec<ConfigError>,
+    settings: Option<Settings>,
+    segs: Vec<(String, SegmentDef)>,
+    flows: Vec<(String, FlowDef)>,
+    tmpls: Vec<(String, TemplateDef)>,
+    /// Segments whose file did not parse: references to them are not
+    /// reported again as unknown.
+    broken_segments: Vec<String>,
+}
+
+impl Files {
+    fn read(sources: &[Source]) -> Files {
+        let mut errs = Vec::new();
+        let mut settings: Option<Settings> = None;
+        let mut segs: Vec<(String, SegmentDef)> = Vec::new();
+        let mut flows: Vec<(String, FlowDef)> = Vec::new();
+        let mut tmpls: Vec<(String, TemplateDef)> = Vec::new();
+        let mut broken_segments: Vec<String> = Vec::new();
+        for src in sources {
+            let p = src.path.replace('\\', "/");
+            let is_yaml = p.ends_with(".yaml") || p.ends_with(".yml");
+            if !is_yaml {
+                continue;
+            }
+            if p == "store.yaml" || p == "store.yml" {
+                settings = parse(src, &mut errs);
+            } else if p.starts_with("segments/") {
+                match parse::<SegmentDef>(src, &mut errs) {
+                    Some(s) => segs.push((src.path.clone(), s)),
+                    None => broken_segments.push(file_stem(&p)),
+                }
+            } else if p.starts_with("flows/") {
+                if let Some(f) = parse::<FlowDef>(src, &mut errs) {
+                    flows.push((src.path.clone(), f));
+                }
+            } else if p.starts_with("templates/") {
+                if let Some(t) = parse::<TemplateDef>(src, &mut errs) {
+                    tmpls.push((src.path.clone(), t));
+                }
+            } else {
+                errs.push(ConfigError {
+                file: src.path.clone(),
+                path: String::new(),
+                message: "not a configuration file: expected store.yaml, segments/, flows/ or templates/".into(),
+            });
+            }
+        }
+        Files {
+            errs,
+            settings,
+            segs,
+            flows,
+            tmpls,
+            broken_segments,
+        }
+    }
+}
+
 fn parse<T: DeserializeOwned>(src: &Source, errs: &mut Vec<ConfigError>) -> Option<T> {
     let de = serde_norway::Deserializer::from_str(&src.text);
     match serde_path_to_error::deserialize::<_, T>(de) {
@@ -199,44 +259,15 @@ impl Config {
         sources: Vec<Source>,
         link_secret: Vec<u8>,
     ) -> Result<Config, ConfigErrors> {
-        let mut errs = Vec::new();
-        let mut settings: Option<Settings> = None;
-        let mut segs: Vec<(String, SegmentDef)> = Vec::new();
-        let mut flows: Vec<(String, FlowDef)> = Vec::new();
-        let mut tmpls: Vec<(String, TemplateDef)> = Vec::new();
+        let Files {
+            mut errs,
+            settings,
+            segs,
+            mut flows,
+            tmpls,
+            broken_segments,
+        } = Files::read(&sources);
         let mut files = BTreeMap::new();
-        // Segments whose file did not parse: references to them are not
-        // reported again as unknown.
-        let mut broken_segments: Vec<String> = Vec::new();
-        for src in &sources {
-            let p = src.path.replace('\\', "/");
-            let is_yaml = p.ends_with(".yaml") || p.ends_with(".yml");
-            if !is_yaml {
-                continue;
-            }
-            if p == "store.yaml" || p == "store.yml" {
-                settings = parse(src, &mut errs);
-            } else if p.starts_with("segments/") {
-                match parse::<SegmentDef>(src, &mut errs) {
-                    Some(s) => segs.push((src.path.clone(), s)),
-                    None => broken_segments.push(file_stem(&p)),
-                }
-            } else if p.starts_with("flows/") {
-                if let Some(f) = parse::<FlowDef>(src, &mut errs) {
-                    flows.push((src.path.clone(), f));
-                }
-            } else if p.starts_with("templates/") {
-                if let Some(t) = parse::<TemplateDef>(src, &mut errs) {
-                    tmpls.push((src.path.clone(), t));
-                }
-            } else {
-                errs.push(ConfigError {
-                    file: src.path.clone(),
-                    path: String::new(),
-                    message: "not a configuration file: expected store.yaml, segments/, flows/ or templates/".into(),
-                });
-            }
-        }
         let Some(settings) = settings else {
             if !errs.iter().any(|e| e.file.starts_with("store.y")) {
                 errs.push(ConfigError {
@@ -330,103 +361,12 @@ impl Config {
             return Err(ConfigErrors(errs));
         }
         let segments = segment_set.expect("no errors means segments compiled");
-        let retention = retention_table(&segments, &by_id);
-        let mut by_priority: Vec<Arc<FlowDef>> = by_id
-            .values()
-            .filter_map(|v| v.values().next_back())
-            .filter(|f| f.enabled)
-            .cloned()
-            .collect();
-        by_priority.sort_by_key(|f| {
-            (
-                settings.policy.rank(&f.priority).unwrap_or(usize::MAX),
-                f.id.clone(),
-            )
-        });
-        let mut facts: NameMap<EventFacts> = NameMap::default();
-        for (name, keep) in retention {
-            facts.entry(name).or_default().keep = Some(keep);
-        }
-        for f in &by_priority {
-            if let Some(e) = &f.trigger.event {
-                let x = facts.entry(e.clone()).or_default();
-                x.triggers.push(f.clone());
-                x.reads_props |= !f.trigger.filter.is_empty() || f.trigger.key.is_some();
-            }
-        }
-        for name in segments.event_names() {
-            facts.entry(name.to_string()).or_default().reads_fingerprint =
-                segments.reads_fingerprint(name);
-        }
-        // Per name, the top-level properties that tests of kept events read
-        // (`None` once some test reads the whole object).
-        let mut kept_keys: NameMap<Option<BTreeSet<String>>> = NameMap::default();
-        for c in history_conditions(&segments, &by_id) {
-            c.walk(&mut |c| {
-                if let Condition::Event(ec) = c {
-                    if !ec.filter.is_empty() {
-                        let x = facts.entry(ec.event.clone()).or_default();
-                        x.reads_props = true;
-                        x.history_props = true;
-                        note_top_keys(
-                            &mut kept_keys,
-                            &ec.event,
-                            ec.filter.iter().map(|m| m.path.as_str()),
-                        );
-                    }
-                }
-            });
-        }
-        let by_segment = by_priority
-            .iter()
-            .filter(|f| f.trigger.segment_enter.is_some() || f.trigger.segment_exit.is_some())
-            .cloned()
-            .collect();
-        let by_date = by_priority
-            .iter()
-            .filter(|f| f.trigger.date.is_some())
-            .cloned()
-            .collect();
-        for f in by_id.values().flat_map(|v| v.values()) {
-            let waits = compile::step_reads(f).events.into_iter().map(|(m, _)| m);
-            for m in f.goals.iter().map(|g| g.view()).chain(waits) {
-                let x = facts.entry(m.event.to_string()).or_default();
-                x.ends_or_resumes_runs = true;
-                if !m.filter.is_empty() || !m.same.is_empty() {
-                    x.reads_props = true;
-                    x.history_props = true;
-                    let filters = m.filter.iter().map(|f| f.path.as_str());
-                    note_top_keys(
-                        &mut kept_keys,
-                        m.event,
-                        filters.chain(m.same.iter().map(|p| p.as_str())),
-                    );
-                }
-            }
-        }
-        // What reads these events as they come reads the same keys and
-        // the triggers' filters and run keys.
-        let mut read_keys = kept_keys.clone();
-        for f in &by_priority {
-            if let Some(e) = &f.trigger.event {
-                let paths = f.trigger.filter.iter().map(|m| m.path.as_str());
-                note_top_keys(&mut read_keys, e, paths.chain(f.trigger.key.as_deref()));
-            }
-        }
-        let single = |keys: Option<BTreeSet<String>>| match keys {
-            Some(ks) if ks.len() == 1 => ks.into_iter().next().map(|k| Arc::from(k.as_str())),
-            _ => None,
-        };
-        for (name, keys) in kept_keys {
-            if let Some(x) = facts.get_mut(&name) {
-                x.history_key = single(keys);
-            }
-        }
-        for (name, keys) in read_keys {
-            if let Some(x) = facts.get_mut(&name) {
-                x.props_key = single(keys);
-            }
-        }
+        let Compiled {
+            by_priority,
+            by_segment,
+            by_date,
+            facts,
+        } = compile(&settings, &segments, &by_id);
         Ok(Config {
             settings,
             segments,
