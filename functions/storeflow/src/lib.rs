@@ -282,34 +282,16 @@ fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
                     return Ok(1);
                 }
             };
-            let text = std::fs::read_to_string(&events)
+            let file = std::fs::File::open(&events)
                 .with_context(|| format!("reading {}", events.display()))?;
-            let lines = match parse_lines(&text) {
-                Ok(l) => l,
-                Err(msgs) => {
-                    for m in msgs {
-                        writeln!(err, "{}:{m}", events.display())?;
-                    }
-                    return Ok(1);
-                }
-            };
             // Deliveries are replayed as captured: no signature check.
             let router = Router::new(IngestConfig::from_settings(
                 &cfg.settings,
                 &EnvOverrides::default(),
             ));
-            let inputs = match replay::inputs(lines, &router) {
-                Ok(i) => i,
-                Err(msgs) => {
-                    for m in msgs {
-                        writeln!(err, "{}:{m}", events.display())?;
-                    }
-                    return Ok(1);
-                }
-            };
             let mut out = std::io::BufWriter::new(out);
             let mut failed: Option<std::io::Error> = None;
-            replay::run(Engine::new(cfg), inputs, until, &mut |o| {
+            let ran = replay::simulate(file, &router, Engine::new(cfg), until, &mut |o| {
                 if failed.is_some() {
                     return;
                 }
@@ -327,7 +309,14 @@ fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
                 if let Err(e) = res {
                     failed = Some(e);
                 }
-            });
+            })
+            .with_context(|| format!("reading {}", events.display()))?;
+            if let Err(msgs) = ran {
+                for m in msgs {
+                    writeln!(err, "{}:{m}", events.display())?;
+                }
+                return Ok(1);
+            }
             if let Some(e) = failed {
                 return Err(e).context("writing decisions");
             }
