@@ -290,35 +290,37 @@ fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
                 &EnvOverrides::default(),
             ));
             let mut out = std::io::BufWriter::new(out);
-            let mut failed: Option<std::io::Error> = None;
-            let ran = replay::simulate(file, &router, Engine::new(cfg), until, &mut |o| {
-                if failed.is_some() {
-                    return;
-                }
-                let res = match o {
-                    replay::Output::Decision(mut d) => {
-                        if !bodies {
-                            d.message = None;
+            let ran = replay::simulate(
+                file,
+                &router,
+                Engine::new(cfg),
+                until,
+                &mut |w, o| {
+                    match o {
+                        replay::Output::Decision(mut d) => {
+                            if !bodies {
+                                d.message = None;
+                            }
+                            serde_json::to_writer(&mut *w, &d)
                         }
-                        serde_json::to_writer(&mut out, &d)
+                        replay::Output::Privacy(v) => serde_json::to_writer(&mut *w, &v),
+                    }?;
+                    writeln!(w)
+                },
+                &mut out,
+            );
+            match ran {
+                Ok(Ok(())) => {}
+                Ok(Err(msgs)) => {
+                    for m in msgs {
+                        writeln!(err, "{}:{m}", events.display())?;
                     }
-                    replay::Output::Privacy(v) => serde_json::to_writer(&mut out, &v),
+                    return Ok(1);
                 }
-                .map_err(std::io::Error::from)
-                .and_then(|_| writeln!(out));
-                if let Err(e) = res {
-                    failed = Some(e);
+                Err(replay::Error::Read(e)) => {
+                    return Err(e).with_context(|| format!("reading {}", events.display()))
                 }
-            })
-            .with_context(|| format!("reading {}", events.display()))?;
-            if let Err(msgs) = ran {
-                for m in msgs {
-                    writeln!(err, "{}:{m}", events.display())?;
-                }
-                return Ok(1);
-            }
-            if let Some(e) = failed {
-                return Err(e).context("writing decisions");
+                Err(replay::Error::Write(e)) => return Err(e).context("writing decisions"),
             }
             out.flush()?;
             Ok(0)

@@ -3,15 +3,12 @@
 //! (minus signature checks), replayed together on the virtual clock.
 //!
 //! The file is streamed, never held: memory grows with the number of
-//! customers, not with the length of the input. A first pass parses and
-//! normalizes every line, so that every bad line is reported before
-//! anything runs; a second pass feeds the simulator. A file whose arrival
-//! times are out of order keeps only where each line starts (and when it
-//! arrives), sorts that, and reads each line again from its place.
+//! customers, not with the length of the input (see [`simulate`]).
 
 use jiff::Timestamp;
 use serde_json::{json, Value};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use storeflow_app::simulate::{SimLine, Simulator};
 use storeflow_core::customer::privacy::PrivacyRequest;
 use storeflow_core::model::decision::Decision;
@@ -147,20 +144,6 @@ impl Replay {
     }
 }
 
-/// Runs inputs already in arrival order, then the clock to `until`.
-pub fn run(
-    engine: Engine,
-    inputs: impl IntoIterator<Item = (Timestamp, Input)>,
-    until: Option<Timestamp>,
-    sink: &mut dyn FnMut(Output),
-) {
-    let mut r = Replay::new(engine);
-    for (at, input) in inputs {
-        r.input(at, input, sink);
-    }
-    r.finish(until, sink);
-}
-
 /// Where a line is in the file, and when it arrives: enough to sort the
 /// lines and read each again.
 #[derive(Debug, Clone, Copy)]
@@ -211,13 +194,6 @@ impl<R: Read + Seek> Lines<R> {
         }
     }
 
-    fn rewind(&mut self) -> io::Result<()> {
-        self.r.rewind()?;
-        self.number = 0;
-        self.pos = 0;
-        Ok(())
-    }
-
     /// The next line worth parsing, if any.
     fn next(&mut self) -> io::Result<Option<Read1<'_>>> {
         loop {
@@ -262,31 +238,180 @@ impl<R: Read + Seek> Lines<R> {
     }
 }
 
-/// Replays a JSON Lines file (see [`Line`]) and runs the clock on to
-/// `until`, handing each output to `sink` as it is made. Bad lines are all
-/// found before anything runs: then nothing is handed to `sink`, and the
-/// error is every bad line's `number: message` (parse errors first; lines
-/// that fail normalization only when every line parses).
+/// Why a simulation stopped short: the input could not be read, or the
+/// output written.
+#[derive(Debug)]
+pub enum Error {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Output held until the whole input is known to be good: an unnamed
+/// temporary file (in memory where none can be made), so that memory does
+/// not grow with the number of decisions.
+enum Spool {
+    File(io::BufWriter<File>),
+    Memory(Vec<u8>),
+}
+
+impl Spool {
+    fn new() -> Spool {
+        match temp_file() {
+            Ok(f) => Spool::File(io::BufWriter::with_capacity(1 << 16, f)),
+            Err(_) => Spool::Memory(Vec::new()),
+        }
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Spool::File(w) => w,
+            Spool::Memory(v) => v,
+        }
+    }
+
+    /// Everything written, copied to `out`.
+    fn copy_to(self, out: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Spool::File(w) => {
+                let mut f = w.into_inner().map_err(|e| e.into_error())?;
+                f.rewind()?;
+                io::copy(&mut f, out)?;
+            }
+            Spool::Memory(v) => out.write_all(&v)?,
+        }
+        Ok(())
+    }
+}
+
+/// A file that is gone from its directory once opened (on Unix; elsewhere
+/// it stays until removed below, when it is closed).
+fn temp_file() -> io::Result<File> {
+    let dir = std::env::temp_dir();
+    for n in 0..100 {
+        let path = dir.join(format!(".storeflow-simulate-{}-{n}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => {
+                // Unix lets an open file lose its name; where that fails the
+                // file is kept rather than the output lost.
+                let _ = std::fs::remove_file(&path);
+                return Ok(f);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("no free temporary file name"))
+}
+
+/// A run that may still have to be thrown away: the simulator and the
+/// output it printed so far.
+struct Attempt {
+    replay: Replay,
+    spool: Spool,
+    failed: Option<io::Error>,
+    /// A panic of the simulator: it is the run's end, once the rest of the
+    /// lines are checked and what was printed before it is handed out.
+    panicked: Option<Box<dyn std::any::Any + Send>>,
+}
+
+impl Attempt {
+    fn new(engine: &Engine) -> Attempt {
+        Attempt {
+            replay: Replay::new(engine.clone()),
+            spool: Spool::new(),
+            failed: None,
+            panicked: None,
+        }
+    }
+
+    fn feed(&mut self, at: Timestamp, input: Input, print: &mut Print<'_>) {
+        if self.panicked.is_some() {
+            return;
+        }
+        let (replay, spool, failed) = (&mut self.replay, &mut self.spool, &mut self.failed);
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            replay.input(at, input, &mut |o| {
+                if failed.is_none() {
+                    *failed = print(spool.writer(), o).err();
+                }
+            })
+        }));
+        self.panicked = run.err();
+    }
+
+    /// Runs the clock on to `until`, then hands the output to `out`.
+    fn finish(
+        self,
+        until: Option<Timestamp>,
+        print: &mut Print<'_>,
+        out: &mut dyn Write,
+    ) -> Result<(), Error> {
+        let Attempt {
+            replay,
+            mut spool,
+            mut failed,
+            panicked,
+        } = self;
+        if panicked.is_none() {
+            replay.finish(until, &mut |o| {
+                if failed.is_none() {
+                    failed = print(spool.writer(), o).err();
+                }
+            });
+        }
+        if let Some(e) = failed {
+            return Err(Error::Write(e));
+        }
+        spool.copy_to(out).map_err(Error::Write)?;
+        if let Some(p) = panicked {
+            let _ = out.flush();
+            std::panic::resume_unwind(p);
+        }
+        Ok(())
+    }
+}
+
+/// Writes one output (a JSON line).
+pub type Print<'a> = dyn FnMut(&mut dyn Write, Output) -> io::Result<()> + 'a;
+
+/// Replays a JSON Lines file (see [`Line`]), runs the clock on to `until`
+/// and writes every output to `out` with `print`. Bad lines are all found
+/// before anything is written: then `out` gets nothing, and the error is
+/// every bad line's `number: message` (parse errors first; lines that fail
+/// normalization only when every line parses).
+///
+/// One pass when the arrival times are in order: each line is parsed,
+/// normalized and run at once, the output held aside (a temporary file)
+/// until the end shows that no line was bad. Out of order, the first pass
+/// keeps only each line's arrival time, number and place; they are sorted
+/// (stably) and a second pass reads each line again from its place.
 pub fn simulate<R: Read + Seek>(
     file: R,
     router: &Router,
     engine: Engine,
     until: Option<Timestamp>,
-    sink: &mut dyn FnMut(Output),
-) -> io::Result<Result<(), Vec<String>>> {
+    print: &mut Print<'_>,
+    out: &mut dyn Write,
+) -> Result<Result<(), Vec<String>>, Error> {
     let mut lines = Lines::new(file);
-    // First pass: parse and normalize every line, keep nothing but errors
-    // (and places, should the arrival times turn out to be out of order).
     let (mut bad, mut refused) = (Vec::new(), Vec::new());
     let mut places = Vec::new();
     let mut last = Timestamp::MIN;
     let mut in_order = true;
     let mut store = MemoryStore::keys_only();
-    while let Some(l) = lines.next()? {
+    // Dropped at the first bad line, or once the lines are out of order.
+    let mut attempt = Some(Attempt::new(&engine));
+    while let Some(l) = lines.next().map_err(Error::Read)? {
         let line = match Line::parse(l.text) {
             Ok(line) => line,
             Err(e) => {
                 bad.push(format!("{}: {e}", l.number));
+                attempt = None;
                 continue;
             }
         };
@@ -299,59 +424,68 @@ pub fn simulate<R: Read + Seek>(
         });
         in_order &= at >= last;
         last = last.max(at);
-        // Out of order, normalization waits for the sorted pass.
-        if in_order {
-            if let Err(e) = normalize(line, router, &mut store, &mut |_, _| {}) {
-                refused.push(format!("{}: {e}", l.number));
-            }
+        if !in_order {
+            // Normalization waits for the sorted pass.
+            attempt = None;
+            continue;
+        }
+        if let Err(e) = step(line, router, &mut store, &mut attempt, print) {
+            refused.push(format!("{}: {e}", l.number));
         }
     }
     if !bad.is_empty() {
         return Ok(Err(bad));
     }
-    let mut replay = Replay::new(engine);
-    let mut feed = |line: Line, store: &mut MemoryStore, replay: &mut Replay| {
-        normalize(line, router, store, &mut |at, input| {
-            replay.input(at, input, &mut *sink)
-        })
-    };
-    if in_order {
-        if !refused.is_empty() {
-            return Ok(Err(refused));
-        }
-        drop(places);
-        // Second pass: the same lines, fed to the simulator as they come.
-        lines.rewind()?;
-        let mut store = MemoryStore::keys_only();
-        while let Some(l) = lines.next()? {
-            let line = Line::parse(l.text).map_err(|e| reread(l.number, e))?;
-            feed(line, &mut store, &mut replay).map_err(|e| reread(l.number, e))?;
-        }
-    } else {
+    if !in_order {
+        drop(store);
         // Stable: lines arriving at one instant keep their file order.
         places.sort_by_key(|p| p.at);
         let mut store = MemoryStore::keys_only();
+        attempt = Some(Attempt::new(&engine));
         for p in &places {
-            let line = Line::parse(lines.at(p)?).map_err(|e| reread(p.number, e))?;
-            if let Err(e) = normalize(line, router, &mut store, &mut |_, _| {}) {
+            let text = lines.at(p).map_err(Error::Read)?;
+            let line = Line::parse(text).map_err(|e| reread(p.number, e))?;
+            if let Err(e) = step(line, router, &mut store, &mut attempt, print) {
                 refused.push(format!("{}: {e}", p.number));
             }
         }
-        if !refused.is_empty() {
-            return Ok(Err(refused));
-        }
-        let mut store = MemoryStore::keys_only();
-        for p in &places {
-            let line = Line::parse(lines.at(p)?).map_err(|e| reread(p.number, e))?;
-            feed(line, &mut store, &mut replay).map_err(|e| reread(p.number, e))?;
-        }
     }
-    replay.finish(until, sink);
+    if !refused.is_empty() {
+        return Ok(Err(refused));
+    }
+    attempt
+        .expect("kept while every line is good")
+        .finish(until, print, out)?;
     Ok(Ok(()))
 }
 
-/// A line that passed the first pass and failed the next: the file changed
-/// while it was read.
-fn reread(number: usize, e: String) -> io::Error {
-    io::Error::other(format!("line {number} changed while it was read: {e}"))
+/// Normalizes one line and, while every line so far was good, runs it.
+fn step(
+    line: Line,
+    router: &Router,
+    store: &mut MemoryStore,
+    attempt: &mut Option<Attempt>,
+    print: &mut Print<'_>,
+) -> Result<(), String> {
+    let mut inputs = Vec::new();
+    let res = normalize(line, router, store, &mut |at, input| {
+        inputs.push((at, input))
+    });
+    if res.is_err() {
+        *attempt = None;
+    }
+    if let Some(a) = attempt {
+        for (at, input) in inputs {
+            a.feed(at, input, print);
+        }
+    }
+    res
+}
+
+/// A line that parsed in the first pass and not in the second: the file
+/// changed while it was read.
+fn reread(number: usize, e: String) -> Error {
+    Error::Read(io::Error::other(format!(
+        "line {number} changed while it was read: {e}"
+    )))
 }
