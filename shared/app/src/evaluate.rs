@@ -183,11 +183,14 @@ impl<B: Customers + Shops> App<B> {
                 return Ok(Some(Applied::default()));
             };
             if due.is_some() && wake != due {
+                self.store.release(state).await;
                 return Ok(None);
             }
             let before = profile_keys(&state);
+            let original = as_loaded(&state, &input);
             let out = self.engine.handle(&mut state, input.clone(), now);
             let claim = to_claim(profile, &[], &[], &before, profile_keys(&state));
+            let state = (state, original);
             match self
                 .commit(state, Some(version), wake, &claim, &[], out, retries, now)
                 .await
@@ -241,11 +244,12 @@ impl<B: Customers + Shops> App<B> {
                     absorbed.push((f, other.version));
                 }
             }
+            let original = as_loaded(&state, &input);
             let out = self.engine.handle(&mut state, input.clone(), now);
             let claim = to_claim(&into, keys, &found, &before, profile_keys(&state));
             match self
                 .commit(
-                    state,
+                    (state, original),
                     expected,
                     previous_wake,
                     &claim,
@@ -265,10 +269,12 @@ impl<B: Customers + Shops> App<B> {
         )))
     }
 
+    /// Commits `state` (the evaluated state, and the state as loaded when
+    /// [`as_loaded`] kept it).
     #[allow(clippy::too_many_arguments)]
     async fn commit(
         &self,
-        state: CustomerState,
+        (state, original): (CustomerState, Option<CustomerState>),
         expected: Option<u64>,
         previous_wake: Option<Timestamp>,
         keys: &[String],
@@ -304,7 +310,13 @@ impl<B: Customers + Shops> App<B> {
             .into_iter()
             .collect();
         let profile = Some(state.profile.id.clone());
-        if !unchanged {
+        if unchanged {
+            // What the evaluation did to the state is dropped, as it would
+            // be if the store kept its own copy: the state goes back as it
+            // was loaded.
+            debug_assert!(original.is_some(), "only a duplicate event is unchanged");
+            self.store.release(original.unwrap_or(state)).await;
+        } else {
             self.store
                 .commit(Commit {
                     now,
@@ -384,6 +396,19 @@ impl<B: Customers + Shops> App<B> {
             }
         }
         Ok(applied)
+    }
+}
+
+/// A copy of the state as loaded, for an input that may leave it unchanged:
+/// an event already applied (the engine reports a duplicate as no change).
+/// Its commit is skipped, and a store that lent its only copy of the state
+/// ([`Customers::release`]) must get it back as it was, not as the
+/// evaluation left it (the engine's clock work on a duplicate is dropped).
+/// Any other input is committed, so needs no copy.
+fn as_loaded(state: &CustomerState, input: &Input) -> Option<CustomerState> {
+    match input {
+        Input::Event(e) if state.seen.contains_key(e.id.as_str()) => Some(state.clone()),
+        _ => None,
     }
 }
 

@@ -55,7 +55,8 @@ impl Simulator {
             .collect();
         campaigns.sort();
         Simulator {
-            app: App::new(engine, Memory::new()),
+            // Lending: a state is handed out on load, not copied.
+            app: App::new(engine, Memory::lending()),
             now: Timestamp::MIN,
             timers: BTreeSet::new(),
             timer_of: HashMap::new(),
