@@ -33,6 +33,20 @@ impl Line {
 
     /// A delivery line has a `source`; any other is an event line.
     pub fn parse(text: &str) -> Result<Line, String> {
+        // Straight from the text to the line, not through a `Value` that is
+        // then taken apart (a third of the time of a delivery line). A line
+        // without the word `source` has no `source`; one with it most
+        // likely is a delivery. When the guess fails, the line is parsed
+        // again the careful way below, whose answer (and error message)
+        // is the line's.
+        let quick = if text.contains("\"source\"") {
+            serde_json::from_str(text).map(Line::Delivery)
+        } else {
+            serde_json::from_str(text).map(Line::Event)
+        };
+        if let Ok(line) = quick {
+            return Ok(line);
+        }
         let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
         if v.get("source").is_some() {
             serde_json::from_value(v).map(Line::Delivery)
