@@ -390,8 +390,94 @@ impl Attempt {
     }
 }
 
-/// Writes one output (a JSON line).
-pub type Print<'a> = dyn FnMut(&mut dyn Write, Output) -> io::Result<()> + 'a;
+/// Writes one output (a JSON line). It runs on the simulator's thread.
+pub type Print<'a> = dyn FnMut(&mut dyn Write, Output) -> io::Result<()> + Send + 'a;
+
+/// Inputs handed to the simulator's thread at once: few enough to keep
+/// memory flat, enough to keep the hand-overs cheap.
+const BATCH: usize = 256;
+
+/// The reading side of a pass: inputs for the simulator, which runs on a
+/// thread of its own (reading and normalizing lines, and running them, are
+/// the two halves of the work, and this machine has two cores).
+struct Feed {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<(Timestamp, Input)>>>,
+    batch: Vec<(Timestamp, Input)>,
+    abandoned: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Feed {
+    fn input(&mut self, at: Timestamp, input: Input) {
+        if self.tx.is_none() {
+            return;
+        }
+        self.batch.push((at, input));
+        if self.batch.len() >= BATCH {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        if let Some(tx) = &self.tx {
+            if tx.send(batch).is_err() {
+                self.tx = None;
+            }
+        }
+    }
+
+    /// The run is of no use (a bad line, or lines out of order): it stops.
+    fn abandon(&mut self) {
+        self.abandoned
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.tx = None;
+        self.batch.clear();
+    }
+}
+
+/// Runs `read` on this thread and, on another, a simulator fed by it.
+/// Gives what `read` returned, and the run unless it was abandoned.
+fn pipelined<T>(
+    engine: &Engine,
+    print: &mut Print<'_>,
+    read: impl FnOnce(&mut Feed) -> T,
+) -> (T, Option<Attempt>) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(Timestamp, Input)>>(8);
+    let abandoned = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut feed = Feed {
+        tx: Some(tx),
+        batch: Vec::with_capacity(BATCH),
+        abandoned: abandoned.clone(),
+    };
+    let mut attempt = Attempt::new(engine);
+    std::thread::scope(|scope| {
+        let runner = std::thread::Builder::new()
+            .name("simulator".into())
+            .spawn_scoped(scope, || {
+                for batch in rx {
+                    if abandoned.load(std::sync::atomic::Ordering::Relaxed) {
+                        return None;
+                    }
+                    for (at, input) in batch {
+                        attempt.feed(at, input, print);
+                    }
+                }
+                if abandoned.load(std::sync::atomic::Ordering::Relaxed) {
+                    None
+                } else {
+                    Some(attempt)
+                }
+            })
+            .expect("a thread for the simulator");
+        let got = read(&mut feed);
+        feed.send();
+        drop(feed);
+        match runner.join() {
+            Ok(attempt) => (got, attempt),
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    })
+}
 
 /// Replays a JSON Lines file (see [`Line`]), runs the clock on to `until`
 /// and writes every output to `out` with `print`. Bad lines are all found
@@ -400,10 +486,11 @@ pub type Print<'a> = dyn FnMut(&mut dyn Write, Output) -> io::Result<()> + 'a;
 /// normalization only when every line parses).
 ///
 /// One pass when the arrival times are in order: each line is parsed,
-/// normalized and run at once, the output held aside (a temporary file)
-/// until the end shows that no line was bad. Out of order, the first pass
-/// keeps only each line's arrival time, number and place; they are sorted
-/// (stably) and a second pass reads each line again from its place.
+/// normalized and run at once (the simulator on a thread of its own), the
+/// output held aside (a temporary file) until the end shows that no line
+/// was bad. Out of order, the first pass keeps only each line's arrival
+/// time, number and place; they are sorted (stably) and a second pass
+/// reads each line again from its place.
 pub fn simulate<R: Read + Seek>(
     file: R,
     router: &Router,
@@ -415,54 +502,59 @@ pub fn simulate<R: Read + Seek>(
     let mut lines = Lines::new(file);
     let (mut bad, mut refused) = (Vec::new(), Vec::new());
     let mut places = Vec::new();
-    let mut last = Timestamp::MIN;
     let mut in_order = true;
-    let mut store = MemoryStore::keys_only();
-    // Dropped at the first bad line, or once the lines are out of order.
-    let mut attempt = Some(Attempt::new(&engine));
-    while let Some(l) = lines.next().map_err(Error::Read)? {
-        let line = match Line::parse(l.text) {
-            Ok(line) => line,
-            Err(e) => {
-                bad.push(format!("{}: {e}", l.number));
-                attempt = None;
+    let (read, mut attempt) = pipelined(&engine, print, |feed| {
+        let mut store = MemoryStore::keys_only();
+        let mut last = Timestamp::MIN;
+        while let Some(l) = lines.next().map_err(Error::Read)? {
+            let line = match Line::parse(l.text) {
+                Ok(line) => line,
+                Err(e) => {
+                    bad.push(format!("{}: {e}", l.number));
+                    feed.abandon();
+                    continue;
+                }
+            };
+            let at = line.at();
+            places.push(Place {
+                at,
+                number: l.number,
+                offset: l.offset,
+                len: l.len,
+            });
+            in_order &= at >= last;
+            last = last.max(at);
+            if !in_order {
+                // Normalization waits for the sorted pass.
+                feed.abandon();
                 continue;
             }
-        };
-        let at = line.at();
-        places.push(Place {
-            at,
-            number: l.number,
-            offset: l.offset,
-            len: l.len,
-        });
-        in_order &= at >= last;
-        last = last.max(at);
-        if !in_order {
-            // Normalization waits for the sorted pass.
-            attempt = None;
-            continue;
+            if let Err(e) = step(line, router, &mut store, feed) {
+                refused.push(format!("{}: {e}", l.number));
+            }
         }
-        if let Err(e) = step(line, router, &mut store, &mut attempt, print) {
-            refused.push(format!("{}: {e}", l.number));
-        }
-    }
+        Ok(())
+    });
+    read?;
     if !bad.is_empty() {
         return Ok(Err(bad));
     }
     if !in_order {
-        drop(store);
         // Stable: lines arriving at one instant keep their file order.
         places.sort_by_key(|p| p.at);
-        let mut store = MemoryStore::keys_only();
-        attempt = Some(Attempt::new(&engine));
-        for p in &places {
-            let text = lines.at(p).map_err(Error::Read)?;
-            let line = Line::parse(text).map_err(|e| reread(p.number, e))?;
-            if let Err(e) = step(line, router, &mut store, &mut attempt, print) {
-                refused.push(format!("{}: {e}", p.number));
+        let read;
+        (read, attempt) = pipelined(&engine, print, |feed| {
+            let mut store = MemoryStore::keys_only();
+            for p in &places {
+                let text = lines.at(p).map_err(Error::Read)?;
+                let line = Line::parse(text).map_err(|e| reread(p.number, e))?;
+                if let Err(e) = step(line, router, &mut store, feed) {
+                    refused.push(format!("{}: {e}", p.number));
+                }
             }
-        }
+            Ok(())
+        });
+        read?;
     }
     if !refused.is_empty() {
         return Ok(Err(refused));
@@ -473,25 +565,17 @@ pub fn simulate<R: Read + Seek>(
     Ok(Ok(()))
 }
 
-/// Normalizes one line and, while every line so far was good, runs it.
+/// Normalizes one line and hands its inputs to the simulator (a line that
+/// fails normalization abandons the run).
 fn step(
     line: Line,
     router: &Router,
     store: &mut MemoryStore,
-    attempt: &mut Option<Attempt>,
-    print: &mut Print<'_>,
+    feed: &mut Feed,
 ) -> Result<(), String> {
-    let mut inputs = Vec::new();
-    let res = normalize(line, router, store, &mut |at, input| {
-        inputs.push((at, input))
-    });
+    let res = normalize(line, router, store, &mut |at, input| feed.input(at, input));
     if res.is_err() {
-        *attempt = None;
-    }
-    if let Some(a) = attempt {
-        for (at, input) in inputs {
-            a.feed(at, input, print);
-        }
+        feed.abandon();
     }
     res
 }
