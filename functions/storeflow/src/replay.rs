@@ -587,3 +587,133 @@ fn reread(number: usize, e: String) -> Error {
         "line {number} changed while it was read: {e}"
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+    use storeflow_ingest::{EnvOverrides, IngestConfig};
+
+    fn repo(path: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(path)
+    }
+
+    /// What `storeflow simulate` prints for these lines (or the errors).
+    fn simulate_text(text: &str, until: &str) -> Result<String, Vec<String>> {
+        let cfg = crate::load_config(&repo("examples/starter"))
+            .unwrap()
+            .expect("the starter configuration is valid");
+        let router = Router::new(IngestConfig::from_settings(
+            &cfg.settings,
+            &EnvOverrides::default(),
+        ));
+        let mut out = Vec::new();
+        let ran = simulate(
+            Cursor::new(text.as_bytes().to_vec()),
+            &router,
+            Engine::new(cfg),
+            Some(until.parse().unwrap()),
+            &mut |w, o| {
+                match o {
+                    Output::Decision(d) => serde_json::to_writer(&mut *w, &d),
+                    Output::Privacy(v) => serde_json::to_writer(&mut *w, &v),
+                }?;
+                writeln!(w)
+            },
+            &mut out,
+        )
+        .expect("in memory: no I/O error");
+        ran.map(|()| String::from_utf8(out).unwrap())
+    }
+
+    /// The sample week's event lines and platform deliveries, together.
+    fn sample_lines() -> Vec<(Timestamp, String)> {
+        let mut lines = Vec::new();
+        for f in ["events/starter-week.jsonl", "events/platform-week.jsonl"] {
+            for l in std::fs::read_to_string(repo(f)).unwrap().lines() {
+                let l = l.trim();
+                if l.is_empty() || l.starts_with("//") {
+                    continue;
+                }
+                let v: Value = serde_json::from_str(l).unwrap();
+                let at: Timestamp = v["at"].as_str().unwrap().parse().unwrap();
+                lines.push((at, l.to_string()));
+            }
+        }
+        lines
+    }
+
+    fn join(lines: &[(Timestamp, String)]) -> String {
+        lines.iter().map(|(_, l)| format!("{l}\n")).collect()
+    }
+
+    /// The lines in a scrambled order (a fixed seed), except that lines
+    /// arriving at one instant keep their order among themselves, as a
+    /// stable sort keeps it.
+    fn shuffled(lines: &[(Timestamp, String)]) -> Vec<(Timestamp, String)> {
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut keyed: Vec<(u64, usize)> = (0..lines.len())
+            .map(|i| {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (seed >> 11, i)
+            })
+            .collect();
+        keyed.sort();
+        let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+        // Each group of equal instants takes the slots the shuffle gave it,
+        // in file order.
+        let mut out: Vec<Option<(Timestamp, String)>> = vec![None; lines.len()];
+        let mut groups: std::collections::BTreeMap<Timestamp, Vec<usize>> = Default::default();
+        for (slot, &i) in order.iter().enumerate() {
+            groups.entry(lines[i].0).or_default().push(slot);
+        }
+        for (at, slots) in groups {
+            let members = lines.iter().filter(|(t, _)| *t == at);
+            for (slot, line) in slots.into_iter().zip(members) {
+                out[slot] = Some(line.clone());
+            }
+        }
+        out.into_iter()
+            .map(|l| l.expect("every slot filled"))
+            .collect()
+    }
+
+    #[test]
+    fn shuffled_lines_decide_what_sorted_lines_decide() {
+        let mut sorted = sample_lines();
+        sorted.sort_by_key(|(at, _)| *at);
+        let mixed = shuffled(&sorted);
+        assert!(
+            mixed.windows(2).any(|w| w[1].0 < w[0].0),
+            "the shuffled lines are out of order"
+        );
+        let until = "2026-12-31T00:00:00Z";
+        let expected = simulate_text(&join(&sorted), until).expect("good lines");
+        assert!(expected.lines().count() > 50, "{expected}");
+        assert!(
+            expected.contains("\"kind\":\"privacy\""),
+            "privacy requests run"
+        );
+        let got = simulate_text(&join(&mixed), until).expect("good lines");
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn shuffled_lines_with_a_bad_delivery_print_nothing_and_name_it() {
+        let mut lines = shuffled(&sample_lines());
+        // A Shopify order that is not an order.
+        let bad = r#"{"at": "2026-11-20T00:00:00Z", "source": "shopify", "topic": "orders/create", "headers": {"X-Shopify-Shop-Domain": "northwind.myshopify.com", "X-Shopify-Webhook-Id": "bad-1"}, "body": {"id": "not a number", "line_items": 7}}"#;
+        lines.insert(
+            3,
+            ("2026-11-20T00:00:00Z".parse().unwrap(), bad.to_string()),
+        );
+        let errs = simulate_text(&join(&lines), "2026-12-31T00:00:00Z")
+            .expect_err("the bad delivery is refused");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("4: "), "{errs:?}");
+    }
+}
