@@ -15,6 +15,8 @@ pub struct Memory {
     inner: Mutex<Inner>,
     /// See [`Memory::lending`].
     lending: bool,
+    /// See [`Memory::without_trace`].
+    traceless: bool,
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +61,17 @@ impl Memory {
         Memory {
             lending: true,
             ..Self::default()
+        }
+    }
+
+    /// The same store keeping neither the decision trace nor the outbox,
+    /// for a caller that hands each commit's decisions and messages out
+    /// itself (the simulator): copying them in only to clear them cost a
+    /// copy of every decision.
+    pub fn without_trace(self) -> Self {
+        Memory {
+            traceless: true,
+            ..self
         }
     }
 
@@ -143,10 +156,12 @@ impl Customers for Memory {
                 Some(t) => i.wakes.insert(id.clone(), t),
                 None => i.wakes.remove(id),
             };
-            for m in c.messages {
-                i.outbox.entry(m.id.clone()).or_insert_with(|| m.clone());
+            if !self.traceless {
+                for m in c.messages {
+                    i.outbox.entry(m.id.clone()).or_insert_with(|| m.clone());
+                }
+                i.trace.extend(c.decisions.iter().cloned());
             }
-            i.trace.extend(c.decisions.iter().cloned());
             Ok(())
         })
         .map_err(lost)

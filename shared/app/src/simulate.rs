@@ -55,8 +55,9 @@ impl Simulator {
             .collect();
         campaigns.sort();
         Simulator {
-            // Lending: a state is handed out on load, not copied.
-            app: App::new(engine, Memory::lending()),
+            // A state is handed out on load, not copied; decisions and
+            // messages are handed out by `took`, not kept.
+            app: App::new(engine, Memory::lending().without_trace()),
             now: Timestamp::MIN,
             timers: BTreeSet::new(),
             timer_of: HashMap::new(),
@@ -178,11 +179,7 @@ impl Simulator {
             });
             self.schedule(target, at);
         }
-        // The trace and the outbox are the caller's now.
-        self.app.store.with(|i| {
-            i.trace.clear();
-            i.outbox.clear();
-        });
+        // The decisions are the caller's (the store keeps no trace).
         out.extend(applied.decisions);
     }
 
