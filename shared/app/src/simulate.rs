@@ -162,27 +162,38 @@ impl Simulator {
         let mut profiles: BTreeSet<&ProfileId> =
             applied.decisions.iter().map(|d| &d.profile_id).collect();
         profiles.extend(applied.profile.iter());
-        let mut targets: Vec<Target> = Vec::new();
-        for p in profiles {
-            let shop = self
-                .app
-                .store
-                .with(|i| i.customers.get(p).map(|(s, _)| s.profile.shop.clone()));
-            if let Some(shop) = shop {
-                targets.push(Target::Customer(p.clone(), shop));
-            }
-        }
+        let mut targets: Vec<Target> = self.app.store.with(|i| {
+            profiles
+                .into_iter()
+                .filter_map(|p| {
+                    let (s, _) = i.customers.get(p)?;
+                    Some(Target::Customer(p.clone(), s.profile.shop.clone()))
+                })
+                .collect()
+        });
         for t in &applied.timers {
             targets.push(match &t.profile {
                 Some(p) => Target::Customer(p.clone(), t.shop.clone()),
                 None => Target::Shop(t.shop.clone()),
             });
         }
-        for target in targets {
-            let at = self.app.store.with(|i| match &target {
-                Target::Customer(p, _) => i.wakes.get(p).copied(),
-                Target::Shop(s) => i.shop_wakes.get(s).copied(),
-            });
+        // The customer a call was about usually comes twice (its profile
+        // and its timer): once is enough.
+        targets.sort();
+        targets.dedup();
+        let timed: Vec<(Target, Option<Timestamp>)> = self.app.store.with(|i| {
+            targets
+                .into_iter()
+                .map(|target| {
+                    let at = match &target {
+                        Target::Customer(p, _) => i.wakes.get(p).copied(),
+                        Target::Shop(s) => i.shop_wakes.get(s).copied(),
+                    };
+                    (target, at)
+                })
+                .collect()
+        });
+        for (target, at) in timed {
             self.schedule(target, at);
         }
         // The decisions are the caller's (the store keeps no trace).
@@ -190,12 +201,16 @@ impl Simulator {
     }
 
     fn schedule(&mut self, target: Target, at: Option<Timestamp>) {
+        // A timer never fires in the past: due no earlier than now.
+        let due = at.map(|t| t.max(self.now));
+        if self.timer_of.get(&target) == due.as_ref() {
+            // Most commits leave the wake-up where it was.
+            return;
+        }
         if let Some(old) = self.timer_of.remove(&target) {
             self.timers.remove(&(old, target.clone()));
         }
-        if let Some(t) = at {
-            // A timer never fires in the past: due no earlier than now.
-            let t = t.max(self.now);
+        if let Some(t) = due {
             self.timers.insert((t, target.clone()));
             self.timer_of.insert(target, t);
         }
