@@ -13,7 +13,7 @@ use storeflow_app::simulate::{SimLine, Simulator};
 use storeflow_core::customer::privacy::PrivacyRequest;
 use storeflow_core::model::decision::Decision;
 use storeflow_core::{Engine, Event};
-use storeflow_ingest::{Accepted, DeliveryLine, MemoryStore, Router};
+use storeflow_ingest::{Accepted, DeliveryLine, MemoryStore, Router, Source};
 
 /// One input line.
 // One value per line, moved once: boxing the large variant buys nothing.
@@ -78,9 +78,15 @@ pub fn normalize(
     match line {
         Line::Event(e) => out(e.at, Input::Event(e.event)),
         Line::Delivery(d) => {
-            let h = router
-                .accept(&d.delivery(), d.at, store)
-                .map_err(|e| e.to_string())?;
+            let h = match (&d.source, &d.body) {
+                // A tracking call's body is parsed already (a string body
+                // is the raw text, parsed by `accept`).
+                (Source::Segment, body) if !body.is_string() => {
+                    router.accept_tracking_parsed(d.topic.as_deref(), body, d.at, store)
+                }
+                _ => router.accept(&d.delivery(), d.at, store),
+            }
+            .map_err(|e| e.to_string())?;
             for a in h.accepted {
                 out(
                     d.at,
@@ -700,6 +706,60 @@ mod tests {
         );
         let got = simulate_text(&join(&mixed), until).expect("good lines");
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn a_parsed_tracking_body_is_accepted_as_its_bytes_are() {
+        let cfg = crate::load_config(&repo("examples/starter"))
+            .unwrap()
+            .unwrap();
+        let router = Router::new(IngestConfig::from_settings(
+            &cfg.settings,
+            &EnvOverrides::default(),
+        ));
+        let at: Timestamp = "2026-11-23T16:00:00Z".parse().unwrap();
+        let mut seen = 0;
+        for f in std::fs::read_dir(repo("events/segment")).unwrap() {
+            let path = f.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if name.contains(".lambda.") || !name.ends_with(".json") {
+                continue;
+            }
+            let body: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let call = name.split(['_', '.']).next().unwrap().to_string();
+            for (topic, body) in [
+                (Some(call.as_str()), body.clone()),
+                (Some("nonsense"), body.clone()),
+                (Some(call.as_str()), serde_json::json!({"type": "track"})),
+                (None, serde_json::json!([1, 2])),
+            ] {
+                let line = DeliveryLine {
+                    at,
+                    source: Source::Segment,
+                    topic: topic.map(str::to_string),
+                    headers: Default::default(),
+                    body,
+                };
+                let show = |h: Result<storeflow_ingest::Handled, storeflow_ingest::Refusal>| {
+                    h.map(|h| (h.response.body, serde_json::to_value(&h.accepted).unwrap()))
+                        .map_err(|e| e.to_string())
+                };
+                let (mut a, mut b) = (MemoryStore::keys_only(), MemoryStore::keys_only());
+                for _ in 0..2 {
+                    // The second time, a duplicate.
+                    let parsed = show(router.accept_tracking_parsed(
+                        line.topic.as_deref(),
+                        &line.body,
+                        at,
+                        &mut a,
+                    ));
+                    let bytes = show(router.accept(&line.delivery(), at, &mut b));
+                    assert_eq!(parsed, bytes, "{name} {topic:?}");
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen >= 20, "{seen}");
     }
 
     #[test]
