@@ -375,14 +375,19 @@ impl Attempt {
             replay,
             mut spool,
             mut failed,
-            panicked,
+            mut panicked,
         } = self;
         if panicked.is_none() {
-            replay.finish(until, &mut |o| {
-                if failed.is_none() {
-                    failed = print(spool.writer(), o).err();
-                }
-            });
+            // The clock's run to `until` may panic too: what came before
+            // it is printed all the same.
+            panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                replay.finish(until, &mut |o| {
+                    if failed.is_none() {
+                        failed = print(spool.writer(), o).err();
+                    }
+                })
+            }))
+            .err();
         }
         if let Some(e) = failed {
             return Err(Error::Write(e));
