@@ -99,8 +99,11 @@ def shopify_lines():
             body["context"]["traits"] = {"email": email}
         elif kind == "checkout_started":
             topic, body = "checkouts/create", copy.deepcopy(checkout0)
+            # The sample's cart token would make every checkout one cart,
+            # so one visitor: each checkout has its own cart.
             body.update(id=35810000000000 + i, token=props["checkout_id"], email=email,
-                        created_at=at, updated_at=at, customer=who)
+                        created_at=at, updated_at=at, customer=who,
+                        cart_token=f"cart-{props['checkout_id']}")
         elif kind == "order_placed":
             oid = 6120000000000000000 + i
             order_ids[props["order_id"]] = oid

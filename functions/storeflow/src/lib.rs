@@ -282,54 +282,45 @@ fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
                     return Ok(1);
                 }
             };
-            let text = std::fs::read_to_string(&events)
+            let file = std::fs::File::open(&events)
                 .with_context(|| format!("reading {}", events.display()))?;
-            let lines = match parse_lines(&text) {
-                Ok(l) => l,
-                Err(msgs) => {
-                    for m in msgs {
-                        writeln!(err, "{}:{m}", events.display())?;
-                    }
-                    return Ok(1);
-                }
-            };
             // Deliveries are replayed as captured: no signature check.
             let router = Router::new(IngestConfig::from_settings(
                 &cfg.settings,
                 &EnvOverrides::default(),
             ));
-            let inputs = match replay::inputs(lines, &router) {
-                Ok(i) => i,
-                Err(msgs) => {
+            let mut out = std::io::BufWriter::new(out);
+            let ran = replay::simulate(
+                file,
+                &router,
+                Engine::new(cfg),
+                until,
+                &mut |w, o| {
+                    match o {
+                        replay::Output::Decision(mut d) => {
+                            if !bodies {
+                                d.message = None;
+                            }
+                            serde_json::to_writer(&mut *w, &d)
+                        }
+                        replay::Output::Privacy(v) => serde_json::to_writer(&mut *w, &v),
+                    }?;
+                    writeln!(w)
+                },
+                &mut out,
+            );
+            match ran {
+                Ok(Ok(())) => {}
+                Ok(Err(msgs)) => {
                     for m in msgs {
                         writeln!(err, "{}:{m}", events.display())?;
                     }
                     return Ok(1);
                 }
-            };
-            let mut out = std::io::BufWriter::new(out);
-            let mut failed: Option<std::io::Error> = None;
-            replay::run(Engine::new(cfg), inputs, until, &mut |o| {
-                if failed.is_some() {
-                    return;
+                Err(replay::Error::Read(e)) => {
+                    return Err(e).with_context(|| format!("reading {}", events.display()))
                 }
-                let res = match o {
-                    replay::Output::Decision(mut d) => {
-                        if !bodies {
-                            d.message = None;
-                        }
-                        serde_json::to_writer(&mut out, &d)
-                    }
-                    replay::Output::Privacy(v) => serde_json::to_writer(&mut out, &v),
-                }
-                .map_err(std::io::Error::from)
-                .and_then(|_| writeln!(out));
-                if let Err(e) = res {
-                    failed = Some(e);
-                }
-            });
-            if let Some(e) = failed {
-                return Err(e).context("writing decisions");
+                Err(replay::Error::Write(e)) => return Err(e).context("writing decisions"),
             }
             out.flush()?;
             Ok(0)

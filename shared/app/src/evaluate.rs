@@ -9,11 +9,13 @@
 
 use crate::ports::{Commit, Customers, Loaded, Shops, StoreError};
 use jiff::Timestamp;
+use std::collections::BTreeSet;
 use storeflow_core::customer::identity::{self, Resolution};
+use storeflow_core::customer::profile::Profile;
 use storeflow_core::engine::shop::ShopInput;
 use storeflow_core::model::decision::{Kind, Message};
 use storeflow_core::model::event::{Event, EventKind, Identity};
-use storeflow_core::model::ids::{ProfileId, ShopId};
+use storeflow_core::model::ids::{Email, Phone, ProfileId, ShopId};
 use storeflow_core::{CustomerState, Decision, Engine, Input};
 
 /// How many times a lost race is retried before giving up (the caller's
@@ -183,11 +185,19 @@ impl<B: Customers + Shops> App<B> {
                 return Ok(Some(Applied::default()));
             };
             if due.is_some() && wake != due {
+                self.store.release(state).await;
                 return Ok(None);
             }
-            let before = profile_keys(&state);
+            let before = Parts::of(&state.profile);
+            let original = as_loaded(&state, &input);
             let out = self.engine.handle(&mut state, input.clone(), now);
-            let claim = to_claim(profile, &[], &[], &before, profile_keys(&state));
+            // Keys only a changed identity can claim.
+            let claim = if before.same(&state.profile) {
+                Vec::new()
+            } else {
+                to_claim(profile, &[], &[], &before.keys(), profile_keys(&state))
+            };
+            let state = (state, original);
             match self
                 .commit(state, Some(version), wake, &claim, &[], out, retries, now)
                 .await
@@ -229,11 +239,7 @@ impl<B: Customers + Shops> App<B> {
                     None,
                 ),
             };
-            let before = if expected.is_some() {
-                profile_keys(&state)
-            } else {
-                Vec::new()
-            };
+            let before = expected.is_some().then(|| Parts::of(&state.profile));
             let mut absorbed = Vec::new();
             for f in from {
                 if let Some(other) = self.store.load(&shop, &f).await? {
@@ -241,11 +247,18 @@ impl<B: Customers + Shops> App<B> {
                     absorbed.push((f, other.version));
                 }
             }
+            let original = as_loaded(&state, &input);
             let out = self.engine.handle(&mut state, input.clone(), now);
-            let claim = to_claim(&into, keys, &found, &before, profile_keys(&state));
+            let claim = match &before {
+                // The profile's keys are as they were: only the event's
+                // keys can need claiming.
+                Some(b) if b.same(&state.profile) => to_claim(&into, keys, &found, &[], Vec::new()),
+                Some(b) => to_claim(&into, keys, &found, &b.keys(), profile_keys(&state)),
+                None => to_claim(&into, keys, &found, &[], profile_keys(&state)),
+            };
             match self
                 .commit(
-                    state,
+                    (state, original),
                     expected,
                     previous_wake,
                     &claim,
@@ -265,10 +278,12 @@ impl<B: Customers + Shops> App<B> {
         )))
     }
 
+    /// Commits `state` (the evaluated state, and the state as loaded when
+    /// [`as_loaded`] kept it).
     #[allow(clippy::too_many_arguments)]
     async fn commit(
         &self,
-        state: CustomerState,
+        (state, original): (CustomerState, Option<CustomerState>),
         expected: Option<u64>,
         previous_wake: Option<Timestamp>,
         keys: &[String],
@@ -304,7 +319,13 @@ impl<B: Customers + Shops> App<B> {
             .into_iter()
             .collect();
         let profile = Some(state.profile.id.clone());
-        if !unchanged {
+        if unchanged {
+            // What the evaluation did to the state is dropped, as it would
+            // be if the store kept its own copy: the state goes back as it
+            // was loaded.
+            debug_assert!(original.is_some(), "only a duplicate event is unchanged");
+            self.store.release(original.unwrap_or(state)).await;
+        } else {
             self.store
                 .commit(Commit {
                     now,
@@ -387,6 +408,19 @@ impl<B: Customers + Shops> App<B> {
     }
 }
 
+/// A copy of the state as loaded, for an input that may leave it unchanged:
+/// an event already applied (the engine reports a duplicate as no change).
+/// Its commit is skipped, and a store that lent its only copy of the state
+/// ([`Customers::release`]) must get it back as it was, not as the
+/// evaluation left it (the engine's clock work on a duplicate is dropped).
+/// Any other input is committed, so needs no copy.
+fn as_loaded(state: &CustomerState, input: &Input) -> Option<CustomerState> {
+    match input {
+        Input::Event(e) if state.seen.contains_key(e.id.as_str()) => Some(state.clone()),
+        _ => None,
+    }
+}
+
 /// The identity keys a commit must write: the event's `keys` and the
 /// profile's keys `after` the evaluation, less those known to point at
 /// `into` already — an event key by what `find` said of it (`found`), any
@@ -417,25 +451,85 @@ fn to_claim(
 /// keys must point at the survivor too.
 pub fn profile_keys(st: &CustomerState) -> Vec<String> {
     let p = &st.profile;
+    keys_of(
+        &p.shop,
+        p.customer_id.as_deref(),
+        p.email(),
+        p.phone(),
+        &p.anonymous_ids,
+    )
+}
+
+fn keys_of(
+    shop: &ShopId,
+    customer_id: Option<&str>,
+    email: Option<&Email>,
+    phone: Option<&Phone>,
+    anonymous_ids: &BTreeSet<String>,
+) -> Vec<String> {
     let mut out = Vec::new();
     let mut add = |id: Identity| {
-        for k in identity::keys(&p.shop, &id) {
+        for k in identity::keys(shop, &id) {
             if !out.contains(&k) {
                 out.push(k);
             }
         }
     };
     add(Identity {
-        id: p.customer_id.clone(),
-        email: p.email().map(|e| e.to_string()),
-        phone: p.phone().map(|e| e.to_string()),
+        id: customer_id.map(str::to_string),
+        email: email.map(|e| e.to_string()),
+        phone: phone.map(|e| e.to_string()),
         anonymous_id: None,
     });
-    for a in &p.anonymous_ids {
+    for a in anonymous_ids {
         add(Identity {
             anonymous_id: Some(a.clone()),
             ..Default::default()
         });
     }
     out
+}
+
+/// What a profile's identity keys are made of, as it was before an
+/// evaluation: the keys are made (formatted, the email and phone parsed
+/// again) only when an evaluation changed one of these, which few do.
+#[derive(Debug, PartialEq)]
+struct Parts {
+    shop: ShopId,
+    customer_id: Option<String>,
+    email: Option<Email>,
+    phone: Option<Phone>,
+    anonymous_ids: BTreeSet<String>,
+}
+
+impl Parts {
+    fn of(p: &Profile) -> Parts {
+        Parts {
+            shop: p.shop.clone(),
+            customer_id: p.customer_id.clone(),
+            email: p.email().cloned(),
+            phone: p.phone().cloned(),
+            anonymous_ids: p.anonymous_ids.clone(),
+        }
+    }
+
+    /// Whether `p` has the same identity keys (the same parts).
+    fn same(&self, p: &Profile) -> bool {
+        self.shop == p.shop
+            && self.customer_id == p.customer_id
+            && self.email.as_ref() == p.email()
+            && self.phone.as_ref() == p.phone()
+            && self.anonymous_ids == p.anonymous_ids
+    }
+
+    /// The keys [`profile_keys`] gave for the profile then.
+    fn keys(&self) -> Vec<String> {
+        keys_of(
+            &self.shop,
+            self.customer_id.as_deref(),
+            self.email.as_ref(),
+            self.phone.as_ref(),
+            &self.anonymous_ids,
+        )
+    }
 }

@@ -13,6 +13,10 @@ use storeflow_core::{CustomerState, Decision};
 #[derive(Debug, Default)]
 pub struct Memory {
     inner: Mutex<Inner>,
+    /// See [`Memory::lending`].
+    lending: bool,
+    /// See [`Memory::without_trace`].
+    traceless: bool,
 }
 
 #[derive(Debug, Default)]
@@ -26,11 +30,49 @@ pub struct Inner {
     /// Messages by id: a message committed twice is one message.
     pub outbox: BTreeMap<String, Message>,
     pub trace: Vec<Decision>,
+    /// A lending store's states out on loan: the version each was loaded at
+    /// (the state itself is the borrower's until committed or released).
+    pub lent: HashMap<ProfileId, u64>,
+}
+
+impl Inner {
+    /// The stored version of a profile, lent or not.
+    fn version(&self, id: &ProfileId) -> Option<u64> {
+        self.customers
+            .get(id)
+            .map(|(_, v)| *v)
+            .or_else(|| self.lent.get(id).copied())
+    }
 }
 
 impl Memory {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store that lends each state it loads instead of handing out a
+    /// copy: the caller gets the only one, and gives it back by committing
+    /// it or by [`Customers::release`]. Copying a customer's whole state on
+    /// every load was the simulator's largest single cost. For one caller
+    /// at a time (the simulator): a second load of a profile on loan is an
+    /// error, and so is a commit that fails (the state it was computed from
+    /// is gone; with one writer it can only be a bug, not a race to retry).
+    pub fn lending() -> Self {
+        Memory {
+            lending: true,
+            ..Self::default()
+        }
+    }
+
+    /// The same store keeping neither the decision trace nor the outbox,
+    /// for a caller that hands each commit's decisions and messages out
+    /// itself (the simulator): copying them in only to clear them cost a
+    /// copy of every decision.
+    pub fn without_trace(self) -> Self {
+        Memory {
+            traceless: true,
+            ..self
+        }
     }
 
     /// A look inside, for tests.
@@ -45,26 +87,47 @@ impl Customers for Memory {
     }
 
     async fn load(&self, _shop: &ShopId, id: &ProfileId) -> Result<Option<Loaded>, StoreError> {
-        Ok(self.with(|i| {
-            i.customers.get(id).map(|(s, v)| Loaded {
-                state: s.clone(),
-                version: *v,
-                wake: i.wakes.get(id).copied(),
-            })
-        }))
+        self.with(|i| {
+            let wake = i.wakes.get(id).copied();
+            if !self.lending {
+                return Ok(i.customers.get(id).map(|(s, v)| Loaded {
+                    state: s.clone(),
+                    version: *v,
+                    wake,
+                }));
+            }
+            if i.lent.contains_key(id) {
+                return Err(StoreError::Unavailable(format!(
+                    "profile {id} is on loan (loaded, neither committed nor released)"
+                )));
+            }
+            Ok(i.customers.remove(id).map(|(state, version)| {
+                i.lent.insert(id.clone(), version);
+                Loaded {
+                    state,
+                    version,
+                    wake,
+                }
+            }))
+        })
     }
 
     async fn commit(&self, c: Commit<'_>) -> Result<(), StoreError> {
+        let lost = |e: StoreError| match e {
+            StoreError::Conflict(what) if self.lending => {
+                StoreError::Corrupt(format!("conflict on a lending store (one writer): {what}"))
+            }
+            e => e,
+        };
         self.with(|i| {
             // Owned: the state itself moves into the map below.
             let id = &c.state.profile.id.clone();
             // Check every condition before writing anything: all or nothing.
-            let current = i.customers.get(id).map(|(_, v)| *v);
-            if current != c.expected {
+            if i.version(id) != c.expected {
                 return Err(StoreError::Conflict(format!("profile {id}")));
             }
             for (a, v) in c.absorbed {
-                if i.customers.get(a).map(|(_, v)| *v) != Some(*v) {
+                if i.version(a) != Some(*v) {
                     return Err(StoreError::Conflict(format!("merged profile {a}")));
                 }
             }
@@ -80,8 +143,10 @@ impl Customers for Memory {
             }
             for (a, _) in c.absorbed {
                 i.customers.remove(a);
+                i.lent.remove(a);
                 i.wakes.remove(a);
             }
+            i.lent.remove(id);
             let next = c.expected.map_or(1, |v| v + 1);
             i.customers.insert(id.clone(), (c.state, next));
             for k in c.keys {
@@ -91,11 +156,26 @@ impl Customers for Memory {
                 Some(t) => i.wakes.insert(id.clone(), t),
                 None => i.wakes.remove(id),
             };
-            for m in c.messages {
-                i.outbox.entry(m.id.clone()).or_insert_with(|| m.clone());
+            if !self.traceless {
+                for m in c.messages {
+                    i.outbox.entry(m.id.clone()).or_insert_with(|| m.clone());
+                }
+                i.trace.extend(c.decisions.iter().cloned());
             }
-            i.trace.extend(c.decisions.iter().cloned());
             Ok(())
+        })
+        .map_err(lost)
+    }
+
+    async fn release(&self, state: CustomerState) {
+        if !self.lending {
+            return;
+        }
+        self.with(|i| {
+            let id = &state.profile.id;
+            if let Some(v) = i.lent.remove(id) {
+                i.customers.insert(id.clone(), (state, v));
+            }
         })
     }
 }

@@ -77,6 +77,15 @@ pub trait Customers: Send + Sync {
 
     /// Writes all of `c` or nothing; `Conflict` when a version moved.
     fn commit(&self, c: Commit<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Hands back a state `load` gave out that no commit follows (the input
+    /// changed nothing, or the wake-up it came for had moved). A store that
+    /// keeps its own copy has nothing to do; one that lent its only copy
+    /// ([`crate::memory::Memory::lending`]) keeps it again.
+    fn release(&self, state: CustomerState) -> impl Future<Output = ()> + Send {
+        drop(state);
+        std::future::ready(())
+    }
 }
 
 /// Store-level state (back-in-stock waitlists).
@@ -137,6 +146,9 @@ impl<T: Customers> Customers for std::sync::Arc<T> {
     fn commit(&self, c: Commit<'_>) -> impl Future<Output = Result<(), StoreError>> + Send {
         T::commit(self, c)
     }
+    fn release(&self, state: CustomerState) -> impl Future<Output = ()> + Send {
+        T::release(self, state)
+    }
 }
 
 impl<T: Shops> Shops for std::sync::Arc<T> {
@@ -175,6 +187,9 @@ impl<T: Customers> Customers for &T {
     }
     fn commit(&self, c: Commit<'_>) -> impl Future<Output = Result<(), StoreError>> + Send {
         T::commit(self, c)
+    }
+    fn release(&self, state: CustomerState) -> impl Future<Output = ()> + Send {
+        T::release(self, state)
     }
 }
 

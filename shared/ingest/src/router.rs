@@ -395,13 +395,42 @@ impl Router {
         if authenticate {
             self.check_write_key(d, &body)?;
         }
+        self.record_tracking(call, &body, now, store)
+    }
+
+    /// [`Router::accept`] for a tracking call (`source` Segment) whose JSON
+    /// body is parsed already, as a simulation line's is: the same checks
+    /// and records, without writing the body out to parse it again.
+    pub fn accept_tracking_parsed(
+        &self,
+        topic: Option<&str>,
+        body: &Value,
+        now: Timestamp,
+        store: &mut dyn DeliveryStore,
+    ) -> Result<Handled, Refusal> {
+        let call = topic.unwrap_or("batch").trim_start_matches("/v1/");
+        if !TRACKING_CALLS.contains(&call) {
+            return Err(Refusal::NotFound(format!("/v1/{call}")));
+        }
+        self.record_tracking(call, body, now, store)
+    }
+
+    /// A tracking call's messages, normalized and recorded (duplicates
+    /// skipped).
+    fn record_tracking(
+        &self,
+        call: &str,
+        body: &Value,
+        now: Timestamp,
+        store: &mut dyn DeliveryStore,
+    ) -> Result<Handled, Refusal> {
         let sent_at = body
             .get("sentAt")
             .and_then(Value::as_str)
             .and_then(parse_time);
         let shop = &self.config.tracking_shop;
         let mut done = Vec::new();
-        for m in segment::messages(call, &body)? {
+        for m in segment::messages(call, body)? {
             let n = segment::normalize(shop, &m, now, sent_at)?;
             done.push((m.value, n));
         }
