@@ -218,3 +218,60 @@ async fn concurrent_events_for_one_customer_lose_no_update() {
         .unwrap();
     assert!(gone.decisions.is_empty());
 }
+
+/// Two profiles merge; the absorbed one had an email the survivor does not
+/// show. That email must lead to the survivor afterwards: left pointing at
+/// the deleted profile, an event naming it with the survivor's customer id
+/// was a merge that could never commit (100 conflicts, then an error).
+#[tokio::test]
+async fn every_key_of_a_merged_profile_leads_to_the_survivor() {
+    let app = App::new(Engine::new(starter()), Memory::new());
+    let event = |id: &str, at: &str, who: serde_json::Value| -> Event {
+        serde_json::from_value(json!({
+            "id": id, "shop": "northwind.myshopify.com", "type": "product_viewed",
+            "occurred_at": at, "customer": who,
+            "properties": {"product_id": "p1", "title": "Tee"}
+        }))
+        .unwrap()
+    };
+    let steps = [
+        // A visitor on a browser, known by a second address.
+        (
+            "e1",
+            "2026-11-02T10:00:00Z",
+            json!({"anonymous_id": "t1", "email": "b@example.com"}),
+        ),
+        // The customer, later, by their account and main address.
+        (
+            "e2",
+            "2026-11-02T11:00:00Z",
+            json!({"id": "1", "email": "a@example.com"}),
+        ),
+        // Signs in on that browser: the two are one person.
+        (
+            "e3",
+            "2026-11-02T12:00:00Z",
+            json!({"id": "1", "anonymous_id": "t1"}),
+        ),
+        // The account with the second address.
+        (
+            "e4",
+            "2026-11-02T13:00:00Z",
+            json!({"id": "1", "email": "b@example.com"}),
+        ),
+    ];
+    for (id, at, who) in steps {
+        app.event(event(id, at, who), ts(at))
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+    }
+    app.store.with(|i| {
+        assert_eq!(i.customers.len(), 1, "one person");
+        for (k, p) in &i.keys {
+            assert!(
+                i.customers.contains_key(p),
+                "{k} leads to {p}, which is gone"
+            );
+        }
+    });
+}

@@ -241,8 +241,15 @@ impl<B: Customers + Shops> App<B> {
             };
             let before = expected.is_some().then(|| Parts::of(&state.profile));
             let mut absorbed = Vec::new();
+            // Every key that led to an absorbed profile leads to the
+            // survivor from now on, including those the merged profile no
+            // longer shows (a second email): a key left pointing at the
+            // deleted profile would make every later event naming it with
+            // another key a merge that can never commit.
+            let mut absorbed_keys: Vec<String> = Vec::new();
             for f in from {
                 if let Some(other) = self.store.load(&shop, &f).await? {
+                    absorbed_keys.extend(profile_keys(&other.state));
                     state.absorb(other.state, &self.engine.config.settings);
                     absorbed.push((f, other.version));
                 }
@@ -256,6 +263,18 @@ impl<B: Customers + Shops> App<B> {
                 Some(b) => to_claim(&into, keys, &found, &b.keys(), profile_keys(&state)),
                 None => to_claim(&into, keys, &found, &[], profile_keys(&state)),
             };
+            let mut claim = claim;
+            if !absorbed_keys.is_empty() {
+                // Only those that lead to an absorbed profile: a key that
+                // leads elsewhere is that profile's.
+                let owners = self.store.find(&absorbed_keys).await?;
+                for (k, owner) in absorbed_keys.into_iter().zip(owners) {
+                    let theirs = owner.is_some_and(|o| absorbed.iter().any(|(a, _)| *a == o));
+                    if theirs && !claim.contains(&k) {
+                        claim.push(k);
+                    }
+                }
+            }
             match self
                 .commit(
                     (state, original),
