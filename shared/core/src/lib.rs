@@ -27,6 +27,8 @@
 //!   holds one file per step type (its shape, checks, reads and run).
 //! - [`policy`] — the one contact policy over every flow and channel, and
 //!   its configuration.
+//! - [`predict`] — predictions from a store's order history: BG/NBD for
+//!   repeat purchases, and the special functions and minimizer it needs.
 //! - [`template`] — rendering messages, over a context converted lazily.
 //! - [`engine`] — `Engine::handle(state, input, now)`: starts, advances and
 //!   ends runs (its `runner` executes steps), and store-level state
@@ -44,6 +46,7 @@ pub mod customer;
 pub mod engine;
 pub mod flow;
 pub mod policy;
+pub mod predict;
 pub mod segment;
 mod speed;
 pub mod template;

@@ -1,0 +1,12 @@
+//! Predictions of what a customer will do: how likely they still buy, how
+//! many orders they will place and what those are worth. Pure numbers from
+//! a store's order history; a runtime refits them and stores the
+//! parameters with the shop.
+//!
+//! - [`bgnbd`]: BG/NBD (Fader, Hardie & Lee 2005) for repeat purchases.
+//! - [`special`] and [`optimize`]: the log-gamma function and a
+//!   Nelder–Mead minimizer the fits use.
+
+pub mod bgnbd;
+pub mod optimize;
+pub mod special;

@@ -1,0 +1,98 @@
+//! Nelder–Mead minimization, enough for likelihoods of a few parameters.
+
+/// Minimizes `f` from `start`, with initial steps `step`; stops when the
+/// simplex's values agree within `tol` or after `max_iter` iterations.
+/// Returns the best point and its value.
+pub fn nelder_mead(
+    f: &dyn Fn(&[f64]) -> f64,
+    start: &[f64],
+    step: f64,
+    tol: f64,
+    max_iter: usize,
+) -> (Vec<f64>, f64) {
+    let n = start.len();
+    let mut pts: Vec<Vec<f64>> = vec![start.to_vec()];
+    for i in 0..n {
+        let mut p = start.to_vec();
+        p[i] += step;
+        pts.push(p);
+    }
+    let mut vals: Vec<f64> = pts.iter().map(|p| f(p)).collect();
+    for _ in 0..max_iter {
+        // Order best to worst.
+        let mut idx: Vec<usize> = (0..=n).collect();
+        idx.sort_by(|&i, &j| vals[i].total_cmp(&vals[j]));
+        pts = idx.iter().map(|&i| pts[i].clone()).collect();
+        vals = idx.iter().map(|&i| vals[i]).collect();
+        if (vals[n] - vals[0]).abs() <= tol * (1.0 + vals[0].abs()) {
+            break;
+        }
+        let centroid: Vec<f64> = (0..n)
+            .map(|k| pts[..n].iter().map(|p| p[k]).sum::<f64>() / n as f64)
+            .collect();
+        let along = |t: f64| -> Vec<f64> {
+            (0..n)
+                .map(|k| centroid[k] + t * (pts[n][k] - centroid[k]))
+                .collect()
+        };
+        let xr = along(-1.0);
+        let fr = f(&xr);
+        if fr < vals[0] {
+            let xe = along(-2.0);
+            let fe = f(&xe);
+            if fe < fr {
+                pts[n] = xe;
+                vals[n] = fe;
+            } else {
+                pts[n] = xr;
+                vals[n] = fr;
+            }
+        } else if fr < vals[n - 1] {
+            pts[n] = xr;
+            vals[n] = fr;
+        } else {
+            let (xc, fc) = if fr < vals[n] {
+                let x = along(-0.5);
+                let v = f(&x);
+                (x, v)
+            } else {
+                let x = along(0.5);
+                let v = f(&x);
+                (x, v)
+            };
+            if fc < vals[n].min(fr) {
+                pts[n] = xc;
+                vals[n] = fc;
+            } else {
+                // Shrink toward the best point.
+                let best = pts[0].clone();
+                for i in 1..=n {
+                    for (x, b) in pts[i].iter_mut().zip(&best) {
+                        *x = b + 0.5 * (*x - b);
+                    }
+                    vals[i] = f(&pts[i]);
+                }
+            }
+        }
+    }
+    let best = (0..=n)
+        .min_by(|&i, &j| vals[i].total_cmp(&vals[j]))
+        .expect("a simplex has points");
+    (pts[best].clone(), vals[best])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_minimum_of_rosenbrock() {
+        let f = |p: &[f64]| (1.0 - p[0]).powi(2) + 100.0 * (p[1] - p[0] * p[0]).powi(2);
+        let (x, v) = nelder_mead(&f, &[-1.2, 1.0], 0.5, 1e-14, 10_000);
+        assert!(v < 1e-10, "{v}");
+        assert!(
+            (x[0] - 1.0).abs() < 1e-4 && (x[1] - 1.0).abs() < 1e-4,
+            "{x:?}"
+        );
+    }
+}

@@ -1,0 +1,71 @@
+//! Predictions checked against the literature: BG/NBD fitted on the CDNOW
+//! sample must give the parameters and log-likelihood Fader, Hardie & Lee
+//! (2005) publish.
+//!
+//! The data: 2,357 customers of the CDNOW cohort of the first quarter of
+//! 1997, their orders through June 1998; calibration to 1997-09-30, in
+//! weeks. The file ships in the PyPI package `lifetimes`
+//! (`lifetimes/datasets/CDNOW_sample.txt`); `scripts/test` extracts it into
+//! the cache and names it in `STOREFLOW_CDNOW`.
+
+use jiff::civil::Date;
+use std::collections::BTreeMap;
+use storeflow_core::predict::bgnbd::{self, Summary};
+
+fn cdnow() -> BTreeMap<u32, Vec<Date>> {
+    let path = std::env::var("STOREFLOW_CDNOW").unwrap_or_else(|_| {
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/tmp".into());
+        format!("{home}/.cache/storeflow-cdnow/CDNOW_sample.txt")
+    });
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("{path}: {e} (bash scripts/test fetches it, or set STOREFLOW_CDNOW)")
+    });
+    let mut by_customer: BTreeMap<u32, Vec<Date>> = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        // master id, sample id, yyyymmdd, quantity, amount
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let id: u32 = f[1].parse().unwrap();
+        let d = f[2];
+        let date = jiff::civil::date(
+            d[..4].parse().unwrap(),
+            d[4..6].parse().unwrap(),
+            d[6..].parse().unwrap(),
+        );
+        by_customer.entry(id).or_default().push(date);
+    }
+    by_customer
+}
+
+#[test]
+fn bg_nbd_on_cdnow_gives_the_published_fit() {
+    let end = jiff::civil::date(1997, 9, 30);
+    let data: Vec<Summary> = cdnow()
+        .values()
+        .filter_map(|days| Summary::from_days(days, end, 7.0))
+        .collect();
+    assert_eq!(data.len(), 2_357);
+    // The published summary of the first customer: 2 repeats, t_x 30.43, T 38.86.
+    assert_eq!(data[0].x, 2.0);
+    assert!((data[0].t_x - 30.43).abs() < 0.005 && (data[0].t - 38.86).abs() < 0.005);
+
+    let fit = bgnbd::fit(&data, 0.0);
+    let p = fit.params;
+    println!("{fit:?}");
+    // FHL 2005: r = 0.243, α = 4.414, a = 0.793, b = 2.426, LL = −9582.4.
+    for (name, got, want) in [
+        ("r", p.r, 0.243),
+        ("alpha", p.alpha, 4.414),
+        ("a", p.a, 0.793),
+        ("b", p.b, 2.426),
+    ] {
+        assert!(
+            (got - want).abs() < 0.0005,
+            "{name}: {got} (published {want})"
+        );
+    }
+    assert!(
+        (fit.log_likelihood - -9582.4).abs() < 0.05,
+        "log-likelihood {} (published -9582.4)",
+        fit.log_likelihood
+    );
+}
