@@ -11,8 +11,10 @@
 use jiff::civil::Date;
 use std::collections::BTreeMap;
 use storeflow_core::predict::bgnbd::{self, Summary};
+use storeflow_core::predict::gamma_gamma::{self, Spend};
 
-fn cdnow() -> BTreeMap<u32, Vec<Date>> {
+/// Per customer, each order: its date and amount.
+fn cdnow() -> BTreeMap<u32, Vec<(Date, f64)>> {
     let path = std::env::var("STOREFLOW_CDNOW").unwrap_or_else(|_| {
         let home = std::env::var("HOME").unwrap_or_else(|_| "/tmp".into());
         format!("{home}/.cache/storeflow-cdnow/CDNOW_sample.txt")
@@ -20,7 +22,7 @@ fn cdnow() -> BTreeMap<u32, Vec<Date>> {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!("{path}: {e} (bash scripts/test fetches it, or set STOREFLOW_CDNOW)")
     });
-    let mut by_customer: BTreeMap<u32, Vec<Date>> = BTreeMap::new();
+    let mut by_customer: BTreeMap<u32, Vec<(Date, f64)>> = BTreeMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         // master id, sample id, yyyymmdd, quantity, amount
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -31,7 +33,8 @@ fn cdnow() -> BTreeMap<u32, Vec<Date>> {
             d[4..6].parse().unwrap(),
             d[6..].parse().unwrap(),
         );
-        by_customer.entry(id).or_default().push(date);
+        let amount: f64 = f[4].parse().unwrap();
+        by_customer.entry(id).or_default().push((date, amount));
     }
     by_customer
 }
@@ -41,7 +44,10 @@ fn bg_nbd_on_cdnow_gives_the_published_fit() {
     let end = jiff::civil::date(1997, 9, 30);
     let data: Vec<Summary> = cdnow()
         .values()
-        .filter_map(|days| Summary::from_days(days, end, 7.0))
+        .filter_map(|orders| {
+            let days: Vec<Date> = orders.iter().map(|(d, _)| *d).collect();
+            Summary::from_days(&days, end, 7.0)
+        })
         .collect();
     assert_eq!(data.len(), 2_357);
     // The published summary of the first customer: 2 repeats, t_x 30.43, T 38.86.
@@ -66,6 +72,47 @@ fn bg_nbd_on_cdnow_gives_the_published_fit() {
     assert!(
         (fit.log_likelihood - -9582.4).abs() < 0.05,
         "log-likelihood {} (published -9582.4)",
+        fit.log_likelihood
+    );
+}
+
+#[test]
+fn gamma_gamma_on_cdnow_gives_the_published_fit() {
+    // Repeat purchases in calibration, a day's orders taken as one: their
+    // number and mean value, for the customers with at least one.
+    let end = jiff::civil::date(1997, 9, 30);
+    let data: Vec<Spend> = cdnow()
+        .values()
+        .filter_map(|orders| {
+            let mut by_day: BTreeMap<Date, f64> = BTreeMap::new();
+            for (d, amount) in orders.iter().filter(|(d, _)| *d <= end) {
+                *by_day.entry(*d).or_default() += amount;
+            }
+            let repeats: Vec<f64> = by_day.values().skip(1).copied().collect();
+            (!repeats.is_empty()).then(|| Spend {
+                x: repeats.len() as f64,
+                m: repeats.iter().sum::<f64>() / repeats.len() as f64,
+            })
+        })
+        .collect();
+    assert_eq!(data.len(), 946);
+    let fit = gamma_gamma::fit(&data, 0.0);
+    println!("{fit:?}");
+    let p = fit.params;
+    // Fader & Hardie 2013: p = 6.25, q = 3.74, γ = 15.44; LL −4055.92.
+    for (name, got, want) in [
+        ("p", p.p, 6.25),
+        ("q", p.q, 3.74),
+        ("gamma", p.gamma, 15.44),
+    ] {
+        assert!(
+            (got - want).abs() < 0.005,
+            "{name}: {got} (published {want})"
+        );
+    }
+    assert!(
+        (fit.log_likelihood - -4055.92).abs() < 0.01,
+        "log-likelihood {} (published -4055.92)",
         fit.log_likelihood
     );
 }

@@ -4,9 +4,11 @@
 //! parameters with the shop.
 //!
 //! - [`bgnbd`]: BG/NBD (Fader, Hardie & Lee 2005) for repeat purchases.
+//! - [`gamma_gamma`]: Gamma-Gamma for what those purchases are worth.
 //! - [`special`] and [`optimize`]: the log-gamma function and a
 //!   Nelder–Mead minimizer the fits use.
 
 pub mod bgnbd;
+pub mod gamma_gamma;
 pub mod optimize;
 pub mod special;
