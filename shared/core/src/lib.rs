@@ -28,7 +28,10 @@
 //! - [`policy`] — the one contact policy over every flow and channel, and
 //!   its configuration.
 //! - [`predict`] — predictions from a store's order history: BG/NBD for
-//!   repeat purchases, and the special functions and minimizer it needs.
+//!   repeat purchases, Gamma-Gamma for their value, and the special
+//!   functions and minimizer they need.
+//! - [`results`] — what automation earns: attribution of orders to
+//!   messages.
 //! - [`template`] — rendering messages, over a context converted lazily.
 //! - [`engine`] — `Engine::handle(state, input, now)`: starts, advances and
 //!   ends runs (its `runner` executes steps), and store-level state
@@ -47,6 +50,7 @@ pub mod engine;
 pub mod flow;
 pub mod policy;
 pub mod predict;
+pub mod results;
 pub mod segment;
 mod speed;
 pub mod template;

@@ -404,6 +404,38 @@ mod tests {
     }
 
     #[test]
+    fn attribution_windows_are_read_and_a_bad_one_names_its_field() {
+        let store = "store: { name: S, url: https://s.example.com, timezone: UTC }\n";
+        let cfg = Config::from_sources(
+            vec![src("store.yaml", &format!("{store}attribution: {{ touches: {{ sms: {{ click: 1d, delivery: 12h }} }} }}\n"))],
+            b"k".to_vec(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        use crate::model::channel::Channel;
+        use crate::results::attribution::TouchKind;
+        let a = &cfg.settings.attribution;
+        assert_eq!(
+            a.window(Channel::Sms, TouchKind::Delivery),
+            Some(crate::model::duration::Dur::parse("12h").unwrap())
+        );
+        assert_eq!(
+            a.window(Channel::Email, TouchKind::Click),
+            Some(crate::model::duration::Dur::days(5))
+        );
+        let err = Config::from_sources(
+            vec![src(
+                "store.yaml",
+                &format!("{store}attribution: {{ touches: {{ email: {{ click: -1d }} }} }}\n"),
+            )],
+            b"k".to_vec(),
+        )
+        .unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(err.0[0].file, "store.yaml");
+        assert_eq!(err.0[0].path, "attribution.touches.email.click");
+    }
+
+    #[test]
     fn debug_output_holds_no_secret() {
         let cfg = Config::from_sources(
             vec![src(

@@ -36,6 +36,9 @@ pub struct Settings {
     /// Where store platforms and storefronts send data (see [`IngestSettings`]).
     #[serde(default)]
     pub ingest: IngestSettings,
+    /// Which touches of a message earn an order's credit, and for how long.
+    #[serde(default)]
+    pub attribution: crate::results::attribution::AttributionSettings,
 }
 
 fn default_ladder() -> Vec<String> {

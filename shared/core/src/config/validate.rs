@@ -68,6 +68,21 @@ impl Validator<'_> {
                 );
             }
         }
+        for (ch, w) in &s.attribution.touches {
+            for (kind, d) in [
+                ("click", w.click),
+                ("open", w.open),
+                ("delivery", w.delivery),
+            ] {
+                if d.is_some_and(|d| d.is_negative() || d == Dur::ZERO) {
+                    self.err(
+                        f,
+                        &format!("attribution.touches.{}.{kind}", ch.as_str()),
+                        "must be a positive duration (leave it out to earn no credit)",
+                    );
+                }
+            }
+        }
         for (id, p) in &s.products {
             if let Some(d) = p.replenish_after {
                 if d.is_negative() || d == Dur::ZERO {
