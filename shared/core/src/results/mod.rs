@@ -1,5 +1,7 @@
 //! What automation earns: which message an order is credited to
-//! ([`attribution`]). Pure functions of recorded facts (touches, orders,
-//! refunds) and the store's settings; the runtimes' reports call them.
+//! ([`attribution`]) and whether a flow does better than holding customers
+//! out ([`lift`]). Pure functions of recorded facts (touches, orders,
+//! refunds, arms) and the store's settings; the runtimes' reports call them.
 
 pub mod attribution;
+pub mod lift;
