@@ -201,7 +201,7 @@ mod tests {
         let i = mean_difference(&a, &b).unwrap();
         // Means 37.5 and 5; variances 2291.67 and 100; se = √(572.92 + 25).
         close(i.estimate, 32.5);
-        let se = (2291.666_666_666_667_f64 / 4.0 + 100.0 / 4.0).sqrt();
+        let se = (2_291.666_666_666_667_f64 / 4.0 + 100.0 / 4.0).sqrt();
         close(i.high - i.estimate, Z95 * se);
         assert!(mean_difference(&Sums::default(), &b).is_none());
     }
