@@ -1,7 +1,8 @@
 //! What automation earns: which message an order is credited to
-//! ([`attribution`]) and whether a flow does better than holding customers
-//! out ([`lift`]). Pure functions of recorded facts (touches, orders,
+//! ([`attribution`]), whether a flow does better than holding customers
+//! out ([`lift`]), and whether customers come back ([`cohorts`]). Pure functions of recorded facts (touches, orders,
 //! refunds, arms) and the store's settings; the runtimes' reports call them.
 
 pub mod attribution;
+pub mod cohorts;
 pub mod lift;
