@@ -8,7 +8,7 @@
 //! (the published CDNOW fit is in weeks); the parameters' α is in it too.
 
 use super::optimize::nelder_mead;
-use super::special::{ln_beta, ln_gamma};
+use super::special::{hyp2f1, ln_beta, ln_gamma};
 use jiff::civil::Date;
 
 /// One customer's calibration history.
@@ -83,6 +83,23 @@ pub fn p_alive(p: &Params, s: &Summary) -> f64 {
     1.0 / (1.0 + ratio)
 }
 
+/// The expected number of purchases in the `t` after the end of
+/// calibration, for a customer with this history (FHL 2005, equation 10).
+pub fn expected_purchases(p: &Params, s: &Summary, t: f64) -> f64 {
+    let Params { r, alpha, a, b } = *p;
+    let x = s.x;
+    let lead = (a + b + x - 1.0) / (a - 1.0);
+    let z = t / (alpha + s.t + t);
+    let decay = ((alpha + s.t) / (alpha + s.t + t)).powf(r + x);
+    let body = 1.0 - decay * hyp2f1(r + x, b + x, a + b + x - 1.0, z);
+    let alive = if x > 0.0 {
+        1.0 + (a / (b + x - 1.0)) * ((alpha + s.t) / (alpha + s.t_x)).powf(r + x)
+    } else {
+        1.0
+    };
+    lead * body / alive
+}
+
 /// A fit: the parameters and the total log-likelihood they reach.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fit {
@@ -145,6 +162,42 @@ mod tests {
             }
         );
         assert!(Summary::from_days(&days, d("2025-12-31"), 7.0).is_none());
+    }
+
+    #[test]
+    fn expected_purchases_of_a_new_customer_match_a_simulation_of_the_model() {
+        // A customer who has just made their first purchase (x = 0, T = 0):
+        // 300,000 simulated customers of these parameters (λ ~ Gamma(r, α),
+        // p ~ Beta(a, b), a drop-out chance p after each purchase) made
+        // 1.1947 purchases each in the next 39 weeks on average.
+        let p = Params {
+            r: 0.2426,
+            alpha: 4.4136,
+            a: 0.7929,
+            b: 2.4259,
+        };
+        let new = Summary {
+            x: 0.0,
+            t_x: 0.0,
+            t: 0.0,
+        };
+        let e = expected_purchases(&p, &new, 39.0);
+        assert!((e - 1.1947).abs() < 0.005, "{e}");
+        // More time, more purchases; a long silence after many, fewer.
+        assert!(expected_purchases(&p, &new, 78.0) > e);
+        let recent = Summary {
+            x: 5.0,
+            t_x: 37.0,
+            t: 38.0,
+        };
+        let silent = Summary {
+            x: 5.0,
+            t_x: 5.0,
+            t: 38.0,
+        };
+        assert!(
+            expected_purchases(&p, &recent, 39.0) > 4.0 * expected_purchases(&p, &silent, 39.0)
+        );
     }
 
     #[test]

@@ -34,6 +34,21 @@ pub fn ln_beta(a: f64, b: f64) -> f64 {
     ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
 }
 
+/// The Gauss hypergeometric function ₂F₁(a, b; c; z) for 0 ≤ z < 1, by
+/// its series (summed until a term no longer changes the sum).
+pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
+    let (mut term, mut sum) = (1.0f64, 1.0f64);
+    for j in 0..100_000 {
+        let j = j as f64;
+        term *= (a + j) * (b + j) / ((c + j) * (j + 1.0)) * z;
+        sum += term;
+        if term.abs() <= 1e-15 * sum.abs() {
+            break;
+        }
+    }
+    sum
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +66,16 @@ mod tests {
         assert!((ln_gamma(0.5) - half).abs() < 1e-12);
         // Γ(0.1) = 9.513507698668731836…
         assert!((ln_gamma(0.1) - 9.513_507_698_668_732_f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn hyp2f1_matches_closed_forms() {
+        // ₂F₁(1, 1; 2; z) = −ln(1 − z) / z
+        for z in [0.1, 0.5, 0.9] {
+            let want = -(1.0f64 - z).ln() / z;
+            assert!((hyp2f1(1.0, 1.0, 2.0, z) - want).abs() < 1e-12, "{z}");
+        }
+        // ₂F₁(a, b; b; z) = (1 − z)^−a
+        assert!((hyp2f1(2.5, 3.0, 3.0, 0.4) - 0.6f64.powf(-2.5)).abs() < 1e-12);
     }
 }
