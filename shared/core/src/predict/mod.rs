@@ -5,10 +5,12 @@
 //!
 //! - [`bgnbd`]: BG/NBD (Fader, Hardie & Lee 2005) for repeat purchases.
 //! - [`gamma_gamma`]: Gamma-Gamma for what those purchases are worth.
+//! - [`clv`]: the two together, discounted over a horizon.
 //! - [`special`] and [`optimize`]: the log-gamma function and a
 //!   Nelder–Mead minimizer the fits use.
 
 pub mod bgnbd;
+pub mod clv;
 pub mod gamma_gamma;
 pub mod optimize;
 pub mod special;
