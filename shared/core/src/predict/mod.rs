@@ -6,11 +6,14 @@
 //! - [`bgnbd`]: BG/NBD (Fader, Hardie & Lee 2005) for repeat purchases.
 //! - [`gamma_gamma`]: Gamma-Gamma for what those purchases are worth.
 //! - [`clv`]: the two together, discounted over a horizon.
+//! - [`intervals`]: for stores too small for a fit, per-product repurchase
+//!   intervals and order rates shrunk toward the store's.
 //! - [`special`] and [`optimize`]: the log-gamma function and a
 //!   Nelder–Mead minimizer the fits use.
 
 pub mod bgnbd;
 pub mod clv;
 pub mod gamma_gamma;
+pub mod intervals;
 pub mod optimize;
 pub mod special;
