@@ -141,3 +141,63 @@ fn gamma_gamma_on_cdnow_gives_the_published_fit() {
         fit.log_likelihood
     );
 }
+
+/// How small a store can be before the BG/NBD fit stops being usable:
+/// fits on random subsets of the CDNOW customers, 20 per size, and the
+/// spread of what a report would show (the expected repeat purchases of
+/// the whole subset over the next 39 weeks, per customer). Slow in a
+/// debug build; run with
+/// `cargo test --release -p storeflow-tests --test predictions -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn how_small_a_store_bg_nbd_can_fit() {
+    let end = jiff::civil::date(1997, 9, 30);
+    let all: Vec<Summary> = cdnow()
+        .values()
+        .filter_map(|orders| {
+            let days: Vec<Date> = orders.iter().map(|(d, _)| *d).collect();
+            Summary::from_days(&days, end, 7.0)
+        })
+        .collect();
+    let full = bgnbd::fit(&all, 0.0).params;
+    let truth: f64 = all
+        .iter()
+        .map(|s| bgnbd::expected_purchases(&full, s, 39.0))
+        .sum::<f64>()
+        / all.len() as f64;
+    let mut seed = 20_261_207u64;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as usize
+    };
+    println!("full fit: {truth:.4} repeat purchases per customer in 39 weeks");
+    println!("customers  median-error  90th-pct-error  worst");
+    for n in [25, 50, 100, 200, 400, 800] {
+        let mut errors: Vec<f64> = (0..20)
+            .map(|_| {
+                let mut pool = all.clone();
+                let mut sample = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let i = next() % pool.len();
+                    sample.push(pool.swap_remove(i));
+                }
+                let p = bgnbd::fit(&sample, 0.0).params;
+                let est: f64 = all
+                    .iter()
+                    .map(|s| bgnbd::expected_purchases(&p, s, 39.0))
+                    .sum::<f64>()
+                    / all.len() as f64;
+                ((est - truth) / truth).abs()
+            })
+            .collect();
+        errors.sort_by(f64::total_cmp);
+        println!(
+            "{n:>9}  {:>11.1}%  {:>13.1}%  {:>5.0}%",
+            errors[10] * 100.0,
+            errors[17] * 100.0,
+            errors[19] * 100.0
+        );
+    }
+}
