@@ -16,7 +16,7 @@
 //! fitted on 20 random subsets of each size, the forecast of the next 39
 //! weeks' repeat purchases per customer erred, against the fit on all
 //! 2,357 customers, by a median of 26–29% at 25–50 customers, 19% at 100,
-//! 13% at 200, 6% at 400 and 800; one subset in ten erred by more than 20%
+//! 13% at 200, 6% at 400 and 800; one subset in ten erred by 20% or more
 //! below 400 customers (54% at 100, 18% at 400, 9% at 800). So below a few
 //! hundred customers a report should serve these simpler numbers and say
 //! so.
