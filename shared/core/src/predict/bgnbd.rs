@@ -7,7 +7,7 @@
 //! first, as the literature does. Times are in a unit the caller chooses
 //! (the published CDNOW fit is in weeks); the parameters' α is in it too.
 
-use super::optimize::nelder_mead;
+use super::optimize::minimize_positive;
 use super::special::{hyp2f1, ln_beta, ln_gamma};
 use jiff::civil::Date;
 
@@ -109,28 +109,22 @@ pub struct Fit {
 
 /// Fits by maximum likelihood, with an optional penalty `penalty × Σ θ²`
 /// on the parameters (0 for the plain fit; a small one steadies the fit
-/// on little data). The search runs on the parameters' logarithms, so
-/// every candidate is positive.
+/// on little data).
 pub fn fit(data: &[Summary], penalty: f64) -> Fit {
     let params = |v: &[f64]| Params {
-        r: v[0].exp(),
-        alpha: v[1].exp(),
-        a: v[2].exp(),
-        b: v[3].exp(),
+        r: v[0],
+        alpha: v[1],
+        a: v[2],
+        b: v[3],
     };
     let total = |p: &Params| data.iter().map(|s| log_likelihood(p, s)).sum::<f64>();
-    let objective = |v: &[f64]| {
-        let p = params(v);
-        let ll = total(&p);
+    let v = minimize_positive(4, &|v| {
+        let ll = total(&params(v));
         if !ll.is_finite() {
             return f64::INFINITY;
         }
-        -ll + penalty * (p.r * p.r + p.alpha * p.alpha + p.a * p.a + p.b * p.b)
-    };
-    // Two rounds: a restart from the first round's answer leaves a
-    // simplex that collapsed early.
-    let (v, _) = nelder_mead(&objective, &[0.0; 4], 0.5, 1e-12, 20_000);
-    let (v, _) = nelder_mead(&objective, &v, 0.1, 1e-14, 20_000);
+        -ll + penalty * v.iter().map(|x| x * x).sum::<f64>()
+    });
     let p = params(&v);
     Fit {
         params: p,

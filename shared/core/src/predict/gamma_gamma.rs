@@ -4,7 +4,7 @@
 //! across customers. Fitted on customers with at least one repeat
 //! purchase, from the number of repeats `x` and their mean value `m`.
 
-use super::optimize::nelder_mead;
+use super::optimize::minimize_positive;
 use super::special::ln_gamma;
 
 /// One customer's repeat purchases: how many, and their mean value.
@@ -55,21 +55,18 @@ pub fn fit(data: &[Spend], penalty: f64) -> Fit {
         .filter(|s| s.x > 0.0 && s.m > 0.0)
         .collect();
     let params = |v: &[f64]| Params {
-        p: v[0].exp(),
-        q: v[1].exp(),
-        gamma: v[2].exp(),
+        p: v[0],
+        q: v[1],
+        gamma: v[2],
     };
     let total = |p: &Params| data.iter().map(|s| log_likelihood(p, s)).sum::<f64>();
-    let objective = |v: &[f64]| {
-        let p = params(v);
-        let ll = total(&p);
+    let v = minimize_positive(3, &|v| {
+        let ll = total(&params(v));
         if !ll.is_finite() {
             return f64::INFINITY;
         }
-        -ll + penalty * (p.p * p.p + p.q * p.q + p.gamma * p.gamma)
-    };
-    let (v, _) = nelder_mead(&objective, &[0.0; 3], 0.5, 1e-12, 20_000);
-    let (v, _) = nelder_mead(&objective, &v, 0.1, 1e-14, 20_000);
+        -ll + penalty * v.iter().map(|x| x * x).sum::<f64>()
+    });
     let p = params(&v);
     Fit {
         params: p,

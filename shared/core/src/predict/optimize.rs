@@ -81,6 +81,20 @@ pub fn nelder_mead(
     (pts[best].clone(), vals[best])
 }
 
+/// Minimizes `f` over `n` positive parameters: the search runs on their
+/// logarithms from 1 each, in two rounds (a restart from the first
+/// round's answer frees a simplex that collapsed early). `f` sees the
+/// parameters themselves; it returns infinity where it is undefined.
+pub fn minimize_positive(n: usize, f: &dyn Fn(&[f64]) -> f64) -> Vec<f64> {
+    let on_logs = |v: &[f64]| {
+        let p: Vec<f64> = v.iter().map(|x| x.exp()).collect();
+        f(&p)
+    };
+    let (v, _) = nelder_mead(&on_logs, &vec![0.0; n], 0.5, 1e-12, 20_000);
+    let (v, _) = nelder_mead(&on_logs, &v, 0.1, 1e-14, 20_000);
+    v.iter().map(|x| x.exp()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
