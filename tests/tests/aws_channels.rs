@@ -218,6 +218,7 @@ fn message(id: &str, channel: Channel, to: &str, body: &str, marketing: bool) ->
         flow: "checkout_abandonment".into(),
         version: 3,
         step: "sms".into(),
+        variant: None,
     }
 }
 

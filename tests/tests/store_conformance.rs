@@ -58,6 +58,7 @@ fn message(id: &str) -> Message {
         flow: "welcome".into(),
         version: 1,
         step: "s1".into(),
+        variant: None,
     }
 }
 

@@ -22,6 +22,7 @@
 pub mod deadletters;
 pub mod demo;
 pub mod replay;
+pub mod report;
 pub mod serve;
 
 use anyhow::{Context, Result};
@@ -95,6 +96,35 @@ pub enum Command {
         /// How long the clock runs on after the last delivery.
         #[arg(long, default_value = "10d")]
         after: String,
+    },
+    /// Results: flows, messages, segments, holdouts or cohorts, from serve's data or a replay.
+    Report {
+        /// flows, messages, segments, holdouts or cohorts.
+        report: String,
+        /// `serve`'s data folder.
+        #[arg(long, conflicts_with_all = ["events", "dynamodb_table"])]
+        data: Option<PathBuf>,
+        /// A DynamoDB table of the AWS function set.
+        #[arg(long, conflicts_with = "events")]
+        dynamodb_table: Option<String>,
+        /// The configuration (with --events; with --data, for the store's time zone).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Replay these events through the simulator (with --config).
+        #[arg(long, requires = "config")]
+        events: Option<PathBuf>,
+        /// Run the replay's clock on to this instant.
+        #[arg(long, requires = "events")]
+        until: Option<jiff::Timestamp>,
+        /// Start of the period (inclusive).
+        #[arg(long)]
+        from: Option<jiff::Timestamp>,
+        /// End of the period (exclusive).
+        #[arg(long)]
+        to: Option<jiff::Timestamp>,
+        /// table, json or csv.
+        #[arg(long, default_value = "table")]
+        format: String,
     },
     /// Inputs `serve` set aside because applying them failed (list, replay after a fix).
     Deadletters {
@@ -180,6 +210,62 @@ fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
             data,
         } => serve::serve(config, listen, data, err),
         Command::Trace { email, data } => serve::trace(&email, &data, out, err),
+        Command::Report {
+            report: which,
+            data,
+            dynamodb_table,
+            config,
+            events,
+            until,
+            from,
+            to,
+            format,
+        } => {
+            let Some(which) = storeflow_app::reports::Which::parse(&which) else {
+                writeln!(
+                    err,
+                    "unknown report {which:?}: flows, messages, segments, holdouts or cohorts"
+                )?;
+                return Ok(2);
+            };
+            let Some(format) = report::Format::parse(&format) else {
+                writeln!(err, "--format {format:?}: table, json or csv")?;
+                return Ok(2);
+            };
+            let source = match (data, dynamodb_table, events) {
+                (Some(d), None, None) => report::Source::Data(d),
+                (None, None, Some(events)) => report::Source::Replay {
+                    config: config.clone().expect("clap requires --config"),
+                    events,
+                    until,
+                },
+                (None, Some(t), None) => {
+                    writeln!(
+                        err,
+                        "--dynamodb-table {t}: reading reports from DynamoDB is not available in this version; use --data or --config with --events"
+                    )?;
+                    return Ok(2);
+                }
+                _ => {
+                    writeln!(
+                        err,
+                        "say where the facts are: --data DIR, or --config DIR --events FILE"
+                    )?;
+                    return Ok(2);
+                }
+            };
+            report::run(
+                report::Args {
+                    which,
+                    source,
+                    period: storeflow_core::results::report::Period { from, to },
+                    format,
+                    config,
+                },
+                out,
+                err,
+            )
+        }
         Command::Deadletters { action } => match action {
             DeadLetters::List { data } => deadletters::list(&data, out, err),
             DeadLetters::Replay { id, data } => {

@@ -34,6 +34,7 @@ pub mod memory;
 pub mod ports;
 pub mod preferences;
 pub mod privacy;
+pub mod reports;
 pub mod simulate;
 
 pub use evaluate::{App, Applied, Timer};

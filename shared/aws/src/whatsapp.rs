@@ -108,6 +108,7 @@ mod tests {
             flow: "f".into(),
             version: 1,
             step: "s".into(),
+            variant: None,
         }
     }
 

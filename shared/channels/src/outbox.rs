@@ -159,6 +159,7 @@ mod tests {
             flow: "welcome".into(),
             version: 1,
             step: "hello".into(),
+            variant: None,
         }
     }
 

@@ -14,6 +14,7 @@ use storeflow_app::ports::{DeliverError, Delivered};
 use storeflow_app::App;
 use storeflow_channels::{OutboxDir, Smtp, WebhookPoster};
 use storeflow_core::model::channel::Channel;
+use storeflow_core::results::facts::Lifecycle;
 use storeflow_core::{Config, Decision, Event, Message};
 use storeflow_ingest::EnvOverrides;
 use storeflow_sqlite::dead_letters::{LetterKind, WakeOf};
@@ -618,10 +619,12 @@ impl Runtime {
             }
             for m in pending {
                 let now = self.clock.now();
+                let mut how = Lifecycle::Delivered;
                 match self.deliver(&m, now).await {
                     Ok(_) => {}
                     Err(DeliverError::Permanent(why)) => {
                         eprintln!("storeflow: message {} not delivered: {why}", m.id);
+                        how = Lifecycle::Bounced;
                     }
                     Err(DeliverError::Transient(why)) => {
                         let (attempts, since) = {
@@ -647,10 +650,11 @@ impl Runtime {
                             m.id,
                             GIVE_UP_AFTER.as_hours()
                         );
+                        how = Lifecycle::Bounced;
                     }
                 }
                 self.retries.lock().expect("retries").remove(&m.id);
-                self.store.mark_sent(&m.id, now)?;
+                self.store.mark_sent(&m, now, how)?;
                 n += 1;
             }
         }

@@ -79,6 +79,17 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     replayed_us  INTEGER
 );
 
+-- What reports count (storeflow_core::results::facts): one row per fact,
+-- from the commit that decided it or the delivery that settled a message.
+-- `key` keeps one of a fact seen twice (a redelivered order, say).
+CREATE TABLE IF NOT EXISTS results (
+    seq    INTEGER PRIMARY KEY,
+    key    TEXT NOT NULL UNIQUE,
+    at_us  INTEGER NOT NULL,
+    fact   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_at ON results (at_us);
+
 -- Campaign starts already enrolled (each fires once).
 CREATE TABLE IF NOT EXISTS campaigns_done (
     flow     TEXT NOT NULL,

@@ -83,6 +83,16 @@ impl Validator<'_> {
                 }
             }
         }
+        if s.attribution
+            .conversion_window
+            .is_some_and(|d| d.is_negative() || d == Dur::ZERO)
+        {
+            self.err(
+                f,
+                "attribution.conversion_window",
+                "must be a positive duration",
+            );
+        }
         for (id, p) in &s.products {
             if let Some(d) = p.replenish_after {
                 if d.is_negative() || d == Dur::ZERO {

@@ -12,5 +12,6 @@ pub mod identity;
 pub mod ledger;
 pub mod privacy;
 pub mod profile;
+pub mod results;
 pub mod seen_ids;
 pub mod state;

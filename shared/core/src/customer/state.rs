@@ -47,6 +47,13 @@ pub struct CustomerState {
     /// Replenishment reminders by product.
     #[serde(default)]
     pub reminders: BTreeMap<String, Reminder>,
+    /// What results are decided from as they happen: recent messages,
+    /// touches, split arms and credited orders.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::customer::results::Results::is_empty"
+    )]
+    pub results: crate::customer::results::Results,
     /// The one instant this customer next needs the engine with no new event.
     #[serde(default)]
     pub wake: Option<Timestamp>,
@@ -70,6 +77,7 @@ impl CustomerState {
             seen: Default::default(),
             seen_oldest: None,
             reminders: BTreeMap::new(),
+            results: Default::default(),
             wake: None,
             version: 0,
         }
@@ -107,6 +115,9 @@ pub struct Run {
     pub cursor: Timestamp,
     pub step: usize,
     pub wait: Wait,
+    /// The split arm the run entered (a holdout or a variant), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm: Option<std::sync::Arc<str>>,
     /// Intent ladder level index, if the flow takes part.
     #[serde(default)]
     pub intent: Option<usize>,
@@ -300,6 +311,7 @@ impl CustomerState {
                 self.reminders.insert(k, r);
             }
         }
+        self.results.absorb(other.results);
         // Every membership is evaluated again on the next input.
         self.segments = Default::default();
         self.version += 1;

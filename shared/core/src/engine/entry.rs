@@ -285,6 +285,7 @@ impl Engine {
             cursor: at,
             step: 0,
             wait: Wait::Ready,
+            arm: None,
             intent: level,
             rank,
             def: crate::customer::state::FlowRef(Some(flow.clone())),

@@ -16,6 +16,7 @@ pub mod shop;
 mod dates;
 mod entry;
 mod matching;
+mod results;
 mod runner;
 
 pub use dates::{month_day, next_occurrence};
@@ -257,6 +258,7 @@ impl Engine {
             st.history
                 .record_kept(e, id_hash, kept_props, bits, keep, cx.now);
         }
+        results::on_event(st, e, cx);
         if let EventKind::OrderPlaced(o) = &e.kind {
             for li in &o.line_items {
                 let Some(every) = cfg
@@ -532,6 +534,10 @@ impl Engine {
             st.ledger_oldest = st.ledger.values().min().copied();
         }
         st.history.prune(now, cx.cfg);
+        if !st.results.is_empty() {
+            st.results
+                .prune(now, cx.cfg.settings.attribution.arm_window());
+        }
         crate::policy::prune_log(&mut st.contacts, &cx.cfg.settings.policy.caps, now);
     }
 

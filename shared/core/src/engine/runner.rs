@@ -297,8 +297,15 @@ impl Host for StepHost<'_, '_> {
         d
     }
 
-    fn push(&mut self, d: Decision) {
+    fn push(&mut self, mut d: Decision) {
+        if d.kind == Kind::Message {
+            super::results::on_message(self.st, self.run, &mut d);
+        }
         self.cx.out.decisions.push(d);
+    }
+
+    fn enter_arm(&mut self, arm: &str) {
+        super::results::on_arm(self.st, self.cx, self.run, self.step, arm);
     }
 }
 

@@ -163,6 +163,11 @@ impl Channel {
     }
 
     /// The channels a customer consents to and unsubscribes from.
+    /// From its wire name (`email`, `sms`, …).
+    pub fn parse(name: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     pub fn customer_channels() -> impl Iterator<Item = Channel> {
         Channel::ALL.into_iter().filter(|c| c.spec().consent)
     }

@@ -22,12 +22,29 @@ pub enum Kind {
     /// limits before it was applied (`crate::model::limits`); the reason says
     /// which field, what it was and what it became.
     Adjusted,
+    /// A run entered a split's arm (`holdout` or a variant's target step).
+    Arm,
+    /// A customer did something with a message (opened, clicked,
+    /// unsubscribed after it); `result.lifecycle` says what.
+    Engaged,
+    /// An order credited to a message (last touch across channels).
+    Credit,
+    /// A refund of a credited order: what it takes off the message's net
+    /// revenue.
+    CreditRefund,
+    /// An order placed within the conversion window of a split arm entered
+    /// before it.
+    ArmOrder,
+    /// An order placed (`result.order`, `result.amount`).
+    Order,
+    /// A refund of an order (`result.order`, `result.amount`).
+    Refund,
 }
 
 /// One decision. On the wire (JSON) its fields are, in order: `at`, `kind`,
 /// `profile`, `profile_id`, `segment`, `flow`, `version`, `step`, `run`,
-/// `channel`, `template`, `subject`, `to`, `reason`, `until`,
-/// `conversion`, `message` (absent ones left out).
+/// `channel`, `template`, `subject`, `to`, `reason`, `until`, `variant`,
+/// `result`, `conversion`, `message` (absent ones left out).
 ///
 /// In memory the send-step fields (`channel`, `template`, `subject`, `to`,
 /// `until`) live in one boxed [`SendDetails`], present only on decisions
@@ -64,6 +81,46 @@ pub struct SendDetails {
     pub subject: Option<String>,
     pub to: Option<String>,
     pub until: Option<Timestamp>,
+    /// The split arm the run had entered (a holdout or variant).
+    pub variant: Option<Arc<str>>,
+    /// What a result decision counts (credits, arm orders, engagement).
+    pub result: Option<Box<ResultDetails>>,
+}
+
+/// The figures of a result decision ([`Kind::Credit`],
+/// [`Kind::CreditRefund`], [`Kind::ArmOrder`], [`Kind::Engaged`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResultDetails {
+    /// The message concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Arc<str>>,
+    /// An engagement's step of the message's life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<crate::model::lifecycle::Lifecycle>,
+    /// The touch that won a credit, and when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub touch: Option<crate::results::attribution::TouchKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub touched_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub amount: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// An arm order that is the run's first (the run converts).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub first: bool,
+    /// The run's arm revenue before this order (for sums of squares).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub before: f64,
+    /// The attribution settings a credit was decided under, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<Arc<str>>,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl SendDetails {
@@ -73,6 +130,8 @@ impl SendDetails {
             && self.subject.is_none()
             && self.to.is_none()
             && self.until.is_none()
+            && self.variant.is_none()
+            && self.result.is_none()
     }
 }
 
@@ -122,6 +181,12 @@ impl Decision {
     pub fn until(&self) -> Option<Timestamp> {
         self.send.as_ref()?.until
     }
+    pub fn variant(&self) -> Option<&str> {
+        self.send.as_ref()?.variant.as_deref()
+    }
+    pub fn result(&self) -> Option<&ResultDetails> {
+        self.send.as_ref()?.result.as_deref()
+    }
 }
 
 impl Serialize for Decision {
@@ -133,6 +198,8 @@ impl Serialize for Decision {
         let subject = send.and_then(|x| x.subject.as_ref());
         let to = send.and_then(|x| x.to.as_ref());
         let until = send.and_then(|x| x.until);
+        let variant = send.and_then(|x| x.variant.as_ref());
+        let result = send.and_then(|x| x.result.as_ref());
         let len = 4 + [
             self.segment.is_some(),
             self.flow.is_some(),
@@ -145,6 +212,8 @@ impl Serialize for Decision {
             to.is_some(),
             self.reason.is_some(),
             until.is_some(),
+            variant.is_some(),
+            result.is_some(),
             self.conversion,
             self.message.is_some(),
         ]
@@ -175,6 +244,8 @@ impl Serialize for Decision {
         opt!("to", &to);
         opt!("reason", &self.reason);
         opt!("until", &until);
+        opt!("variant", &variant);
+        opt!("result", &result);
         if self.conversion {
             st.serialize_field("conversion", &true)?;
         } else {
@@ -215,6 +286,10 @@ struct Wire {
     #[serde(default)]
     until: Option<Timestamp>,
     #[serde(default)]
+    variant: Option<Arc<str>>,
+    #[serde(default)]
+    result: Option<Box<ResultDetails>>,
+    #[serde(default)]
     conversion: bool,
     #[serde(default)]
     message: Option<Box<Message>>,
@@ -229,6 +304,8 @@ impl<'de> Deserialize<'de> for Decision {
             subject: w.subject,
             to: w.to,
             until: w.until,
+            variant: w.variant,
+            result: w.result,
         };
         Ok(Decision {
             at: w.at,
@@ -267,6 +344,9 @@ pub struct Message {
     pub flow: String,
     pub version: u32,
     pub step: String,
+    /// The split arm (A/B variant) the run had entered, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod duration;
 pub mod event;
 pub mod geo;
 pub mod ids;
+pub mod lifecycle;
 pub mod limits;
 pub mod links;
 pub mod localtime;

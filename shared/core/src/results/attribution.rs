@@ -46,6 +46,10 @@ pub struct AttributionSettings {
     /// WhatsApp, nothing else.
     #[serde(default)]
     pub touches: BTreeMap<Channel, Windows>,
+    /// How long after a run enters a split arm (holdout or variant) an
+    /// order counts toward that arm; 5 days when not set.
+    #[serde(default)]
+    pub conversion_window: Option<Dur>,
 }
 
 impl AttributionSettings {
@@ -60,6 +64,40 @@ impl AttributionSettings {
             TouchKind::Click => w.click,
             TouchKind::Open => w.open,
             TouchKind::Delivery => w.delivery,
+        }
+    }
+}
+
+impl AttributionSettings {
+    /// [`AttributionSettings::conversion_window`] or its default.
+    pub fn arm_window(&self) -> jiff::SignedDuration {
+        self.conversion_window.unwrap_or(Dur::days(5)).exact()
+    }
+
+    /// The settings in words, as reports name the period they applied to:
+    /// every channel's windows (`email click 5d; sms click 1d, delivery
+    /// 12h; …`), customer channels in table order.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        for ch in Channel::customer_channels() {
+            let mut kinds = Vec::new();
+            for (kind, name) in [
+                (TouchKind::Click, "click"),
+                (TouchKind::Open, "open"),
+                (TouchKind::Delivery, "delivery"),
+            ] {
+                if let Some(w) = self.window(ch, kind) {
+                    kinds.push(format!("{name} {w}"));
+                }
+            }
+            if !kinds.is_empty() {
+                parts.push(format!("{} {}", ch.as_str(), kinds.join(", ")));
+            }
+        }
+        if parts.is_empty() {
+            "no touch earns credit".into()
+        } else {
+            parts.join("; ")
         }
     }
 }

@@ -19,7 +19,7 @@ pub const Z95: f64 = 1.959_963_984_540_054;
 const Z80: f64 = 0.841_621_233_572_914_3;
 
 /// An estimate and its interval.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Interval {
     pub estimate: f64,
     pub low: f64,

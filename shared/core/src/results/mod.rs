@@ -5,4 +5,6 @@
 
 pub mod attribution;
 pub mod cohorts;
+pub mod facts;
 pub mod lift;
+pub mod report;

@@ -258,7 +258,13 @@ pub trait Host {
     // Decisions.
     /// A decision about this run at this step.
     fn decision(&self, kind: Kind) -> Decision;
+    /// Records a decision. A message decision is remembered for results
+    /// (and tagged with the run's arm).
     fn push(&mut self, d: Decision);
+    /// The run enters a split's arm (`holdout` or a variant's target):
+    /// its messages carry the arm from here on, and orders within the
+    /// conversion window count toward it.
+    fn enter_arm(&mut self, arm: &str);
 }
 
 /// What a run does after a step.
@@ -320,7 +326,7 @@ fn outbound<H: Host>(
                 template: (!template.is_empty()).then(|| Arc::from(template.as_str())),
                 subject: content.subject.clone(),
                 to: Some(to.clone()),
-                until: None,
+                ..Default::default()
             }));
             d.reason = Some(format!("{} step", channel.as_str()).into());
             d.message = Some(Box::new(Message {
@@ -336,6 +342,7 @@ fn outbound<H: Host>(
                 flow: h.flow_id().to_string(),
                 version: h.flow_version(),
                 step: h.step_id().to_string(),
+                variant: None,
             }));
             h.push(d);
         }

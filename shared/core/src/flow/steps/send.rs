@@ -72,7 +72,7 @@ impl StepKind for SendSpec {
                             template: Some(self.template.clone()),
                             subject: content.subject.clone(),
                             to: Some(to.clone()),
-                            until: None,
+                            ..Default::default()
                         }));
                         d.reason = Some(if marketing {
                             "marketing: consent and policy allow".into()
@@ -96,6 +96,7 @@ impl StepKind for SendSpec {
                             flow: h.flow_id().to_string(),
                             version: h.flow_version(),
                             step: h.step_id().to_string(),
+                            variant: None,
                         }));
                         h.push(d);
                     }

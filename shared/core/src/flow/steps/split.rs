@@ -4,6 +4,11 @@
 use super::{bucket, Checks, Host, Next, Reads, StepKind};
 use serde::{Deserialize, Serialize};
 
+/// The arm of the runs held out.
+pub const HOLDOUT: &str = "holdout";
+/// The arm of the runs let through a split with no variants.
+pub const TREATED: &str = "treated";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Split {
@@ -41,16 +46,17 @@ impl StepKind for Split {
     fn run<H: Host>(&self, h: &mut H) -> Next<'_> {
         let (run, step) = (h.run_id(), &**h.step_id());
         if bucket(run, step, "holdout") < self.holdout as u64 {
-            return Next::End(
-                format!(
-                    "holdout: in the {}% control group at step {step}",
-                    self.holdout
-                )
-                .into(),
+            let why = format!(
+                "holdout: in the {}% control group at step {step}",
+                self.holdout
             );
+            h.enter_arm(HOLDOUT);
+            return Next::End(why.into());
         }
+        let (run, step) = (h.run_id(), &**h.step_id());
         let total: u64 = self.variants.iter().map(|v| v.weight as u64).sum();
         if total == 0 {
+            h.enter_arm(TREATED);
             return Next::on();
         }
         let mut pick = bucket(run, step, "variant") * total / 100;
@@ -62,6 +68,9 @@ impl StepKind for Split {
                 false
             }
         });
+        if let Some(v) = target {
+            h.enter_arm(&v.target);
+        }
         Next::to(target.map(|v| v.target.as_str()))
     }
 }

@@ -1,0 +1,137 @@
+//! `storeflow report`: a report of a store's results, from `serve`'s
+//! database or a replay of an events file through the simulator.
+
+use crate::replay;
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::path::PathBuf;
+use storeflow_app::reports::{self, Which};
+use storeflow_core::results::facts::{facts_of, Fact};
+use storeflow_core::results::report::Period;
+use storeflow_core::Engine;
+use storeflow_ingest::{EnvOverrides, IngestConfig, Router};
+
+/// Where the facts come from.
+pub enum Source {
+    /// `serve`'s data folder.
+    Data(PathBuf),
+    /// A replay of an events file through the simulator.
+    Replay {
+        config: PathBuf,
+        events: PathBuf,
+        until: Option<jiff::Timestamp>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Format> {
+        Some(match s {
+            "table" => Format::Table,
+            "json" => Format::Json,
+            "csv" => Format::Csv,
+            _ => return None,
+        })
+    }
+}
+
+pub struct Args {
+    pub which: Which,
+    pub source: Source,
+    pub period: Period,
+    pub format: Format,
+    /// The configuration directory, for the store's time zone (cohorts).
+    pub config: Option<PathBuf>,
+}
+
+pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
+    let config_dir = match &a.source {
+        Source::Replay { config, .. } => Some(config.clone()),
+        Source::Data(_) => a.config.clone(),
+    };
+    let cfg = match config_dir {
+        Some(dir) => match crate::load_config(&dir)? {
+            Ok(c) => Some(c),
+            Err(errors) => {
+                for e in &errors.0 {
+                    writeln!(err, "{}: {e}", dir.display())?;
+                }
+                return Ok(1);
+            }
+        },
+        None => None,
+    };
+    let tz = cfg
+        .as_ref()
+        .and_then(|c| jiff::tz::TimeZone::get(&c.settings.store.timezone).ok())
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    let facts = match a.source {
+        Source::Data(dir) => storeflow_sqlite::Sqlite::read_facts(&dir.join("storeflow.sqlite"))
+            .with_context(|| format!("reading the facts in {}", dir.display()))?,
+        Source::Replay { events, until, .. } => {
+            let cfg = cfg.expect("a replay has a configuration");
+            match replayed(cfg, &events, until, err)? {
+                Some(f) => f,
+                None => return Ok(1),
+            }
+        }
+    };
+    let doc = reports::report(a.which, &facts, a.period, &tz);
+    match a.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            writeln!(out)?;
+        }
+        Format::Table => write!(out, "{}", reports::table(a.which, &doc))?,
+        Format::Csv => write!(out, "{}", reports::csv(a.which, &doc))?,
+    }
+    Ok(0)
+}
+
+/// The facts of a simulated replay (`None`: the file has bad lines, told).
+fn replayed(
+    cfg: storeflow_core::Config,
+    events: &std::path::Path,
+    until: Option<jiff::Timestamp>,
+    err: &mut dyn Write,
+) -> Result<Option<Vec<Fact>>> {
+    let file =
+        std::fs::File::open(events).with_context(|| format!("reading {}", events.display()))?;
+    let router = Router::new(IngestConfig::from_settings(
+        &cfg.settings,
+        &EnvOverrides::default(),
+    ));
+    let mut facts = Vec::new();
+    let ran = replay::simulate(
+        file,
+        &router,
+        Engine::new(cfg),
+        until,
+        &mut |_, o| {
+            if let replay::Output::Decision(d) = o {
+                facts_of(std::slice::from_ref(&d), &mut facts);
+            }
+            Ok(())
+        },
+        &mut std::io::sink(),
+    );
+    match ran {
+        Ok(Ok(())) => Ok(Some(facts)),
+        Ok(Err(msgs)) => {
+            for m in msgs {
+                writeln!(err, "{}:{m}", events.display())?;
+            }
+            Ok(None)
+        }
+        Err(replay::Error::Read(e)) => {
+            Err(e).with_context(|| format!("reading {}", events.display()))
+        }
+        Err(replay::Error::Write(e)) => Err(e).context("collecting facts"),
+    }
+}

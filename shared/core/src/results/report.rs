@@ -1,0 +1,611 @@
+//! The reports: flows, messages, segments, holdouts and cohorts, each a
+//! table computed from the facts of a period. Every runtime reads its
+//! stored facts and calls these, so `storeflow report` and the console show
+//! the same numbers. Column names are the serialized field names, and the
+//! README documents each.
+//!
+//! A period is `[from, to)`. A fact counts in the period it happened in:
+//! a refund of a credited order lowers the net revenue of the period of the
+//! refund, not of the order.
+
+use crate::model::channel::Channel;
+use crate::results::cohorts::{self, Month, OrderFact};
+use crate::results::facts::{Fact, FactKind, Lifecycle};
+use crate::results::lift::{self, Interval, Sums, Verdict};
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// The instants a report covers: `[from, to)`, either end open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Period {
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+impl Period {
+    pub fn contains(&self, t: Timestamp) -> bool {
+        self.from.is_none_or(|f| t >= f) && self.to.is_none_or(|e| t < e)
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        0.0
+    }
+}
+
+/// One flow version's row.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FlowRow {
+    pub flow: String,
+    pub version: u32,
+    pub entered: u64,
+    pub sent: u64,
+    pub recipients: u64,
+    pub delivered: u64,
+    pub clicked: u64,
+    pub unsubscribed: u64,
+    pub converted: u64,
+    pub orders: u64,
+    pub revenue_gross: f64,
+    pub refunds: f64,
+    pub revenue_net: f64,
+    pub revenue_per_recipient: f64,
+}
+
+/// One message's row: a step's template on a channel, per variant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MessageRow {
+    pub flow: String,
+    pub version: u32,
+    pub step: String,
+    pub template: String,
+    pub variant: String,
+    pub channel: String,
+    pub sent: u64,
+    pub delivered: u64,
+    pub bounced: u64,
+    pub opened: u64,
+    pub clicked: u64,
+    pub unsubscribed: u64,
+    pub complained: u64,
+    pub click_rate: f64,
+    pub orders: u64,
+    pub revenue_gross: f64,
+    pub refunds: f64,
+    pub revenue_net: f64,
+}
+
+/// One segment's row.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SegmentRow {
+    pub segment: String,
+    pub entered: u64,
+    pub exited: u64,
+    /// Members at the end of the period.
+    pub members: u64,
+}
+
+/// One split arm's row, against the split's baseline arm.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArmRow {
+    pub flow: String,
+    pub version: u32,
+    pub step: String,
+    pub arm: String,
+    /// The arm this one is compared with (`holdout` when there is one).
+    pub baseline: String,
+    pub entered: u64,
+    pub converted: u64,
+    pub conversion_rate: f64,
+    pub revenue: f64,
+    pub revenue_per_recipient: f64,
+    /// Conversion rate minus the baseline's, with its 95% interval
+    /// (Newcombe's hybrid score method).
+    pub rate_difference: Option<Interval>,
+    /// Revenue per recipient minus the baseline's, with its 95% interval
+    /// (normal, Welch's standard error).
+    pub revenue_difference: Option<Interval>,
+    /// `higher`, `lower`, `not_yet` or `baseline`.
+    pub verdict: &'static str,
+    /// When `not_yet`: how many more entries (both arms) would show a
+    /// difference of the size seen; none when no difference is seen.
+    pub more_entries_needed: Option<u64>,
+}
+
+/// Which attribution settings decided the credits of a stretch of time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SettingsPeriod {
+    pub settings: String,
+    pub first_credit: Timestamp,
+    pub last_credit: Timestamp,
+    pub credits: u64,
+}
+
+/// One cohort's row (see [`crate::results::cohorts`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CohortRow {
+    pub cohort: String,
+    pub customers: u64,
+    pub ordered_again: Vec<f64>,
+    pub repurchase_rate: f64,
+    pub revenue_per_customer: Vec<f64>,
+}
+
+type FlowKey = (Arc<str>, u32);
+
+fn flow_key(f: &Fact) -> Option<FlowKey> {
+    Some((f.flow.clone()?, f.version.unwrap_or(0)))
+}
+
+fn customer_channel(f: &Fact) -> bool {
+    f.channel.is_none_or(|c| c.spec().consent)
+}
+
+/// Per flow version: entries, messages, conversions and revenue.
+pub fn flows(facts: &[Fact], p: Period) -> Vec<FlowRow> {
+    let mut rows: BTreeMap<FlowKey, (FlowRow, BTreeSet<Arc<str>>)> = BTreeMap::new();
+    for f in facts.iter().filter(|f| p.contains(f.at)) {
+        let Some(k) = flow_key(f) else { continue };
+        let (row, recipients) = rows.entry(k.clone()).or_insert_with(|| {
+            (
+                FlowRow {
+                    flow: k.0.to_string(),
+                    version: k.1,
+                    ..Default::default()
+                },
+                BTreeSet::new(),
+            )
+        });
+        match f.kind {
+            FactKind::FlowEnter => row.entered += 1,
+            FactKind::Converted => row.converted += 1,
+            FactKind::Message if customer_channel(f) => match f.lifecycle {
+                Some(Lifecycle::Sent) => {
+                    row.sent += 1;
+                    recipients.insert(f.profile.clone());
+                }
+                Some(Lifecycle::Delivered) => row.delivered += 1,
+                Some(Lifecycle::Clicked) => row.clicked += 1,
+                Some(Lifecycle::Unsubscribed) => row.unsubscribed += 1,
+                _ => {}
+            },
+            FactKind::Credit => {
+                row.orders += 1;
+                row.revenue_gross += f.amount;
+            }
+            FactKind::CreditRefund => row.refunds += f.amount,
+            _ => {}
+        }
+    }
+    rows.into_values()
+        .map(|(mut r, recipients)| {
+            r.recipients = recipients.len() as u64;
+            r.revenue_gross = round2(r.revenue_gross);
+            r.refunds = round2(r.refunds);
+            r.revenue_net = round2(r.revenue_gross - r.refunds);
+            r.revenue_per_recipient = round2(ratio(r.revenue_net, r.recipients as f64));
+            r
+        })
+        .collect()
+}
+
+/// Per message (flow version, step, template, variant, channel): its
+/// life and what it earned.
+pub fn messages(facts: &[Fact], p: Period) -> Vec<MessageRow> {
+    type Key = (Arc<str>, u32, Arc<str>, Arc<str>, Arc<str>, Option<Channel>);
+    let mut rows: BTreeMap<Key, MessageRow> = BTreeMap::new();
+    let empty: Arc<str> = Arc::from("");
+    for f in facts.iter().filter(|f| p.contains(f.at)) {
+        let counted = matches!(
+            f.kind,
+            FactKind::Message | FactKind::Credit | FactKind::CreditRefund
+        );
+        if !counted || !customer_channel(f) {
+            continue;
+        }
+        let Some((flow, version)) = flow_key(f) else {
+            continue;
+        };
+        let k: Key = (
+            flow,
+            version,
+            f.step.clone().unwrap_or_else(|| empty.clone()),
+            f.template.clone().unwrap_or_else(|| empty.clone()),
+            f.variant.clone().unwrap_or_else(|| empty.clone()),
+            f.channel,
+        );
+        let row = rows.entry(k.clone()).or_insert_with(|| MessageRow {
+            flow: k.0.to_string(),
+            version: k.1,
+            step: k.2.to_string(),
+            template: k.3.to_string(),
+            variant: k.4.to_string(),
+            channel: k.5.map(|c| c.as_str()).unwrap_or("").to_string(),
+            ..Default::default()
+        });
+        match (f.kind, f.lifecycle) {
+            (FactKind::Message, Some(l)) => {
+                let c = match l {
+                    Lifecycle::Sent => &mut row.sent,
+                    Lifecycle::Delivered => &mut row.delivered,
+                    Lifecycle::Bounced => &mut row.bounced,
+                    Lifecycle::Opened => &mut row.opened,
+                    Lifecycle::Clicked => &mut row.clicked,
+                    Lifecycle::Unsubscribed => &mut row.unsubscribed,
+                    Lifecycle::Complained => &mut row.complained,
+                };
+                *c += 1;
+            }
+            (FactKind::Credit, _) => {
+                row.orders += 1;
+                row.revenue_gross += f.amount;
+            }
+            (FactKind::CreditRefund, _) => row.refunds += f.amount,
+            _ => {}
+        }
+    }
+    rows.into_values()
+        .map(|mut r| {
+            r.revenue_gross = round2(r.revenue_gross);
+            r.refunds = round2(r.refunds);
+            r.revenue_net = round2(r.revenue_gross - r.refunds);
+            r.click_rate = round4(ratio(r.clicked as f64, r.sent as f64));
+            r
+        })
+        .collect()
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// Per segment: entries and exits in the period, members at its end.
+pub fn segments(facts: &[Fact], p: Period) -> Vec<SegmentRow> {
+    // Per segment: its row, and whether each profile is in it.
+    type Members = BTreeMap<Arc<str>, bool>;
+    let mut rows: BTreeMap<Arc<str>, (SegmentRow, Members)> = BTreeMap::new();
+    for f in facts {
+        let enter = match f.kind {
+            FactKind::SegmentEnter => true,
+            FactKind::SegmentExit => false,
+            _ => continue,
+        };
+        if p.to.is_some_and(|t| f.at >= t) {
+            continue;
+        }
+        let Some(seg) = &f.segment else { continue };
+        let (row, members) = rows.entry(seg.clone()).or_insert_with(|| {
+            (
+                SegmentRow {
+                    segment: seg.to_string(),
+                    ..Default::default()
+                },
+                BTreeMap::new(),
+            )
+        });
+        members.insert(f.profile.clone(), enter);
+        if p.contains(f.at) {
+            if enter {
+                row.entered += 1;
+            } else {
+                row.exited += 1;
+            }
+        }
+    }
+    rows.into_values()
+        .map(|(mut r, m)| {
+            r.members = m.values().filter(|x| **x).count() as u64;
+            r
+        })
+        .collect()
+}
+
+/// Per split (flow version and step), per arm: entries in the period,
+/// conversions (an order within the conversion window of entering) and
+/// revenue per recipient, each against the baseline arm: the holdout when
+/// the split has one, else its first variant by name.
+pub fn holdouts(facts: &[Fact], p: Period) -> Vec<ArmRow> {
+    type Split = (Arc<str>, u32, Arc<str>);
+    // Per split, per arm, per run: its order value (None: no order).
+    type Runs = BTreeMap<Arc<str>, Option<f64>>;
+    let mut runs: BTreeMap<Split, BTreeMap<Arc<str>, Runs>> = BTreeMap::new();
+    let mut arm_of: BTreeMap<(Split, Arc<str>), Arc<str>> = BTreeMap::new();
+    for f in facts {
+        let (Some(flow), Some(step), Some(run)) = (&f.flow, &f.step, &f.run) else {
+            continue;
+        };
+        let split: Split = (flow.clone(), f.version.unwrap_or(0), step.clone());
+        match f.kind {
+            FactKind::Arm if p.contains(f.at) => {
+                let Some(arm) = &f.variant else { continue };
+                runs.entry(split.clone())
+                    .or_default()
+                    .entry(arm.clone())
+                    .or_default()
+                    .insert(run.clone(), None);
+                arm_of.insert((split, run.clone()), arm.clone());
+            }
+            FactKind::ArmOrder => {
+                let Some(arm) = arm_of.get(&(split.clone(), run.clone())) else {
+                    continue;
+                };
+                if let Some(v) = runs
+                    .get_mut(&split)
+                    .and_then(|a| a.get_mut(arm))
+                    .and_then(|r| r.get_mut(run))
+                {
+                    *v = Some(v.unwrap_or(0.0) + f.amount);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for ((flow, version, step), arms) in runs {
+        let stats: BTreeMap<&Arc<str>, (u64, u64, Sums)> = arms
+            .iter()
+            .map(|(arm, rs)| {
+                let mut sums = Sums::default();
+                let mut converted = 0;
+                for v in rs.values() {
+                    sums.add(v.unwrap_or(0.0));
+                    converted += v.is_some() as u64;
+                }
+                (arm, (rs.len() as u64, converted, sums))
+            })
+            .collect();
+        let baseline = stats
+            .keys()
+            .find(|a| a.as_ref() == crate::flow::steps::split::HOLDOUT)
+            .or_else(|| stats.keys().next())
+            .map(|a| (*a).clone())
+            .expect("a split with runs has an arm");
+        let (bn, bx, bsums) = stats[&baseline];
+        for (arm, (n, x, sums)) in &stats {
+            let is_base = **arm == baseline;
+            let (rate_difference, verdict, more) = if is_base {
+                (None, "baseline", None)
+            } else {
+                match lift::conversion_verdict(*x, *n, bx, bn) {
+                    Some((i, v)) => {
+                        let (name, more) = match v {
+                            Verdict::Higher => ("higher", None),
+                            Verdict::Lower => ("lower", None),
+                            Verdict::NotYet { more } => ("not_yet", more),
+                        };
+                        (Some(round_interval(i, 4)), name, more)
+                    }
+                    None => (None, "not_yet", None),
+                }
+            };
+            let revenue_difference = (!is_base)
+                .then(|| lift::mean_difference(sums, &bsums))
+                .flatten()
+                .map(|i| round_interval(i, 2));
+            out.push(ArmRow {
+                flow: flow.to_string(),
+                version,
+                step: step.to_string(),
+                arm: arm.to_string(),
+                baseline: baseline.to_string(),
+                entered: *n,
+                converted: *x,
+                conversion_rate: round4(ratio(*x as f64, *n as f64)),
+                revenue: round2(sums.sum),
+                revenue_per_recipient: round2(ratio(sums.sum, *n as f64)),
+                rate_difference,
+                revenue_difference,
+                verdict,
+                more_entries_needed: more,
+            });
+        }
+    }
+    out
+}
+
+fn round_interval(i: Interval, places: i32) -> Interval {
+    let m = 10f64.powi(places);
+    let r = |x: f64| (x * m).round() / m;
+    Interval {
+        estimate: r(i.estimate),
+        low: r(i.low),
+        high: r(i.high),
+    }
+}
+
+/// The attribution settings behind the period's credits, oldest first.
+pub fn settings_periods(facts: &[Fact], p: Period) -> Vec<SettingsPeriod> {
+    let mut out: Vec<SettingsPeriod> = Vec::new();
+    let mut credits: Vec<&Fact> = facts
+        .iter()
+        .filter(|f| f.kind == FactKind::Credit && p.contains(f.at))
+        .collect();
+    credits.sort_by_key(|f| f.at);
+    for f in credits {
+        let s = f.settings.as_deref().unwrap_or("");
+        match out.last_mut() {
+            Some(last) if last.settings == s => {
+                last.last_credit = f.at;
+                last.credits += 1;
+            }
+            _ => out.push(SettingsPeriod {
+                settings: s.to_string(),
+                first_credit: f.at,
+                last_credit: f.at,
+                credits: 1,
+            }),
+        }
+    }
+    out
+}
+
+/// The cohort table of the orders before `p.to` (all of them when open),
+/// by the store's time zone. Refunds count against their order's month.
+pub fn cohorts(facts: &[Fact], p: Period, tz: &TimeZone) -> Vec<CohortRow> {
+    let mut orders: BTreeMap<(&str, &str), OrderFact> = BTreeMap::new();
+    let mut refunds: Vec<&Fact> = Vec::new();
+    let mut last: Option<Timestamp> = None;
+    for f in facts {
+        if p.to.is_some_and(|t| f.at >= t) {
+            continue;
+        }
+        match f.kind {
+            FactKind::Order => {
+                let id = f.order.as_deref().unwrap_or("");
+                orders.entry((&f.profile, id)).or_insert(OrderFact {
+                    customer: f.profile.to_string(),
+                    at: f.at,
+                    amount: f.amount,
+                    refunded: 0.0,
+                });
+                last = Some(last.map_or(f.at, |l| l.max(f.at)));
+            }
+            FactKind::Refund => refunds.push(f),
+            _ => {}
+        }
+    }
+    for r in refunds {
+        let id = r.order.as_deref().unwrap_or("");
+        if let Some(o) = orders.get_mut(&(&*r.profile, id)) {
+            o.refunded += r.amount;
+        }
+    }
+    let Some(end) =
+        p.to.map(|t| t - jiff::SignedDuration::from_secs(1))
+            .or(last)
+    else {
+        return Vec::new();
+    };
+    let list: Vec<OrderFact> = orders.into_values().collect();
+    cohorts::cohorts(&list, tz, Month::of(end, tz))
+        .into_iter()
+        .map(|c| CohortRow {
+            cohort: c.month.to_string(),
+            customers: c.size,
+            ordered_again: c.ordered_again.iter().map(|x| round4(*x)).collect(),
+            repurchase_rate: round4(c.repurchase_rate),
+            revenue_per_customer: c.revenue_per_customer.iter().map(|x| round2(*x)).collect(),
+        })
+        .collect()
+}
+
+/// The columns of each report, in the order tables and CSV print them
+/// (the JSON rows have the same names).
+pub const FLOW_COLUMNS: &[&str] = &[
+    "flow",
+    "version",
+    "entered",
+    "sent",
+    "recipients",
+    "delivered",
+    "clicked",
+    "unsubscribed",
+    "converted",
+    "orders",
+    "revenue_gross",
+    "refunds",
+    "revenue_net",
+    "revenue_per_recipient",
+];
+pub const MESSAGE_COLUMNS: &[&str] = &[
+    "flow",
+    "version",
+    "step",
+    "template",
+    "variant",
+    "channel",
+    "sent",
+    "delivered",
+    "bounced",
+    "opened",
+    "clicked",
+    "unsubscribed",
+    "complained",
+    "click_rate",
+    "orders",
+    "revenue_gross",
+    "refunds",
+    "revenue_net",
+];
+pub const SEGMENT_COLUMNS: &[&str] = &["segment", "entered", "exited", "members"];
+pub const HOLDOUT_COLUMNS: &[&str] = &[
+    "flow",
+    "version",
+    "step",
+    "arm",
+    "baseline",
+    "entered",
+    "converted",
+    "conversion_rate",
+    "revenue",
+    "revenue_per_recipient",
+    "rate_difference",
+    "revenue_difference",
+    "verdict",
+    "more_entries_needed",
+];
+pub const COHORT_COLUMNS: &[&str] = &[
+    "cohort",
+    "customers",
+    "repurchase_rate",
+    "ordered_again",
+    "revenue_per_customer",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys<T: Serialize>(row: &T) -> BTreeSet<String> {
+        match serde_json::to_value(row).unwrap() {
+            serde_json::Value::Object(m) => m.keys().cloned().collect(),
+            _ => unreachable!(),
+        }
+    }
+
+    fn set(cols: &[&str]) -> BTreeSet<String> {
+        cols.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn every_row_has_exactly_its_reports_columns() {
+        assert_eq!(keys(&FlowRow::default()), set(FLOW_COLUMNS));
+        assert_eq!(keys(&MessageRow::default()), set(MESSAGE_COLUMNS));
+        assert_eq!(keys(&SegmentRow::default()), set(SEGMENT_COLUMNS));
+        let arm = ArmRow {
+            flow: String::new(),
+            version: 1,
+            step: String::new(),
+            arm: String::new(),
+            baseline: String::new(),
+            entered: 0,
+            converted: 0,
+            conversion_rate: 0.0,
+            revenue: 0.0,
+            revenue_per_recipient: 0.0,
+            rate_difference: None,
+            revenue_difference: None,
+            verdict: "baseline",
+            more_entries_needed: None,
+        };
+        assert_eq!(keys(&arm), set(HOLDOUT_COLUMNS));
+        let cohort = CohortRow {
+            cohort: String::new(),
+            customers: 0,
+            ordered_again: vec![],
+            repurchase_rate: 0.0,
+            revenue_per_customer: vec![],
+        };
+        assert_eq!(keys(&cohort), set(COHORT_COLUMNS));
+    }
+}
