@@ -121,9 +121,13 @@ impl Results {
     }
 
     /// Records a touch of a remembered message; `None` when the message is
-    /// not (or no longer) known, or the touch is already recorded.
+    /// not (or no longer) known, was sent [`SENDS_KEPT`] or more before,
+    /// or the touch is already recorded.
     pub fn touch(&mut self, message: &str, kind: TouchKind, at: Timestamp) -> Option<Sent> {
         let sent = self.message(message)?.clone();
+        if sent.at + SENDS_KEPT <= at {
+            return None;
+        }
         let dup = self
             .touches
             .iter()
@@ -233,12 +237,22 @@ impl Results {
         &mut slice[..end]
     }
 
-    /// Forgets what no order or refund can need any more.
-    pub fn prune(&mut self, now: Timestamp, arm_window: SignedDuration) {
-        self.sends.retain(|s| s.at + SENDS_KEPT > now);
-        let sends = &self.sends;
-        self.touches
-            .retain(|t| t.at + SENDS_KEPT > now && sends.iter().any(|s| s.message == t.message));
+    /// Forgets what no order or refund can need any more: touches past
+    /// the longest window (`touch_window`), messages past [`SENDS_KEPT`]
+    /// that no kept touch names, arms past the conversion window.
+    pub fn prune(
+        &mut self,
+        now: Timestamp,
+        touch_window: SignedDuration,
+        arm_window: SignedDuration,
+    ) {
+        self.touches.retain(|t| t.at + touch_window >= now);
+        let touches = &self.touches;
+        self.sends.retain(|s| {
+            s.at + SENDS_KEPT > now
+                || s.at + touch_window >= now
+                || touches.iter().any(|t| t.message == s.message)
+        });
         self.arms.retain(|a| a.at + arm_window >= now);
         self.credited.retain(|c| c.at + CREDITS_KEPT > now);
     }
@@ -276,5 +290,116 @@ fn trim<T>(v: &mut Vec<T>) {
     if v.len() > MAX_KEPT {
         let extra = v.len() - MAX_KEPT;
         v.drain(..extra);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::duration::Dur;
+    use crate::results::attribution::{attribute, Order, Windows};
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Send(Channel),
+        Click(usize),
+        Open(usize),
+        Order(f64),
+    }
+
+    fn step() -> impl Strategy<Value = (u32, Step)> {
+        let channel = prop_oneof![Just(Channel::Email), Just(Channel::Sms)];
+        let s = prop_oneof![
+            channel.prop_map(Step::Send),
+            (0usize..8).prop_map(Step::Click),
+            (0usize..8).prop_map(Step::Open),
+            (1u32..500).prop_map(|a| Step::Order(a as f64)),
+        ];
+        // Minutes since the previous step: up to about 4 days. (A touch at
+        // the very instant of an order counts if it arrived first: order
+        // of arrival, which a recomputation by instant cannot see.)
+        (1u32..6_000, s)
+    }
+
+    fn settings() -> AttributionSettings {
+        let mut s = AttributionSettings::default();
+        s.touches.insert(
+            Channel::Sms,
+            Windows {
+                click: Some(Dur::days(1)),
+                open: None,
+                delivery: Some(Dur::hours(12)),
+            },
+        );
+        s.touches.insert(
+            Channel::Email,
+            Windows {
+                click: Some(Dur::days(5)),
+                open: Some(Dur::days(1)),
+                delivery: None,
+            },
+        );
+        s
+    }
+
+    proptest! {
+        /// The credit decided when each order arrives, from the bounded
+        /// memory pruned as time goes by, is the credit recomputed from
+        /// the customer's whole history.
+        #[test]
+        fn incremental_credit_equals_recomputed(steps in proptest::collection::vec(step(), 1..120)) {
+            let s = settings();
+            let mut r = Results::default();
+            let mut at: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+            let mut sent: Vec<Sent> = Vec::new();
+            let mut touches = Vec::new();
+            let mut orders = Vec::new();
+            let mut incremental = Vec::new();
+            for (i, (gap, st)) in steps.iter().enumerate() {
+                at += SignedDuration::from_mins(*gap as i64);
+                r.prune(at, SignedDuration::from_hours(120), SignedDuration::from_hours(120));
+                match st {
+                    Step::Send(ch) => {
+                        let m = Sent {
+                            message: format!("m{i}").into(),
+                            channel: *ch,
+                            flow: "f".into(),
+                            version: 1,
+                            step: "s".into(),
+                            template: "t".into(),
+                            variant: None,
+                            at,
+                        };
+                        touches.push(Touch { message: m.message.to_string(), channel: *ch, kind: TouchKind::Delivery, at });
+                        r.sent(m.clone());
+                        sent.push(m);
+                    }
+                    Step::Click(k) | Step::Open(k) => {
+                        let kind = if matches!(st, Step::Click(_)) { TouchKind::Click } else { TouchKind::Open };
+                        // A touch of one of the last messages (none yet: nothing).
+                        let Some(m) = sent.iter().rev().nth(*k) else { continue };
+                        // Touches of messages older than the memory keeps are
+                        // not credited; the reference forgets them too.
+                        if m.at + SENDS_KEPT > at {
+                            touches.push(Touch { message: m.message.to_string(), channel: m.channel, kind, at });
+                        }
+                        r.touch(&m.message, kind, at);
+                    }
+                    Step::Order(amount) => {
+                        let id = format!("o{i}");
+                        if let Some(c) = r.credit_for(&s, at) {
+                            incremental.push((id.clone(), c.sent.message.to_string()));
+                        }
+                        orders.push(Order { id, at, amount: *amount, refunds: vec![] });
+                    }
+                }
+            }
+            let recomputed: Vec<(String, String)> = attribute(&s, &touches, &orders)
+                .into_iter()
+                .map(|c| (c.order.id.clone(), c.touch.message.clone()))
+                .collect();
+            prop_assert_eq!(incremental, recomputed);
+        }
     }
 }

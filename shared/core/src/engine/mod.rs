@@ -535,8 +535,8 @@ impl Engine {
         }
         st.history.prune(now, cx.cfg);
         if !st.results.is_empty() {
-            st.results
-                .prune(now, cx.cfg.settings.attribution.arm_window());
+            let a = &cx.cfg.settings.attribution;
+            st.results.prune(now, a.longest_window(), a.arm_window());
         }
         crate::policy::prune_log(&mut st.contacts, &cx.cfg.settings.policy.caps, now);
     }

@@ -74,6 +74,19 @@ impl AttributionSettings {
         self.conversion_window.unwrap_or(Dur::days(5)).exact()
     }
 
+    /// The longest window of any touch on any channel: what a customer's
+    /// memory must keep touches for.
+    pub fn longest_window(&self) -> jiff::SignedDuration {
+        Channel::customer_channels()
+            .flat_map(|ch| {
+                [TouchKind::Click, TouchKind::Open, TouchKind::Delivery].map(|k| self.window(ch, k))
+            })
+            .flatten()
+            .map(|d| d.exact())
+            .max()
+            .unwrap_or(jiff::SignedDuration::ZERO)
+    }
+
     /// The settings in words, as reports name the period they applied to:
     /// every channel's windows (`email click 5d; sms click 1d, delivery
     /// 12h; …`), customer channels in table order.
