@@ -374,3 +374,27 @@ fn report_prints_a_table_json_and_csv_from_a_replay() {
     assert_eq!(code, 2);
     assert!(err.contains("no such database"), "{err}");
 }
+
+#[test]
+fn the_readme_documents_every_report_column() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let start = readme.find("### Reports").expect("a Reports section");
+    let section = &readme[start..];
+    let section = &section[..section[4..].find("\n### ").map_or(section.len(), |e| e + 4)];
+    for which in [
+        Which::Flows,
+        Which::Messages,
+        Which::Segments,
+        Which::Holdouts,
+        Which::Cohorts,
+    ] {
+        assert!(section.contains(&format!("**`{}`**", which.name())));
+        for col in which.columns() {
+            assert!(
+                section.contains(&format!("`{col}`")),
+                "README: report {} column {col} is not documented",
+                which.name()
+            );
+        }
+    }
+}
