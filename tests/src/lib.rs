@@ -250,6 +250,24 @@ pub fn sms_subscriber(t: &mut Timeline, at: &str, who: &str, phone: &str) {
     );
 }
 
+/// The targets of a message's tracked links (`/c/{token}` redirects of the
+/// starter store), in order; each token's signature is checked.
+pub fn link_targets(text: &str) -> Vec<String> {
+    let signer = storeflow_core::model::links::Signer::new(&storeflow::link_secret());
+    text.split("/c/")
+        .skip(1)
+        .filter_map(|rest| {
+            let token: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '~' | '-' | '_'))
+                .collect();
+            signer
+                .verify_tracked("northwind.myshopify.com", &token)
+                .and_then(|t| t.url)
+        })
+        .collect()
+}
+
 pub fn line_items() -> Value {
     json!([
         {"product_id": "linen-shirt", "variant_id": "linen-shirt-m", "title": "Linen shirt", "variant_title": "M",

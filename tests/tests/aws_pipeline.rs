@@ -453,6 +453,54 @@ async fn an_abandoned_checkout_is_reminded_by_email_through_the_aws_functions() 
         after_open.version,
         "a repeated SES event changes nothing"
     );
+
+    // She follows the reminder's link: the function URL redirects her to
+    // the checkout (a signed redirect of ours, as `serve` makes) and queues
+    // her `email_clicked`; evaluate records the touch.
+    let base = d.stack.function_env("EvaluateFunction")["STOREFLOW_LINKS_BASE_URL"].clone();
+    let raw = email.raw.replace("=\r\n", "").replace("=3D", "=");
+    let tail = raw
+        .split(&format!("{}/c/", base.trim_end_matches('/')))
+        .nth(1)
+        .unwrap_or_else(|| panic!("a tracked link under {base} in {raw}"));
+    let token: String = tail
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '~' | '-' | '_'))
+        .collect();
+    let clicked_at: Timestamp = "2026-11-23T16:40:00Z".parse().unwrap();
+    let browser = Some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)");
+    let r = d
+        .feedback
+        .track("GET", &format!("/c/{token}"), browser, clicked_at)
+        .await
+        .expect("a tracking path");
+    assert_eq!(r.status, 302);
+    assert!(
+        r.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("https://")),
+        "{r:?}"
+    );
+    // A mail gateway's check is redirected, not counted.
+    let scanner = Some("Mozilla/5.0 (compatible; Mimecast)");
+    let r = d
+        .feedback
+        .track("GET", &format!("/c/{token}"), scanner, clicked_at)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 302);
+    d.settle(clicked_at).await;
+    let after_click = maya().await.state;
+    let clicks: Vec<_> = after_click
+        .results
+        .touches
+        .iter()
+        .filter(|t| {
+            &*t.message == id.as_str()
+                && t.kind == storeflow_core::results::attribution::TouchKind::Click
+        })
+        .collect();
+    assert_eq!(clicks.len(), 1, "{:?}", after_click.results);
 }
 
 /// A lost timer: the reminder's schedule never fires (deleted by hand, or

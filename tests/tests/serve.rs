@@ -1305,3 +1305,122 @@ async fn a_failed_write_in_the_engines_batch_keeps_nothing_and_is_applied_again(
     assert_eq!(welcomes("ok@example.com"), 1, "sent once");
     server.abort();
 }
+
+/// A raw request: (status, headers, body).
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+) -> (u16, String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).await.unwrap();
+    let split = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
+    let head = String::from_utf8_lossy(&resp[..split]).to_string();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head, resp[split + 4..].to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracked_click_redirects_counts_once_scanners_aside_and_credits_the_order() {
+    let data = temp_dir("serve-clicks");
+    let t0 = ts("2026-11-23T14:00:00Z");
+    // A minute of store time passes in a second.
+    let clock = Arc::new(ScaledClock::new(t0, 60.0));
+    let rt = starter_runtime(&data, clock.clone());
+    let (addr, server) = serve_on_a_free_port(&rt).await;
+    let at = clock.now().to_string();
+    assert_eq!(
+        webhook(
+            addr,
+            "customers/create",
+            "c-1",
+            &customer(601, "ann@example.com", &at)
+        )
+        .await,
+        200
+    );
+    let welcome = wait_for("the welcome email", Duration::from_secs(20), || {
+        emls(&data)
+            .into_iter()
+            .find(|(_, t)| t.contains("X-Storeflow-Flow: welcome"))
+    })
+    .await
+    .1;
+    // Quoted-printable folds long lines: unfold before reading links.
+    let unfolded = welcome
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let targets = link_targets(&unfolded);
+    assert!(
+        targets.iter().all(|t| t == "https://northwind.example.com"),
+        "{targets:?}"
+    );
+    assert!(!targets.is_empty(), "the shop link is tracked: {unfolded}");
+    // The unsubscribe link stays direct (RFC 8058 needs it so).
+    assert!(unfolded.contains("List-Unsubscribe: <http://localhost:8080/u/"));
+    let link = unfolded.split("http://localhost:8080/c/").nth(1).unwrap();
+    let token: String = link
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '~' | '-' | '_'))
+        .collect();
+    let path = format!("/c/{token}");
+    // A HEAD and a known mail gateway: each redirected, neither counted.
+    // (Ten store seconds after sending pass in a sixth of a second here;
+    // a request within them is a scanner's too, see `storeflow_app::tracking`.)
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let browser =
+        "User-Agent: Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15\r\n";
+    let (status, head, _) = request(addr, "HEAD", &path, browser).await;
+    assert_eq!(status, 302);
+    assert!(
+        head.contains("location: https://northwind.example.com"),
+        "{head}"
+    );
+    let gateway = "User-Agent: Mozilla/5.0 (compatible; Barracuda Sentinel)\r\n";
+    assert_eq!(request(addr, "GET", &path, gateway).await.0, 302);
+    // The customer's own click.
+    assert_eq!(request(addr, "GET", &path, browser).await.0, 302);
+    // A tampered token leads nowhere.
+    let bad = format!("/c/{}", token.replacen('~', "~x", 1));
+    assert_eq!(request(addr, "GET", &bad, browser).await.0, 404);
+    // An order two hours later is credited to the welcome email.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let at = clock.now().to_string();
+    let order = json!({"id": 820_101, "name": "#1001", "email": "ann@example.com", "created_at": at,
+        "processed_at": at, "updated_at": at, "currency": "USD", "total_price": "64.00",
+        "financial_status": "paid", "customer": {"id": 601, "email": "ann@example.com"},
+        "line_items": [{"product_id": 7, "variant_id": 70, "title": "Linen Shirt", "quantity": 1, "price": "64.00"}]});
+    assert_eq!(webhook(addr, "orders/create", "o-1", &order).await, 200);
+    let dir = data.display().to_string();
+    let row = wait_for("the credited order", Duration::from_secs(20), || {
+        let (code, out, err) =
+            storeflow(&["report", "messages", "--data", &dir, "--format", "json"]);
+        assert_eq!(code, 0, "{err}");
+        let doc: Value = serde_json::from_str(&out).unwrap();
+        doc["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["step"] == "welcome_1" && r["orders"] == 1)
+            .cloned()
+    })
+    .await;
+    assert_eq!(row["sent"], 1, "{row}");
+    assert_eq!(row["delivered"], 1, "{row}");
+    assert_eq!(row["clicked"], 1, "only the customer's click counts: {row}");
+    assert_eq!(row["revenue_gross"], 64.0, "{row}");
+    server.abort();
+}

@@ -36,8 +36,25 @@ async fn main() -> Result<(), Error> {
             (Some(b), false) => b.clone().into_bytes(),
             (None, _) => Vec::new(),
         };
-        let (status, content_type, body) = feedback.http(&method, &path, &body, now).await;
         let mut res = LambdaFunctionUrlResponse::default();
+        let ua = req.headers.get("user-agent").and_then(|v| v.to_str().ok());
+        if let Some(r) = feedback.track(&method, &path, ua, now).await {
+            res.status_code = i64::from(r.status);
+            res.headers.insert("content-type", r.content_type.parse()?);
+            res.headers.insert("cache-control", "no-store".parse()?);
+            if let Some(to) = r.location {
+                res.headers.insert("location", to.parse()?);
+            }
+            match r.bytes {
+                Some(b) => {
+                    res.body = Some(base64::engine::general_purpose::STANDARD.encode(b));
+                    res.is_base64_encoded = true;
+                }
+                None => res.body = Some(r.body),
+            }
+            return Ok(serde_json::to_value(res)?);
+        }
+        let (status, content_type, body) = feedback.http(&method, &path, &body, now).await;
         res.status_code = i64::from(status);
         res.headers.insert("content-type", content_type.parse()?);
         res.body = Some(body);

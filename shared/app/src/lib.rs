@@ -36,6 +36,7 @@ pub mod preferences;
 pub mod privacy;
 pub mod reports;
 pub mod simulate;
+pub mod tracking;
 
 pub use evaluate::{App, Applied, Timer};
 pub use ports::{Commit, Deliver, DeliverError, Delivered, StoreError};

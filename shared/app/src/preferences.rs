@@ -48,14 +48,30 @@ pub struct Reply {
     pub status: u16,
     pub content_type: &'static str,
     pub body: String,
+    /// A redirect's target (the `Location` header).
+    pub location: Option<String>,
+    /// A binary body, sent instead of `body` (the open pixel).
+    pub bytes: Option<&'static [u8]>,
 }
 
 impl Reply {
-    fn html(status: u16, body: String) -> Self {
+    pub(crate) fn html(status: u16, body: String) -> Self {
         Reply {
             status,
             content_type: "text/html; charset=utf-8",
             body,
+            location: None,
+            bytes: None,
+        }
+    }
+
+    pub(crate) fn text(status: u16, body: String) -> Self {
+        Reply {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body,
+            location: None,
+            bytes: None,
         }
     }
 }
@@ -132,6 +148,10 @@ async fn answer<P: LinkPorts>(
             .filter(|c| c.as_str() == one)
             .collect(),
     };
+    if channels.is_empty() {
+        // Signed, but not for these pages (a tracking token).
+        return Reply::html(404, frame(words, store, words.invalid));
+    }
     match (page, method) {
         (Page::Unsubscribe, "GET" | "HEAD") => {
             let more = format!(
@@ -169,20 +189,12 @@ async fn answer<P: LinkPorts>(
                 preferences(words, store, &state, &changes, Some(words.saved)),
             )
         }
-        _ => Reply {
-            status: 405,
-            content_type: "text/plain; charset=utf-8",
-            body: "Use GET or POST.".into(),
-        },
+        _ => Reply::text(405, "Use GET or POST.".into()),
     }
 }
 
 fn unavailable(words: &Words, why: &str) -> Reply {
-    Reply {
-        status: 503,
-        content_type: "text/plain; charset=utf-8",
-        body: format!("{} ({why})", words.later),
-    }
+    Reply::text(503, format!("{} ({why})", words.later))
 }
 
 /// The shop, profile and channel a token names, if its signature holds

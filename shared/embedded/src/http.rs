@@ -18,6 +18,8 @@ pub fn router(rt: Arc<Runtime>) -> axum::Router {
     axum::Router::new()
         .route("/u/{token}", get(links).post(links))
         .route("/preferences/{token}", get(links).post(links))
+        .route("/c/{token}", get(track))
+        .route("/o/{token}", get(track))
         .route("/profiles/{email}", get(profile))
         .fallback(ingest)
         .with_state(rt)
@@ -104,12 +106,47 @@ async fn links(State(rt): State<Arc<Runtime>>, method: Method, uri: Uri, body: B
     )
     .await;
     match reply {
-        Some(r) => (
-            StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            [("content-type", r.content_type)],
-            r.body,
-        )
-            .into_response(),
+        Some(r) => respond(r),
+        None => (StatusCode::NOT_FOUND, "Not found.").into_response(),
+    }
+}
+
+fn respond(r: storeflow_app::preferences::Reply) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut res = match r.bytes {
+        Some(b) => (status, [("content-type", r.content_type)], b).into_response(),
+        None => (status, [("content-type", r.content_type)], r.body).into_response(),
+    };
+    if let Some(to) = r
+        .location
+        .and_then(|l| axum::http::HeaderValue::from_str(&l).ok())
+    {
+        res.headers_mut().insert(axum::http::header::LOCATION, to);
+    }
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    res
+}
+
+/// Click and open tracking (`storeflow_app::tracking`, the same as on
+/// AWS): the click or open is applied through the engine at once.
+async fn track(
+    State(rt): State<Arc<Runtime>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let now = rt.clock.now();
+    let cfg = rt.live().engine.config.clone();
+    let ua = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    match storeflow_app::tracking::handle(&Links(&rt), &cfg, method.as_str(), uri.path(), ua, now)
+        .await
+    {
+        Some(r) => respond(r),
         None => (StatusCode::NOT_FOUND, "Not found.").into_response(),
     }
 }

@@ -12,6 +12,10 @@
 //!   link clicked) on the events queue, for segments and flows like any
 //!   other event. Deliveries are not: one more evaluation and state write
 //!   per email would buy nothing a segment asks for.
+//! - `/c/{token}` and `/o/{token}` (click redirects and the open pixel of
+//!   `storeflow_app::tracking`) queue `{channel}_clicked` and
+//!   `email_opened` events, the same events SES click and open tracking
+//!   maps to.
 //! - `/u/{token}` (one-click unsubscribe, RFC 8058) and
 //!   `/preferences/{token}` (the preference centre) are the pages of
 //!   `storeflow_app::preferences`, the same as `storeflow serve`'s; a
@@ -149,6 +153,22 @@ impl Feedback {
             Some(r) => (r.status, r.content_type, r.body),
             None => (404, "text/plain; charset=utf-8", "Not found.".into()),
         }
+    }
+}
+
+impl Feedback {
+    /// A tracking link of the function URL (`/c/{token}` click redirect,
+    /// `/o/{token}` open pixel), the same as `storeflow serve`'s
+    /// (`storeflow_app::tracking`): the click or open is queued for
+    /// evaluate as the customer's event. `None`: not a tracking path.
+    pub async fn track(
+        &self,
+        method: &str,
+        path: &str,
+        user_agent: Option<&str>,
+        now: Timestamp,
+    ) -> Option<storeflow_app::preferences::Reply> {
+        storeflow_app::tracking::handle(self, &self.config, method, path, user_agent, now).await
     }
 }
 

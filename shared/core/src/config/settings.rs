@@ -39,6 +39,35 @@ pub struct Settings {
     /// Which touches of a message earn an order's credit, and for how long.
     #[serde(default)]
     pub attribution: crate::results::attribution::AttributionSettings,
+    /// Click and open tracking of customer messages.
+    #[serde(default)]
+    pub tracking: TrackingSettings,
+}
+
+/// `store.yaml` `tracking`: links in email, SMS and WhatsApp become signed
+/// redirects (clicks, on by default); emails may carry an open pixel
+/// (opens, off by default: privacy proxies load every pixel). A template
+/// can turn both off for itself (`tracking: false`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackingSettings {
+    #[serde(default = "yes")]
+    pub clicks: bool,
+    #[serde(default)]
+    pub opens: bool,
+}
+
+impl Default for TrackingSettings {
+    fn default() -> Self {
+        TrackingSettings {
+            clicks: true,
+            opens: false,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_ladder() -> Vec<String> {

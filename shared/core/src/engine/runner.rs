@@ -284,6 +284,36 @@ impl Host for StepHost<'_, '_> {
         render(self.st, self.cx, self.flow, self.run, template, channel)
     }
 
+    fn track(
+        &self,
+        content: &mut crate::template::Rendered,
+        template: &str,
+        channel: Channel,
+        message: &str,
+    ) {
+        let cfg = self.cx.cfg;
+        let t = &cfg.settings.tracking;
+        if !channel.spec().consent || !cfg.templates.tracked(template) {
+            return;
+        }
+        let base = &cfg.settings.store.links_base_url;
+        let shop = self.st.profile.shop.as_str();
+        let pid = self.st.profile.id.as_str();
+        let now = self.cx.now;
+        if t.clicks {
+            crate::template::tracking::rewrite(content, base.trim_end_matches('/'), &mut |url| {
+                cfg.links
+                    .click_url(base, shop, pid, channel.as_str(), message, now, url)
+            });
+        }
+        if t.opens && channel == Channel::Email {
+            if let Some(html) = content.html.as_mut() {
+                let url = cfg.links.open_url(base, shop, pid, message, now);
+                crate::template::tracking::add_pixel(html, &url);
+            }
+        }
+    }
+
     fn settings(&self) -> &crate::config::settings::Settings {
         &self.cx.cfg.settings
     }

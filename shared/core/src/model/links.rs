@@ -86,6 +86,109 @@ impl Signer {
     }
 }
 
+/// What a tracked link records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracked {
+    /// A link in a message, followed: a redirect to its target.
+    Click,
+    /// The open pixel of an email, loaded.
+    Open,
+}
+
+/// A verified tracking token: who, which message, sent when, and (for a
+/// click) where to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedLink {
+    pub profile: String,
+    pub kind: Tracked,
+    pub channel: String,
+    pub message: String,
+    /// When the message was sent (Unix seconds): scanners follow links
+    /// within seconds of delivery.
+    pub sent_at: i64,
+    pub url: Option<String>,
+}
+
+impl Signer {
+    /// A link in a message, as a signed redirect to `url` through
+    /// `{base}/c/{token}`. The token carries the profile, channel,
+    /// message, send instant and target (base64url), signed like every
+    /// link: nothing is looked up to follow it, and it cannot be pointed
+    /// elsewhere.
+    #[allow(clippy::too_many_arguments)]
+    pub fn click_url(
+        &self,
+        base: &str,
+        shop: &str,
+        profile: &str,
+        channel: &str,
+        message: &str,
+        sent_at: jiff::Timestamp,
+        url: &str,
+    ) -> String {
+        use base64::Engine;
+        let target = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(url);
+        let payload = format!("c~{channel}~{message}~{}~{target}", sent_at.as_second());
+        format!(
+            "{}/c/{}",
+            base.trim_end_matches('/'),
+            self.token(shop, profile, &payload)
+        )
+    }
+
+    /// An email's open pixel, `{base}/o/{token}`.
+    pub fn open_url(
+        &self,
+        base: &str,
+        shop: &str,
+        profile: &str,
+        message: &str,
+        sent_at: jiff::Timestamp,
+    ) -> String {
+        let payload = format!("o~email~{message}~{}", sent_at.as_second());
+        format!(
+            "{}/o/{}",
+            base.trim_end_matches('/'),
+            self.token(shop, profile, &payload)
+        )
+    }
+
+    /// What a tracking token says, if it is one and its signature holds.
+    pub fn verify_tracked(&self, shop: &str, token: &str) -> Option<TrackedLink> {
+        use base64::Engine;
+        let (profile, payload) = self.verify(shop, token)?;
+        let mut parts = payload.split('~');
+        let kind = match parts.next()? {
+            "c" => Tracked::Click,
+            "o" => Tracked::Open,
+            _ => return None,
+        };
+        let channel = parts.next()?.to_string();
+        let message = parts.next()?.to_string();
+        let sent_at = parts.next()?.parse().ok()?;
+        let url = match kind {
+            Tracked::Click => {
+                let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(parts.next()?)
+                    .ok()?;
+                Some(String::from_utf8(bytes).ok()?)
+            }
+            Tracked::Open => None,
+        };
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(TrackedLink {
+            profile,
+            kind,
+            channel,
+            message,
+            sent_at,
+            url,
+        })
+    }
+}
+
 /// A short, stable id for runs and messages: 64-bit FNV-1a over the parts
 /// (each followed by a 0 byte), as 16 hex digits. The same parts give the
 /// same id on every machine and every run; ids only need to be unique per
@@ -193,5 +296,55 @@ mod tests {
         assert_eq!(Signer::new(b"other").verify("shop", &t), None);
         assert_eq!(k.verify("shop", &t.replace("p_1", "p_2")), None);
         assert_eq!(k.verify("other-shop", &t), None);
+    }
+
+    #[test]
+    fn a_click_link_leads_to_its_target_and_cannot_be_pointed_elsewhere() {
+        let k = Signer::new(b"k");
+        let at: jiff::Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
+        let target = "https://shop.example.com/p/linen?utm_source=x&a=1#top";
+        let url = k.click_url(
+            "https://sf.example.com/",
+            "shop",
+            "p_1",
+            "email",
+            "00ab",
+            at,
+            target,
+        );
+        let token = url
+            .strip_prefix("https://sf.example.com/c/")
+            .expect("a redirect of ours");
+        let t = k.verify_tracked("shop", token).expect("signed");
+        assert_eq!(t.kind, Tracked::Click);
+        assert_eq!(
+            (t.profile.as_str(), t.channel.as_str(), t.message.as_str()),
+            ("p_1", "email", "00ab")
+        );
+        assert_eq!(t.sent_at, at.as_second());
+        assert_eq!(t.url.as_deref(), Some(target));
+        // Another target under the same signature is refused.
+        let (head, sig) = token.rsplit_once('.').unwrap();
+        let (head, _) = head.rsplit_once('~').unwrap();
+        use base64::Engine;
+        let evil =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("https://evil.example.com");
+        assert_eq!(
+            k.verify_tracked("shop", &format!("{head}~{evil}.{sig}")),
+            None
+        );
+        // An unsubscribe token is no tracking token.
+        assert_eq!(
+            k.verify_tracked("shop", &k.token("shop", "p_1", "email")),
+            None
+        );
+        let open = k.open_url("https://sf.example.com", "shop", "p_1", "00ab", at);
+        let t = k
+            .verify_tracked(
+                "shop",
+                open.strip_prefix("https://sf.example.com/o/").unwrap(),
+            )
+            .unwrap();
+        assert_eq!((t.kind, t.url), (Tracked::Open, None));
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod context;
 pub mod context_lazy;
+pub mod tracking;
 
 use crate::model::event::Channel;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
@@ -22,6 +23,10 @@ use std::collections::BTreeMap;
 pub struct TemplateDef {
     pub id: String,
     pub channel: Channel,
+    /// `false`: this template's links and opens are not tracked, whatever
+    /// `store.yaml` `tracking` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<bool>,
     pub locales: BTreeMap<String, Parts>,
 }
 
@@ -241,6 +246,11 @@ impl Templates {
     }
 
     /// Whether template `id` can read `links.preferences`.
+    /// Whether the template's messages may be tracked (its own switch).
+    pub fn tracked(&self, id: &str) -> bool {
+        self.defs.get(id).and_then(|d| d.tracking) != Some(false)
+    }
+
     pub fn reads_preferences(&self, id: &str) -> bool {
         self.reads_preferences.contains(id)
     }
@@ -375,6 +385,7 @@ mod tests {
         let (t, errs) = Templates::new(vec![TemplateDef {
             id: "t".into(),
             channel,
+            tracking: None,
             locales,
         }]);
         assert!(errs.is_empty(), "{errs:?}");

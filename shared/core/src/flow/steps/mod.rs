@@ -253,6 +253,9 @@ pub trait Host {
     fn note_contact(&mut self, channel: Channel, marketing: bool);
     /// Renders a template for the customer, with the unsubscribe URL.
     fn render(&self, template: &str, channel: Channel) -> Result<(Rendered, String), String>;
+    /// Makes a customer message's links signed redirects (and adds an
+    /// email's open pixel) as the store and the template allow.
+    fn track(&self, content: &mut Rendered, template: &str, channel: Channel, message: &str);
     fn settings(&self) -> &crate::config::settings::Settings;
 
     // Decisions.

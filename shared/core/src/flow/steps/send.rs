@@ -61,9 +61,10 @@ impl StepKind for SendSpec {
         match h.decide(self.channel, marketing, expires_at) {
             Verdict::Send => {
                 match h.render(&self.template, self.channel) {
-                    Ok((content, unsub)) => {
+                    Ok((mut content, unsub)) => {
                         let to = h.profile().address(self.channel).unwrap_or_default();
                         let msg_id = links::hex64(key);
+                        h.track(&mut content, &self.template, self.channel, &msg_id);
                         h.note_sent(&msg_id);
                         h.note_contact(self.channel, marketing);
                         let mut d = h.decision(Kind::Message);
