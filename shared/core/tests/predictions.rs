@@ -147,7 +147,7 @@ fn gamma_gamma_on_cdnow_gives_the_published_fit() {
 /// spread of what a report would show (the expected repeat purchases of
 /// the whole subset over the next 39 weeks, per customer). Slow in a
 /// debug build; run with
-/// `cargo test --release -p storeflow-tests --test predictions -- --ignored --nocapture`.
+/// `cargo test --release -p storeflow-core --test predictions -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn how_small_a_store_bg_nbd_can_fit() {
