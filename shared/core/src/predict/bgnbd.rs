@@ -195,6 +195,45 @@ mod tests {
     }
 
     #[test]
+    fn conditional_expectations_and_p_alive_match_published_examples() {
+        // Hardie's spreadsheet for FHL ("Implementing the BG/NBD Model for
+        // Customer Base Analysis in Excel", 2005; the figure lifetimes
+        // tests against): x = 2, t_x = 30.43, T = 38.86 expects 1.226
+        // purchases in the next 39 weeks with the published parameters.
+        let fhl = Params {
+            r: 0.243,
+            alpha: 4.414,
+            a: 0.793,
+            b: 2.426,
+        };
+        let first = Summary {
+            x: 2.0,
+            t_x: 30.43,
+            t: 38.86,
+        };
+        let e = expected_purchases(&fhl, &first, 39.0);
+        assert!((e - 1.226).abs() < 0.0005, "{e}");
+        // The BTYD walkthrough (BTYD 2.4.3 vignette, section 4.3), its fit
+        // and its customer 1516 (x = 26, t_x = 30.85714, T = 31): 25.75659
+        // purchases in 52 weeks, P(alive) 0.9688523.
+        let btyd = Params {
+            r: 0.2425967,
+            alpha: 4.413659,
+            a: 0.7929869,
+            b: 2.426164,
+        };
+        let c1516 = Summary {
+            x: 26.0,
+            t_x: 30.85714,
+            t: 31.0,
+        };
+        let e = expected_purchases(&btyd, &c1516, 52.0);
+        assert!((e - 25.75659).abs() < 5e-5, "{e}");
+        let alive = p_alive(&btyd, &c1516);
+        assert!((alive - 0.9688523).abs() < 5e-7, "{alive}");
+    }
+
+    #[test]
     fn one_time_buyers_are_alive_and_a_long_silence_makes_a_regular_unlikely_alive() {
         let p = Params {
             r: 0.243,
