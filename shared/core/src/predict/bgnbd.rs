@@ -42,7 +42,7 @@ impl Summary {
 }
 
 /// The four parameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Params {
     pub r: f64,
     pub alpha: f64,
