@@ -288,3 +288,70 @@ fn how_small_a_store_bg_nbd_can_fit() {
         );
     }
 }
+
+/// The store-facing call on CDNOW: `forecast` as of 1997-10-01 (history
+/// through 1997-09-30) serves BG/NBD with the published parameters, its
+/// α in days (FHL's 4.414 weeks × 7), and the 39-week (273-day) holdout
+/// expectations of the published table.
+#[test]
+fn forecast_on_cdnow_gives_the_published_fit_in_days() {
+    use storeflow_core::predict::forecast::{forecast, Model, Options, Order};
+    let data = cdnow();
+    // Zero-padded, so the forecast (by id) lists them in the data's order.
+    let ids: Vec<String> = data.keys().map(|k| format!("{k:04}")).collect();
+    let orders: Vec<Order> = data
+        .values()
+        .zip(&ids)
+        .flat_map(|(orders, id)| {
+            orders.iter().map(move |(d, amount)| Order {
+                customer: id,
+                at: (*d).into(),
+                amount: *amount,
+            })
+        })
+        .collect();
+    let options = Options::new(jiff::civil::date(1997, 10, 1), 273, 0.0);
+    let f = forecast(&orders, &options);
+    assert_eq!(f.model, Model::BgNbdGammaGamma, "{}", f.reason);
+    assert_eq!(f.time_unit, "days");
+    assert_eq!(f.customers.len(), 2_357);
+    let p = f.bg_nbd.unwrap();
+    println!("{p:?} (alpha in weeks {:.4})", p.alpha / 7.0);
+    for (name, got, want) in [
+        ("r", p.r, 0.243),
+        ("alpha (weeks)", p.alpha / 7.0, 4.414),
+        ("a", p.a, 0.793),
+        ("b", p.b, 2.426),
+    ] {
+        assert!(
+            (got - want).abs() < 0.0005,
+            "{name}: {got} (published {want})"
+        );
+    }
+    let g = f.gamma_gamma.unwrap();
+    assert!(
+        (g.p - 6.25).abs() < 0.005 && (g.q - 3.74).abs() < 0.005 && (g.gamma - 15.44).abs() < 0.005
+    );
+    // The holdout means by calibration repeat count, within 0.001 of the
+    // published table (`bg_nbd_holdout_by_calibration_repeats_…`).
+    const BG_NBD: [f64; 8] = [
+        0.2250893, 0.5231364, 1.044126, 1.520256, 2.163824, 2.653789, 3.503957, 6.157036,
+    ];
+    let end = jiff::civil::date(1997, 9, 30);
+    let mut bins = [(0.0f64, 0.0f64); 8];
+    for (c, orders) in f.customers.iter().zip(data.values()) {
+        let days: Vec<Date> = orders.iter().map(|(d, _)| *d).collect();
+        let s = Summary::from_days(&days, end, 1.0).unwrap();
+        let bin = &mut bins[(s.x as usize).min(7)];
+        bin.0 += 1.0;
+        bin.1 += c.expected_orders;
+    }
+    for (i, (n, total)) in bins.into_iter().enumerate() {
+        let mean = total / n;
+        assert!(
+            (mean - BG_NBD[i]).abs() < 1e-3,
+            "{i}: {mean} (published {})",
+            BG_NBD[i]
+        );
+    }
+}

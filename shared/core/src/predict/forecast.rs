@@ -432,7 +432,7 @@ mod tests {
 
     /// A deterministic store drawn from the models themselves: `n`
     /// customers whose first orders fall over 2025, each buying at a rate
-    /// λ ~ Gamma(0.25, 1/30 a day) and dropping out after a purchase with
+    /// λ ~ Gamma(0.25, 1/30 a day) and dropping out after a repeat with
     /// chance p ~ Beta(0.8, 2.5), through 2025; each purchase worth
     /// Gamma(6, ν) with ν ~ Gamma(4, 15) (a mean of 30).
     /// (customer ids, orders as (customer index, day, amount)).
@@ -447,13 +447,14 @@ mod tests {
             let drop = x / (x + y);
             let nu = g.gamma(4.0) / 15.0;
             let mut day = (g.u() * 365.0).floor();
-            loop {
+            for k in 0.. {
                 let date = start
                     .checked_add(jiff::Span::new().days(day as i64))
                     .unwrap();
                 let amount = (g.gamma(6.0) / nu * 100.0).round() / 100.0;
                 orders.push((i, date, amount));
-                if g.u() < drop {
+                // BG/NBD's drop-outs follow repeat purchases only.
+                if k > 0 && g.u() < drop {
                     break;
                 }
                 day += (-g.u().ln() / rate).ceil();
