@@ -639,8 +639,13 @@ mod tests {
         assert_eq!(back.customers.len(), f.customers.len());
     }
 
-    /// The fit and forecast for a 100,000-customer year, timed. Run with
+    /// The fit and forecast for a 100,000-customer year, timed (the target:
+    /// under 10 s on one core). Run with
     /// `cargo test --release -p storeflow-core --lib forecast_of_a_100k -- --ignored --nocapture`.
+    /// Measured: 188,026 orders, 1.55 s for the whole call (one core of
+    /// the 2-core development machine), and the fit recovers the
+    /// generating parameters (r 0.256, α 31.9 days, a 0.749, b 2.35;
+    /// p 5.97, q 3.98, γ 15.0).
     #[test]
     #[ignore]
     fn forecast_of_a_100k_customer_year_timed() {
@@ -660,5 +665,17 @@ mod tests {
             f.gamma_gamma
         );
         assert_eq!(f.model, Model::BgNbdGammaGamma);
+        let (p, g) = (f.bg_nbd.unwrap(), f.gamma_gamma.unwrap());
+        for (got, want) in [
+            (p.r, 0.25),
+            (p.alpha, 30.0),
+            (p.a, 0.8),
+            (p.b, 2.5),
+            (g.p, 6.0),
+            (g.q, 4.0),
+            (g.gamma, 15.0),
+        ] {
+            assert!((got / want - 1.0).abs() < 0.15, "{got} (drawn with {want})");
+        }
     }
 }
