@@ -14,7 +14,8 @@ pub struct Spend {
     pub m: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The three parameters.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Params {
     pub p: f64,
     pub q: f64,

@@ -12,7 +12,7 @@
 
 //!
 //! Where the fit stops being usable, measured on CDNOW
-//! (`how_small_a_store_bg_nbd_can_fit` in `tests/tests/predictions.rs`):
+//! (`how_small_a_store_bg_nbd_can_fit` in `shared/core/tests/predictions.rs`):
 //! fitted on 20 random subsets of each size, the forecast of the next 39
 //! weeks' repeat purchases per customer erred, against the fit on all
 //! 2,357 customers, by a median of 26–29% at 25–50 customers, 19% at 100,

@@ -6,6 +6,9 @@
 //! - [`bgnbd`]: BG/NBD (Fader, Hardie & Lee 2005) for repeat purchases.
 //! - [`gamma_gamma`]: Gamma-Gamma for what those purchases are worth.
 //! - [`clv`]: the two together, discounted over a horizon.
+//! - [`forecast`]: all of it for a store in one call, from its orders:
+//!   which model serves, its parameters, and per customer `p_alive`,
+//!   expected orders, value and next order date.
 //! - [`intervals`]: for stores too small for a fit, per-product repurchase
 //!   intervals and order rates shrunk toward the store's.
 //! - [`special`] and [`optimize`]: the log-gamma function and a
@@ -13,6 +16,7 @@
 
 pub mod bgnbd;
 pub mod clv;
+pub mod forecast;
 pub mod gamma_gamma;
 pub mod intervals;
 pub mod optimize;
