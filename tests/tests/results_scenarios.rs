@@ -376,6 +376,76 @@ fn report_prints_a_table_json_and_csv_from_a_replay() {
 }
 
 #[test]
+fn a_small_store_is_predicted_by_repurchase_intervals_and_told_so() {
+    let mut t = Timeline::new();
+    // Ann orders every 30 days; Bob once, long ago.
+    for (i, day) in ["2026-01-05", "2026-02-04", "2026-03-06", "2026-04-05"]
+        .iter()
+        .enumerate()
+    {
+        order(
+            &mut t,
+            &format!("{day}T12:00:00Z"),
+            ANN,
+            &format!("a{i}"),
+            40.0,
+        );
+    }
+    order(&mut t, "2025-06-01T12:00:00Z", BOB, "b0", 40.0);
+    let tr = t.run("2026-04-30T00:00:00Z");
+    let f = storeflow_app::reports::predictions(
+        &facts(&tr),
+        storeflow_app::reports::Forecasting {
+            as_of: Some(ts("2026-04-20T00:00:00Z")),
+            horizon_days: 90,
+            annual_discount_rate: 0.1,
+        },
+    );
+    assert_eq!(f["model"], "intervals", "{f:#}");
+    assert!(f["reason"].as_str().unwrap().contains("400"), "{f:#}");
+    assert_eq!(f["time_unit"], "days");
+    assert_eq!(f["horizon_days"], 90);
+    let rows = f["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let who = |email: &str| {
+        let pid = tr
+            .sim
+            .customer_by_email(email)
+            .unwrap()
+            .profile
+            .id
+            .to_string();
+        rows.iter()
+            .find(|r| r["customer"] == pid.as_str())
+            .unwrap()
+            .clone()
+    };
+    let (ann, bob) = (who(ANN), who(BOB));
+    // The regular, recent buyer is likelier alive, and worth more.
+    assert!(
+        ann["p_alive"].as_f64() > bob["p_alive"].as_f64(),
+        "{ann} {bob}"
+    );
+    assert!(ann["expected_orders"].as_f64() > bob["expected_orders"].as_f64());
+    assert!(ann["predicted_clv"].as_f64() > bob["predicted_clv"].as_f64());
+    // Her next order is due after her last, later than her own 30 days:
+    // with two customers, her rate is shrunk toward the store's.
+    let next: jiff::civil::Date = ann["expected_next_order_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        next > jiff::civil::date(2026, 5, 5) && next < jiff::civil::date(2026, 9, 1),
+        "{next}"
+    );
+    assert!(
+        f["intervals"]["store_rate"].as_f64().unwrap() > 0.0,
+        "{f:#}"
+    );
+}
+
+#[test]
 fn the_readme_documents_every_report_column() {
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
     let start = readme.find("### Reports").expect("a Reports section");
@@ -387,6 +457,7 @@ fn the_readme_documents_every_report_column() {
         Which::Segments,
         Which::Holdouts,
         Which::Cohorts,
+        Which::Predictions,
     ] {
         assert!(section.contains(&format!("**`{}`**", which.name())));
         for col in which.columns() {

@@ -99,7 +99,7 @@ pub enum Command {
     },
     /// Results: flows, messages, segments, holdouts or cohorts, from serve's data or a replay.
     Report {
-        /// flows, messages, segments, holdouts or cohorts.
+        /// flows, messages, segments, holdouts, cohorts or predictions.
         report: String,
         /// `serve`'s data folder.
         #[arg(long, conflicts_with_all = ["events", "dynamodb_table"])]
@@ -125,6 +125,12 @@ pub enum Command {
         /// table, json or csv.
         #[arg(long, default_value = "table")]
         format: String,
+        /// Predictions: fit on the orders before this instant (default: after the last fact).
+        #[arg(long)]
+        as_of: Option<jiff::Timestamp>,
+        /// Predictions: how far ahead (e.g. 90d, 365d).
+        #[arg(long, default_value = "365d")]
+        horizon: String,
     },
     /// Inputs `serve` set aside because applying them failed (list, replay after a fix).
     Deadletters {
@@ -220,13 +226,25 @@ fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
             from,
             to,
             format,
+            as_of,
+            horizon,
         } => {
             let Some(which) = storeflow_app::reports::Which::parse(&which) else {
                 writeln!(
                     err,
-                    "unknown report {which:?}: flows, messages, segments, holdouts or cohorts"
+                    "unknown report {which:?}: flows, messages, segments, holdouts, cohorts or predictions"
                 )?;
                 return Ok(2);
+            };
+            let horizon_days = match storeflow_core::model::duration::Dur::parse(&horizon) {
+                Ok(d) if d.days > 0 && d.seconds == 0 => d.days as u32,
+                _ => {
+                    writeln!(
+                        err,
+                        "--horizon {horizon:?}: a whole number of days, such as 90d or 365d"
+                    )?;
+                    return Ok(2);
+                }
             };
             let Some(format) = report::Format::parse(&format) else {
                 writeln!(err, "--format {format:?}: table, json or csv")?;
@@ -261,6 +279,11 @@ fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
                     period: storeflow_core::results::report::Period { from, to },
                     format,
                     config,
+                    forecasting: storeflow_app::reports::Forecasting {
+                        as_of: as_of.or(to),
+                        horizon_days,
+                        ..Default::default()
+                    },
                 },
                 out,
                 err,

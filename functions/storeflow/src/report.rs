@@ -48,6 +48,8 @@ pub struct Args {
     pub format: Format,
     /// The configuration directory, for the store's time zone (cohorts).
     pub config: Option<PathBuf>,
+    /// Predictions: as of when, and how far ahead.
+    pub forecasting: reports::Forecasting,
 }
 
 pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
@@ -82,7 +84,10 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
             }
         }
     };
-    let doc = reports::report(a.which, &facts, a.period, &tz);
+    let doc = match a.which {
+        Which::Predictions => reports::predictions(&facts, a.forecasting),
+        w => reports::report(w, &facts, a.period, &tz),
+    };
     match a.format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, &doc)?;

@@ -17,6 +17,7 @@ pub enum Which {
     Segments,
     Holdouts,
     Cohorts,
+    Predictions,
 }
 
 impl Which {
@@ -27,6 +28,7 @@ impl Which {
             "segments" => Which::Segments,
             "holdouts" => Which::Holdouts,
             "cohorts" => Which::Cohorts,
+            "predictions" => Which::Predictions,
             _ => return None,
         })
     }
@@ -38,6 +40,7 @@ impl Which {
             Which::Segments => "segments",
             Which::Holdouts => "holdouts",
             Which::Cohorts => "cohorts",
+            Which::Predictions => "predictions",
         }
     }
 
@@ -49,15 +52,67 @@ impl Which {
             Which::Segments => r::SEGMENT_COLUMNS,
             Which::Holdouts => r::HOLDOUT_COLUMNS,
             Which::Cohorts => r::COHORT_COLUMNS,
+            Which::Predictions => r::PREDICTION_COLUMNS,
         }
     }
 }
 
+/// What a predictions report forecasts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Forecasting {
+    /// Orders before this instant are used (default: the end of the
+    /// period, else the instant after the last fact).
+    pub as_of: Option<jiff::Timestamp>,
+    pub horizon_days: u32,
+    pub annual_discount_rate: f64,
+}
+
+impl Default for Forecasting {
+    fn default() -> Self {
+        Forecasting {
+            as_of: None,
+            horizon_days: 365,
+            annual_discount_rate: 0.1,
+        }
+    }
+}
+
+/// The predictions report: the forecast's fields (`model`, `reason`,
+/// `as_of`, `horizon_days`, `time_unit`, the fitted parameters) with its
+/// customers as `rows`.
+pub fn predictions(facts: &[Fact], f: Forecasting) -> Value {
+    let as_of = f.as_of.unwrap_or_else(|| {
+        facts
+            .iter()
+            .map(|x| x.at)
+            .max()
+            .map(|t| t + jiff::SignedDuration::from_secs(1))
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    });
+    let fc = r::predictions(facts, as_of, f.horizon_days, f.annual_discount_rate);
+    let mut doc = json!(fc);
+    if let Some(o) = doc.as_object_mut() {
+        let rows = o.remove("customers").unwrap_or(json!([]));
+        o.insert("report".into(), json!("predictions"));
+        o.insert("rows".into(), rows);
+    }
+    doc
+}
+
 /// The report as one document: `report`, `period` (`from`, `to`),
 /// `attribution_settings` (which settings decided the period's credits,
-/// for reports of revenue) and `rows`.
+/// for reports of revenue) and `rows`. (Predictions: [`predictions`].)
 pub fn report(which: Which, facts: &[Fact], period: Period, tz: &TimeZone) -> Value {
     let rows = match which {
+        Which::Predictions => {
+            return predictions(
+                facts,
+                Forecasting {
+                    as_of: period.to,
+                    ..Default::default()
+                },
+            )
+        }
         Which::Flows => json!(r::flows(facts, period)),
         Which::Messages => json!(r::messages(facts, period)),
         Which::Segments => json!(r::segments(facts, period)),
@@ -89,6 +144,16 @@ pub fn cell(v: &Value) -> String {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
         Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(" "),
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or(0.0);
+            let t = format!("{x:.4}");
+            let t = t.trim_end_matches('0').trim_end_matches('.');
+            if t.is_empty() || t == "-" {
+                "0".into()
+            } else {
+                t.to_string()
+            }
+        }
         Value::Object(o) if o.contains_key("estimate") => format!(
             "{} [{}, {}]",
             cell(&o["estimate"]),
@@ -131,6 +196,14 @@ pub fn table(which: Which, doc: &Value) -> String {
         out.push_str(text.join("  ").trim_end());
         out.push('\n');
     };
+    if let Some(model) = doc["model"].as_str() {
+        out.push_str(&format!(
+            "model: {model} ({}), as of {}, {} days ahead\n",
+            cell(&doc["reason"]),
+            cell(&doc["as_of"]),
+            cell(&doc["horizon_days"])
+        ));
+    }
     line(cols.iter().map(|c| c.to_string()).collect(), &mut out);
     for r in rows {
         line(r, &mut out);

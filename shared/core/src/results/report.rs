@@ -499,6 +499,49 @@ pub fn cohorts(facts: &[Fact], p: Period, tz: &TimeZone) -> Vec<CohortRow> {
         .collect()
 }
 
+/// A store's predictions as of `as_of` (orders before it, net of the
+/// refunds before it), over `horizon_days` (see
+/// [`crate::predict::forecast`]).
+pub fn predictions(
+    facts: &[Fact],
+    as_of: Timestamp,
+    horizon_days: u32,
+    annual_discount_rate: f64,
+) -> crate::predict::forecast::Forecast {
+    use crate::predict::forecast::{forecast, Options, Order};
+    let mut refunded: BTreeMap<(&str, &str), f64> = BTreeMap::new();
+    for f in facts
+        .iter()
+        .filter(|f| f.kind == FactKind::Refund && f.at < as_of)
+    {
+        *refunded
+            .entry((&f.profile, f.order.as_deref().unwrap_or("")))
+            .or_default() += f.amount;
+    }
+    let mut seen = BTreeSet::new();
+    let orders: Vec<Order> = facts
+        .iter()
+        .filter(|f| f.kind == FactKind::Order && f.at < as_of)
+        .filter(|f| seen.insert((&*f.profile, f.order.as_deref().unwrap_or(""))))
+        .map(|f| {
+            let back = refunded
+                .get(&(&*f.profile, f.order.as_deref().unwrap_or("")))
+                .copied()
+                .unwrap_or(0.0);
+            Order {
+                customer: &f.profile,
+                at: f.at.into(),
+                amount: (f.amount - back).max(0.0),
+            }
+        })
+        .collect();
+    let day = as_of.to_zoned(TimeZone::UTC).date();
+    forecast(
+        &orders,
+        &Options::new(day, horizon_days, annual_discount_rate),
+    )
+}
+
 /// The columns of each report, in the order tables and CSV print them
 /// (the JSON rows have the same names).
 pub const FLOW_COLUMNS: &[&str] = &[
@@ -554,6 +597,13 @@ pub const HOLDOUT_COLUMNS: &[&str] = &[
     "verdict",
     "more_entries_needed",
 ];
+pub const PREDICTION_COLUMNS: &[&str] = &[
+    "customer",
+    "p_alive",
+    "expected_orders",
+    "predicted_clv",
+    "expected_next_order_at",
+];
 pub const COHORT_COLUMNS: &[&str] = &[
     "cohort",
     "customers",
@@ -607,5 +657,13 @@ mod tests {
             revenue_per_customer: vec![],
         };
         assert_eq!(keys(&cohort), set(COHORT_COLUMNS));
+        let customer = crate::predict::forecast::CustomerForecast {
+            customer: String::new(),
+            p_alive: 0.0,
+            expected_orders: 0.0,
+            predicted_clv: 0.0,
+            expected_next_order_at: None,
+        };
+        assert_eq!(keys(&customer), set(PREDICTION_COLUMNS));
     }
 }
