@@ -108,7 +108,15 @@ fn simulate_prints_one_json_decision_per_line() {
                 "flow_exit",
                 "message",
                 "deferred",
-                "skipped"
+                "skipped",
+                "adjusted",
+                "order",
+                "refund",
+                "arm",
+                "engaged",
+                "credit",
+                "credit_refund",
+                "arm_order"
             ]
             .contains(&kind),
             "{l}"

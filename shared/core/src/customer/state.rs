@@ -118,6 +118,10 @@ pub struct Run {
     /// The split arm the run entered (a holdout or a variant), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arm: Option<std::sync::Arc<str>>,
+    /// Whether the run has sent the customer a message yet (its first
+    /// makes the customer one of the flow's recipients).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub messaged: bool,
     /// Intent ladder level index, if the flow takes part.
     #[serde(default)]
     pub intent: Option<usize>,

@@ -286,6 +286,7 @@ impl Engine {
             step: 0,
             wait: Wait::Ready,
             arm: None,
+            messaged: false,
             intent: level,
             rank,
             def: crate::customer::state::FlowRef(Some(flow.clone())),

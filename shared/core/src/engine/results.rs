@@ -18,8 +18,9 @@ use crate::model::event::{ConsentStatus, Event, EventKind};
 use crate::results::facts::Lifecycle;
 use std::sync::Arc;
 
-/// A message decision of a run: tagged with the run's arm, and remembered.
-pub(crate) fn on_message(st: &mut CustomerState, run: &Run, d: &mut Decision) {
+/// A message decision of a run: tagged with the run's arm (and, the
+/// run's first to a customer, as such), and remembered.
+pub(crate) fn on_message(st: &mut CustomerState, run: &mut Run, d: &mut Decision) {
     let Some(m) = d.message.as_deref_mut() else {
         return;
     };
@@ -34,6 +35,16 @@ pub(crate) fn on_message(st: &mut CustomerState, run: &Run, d: &mut Decision) {
         // Webhooks and merchant alerts earn no credit.
         return;
     }
+    if !run.messaged {
+        run.messaged = true;
+        d.send_mut().result = Some(Box::new(ResultDetails {
+            first: true,
+            ..Default::default()
+        }));
+    }
+    let Some(m) = d.message.as_deref() else {
+        return;
+    };
     st.results.sent(Sent {
         message: m.id.as_str().into(),
         channel: m.channel,
@@ -247,6 +258,7 @@ fn on_order(
             currency: currency.clone(),
             first,
             before,
+            since: Some(a.at),
             ..Default::default()
         }));
         d.reason = Some(

@@ -108,9 +108,13 @@ pub struct ResultDetails {
     pub amount: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
-    /// An arm order that is the run's first (the run converts).
+    /// An arm order that is the run's first (the run converts); a
+    /// message that is the run's first (its customer is a recipient).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub first: bool,
+    /// An arm order: when its run entered the arm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
     /// The run's arm revenue before this order (for sums of squares).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub before: f64,

@@ -66,9 +66,17 @@ pub struct Fact {
     pub amount: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
-    /// An arm order that is its run's first.
+    /// An arm order that is its run's first; a message that is its run's
+    /// first.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub first: bool,
+    /// An arm order: when its run entered the arm (it counts with the
+    /// arm's entries of that day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+    /// An arm order: the run's arm revenue before it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub before: f64,
     /// The attribution settings of a credit, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<Arc<str>>,
@@ -98,6 +106,8 @@ impl Fact {
             amount: 0.0,
             currency: None,
             first: false,
+            since: None,
+            before: 0.0,
             settings: None,
         }
     }
@@ -189,6 +199,8 @@ pub fn facts_of(decisions: &[Decision], out: &mut Vec<Fact>) {
                 f.amount = r.amount;
                 f.currency = r.currency.clone();
                 f.first = r.first;
+                f.since = r.since;
+                f.before = r.before;
                 f.settings = r.settings.clone();
             }
         }

@@ -8,3 +8,4 @@ pub mod cohorts;
 pub mod facts;
 pub mod lift;
 pub mod report;
+pub mod rollup;

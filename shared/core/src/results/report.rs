@@ -8,15 +8,14 @@
 //! a refund of a credited order lowers the net revenue of the period of the
 //! refund, not of the order.
 
-use crate::model::channel::Channel;
 use crate::results::cohorts::{self, Month, OrderFact};
 use crate::results::facts::{Fact, FactKind, Lifecycle};
 use crate::results::lift::{self, Interval, Sums, Verdict};
+use crate::results::rollup::{self, Counters, Rollups, Scope};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 /// The instants a report covers: `[from, to)`, either end open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -141,55 +140,102 @@ pub struct CohortRow {
     pub revenue_per_customer: Vec<f64>,
 }
 
-type FlowKey = (Arc<str>, u32);
-
-fn flow_key(f: &Fact) -> Option<FlowKey> {
-    Some((f.flow.clone()?, f.version.unwrap_or(0)))
+/// The rollups of the facts of a period: each fact in the period (an
+/// arm's order: when its run entered the arm in the period).
+pub fn period_rollups(facts: &[Fact], p: Period) -> Rollups {
+    let mut r = Rollups::new();
+    for f in facts {
+        let at = match f.kind {
+            FactKind::ArmOrder => f.since.unwrap_or(f.at),
+            _ => f.at,
+        };
+        if p.contains(at) {
+            rollup::add(&mut r, f);
+        }
+    }
+    r
 }
 
-fn customer_channel(f: &Fact) -> bool {
-    f.channel.is_none_or(|c| c.spec().consent)
+/// Segment rollups of every fact before the end of the period (for
+/// members at its end).
+pub fn segment_totals(facts: &[Fact], p: Period) -> Rollups {
+    let mut r = Rollups::new();
+    for f in facts.iter().filter(|f| {
+        matches!(f.kind, FactKind::SegmentEnter | FactKind::SegmentExit)
+            && p.to.is_none_or(|t| f.at < t)
+    }) {
+        rollup::add(&mut r, f);
+    }
+    r
 }
 
 /// Per flow version: entries, messages, conversions and revenue.
 pub fn flows(facts: &[Fact], p: Period) -> Vec<FlowRow> {
-    let mut rows: BTreeMap<FlowKey, (FlowRow, BTreeSet<Arc<str>>)> = BTreeMap::new();
-    for f in facts.iter().filter(|f| p.contains(f.at)) {
-        let Some(k) = flow_key(f) else { continue };
-        let (row, recipients) = rows.entry(k.clone()).or_insert_with(|| {
-            (
-                FlowRow {
-                    flow: k.0.to_string(),
-                    version: k.1,
-                    ..Default::default()
-                },
-                BTreeSet::new(),
-            )
-        });
-        match f.kind {
-            FactKind::FlowEnter => row.entered += 1,
-            FactKind::Converted => row.converted += 1,
-            FactKind::Message if customer_channel(f) => match f.lifecycle {
-                Some(Lifecycle::Sent) => {
-                    row.sent += 1;
-                    recipients.insert(f.profile.clone());
-                }
-                Some(Lifecycle::Delivered) => row.delivered += 1,
-                Some(Lifecycle::Clicked) => row.clicked += 1,
-                Some(Lifecycle::Unsubscribed) => row.unsubscribed += 1,
-                _ => {}
-            },
-            FactKind::Credit => {
-                row.orders += 1;
-                row.revenue_gross += f.amount;
+    flows_of(&period_rollups(facts, p))
+}
+
+/// Per message (flow version, step, template, variant, channel): its
+/// life and what it earned.
+pub fn messages(facts: &[Fact], p: Period) -> Vec<MessageRow> {
+    messages_of(&period_rollups(facts, p))
+}
+
+/// Per segment: entries and exits in the period, members at its end.
+pub fn segments(facts: &[Fact], p: Period) -> Vec<SegmentRow> {
+    segments_of(&period_rollups(facts, p), &segment_totals(facts, p))
+}
+
+/// Per split (flow version and step), per arm: entries in the period,
+/// conversions (an order within the conversion window of entering) and
+/// revenue per recipient, each against the baseline arm: the holdout when
+/// the split has one, else its first variant by name.
+pub fn holdouts(facts: &[Fact], p: Period) -> Vec<ArmRow> {
+    holdouts_of(&period_rollups(facts, p))
+}
+
+fn get(c: &Counters, name: &str) -> f64 {
+    c.get(name).copied().unwrap_or(0.0)
+}
+
+fn count(c: &Counters, name: &str) -> u64 {
+    get(c, name).round().max(0.0) as u64
+}
+
+/// [`flows`] from rollups.
+pub fn flows_of(r: &Rollups) -> Vec<FlowRow> {
+    use rollup::names::*;
+    let mut rows: BTreeMap<(String, u32), FlowRow> = BTreeMap::new();
+    for ((_, scope), c) in r {
+        let (flow, version) = match scope {
+            Scope::Flow { flow, version } | Scope::Message { flow, version, .. } => (flow, version),
+            _ => continue,
+        };
+        let row = rows
+            .entry((flow.clone(), *version))
+            .or_insert_with(|| FlowRow {
+                flow: flow.clone(),
+                version: *version,
+                ..Default::default()
+            });
+        match scope {
+            Scope::Flow { .. } => {
+                row.entered += count(c, ENTERED);
+                row.converted += count(c, CONVERTED);
             }
-            FactKind::CreditRefund => row.refunds += f.amount,
-            _ => {}
+            _ => {
+                row.sent += count(c, "sent");
+                row.recipients += count(c, RECIPIENTS);
+                row.delivered += count(c, "delivered");
+                row.clicked += count(c, "clicked");
+                row.unsubscribed += count(c, "unsubscribed");
+                row.orders += count(c, ORDERS);
+                row.revenue_gross += get(c, REVENUE_GROSS);
+                row.refunds += get(c, REFUNDS);
+            }
         }
     }
     rows.into_values()
-        .map(|(mut r, recipients)| {
-            r.recipients = recipients.len() as u64;
+        .map(|mut r| {
             r.revenue_gross = round2(r.revenue_gross);
             r.refunds = round2(r.refunds);
             r.revenue_net = round2(r.revenue_gross - r.refunds);
@@ -199,60 +245,46 @@ pub fn flows(facts: &[Fact], p: Period) -> Vec<FlowRow> {
         .collect()
 }
 
-/// Per message (flow version, step, template, variant, channel): its
-/// life and what it earned.
-pub fn messages(facts: &[Fact], p: Period) -> Vec<MessageRow> {
-    type Key = (Arc<str>, u32, Arc<str>, Arc<str>, Arc<str>, Option<Channel>);
-    let mut rows: BTreeMap<Key, MessageRow> = BTreeMap::new();
-    let empty: Arc<str> = Arc::from("");
-    for f in facts.iter().filter(|f| p.contains(f.at)) {
-        let counted = matches!(
-            f.kind,
-            FactKind::Message | FactKind::Credit | FactKind::CreditRefund
-        );
-        if !counted || !customer_channel(f) {
-            continue;
-        }
-        let Some((flow, version)) = flow_key(f) else {
-            continue;
-        };
-        let k: Key = (
+/// [`messages`] from rollups.
+pub fn messages_of(r: &Rollups) -> Vec<MessageRow> {
+    use rollup::names::*;
+    let mut rows: BTreeMap<&Scope, MessageRow> = BTreeMap::new();
+    for ((_, scope), c) in r {
+        let Scope::Message {
             flow,
             version,
-            f.step.clone().unwrap_or_else(|| empty.clone()),
-            f.template.clone().unwrap_or_else(|| empty.clone()),
-            f.variant.clone().unwrap_or_else(|| empty.clone()),
-            f.channel,
-        );
-        let row = rows.entry(k.clone()).or_insert_with(|| MessageRow {
-            flow: k.0.to_string(),
-            version: k.1,
-            step: k.2.to_string(),
-            template: k.3.to_string(),
-            variant: k.4.to_string(),
-            channel: k.5.map(|c| c.as_str()).unwrap_or("").to_string(),
+            step,
+            template,
+            variant,
+            channel,
+        } = scope
+        else {
+            continue;
+        };
+        let row = rows.entry(scope).or_insert_with(|| MessageRow {
+            flow: flow.clone(),
+            version: *version,
+            step: step.clone(),
+            template: template.clone(),
+            variant: variant.clone(),
+            channel: channel.clone(),
             ..Default::default()
         });
-        match (f.kind, f.lifecycle) {
-            (FactKind::Message, Some(l)) => {
-                let c = match l {
-                    Lifecycle::Sent => &mut row.sent,
-                    Lifecycle::Delivered => &mut row.delivered,
-                    Lifecycle::Bounced => &mut row.bounced,
-                    Lifecycle::Opened => &mut row.opened,
-                    Lifecycle::Clicked => &mut row.clicked,
-                    Lifecycle::Unsubscribed => &mut row.unsubscribed,
-                    Lifecycle::Complained => &mut row.complained,
-                };
-                *c += 1;
+        for l in Lifecycle::ALL {
+            let n = count(c, l.as_str());
+            match l {
+                Lifecycle::Sent => row.sent += n,
+                Lifecycle::Delivered => row.delivered += n,
+                Lifecycle::Bounced => row.bounced += n,
+                Lifecycle::Opened => row.opened += n,
+                Lifecycle::Clicked => row.clicked += n,
+                Lifecycle::Unsubscribed => row.unsubscribed += n,
+                Lifecycle::Complained => row.complained += n,
             }
-            (FactKind::Credit, _) => {
-                row.orders += 1;
-                row.revenue_gross += f.amount;
-            }
-            (FactKind::CreditRefund, _) => row.refunds += f.amount,
-            _ => {}
         }
+        row.orders += count(c, ORDERS);
+        row.revenue_gross += get(c, REVENUE_GROSS);
+        row.refunds += get(c, REFUNDS);
     }
     rows.into_values()
         .map(|mut r| {
@@ -269,110 +301,77 @@ fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 
-/// Per segment: entries and exits in the period, members at its end.
-pub fn segments(facts: &[Fact], p: Period) -> Vec<SegmentRow> {
-    // Per segment: its row, and whether each profile is in it.
-    type Members = BTreeMap<Arc<str>, bool>;
-    let mut rows: BTreeMap<Arc<str>, (SegmentRow, Members)> = BTreeMap::new();
-    for f in facts {
-        let enter = match f.kind {
-            FactKind::SegmentEnter => true,
-            FactKind::SegmentExit => false,
-            _ => continue,
-        };
-        if p.to.is_some_and(|t| f.at >= t) {
-            continue;
-        }
-        let Some(seg) = &f.segment else { continue };
-        let (row, members) = rows.entry(seg.clone()).or_insert_with(|| {
-            (
-                SegmentRow {
-                    segment: seg.to_string(),
-                    ..Default::default()
-                },
-                BTreeMap::new(),
-            )
-        });
-        members.insert(f.profile.clone(), enter);
-        if p.contains(f.at) {
-            if enter {
-                row.entered += 1;
-            } else {
-                row.exited += 1;
-            }
+/// [`segments`] from the period's rollups and the segment totals up to
+/// its end.
+pub fn segments_of(period: &Rollups, totals: &Rollups) -> Vec<SegmentRow> {
+    use rollup::names::*;
+    let mut rows: BTreeMap<String, SegmentRow> = BTreeMap::new();
+    for ((_, scope), c) in period {
+        if let Scope::Segment { segment } = scope {
+            let r = rows_entry(&mut rows, segment);
+            r.entered += count(c, ENTERED);
+            r.exited += count(c, EXITED);
         }
     }
-    rows.into_values()
-        .map(|(mut r, m)| {
-            r.members = m.values().filter(|x| **x).count() as u64;
-            r
-        })
-        .collect()
+    let mut members: BTreeMap<&String, f64> = BTreeMap::new();
+    for ((_, scope), c) in totals {
+        if let Scope::Segment { segment } = scope {
+            *members.entry(segment).or_default() += get(c, ENTERED) - get(c, EXITED);
+        }
+    }
+    for (segment, m) in members {
+        rows_entry(&mut rows, segment).members = m.round().max(0.0) as u64;
+    }
+    rows.into_values().collect()
 }
 
-/// Per split (flow version and step), per arm: entries in the period,
-/// conversions (an order within the conversion window of entering) and
-/// revenue per recipient, each against the baseline arm: the holdout when
-/// the split has one, else its first variant by name.
-pub fn holdouts(facts: &[Fact], p: Period) -> Vec<ArmRow> {
-    type Split = (Arc<str>, u32, Arc<str>);
-    // Per split, per arm, per run: its order value (None: no order).
-    type Runs = BTreeMap<Arc<str>, Option<f64>>;
-    let mut runs: BTreeMap<Split, BTreeMap<Arc<str>, Runs>> = BTreeMap::new();
-    let mut arm_of: BTreeMap<(Split, Arc<str>), Arc<str>> = BTreeMap::new();
-    for f in facts {
-        let (Some(flow), Some(step), Some(run)) = (&f.flow, &f.step, &f.run) else {
+fn rows_entry<'a>(rows: &'a mut BTreeMap<String, SegmentRow>, segment: &str) -> &'a mut SegmentRow {
+    rows.entry(segment.to_string())
+        .or_insert_with(|| SegmentRow {
+            segment: segment.to_string(),
+            ..Default::default()
+        })
+}
+
+/// [`holdouts`] from rollups.
+pub fn holdouts_of(r: &Rollups) -> Vec<ArmRow> {
+    use rollup::names::*;
+    type Split = (String, u32, String);
+    let mut splits: BTreeMap<Split, BTreeMap<String, (u64, u64, Sums)>> = BTreeMap::new();
+    for ((_, scope), c) in r {
+        let Scope::Arm {
+            flow,
+            version,
+            step,
+            arm,
+        } = scope
+        else {
             continue;
         };
-        let split: Split = (flow.clone(), f.version.unwrap_or(0), step.clone());
-        match f.kind {
-            FactKind::Arm if p.contains(f.at) => {
-                let Some(arm) = &f.variant else { continue };
-                runs.entry(split.clone())
-                    .or_default()
-                    .entry(arm.clone())
-                    .or_default()
-                    .insert(run.clone(), None);
-                arm_of.insert((split, run.clone()), arm.clone());
-            }
-            FactKind::ArmOrder => {
-                let Some(arm) = arm_of.get(&(split.clone(), run.clone())) else {
-                    continue;
-                };
-                if let Some(v) = runs
-                    .get_mut(&split)
-                    .and_then(|a| a.get_mut(arm))
-                    .and_then(|r| r.get_mut(run))
-                {
-                    *v = Some(v.unwrap_or(0.0) + f.amount);
-                }
-            }
-            _ => {}
-        }
+        let e = splits
+            .entry((flow.clone(), *version, step.clone()))
+            .or_default()
+            .entry(arm.clone())
+            .or_default();
+        e.0 += count(c, ENTERED);
+        e.1 += count(c, CONVERTED);
+        e.2.sum += get(c, REVENUE);
+        e.2.sum_sq += get(c, REVENUE_SQ);
     }
     let mut out = Vec::new();
-    for ((flow, version, step), arms) in runs {
-        let stats: BTreeMap<&Arc<str>, (u64, u64, Sums)> = arms
-            .iter()
-            .map(|(arm, rs)| {
-                let mut sums = Sums::default();
-                let mut converted = 0;
-                for v in rs.values() {
-                    sums.add(v.unwrap_or(0.0));
-                    converted += v.is_some() as u64;
-                }
-                (arm, (rs.len() as u64, converted, sums))
-            })
-            .collect();
+    for ((flow, version, step), mut stats) in splits {
+        for s in stats.values_mut() {
+            s.2.n = s.0;
+        }
         let baseline = stats
             .keys()
-            .find(|a| a.as_ref() == crate::flow::steps::split::HOLDOUT)
+            .find(|a| a.as_str() == crate::flow::steps::split::HOLDOUT)
             .or_else(|| stats.keys().next())
-            .map(|a| (*a).clone())
-            .expect("a split with runs has an arm");
+            .cloned()
+            .expect("a split with rollups has an arm");
         let (bn, bx, bsums) = stats[&baseline];
         for (arm, (n, x, sums)) in &stats {
-            let is_base = **arm == baseline;
+            let is_base = *arm == baseline;
             let (rate_difference, verdict, more) = if is_base {
                 (None, "baseline", None)
             } else {
@@ -393,11 +392,11 @@ pub fn holdouts(facts: &[Fact], p: Period) -> Vec<ArmRow> {
                 .flatten()
                 .map(|i| round_interval(i, 2));
             out.push(ArmRow {
-                flow: flow.to_string(),
+                flow: flow.clone(),
                 version,
-                step: step.to_string(),
-                arm: arm.to_string(),
-                baseline: baseline.to_string(),
+                step: step.clone(),
+                arm: arm.clone(),
+                baseline: baseline.clone(),
                 entered: *n,
                 converted: *x,
                 conversion_rate: round4(ratio(*x as f64, *n as f64)),
