@@ -257,13 +257,7 @@ fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
                     events,
                     until,
                 },
-                (None, Some(t), None) => {
-                    writeln!(
-                        err,
-                        "--dynamodb-table {t}: reading reports from DynamoDB is not available in this version; use --data or --config with --events"
-                    )?;
-                    return Ok(2);
-                }
+                (None, Some(t), None) => report::Source::Dynamo(t),
                 _ => {
                     writeln!(
                         err,

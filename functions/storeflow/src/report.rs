@@ -15,6 +15,8 @@ use storeflow_ingest::{EnvOverrides, IngestConfig, Router};
 pub enum Source {
     /// `serve`'s data folder.
     Data(PathBuf),
+    /// The DynamoDB table of the AWS function set (its rollups).
+    Dynamo(String),
     /// A replay of an events file through the simulator.
     Replay {
         config: PathBuf,
@@ -55,7 +57,7 @@ pub struct Args {
 pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
     let config_dir = match &a.source {
         Source::Replay { config, .. } => Some(config.clone()),
-        Source::Data(_) => a.config.clone(),
+        Source::Data(_) | Source::Dynamo(_) => a.config.clone(),
     };
     let cfg = match config_dir {
         Some(dir) => match crate::load_config(&dir)? {
@@ -73,7 +75,15 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
         .as_ref()
         .and_then(|c| jiff::tz::TimeZone::get(&c.settings.store.timezone).ok())
         .unwrap_or(jiff::tz::TimeZone::UTC);
+    if let Source::Dynamo(table) = &a.source {
+        let Some(doc) = dynamo(a.which, table, a.period, err)? else {
+            return Ok(2);
+        };
+        print(a.which, a.format, &doc, out)?;
+        return Ok(0);
+    }
     let facts = match a.source {
+        Source::Dynamo(_) => unreachable!("answered above"),
         Source::Data(dir) => storeflow_sqlite::Sqlite::read_facts(&dir.join("storeflow.sqlite"))
             .with_context(|| format!("reading the facts in {}", dir.display()))?,
         Source::Replay { events, until, .. } => {
@@ -88,15 +98,82 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
         Which::Predictions => reports::predictions(&facts, a.forecasting),
         w => reports::report(w, &facts, a.period, &tz),
     };
-    match a.format {
+    print(a.which, a.format, &doc, out)?;
+    Ok(0)
+}
+
+fn print(which: Which, format: Format, doc: &serde_json::Value, out: &mut dyn Write) -> Result<()> {
+    match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            serde_json::to_writer_pretty(&mut *out, doc)?;
             writeln!(out)?;
         }
-        Format::Table => write!(out, "{}", reports::table(a.which, &doc))?,
-        Format::Csv => write!(out, "{}", reports::csv(a.which, &doc))?,
+        Format::Table => write!(out, "{}", reports::table(which, doc))?,
+        Format::Csv => write!(out, "{}", reports::csv(which, doc))?,
     }
-    Ok(0)
+    Ok(())
+}
+
+/// A report from the table's rollups: the days of the period (`--from`
+/// default 30 days before `--to`, `--to` default now), by UTC day.
+#[cfg(feature = "aws")]
+fn dynamo(
+    which: Which,
+    table: &str,
+    period: Period,
+    err: &mut dyn Write,
+) -> Result<Option<serde_json::Value>> {
+    use jiff::tz::TimeZone;
+    if matches!(which, Which::Cohorts | Which::Predictions) {
+        writeln!(
+            err,
+            "report {}: needs each order, which the DynamoDB table keeps as counters only; use --data or --events",
+            which.name()
+        )?;
+        return Ok(None);
+    }
+    let to = period.to.unwrap_or_else(jiff::Timestamp::now);
+    let from = period
+        .from
+        .unwrap_or_else(|| to - jiff::SignedDuration::from_hours(24 * 30));
+    let day = |t: jiff::Timestamp| t.to_zoned(TimeZone::UTC).date();
+    // `to` is exclusive: its day counts only when the period ends after
+    // its midnight.
+    let last = day(to - jiff::SignedDuration::from_nanos(1));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (days, totals) = rt.block_on(async {
+        let cfg = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let t = storeflow_aws::table::Table::new(aws_sdk_dynamodb::Client::new(&cfg), table);
+        t.read_rollups(day(from), last).await
+    })?;
+    let doc = reports::from_rollups(
+        which,
+        &days,
+        &totals,
+        Period {
+            from: Some(from),
+            to: Some(to),
+        },
+    );
+    if doc.is_none() {
+        writeln!(
+            err,
+            "report {}: needs each order, which the DynamoDB table keeps as counters only; use --data or --events",
+            which.name()
+        )?;
+    }
+    Ok(doc)
+}
+
+#[cfg(not(feature = "aws"))]
+fn dynamo(_: Which, _: &str, _: Period, err: &mut dyn Write) -> Result<Option<serde_json::Value>> {
+    writeln!(
+        err,
+        "--dynamodb-table: this storeflow was built without AWS support; build it with `--features aws`"
+    )?;
+    Ok(None)
 }
 
 /// The facts of a simulated replay (`None`: the file has bad lines, told).

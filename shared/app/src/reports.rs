@@ -137,6 +137,30 @@ pub fn report(which: Which, facts: &[Fact], period: Period, tz: &TimeZone) -> Va
     doc
 }
 
+/// A report from stored rollups (a runtime that keeps counters, not
+/// facts): flows, messages, holdouts and segments; `totals` are the
+/// segment counters of all time (members now). `None` for the reports
+/// that need each order (cohorts, predictions).
+pub fn from_rollups(
+    which: Which,
+    days: &storeflow_core::results::rollup::Rollups,
+    totals: &storeflow_core::results::rollup::Rollups,
+    period: Period,
+) -> Option<Value> {
+    let rows = match which {
+        Which::Flows => json!(r::flows_of(days)),
+        Which::Messages => json!(r::messages_of(days)),
+        Which::Segments => json!(r::segments_of(days, totals)),
+        Which::Holdouts => json!(r::holdouts_of(days)),
+        Which::Cohorts | Which::Predictions => return None,
+    };
+    Some(json!({
+        "report": which.name(),
+        "period": period,
+        "rows": rows,
+    }))
+}
+
 /// One cell as text: numbers as they are, intervals as `estimate [low,
 /// high]`, lists space-separated, nothing as empty.
 pub fn cell(v: &Value) -> String {

@@ -353,7 +353,9 @@ impl Customers for Table {
         log_decisions(&c);
         self.hand_over(&c, next).await?;
         if c.keys.is_empty() && c.absorbed.is_empty() {
-            return self.put_state(item, c.expected, &what).await;
+            self.put_state(item, c.expected, &what).await?;
+            self.note_facts(&c.state.profile.shop, c.decisions);
+            return Ok(());
         }
 
         let (cond, value) = Self::version_condition(c.expected);
@@ -389,7 +391,9 @@ impl Customers for Table {
                 .expect("table, key set");
             tx.push(TransactWriteItem::builder().delete(d).build());
         }
-        self.transact(tx, &what).await
+        self.transact(tx, &what).await?;
+        self.note_facts(&c.state.profile.shop, c.decisions);
+        Ok(())
     }
 }
 

@@ -43,6 +43,12 @@ pub fn fact_pk(shop: &str) -> String {
     format!("fact#{shop}")
 }
 
+/// One UTC day's result counters (`crate::rollups`), or `total` (segment
+/// counters of all time).
+pub fn rollup_pk(day: &str) -> String {
+    format!("rollup#{day}")
+}
+
 pub fn suppression_pk(address: &str) -> String {
     format!("supp#{}", address.trim().to_lowercase())
 }

@@ -45,6 +45,7 @@ pub mod pages;
 pub mod privacy;
 pub mod queues;
 pub mod reconcile;
+pub mod rollups;
 pub mod sending;
 pub mod ses_email;
 pub mod sms;

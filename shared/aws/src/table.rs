@@ -23,6 +23,10 @@ pub struct Table {
     /// Where a customer commit hands its messages over (evaluate and the
     /// scheduler); a commit with messages fails without it.
     pub sends: Option<SendQueue>,
+    /// Result counters of the commits since the last flush
+    /// (`crate::rollups`): a function adds them to the table once per
+    /// invocation.
+    pub pending: Arc<Mutex<crate::rollups::Pending>>,
 }
 
 impl Table {
@@ -32,6 +36,7 @@ impl Table {
             name: name.into(),
             meter: Arc::default(),
             sends: None,
+            pending: Arc::default(),
         }
     }
 

@@ -88,6 +88,11 @@ pub async fn handle(p: &Pipeline, records: &[Record], now: Timestamp) -> Failure
             None => failures.fail(r, error),
         }
     }
+    // The batch's result counters, once (the states are committed: a
+    // failure here is logged, not retried, or the batch would commit twice).
+    if let Err(e) = p.table().flush_rollups().await {
+        tracing::error!("result counters not added: {e:#}");
+    }
     failures
 }
 

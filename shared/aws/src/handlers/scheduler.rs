@@ -52,6 +52,9 @@ pub async fn handle(p: &Pipeline, records: &[Record], now: Timestamp) -> Failure
             Err(_) => failures.fail(r, "panicked (see the log line before this one)"),
         }
     }
+    if let Err(e) = p.app.store.flush_rollups().await {
+        tracing::error!("result counters not added: {e:#}");
+    }
     failures
 }
 
