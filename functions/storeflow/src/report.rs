@@ -84,8 +84,33 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
     }
     let facts = match a.source {
         Source::Dynamo(_) => unreachable!("answered above"),
-        Source::Data(dir) => storeflow_sqlite::Sqlite::read_facts(&dir.join("storeflow.sqlite"))
-            .with_context(|| format!("reading the facts in {}", dir.display()))?,
+        Source::Data(dir) => {
+            let path = dir.join("storeflow.sqlite");
+            let what = || format!("reading the results in {}", path.display());
+            let conn = storeflow_sqlite::results::open_read_only(&path).with_context(what)?;
+            match a.which {
+                Which::Cohorts | Which::Predictions => {
+                    storeflow_sqlite::results::read_orders(&conn).with_context(what)?
+                }
+                which => {
+                    // Counters by UTC day; the settings from the credits.
+                    let (from, to) = reports::days_of(a.period);
+                    let (days, totals) = storeflow_sqlite::results::read_rollups(&conn, from, to)
+                        .with_context(what)?;
+                    let mut doc = reports::from_rollups(which, &days, &totals, a.period)
+                        .expect("a report of counters");
+                    if matches!(which, Which::Flows | Which::Messages) {
+                        let credits =
+                            storeflow_sqlite::results::read_credits(&conn).with_context(what)?;
+                        doc["attribution_settings"] = serde_json::json!(
+                            storeflow_core::results::report::settings_periods(&credits, a.period)
+                        );
+                    }
+                    print(which, a.format, &doc, out)?;
+                    return Ok(0);
+                }
+            }
+        }
         Source::Replay { events, until, .. } => {
             let cfg = cfg.expect("a replay has a configuration");
             match replayed(cfg, &events, until, err)? {

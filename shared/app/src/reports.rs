@@ -161,6 +161,18 @@ pub fn from_rollups(
     }))
 }
 
+/// The days a period covers, by UTC day (`to` is exclusive): what a
+/// runtime keeping daily counters reads.
+pub fn days_of(period: Period) -> (jiff::civil::Date, jiff::civil::Date) {
+    let day = |t: jiff::Timestamp| t.to_zoned(TimeZone::UTC).date();
+    let from = period.from.map(day).unwrap_or(jiff::civil::Date::MIN);
+    let to = period
+        .to
+        .map(|t| day(t - jiff::SignedDuration::from_nanos(1)))
+        .unwrap_or(jiff::civil::Date::MAX);
+    (from, to)
+}
+
 /// One cell as text: numbers as they are, intervals as `estimate [low,
 /// high]`, lists space-separated, nothing as empty.
 pub fn cell(v: &Value) -> String {

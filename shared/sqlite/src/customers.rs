@@ -19,8 +19,9 @@ pub(crate) struct Serialized<'a> {
     /// The evaluation's decisions, as one row (stored like a state,
     /// `state_codec`).
     pub(crate) decisions: Option<(i64, Vec<u8>)>,
-    /// The facts among the decisions: (key, instant, JSON).
-    pub(crate) facts: Vec<(String, i64, String)>,
+    /// The facts among the decisions, and as stored.
+    pub(crate) facts: Vec<storeflow_core::results::facts::Fact>,
+    pub(crate) facts_stored: crate::results::Prepared,
 }
 
 pub(crate) fn serialize<'a>(cm: &Commit<'a>) -> Result<Serialized<'a>, StoreError> {
@@ -62,18 +63,15 @@ pub(crate) fn serialize<'a>(cm: &Commit<'a>) -> Result<Serialized<'a>, StoreErro
         }
         None => None,
     };
-    let mut found = Vec::new();
-    storeflow_core::results::facts::facts_of(cm.decisions, &mut found);
-    let facts = found
-        .iter()
-        .map(|f| Ok((f.key(), us(f.at), serde_json::to_string(f)?)))
-        .collect::<Result<Vec<_>, serde_json::Error>>()
-        .map_err(|e| corrupt("fact", e))?;
+    let mut facts = Vec::new();
+    storeflow_core::results::facts::facts_of(cm.decisions, &mut facts);
+    let facts_stored = crate::results::prepare(&facts)?;
     Ok(Serialized {
         state,
         messages,
         decisions,
         facts,
+        facts_stored,
     })
 }
 
@@ -220,14 +218,7 @@ pub(crate) fn write_customer_rows(
         )
         .map_err(unavailable)?;
     }
-    for (key, at, text) in &w.facts {
-        crate::exec(
-            c,
-            "INSERT INTO results (key, at_us, fact) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING",
-            params![key, at, text],
-        )
-        .map_err(unavailable)?;
-    }
+    crate::results::write(c, &w.facts_stored, &w.facts)?;
     Ok(())
 }
 

@@ -26,6 +26,7 @@ pub mod customers;
 pub mod dead_letters;
 pub mod deliveries;
 pub mod outbox;
+pub mod results;
 pub mod schema;
 pub mod shops;
 pub mod state_cache;

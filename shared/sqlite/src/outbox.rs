@@ -66,54 +66,11 @@ impl Sqlite {
                         .map_err(unavailable)?;
                     let profile =
                         ProfileId::parse(profile).map_err(|e| corrupt("outbox profile", e))?;
-                    let f = Fact::lifecycle(m, &profile, how, at);
-                    let text = serde_json::to_string(&f).map_err(|e| corrupt("fact", e))?;
-                    crate::exec(
-                        tx,
-                        "INSERT INTO results (key, at_us, fact) VALUES (?1, ?2, ?3) \
-                         ON CONFLICT (key) DO NOTHING",
-                        params![f.key(), us(at), text],
-                    )
-                    .map_err(unavailable)?;
+                    let f = [Fact::lifecycle(m, &profile, how, at)];
+                    crate::results::write(tx, &crate::results::prepare(&f)?, &f)?;
                 }
                 Ok(n == 1)
             })
         })
     }
-
-    /// Every fact stored, oldest first.
-    pub fn facts(&self) -> Result<Vec<Fact>, StoreError> {
-        self.with(|c| read_facts(c))
-    }
-
-    /// The facts of the database at `path`, read without opening it for
-    /// writing (`storeflow report --data`, beside a running `serve`).
-    pub fn read_facts(path: &std::path::Path) -> Result<Vec<Fact>, StoreError> {
-        if !path.exists() {
-            return Err(StoreError::Unavailable(format!(
-                "{}: no such database (is this serve's --data folder?)",
-                path.display()
-            )));
-        }
-        let c = rusqlite::Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(unavailable)?;
-        read_facts(&c)
-    }
-}
-
-fn read_facts(c: &rusqlite::Connection) -> Result<Vec<Fact>, StoreError> {
-    let mut q = c
-        .prepare("SELECT fact FROM results ORDER BY at_us, seq")
-        .map_err(unavailable)?;
-    let rows = q
-        .query_map([], |r| r.get::<_, String>(0))
-        .map_err(unavailable)?;
-    let mut out = Vec::new();
-    for r in rows {
-        out.push(json(&r.map_err(unavailable)?, "fact")?);
-    }
-    Ok(out)
 }

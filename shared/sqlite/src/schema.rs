@@ -81,14 +81,27 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 
 -- What reports count (storeflow_core::results::facts): one row per fact,
 -- from the commit that decided it or the delivery that settled a message.
--- `key` keeps one of a fact seen twice (a redelivered order, say).
+-- `key` keeps one of a fact seen twice (a redelivered order, say); `kind`
+-- lets cohorts and predictions read the orders alone.
 CREATE TABLE IF NOT EXISTS results (
     seq    INTEGER PRIMARY KEY,
     key    TEXT NOT NULL UNIQUE,
     at_us  INTEGER NOT NULL,
+    kind   TEXT NOT NULL DEFAULT '',
     fact   TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS results_at ON results (at_us);
+
+-- The facts summed per UTC day, scope and counter
+-- (storeflow_core::results::rollup), added to in the same transaction:
+-- the reports of flows, messages, holdouts and segments read these.
+CREATE TABLE IF NOT EXISTS rollups (
+    day    TEXT NOT NULL,
+    scope  TEXT NOT NULL,
+    name   TEXT NOT NULL,
+    value  REAL NOT NULL,
+    PRIMARY KEY (day, scope, name)
+) WITHOUT ROWID;
 
 -- Campaign starts already enrolled (each fires once).
 CREATE TABLE IF NOT EXISTS campaigns_done (
