@@ -426,6 +426,31 @@ async fn an_abandoned_checkout_is_reminded_by_email_through_the_aws_functions() 
         },
         "open": {"timestamp": "2026-11-23T16:30:00.000Z", "userAgent": "Mail", "ipAddress": "192.0.2.1"},
     });
+    // SES says it was delivered: counted for the message, beside its send.
+    let delivery = serde_json::json!({
+        "eventType": "Delivery",
+        "mail": {
+            "messageId": "0100019a-open-test",
+            "destination": ["maya@example.com"],
+            "tags": {
+                "message": [id], "flow": [h.message.flow], "step": [h.message.step],
+                "template": [h.message.template], "version": [h.message.version.to_string()],
+                "shop": [h.shop.as_str()], "profile": [h.profile.as_str()],
+            },
+        },
+        "delivery": {"timestamp": "2026-11-23T16:00:05.000Z", "recipients": ["maya@example.com"]},
+    });
+    d.feedback.ses_event(&delivery, until).await.unwrap();
+    let day = jiff::civil::date(2026, 11, 23);
+    let (days, _) = d.feedback.table.read_rollups(day, day).await.unwrap();
+    let counters = days
+        .iter()
+        .find(|((_, scope), _)| matches!(scope, storeflow_core::results::rollup::Scope::Message { step, .. } if *step == h.message.step))
+        .map(|(_, c)| c.clone())
+        .unwrap_or_else(|| panic!("the reminder's counters: {days:?}"));
+    assert_eq!(counters.get("delivered"), Some(&1.0), "{counters:?}");
+    assert_eq!(counters.get("sent"), Some(&1.0), "{counters:?}");
+
     let r = d.feedback.ses_event(&open, until).await.unwrap();
     assert_eq!(r.status, Some((id.clone(), "open".to_string())));
     let event = r.engagement.expect("an engagement event");

@@ -8,18 +8,20 @@ use storeflow_core::model::ids::{ProfileId, ShopId};
 
 /// What goes with a message to its provider, and comes back on the
 /// provider's events: which flow, step and message, and which customer.
-pub fn attribution<'a>(
-    m: &'a Message,
-    to: Option<(&'a ShopId, &'a ProfileId)>,
-) -> Vec<(&'static str, &'a str)> {
+pub fn attribution(m: &Message, to: Option<(&ShopId, &ProfileId)>) -> Vec<(&'static str, String)> {
     let mut tags = vec![
-        ("flow", m.flow.as_str()),
-        ("step", m.step.as_str()),
-        ("message", m.id.as_str()),
+        ("flow", m.flow.clone()),
+        ("version", m.version.to_string()),
+        ("step", m.step.clone()),
+        ("template", m.template.clone()),
+        ("message", m.id.clone()),
     ];
+    if let Some(v) = &m.variant {
+        tags.push(("variant", v.clone()));
+    }
     if let Some((shop, profile)) = to {
-        tags.push(("shop", shop.as_str()));
-        tags.push(("profile", profile.as_str()));
+        tags.push(("shop", shop.as_str().to_string()));
+        tags.push(("profile", profile.as_str().to_string()));
     }
     tags
 }

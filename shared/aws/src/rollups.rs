@@ -22,18 +22,6 @@ use storeflow_core::model::ids::ShopId;
 use storeflow_core::results::facts::facts_of;
 use storeflow_core::results::rollup::{self, Rollups, Scope};
 
-/// Counters not yet added to the table, per shop.
-#[derive(Debug, Default)]
-pub struct Pending {
-    by_shop: BTreeMap<String, Rollups>,
-}
-
-impl Pending {
-    pub fn is_empty(&self) -> bool {
-        self.by_shop.is_empty()
-    }
-}
-
 const SEP: char = '\u{1f}';
 const TOTAL: &str = "total";
 
@@ -43,12 +31,18 @@ impl Table {
     pub fn note_facts(&self, shop: &ShopId, decisions: &[Decision]) {
         let mut facts = Vec::new();
         facts_of(decisions, &mut facts);
+        self.note_fact_rows(shop, &facts);
+    }
+
+    /// Adds facts a function learned outside a commit (a provider's
+    /// notice) to the pending counters.
+    pub fn note_fact_rows(&self, shop: &ShopId, facts: &[storeflow_core::results::facts::Fact]) {
         if facts.is_empty() {
             return;
         }
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let r = p.by_shop.entry(shop.as_str().to_string()).or_default();
-        for f in &facts {
+        let r = p.entry(shop.as_str().to_string()).or_default();
+        for f in facts {
             rollup::add(r, f);
         }
     }
@@ -59,7 +53,7 @@ impl Table {
     pub async fn flush_rollups(&self) -> anyhow::Result<()> {
         let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
         let mut items: Vec<(String, String, BTreeMap<String, f64>)> = Vec::new();
-        for (shop, r) in pending.by_shop {
+        for (shop, r) in pending {
             let mut totals: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
             for ((day, scope), counters) in r {
                 let sk = format!("{shop}{SEP}{}", scope.key());
@@ -137,7 +131,6 @@ impl Table {
                 continue;
             };
             let e = p
-                .by_shop
                 .entry(shop.to_string())
                 .or_default()
                 .entry((day, scope))

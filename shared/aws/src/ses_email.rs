@@ -55,7 +55,7 @@ impl SesEmail {
         for (name, value) in crate::outgoing::attribution(&m, to) {
             let tag = MessageTag::builder()
                 .name(name)
-                .value(tag_value(value))
+                .value(tag_value(&value))
                 .build()
                 .map_err(|e| DeliverError::Permanent(e.to_string()))?;
             req = req.email_tags(tag);

@@ -23,10 +23,10 @@ pub struct Table {
     /// Where a customer commit hands its messages over (evaluate and the
     /// scheduler); a commit with messages fails without it.
     pub sends: Option<SendQueue>,
-    /// Result counters of the commits since the last flush
+    /// Result counters of the commits since the last flush, per shop
     /// (`crate::rollups`): a function adds them to the table once per
     /// invocation.
-    pub pending: Arc<Mutex<crate::rollups::Pending>>,
+    pub pending: Arc<Mutex<BTreeMap<String, storeflow_core::results::rollup::Rollups>>>,
 }
 
 impl Table {

@@ -67,21 +67,6 @@ pub(crate) fn write(conn: &Connection, p: &Prepared, facts: &[Fact]) -> Result<(
     Ok(())
 }
 
-/// Brings a `results` table made before facts had a `kind` up to date,
-/// and indexes the kind.
-pub(crate) fn migrate(c: &Connection) -> Result<(), StoreError> {
-    let has_kind = c
-        .prepare("SELECT 1 FROM pragma_table_info('results') WHERE name = 'kind'")
-        .and_then(|mut q| q.exists([]))
-        .map_err(unavailable)?;
-    if !has_kind {
-        c.execute_batch("ALTER TABLE results ADD COLUMN kind TEXT NOT NULL DEFAULT ''")
-            .map_err(unavailable)?;
-    }
-    c.execute_batch("CREATE INDEX IF NOT EXISTS results_kind ON results (kind, at_us)")
-        .map_err(unavailable)
-}
-
 /// The database at `path`, opened for reading only (`storeflow report
 /// --data`, beside a running `serve`).
 pub fn open_read_only(path: &std::path::Path) -> Result<Connection, StoreError> {

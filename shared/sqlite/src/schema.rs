@@ -149,3 +149,15 @@ CREATE TABLE IF NOT EXISTS inbox (
 /// The ingest tables, as a database written before the split holds them in
 /// its main file (moved to the ingest file on open; `inbox` last).
 pub const INGEST_TABLES: [&str; 4] = ["deliveries", "delivery_subjects", "facts", "inbox"];
+
+/// Brings a `results` table made before facts had a `kind` up to date,
+/// and indexes the kind.
+pub(crate) fn migrate(c: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let has_kind = c
+        .prepare("SELECT 1 FROM pragma_table_info('results') WHERE name = 'kind'")?
+        .exists([])?;
+    if !has_kind {
+        c.execute_batch("ALTER TABLE results ADD COLUMN kind TEXT NOT NULL DEFAULT ''")?;
+    }
+    c.execute_batch("CREATE INDEX IF NOT EXISTS results_kind ON results (kind, at_us)")
+}

@@ -254,7 +254,7 @@ impl Sqlite {
 
     pub(crate) fn init(conn: Connection, ingest: Connection) -> Result<Self, StoreError> {
         configure(&conn, SCHEMA)?;
-        crate::results::migrate(&conn)?;
+        crate::schema::migrate(&conn).map_err(unavailable)?;
         configure(&ingest, INGEST_SCHEMA)?;
         // The inbox's seqs must stay above what the main file says was
         // applied, even for an ingest file that was lost or is new.

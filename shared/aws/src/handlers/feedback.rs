@@ -30,7 +30,9 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 use storeflow_app::ports::Customers;
 use storeflow_app::ports::StoreError;
+use storeflow_core::model::channel::Channel;
 use storeflow_core::model::ids::{ProfileId, ShopId};
+use storeflow_core::results::facts::{Fact, FactKind, Lifecycle};
 use storeflow_core::{Config, CustomerState, Event};
 
 pub struct Feedback {
@@ -87,12 +89,59 @@ impl Feedback {
             let status = kind.to_lowercase();
             self.mark(id, &status, now).await?;
             out.status = Some((id.to_string(), status));
+            // Delivered, bounced and complained are counted here; opens and
+            // clicks as the customer's events, by evaluate.
+            let life = match kind {
+                "Delivery" => Some(Lifecycle::Delivered),
+                "Bounce" if detail["bounce"]["bounceType"] == "Permanent" => {
+                    Some(Lifecycle::Bounced)
+                }
+                "Complaint" => Some(Lifecycle::Complained),
+                _ => None,
+            };
+            if let Some(l) = life {
+                self.count(detail, id, l, now).await;
+            }
         }
         if let Some(event) = engagement(kind, detail, now)? {
             self.events.push(vec![Queued::Event(event.clone())]).await?;
             out.engagement = Some(event);
         }
         Ok(out)
+    }
+
+    /// Adds a step of an email's life to the result counters, named by the
+    /// tags the send function set (sent before they existed: nothing).
+    async fn count(&self, detail: &Value, id: &str, l: Lifecycle, now: Timestamp) {
+        let tag = |t: &str| detail["mail"]["tags"][t][0].as_str();
+        let (Some(shop), Some(profile), Some(flow), Some(step), Some(template)) = (
+            tag("shop").and_then(|s| ShopId::parse(s).ok()),
+            tag("profile"),
+            tag("flow"),
+            tag("step"),
+            tag("template"),
+        ) else {
+            return;
+        };
+        let at = detail["delivery"]["timestamp"]
+            .as_str()
+            .or_else(|| detail["bounce"]["timestamp"].as_str())
+            .or_else(|| detail["complaint"]["timestamp"].as_str())
+            .and_then(|t| t.parse::<Timestamp>().ok())
+            .unwrap_or(now);
+        let mut f = Fact::new(at, FactKind::Message, profile.into());
+        f.lifecycle = Some(l);
+        f.flow = Some(flow.into());
+        f.version = tag("version").and_then(|v| v.parse().ok());
+        f.step = Some(step.into());
+        f.template = Some(template.into());
+        f.variant = tag("variant").map(Into::into);
+        f.channel = Some(Channel::Email);
+        f.message = Some(id.into());
+        self.table.note_fact_rows(&shop, &[f]);
+        if let Err(e) = self.table.flush_rollups().await {
+            tracing::error!("result counters not added: {e:#}");
+        }
     }
 
     /// Suppresses an address unless it already is; true when new.
