@@ -1,9 +1,12 @@
 //! Result counters on DynamoDB: the daily rollups of
-//! `storeflow_core::results::rollup`, one item per UTC day, shop and scope
-//! (`pk` `rollup#<day>`, `sk` `<shop>␟<scope>`), its counters as number
-//! attributes updated with atomic adds. A report reads a period with one
-//! Query per day, never a scan; segment counters are also added to
-//! `rollup#total`, for members now.
+//! `storeflow_core::results::rollup`, updated with atomic adds. Per UTC day
+//! and shop (`pk` `rollup#<day>`), one item per flow version (`sk`
+//! `<shop>␟flow␟<flow>␟<version>`: its own counters, and its messages' and
+//! arms' under `m␟<step>␟<template>␟<variant>␟<channel>␟<counter>` and
+//! `a␟<step>␟<arm>␟<counter>`) and one for all segments (`<shop>␟segments`,
+//! `<segment>␟<counter>`); each segment's total of all time under
+//! `rollup#total`, for members now. A report reads a period with one Query
+//! per day, never a scan.
 //!
 //! A commit's facts are summed in memory, and each function adds the sum
 //! to the table once per invocation ([`Table::flush_rollups`]): one
@@ -24,6 +27,100 @@ use storeflow_core::results::rollup::{self, Rollups, Scope};
 
 const SEP: char = '\u{1f}';
 const TOTAL: &str = "total";
+
+/// The item a scope's counters live in (its sort key after the shop) and
+/// the prefix of their attribute names there.
+fn item_of(scope: &Scope) -> (String, String) {
+    match scope {
+        Scope::Flow { flow, version } => (format!("flow{SEP}{flow}{SEP}{version}"), String::new()),
+        Scope::Message {
+            flow,
+            version,
+            step,
+            template,
+            variant,
+            channel,
+        } => (
+            format!("flow{SEP}{flow}{SEP}{version}"),
+            format!("m{SEP}{step}{SEP}{template}{SEP}{variant}{SEP}{channel}{SEP}"),
+        ),
+        Scope::Arm {
+            flow,
+            version,
+            step,
+            arm,
+        } => (
+            format!("flow{SEP}{flow}{SEP}{version}"),
+            format!("a{SEP}{step}{SEP}{arm}{SEP}"),
+        ),
+        Scope::Segment { segment } => ("segments".into(), format!("{segment}{SEP}")),
+    }
+}
+
+/// The scopes and counters of one item (see [`item_of`]); a total's item
+/// is its segment scope's key with plain counters.
+fn expand(
+    suffix: &str,
+    attrs: impl IntoIterator<Item = (String, f64)>,
+) -> Vec<(Scope, BTreeMap<String, f64>)> {
+    let mut out: BTreeMap<Scope, BTreeMap<String, f64>> = BTreeMap::new();
+    if let Some(scope) = Scope::parse(suffix) {
+        if matches!(scope, Scope::Segment { .. }) {
+            out.insert(scope, attrs.into_iter().collect());
+            return out.into_iter().collect();
+        }
+    }
+    let flow: Option<(String, u32)> = suffix
+        .strip_prefix(&format!("flow{SEP}"))
+        .and_then(|r| r.rsplit_once(SEP))
+        .and_then(|(f, v)| Some((f.to_string(), v.parse().ok()?)));
+    for (name, v) in attrs {
+        let parts: Vec<&str> = name.split(SEP).collect();
+        let scope = match (&flow, parts.as_slice()) {
+            (Some((flow, version)), [counter]) => Some((
+                Scope::Flow {
+                    flow: flow.clone(),
+                    version: *version,
+                },
+                *counter,
+            )),
+            (Some((flow, version)), ["m", step, template, variant, channel, counter]) => Some((
+                Scope::Message {
+                    flow: flow.clone(),
+                    version: *version,
+                    step: step.to_string(),
+                    template: template.to_string(),
+                    variant: variant.to_string(),
+                    channel: channel.to_string(),
+                },
+                *counter,
+            )),
+            (Some((flow, version)), ["a", step, arm, counter]) => Some((
+                Scope::Arm {
+                    flow: flow.clone(),
+                    version: *version,
+                    step: step.to_string(),
+                    arm: arm.to_string(),
+                },
+                *counter,
+            )),
+            (None, [segment, counter]) if suffix == "segments" => Some((
+                Scope::Segment {
+                    segment: segment.to_string(),
+                },
+                *counter,
+            )),
+            _ => None,
+        };
+        if let Some((scope, counter)) = scope {
+            *out.entry(scope)
+                .or_default()
+                .entry(counter.to_string())
+                .or_default() += v;
+        }
+    }
+    out.into_iter().collect()
+}
 
 impl Table {
     /// Adds the facts among a committed evaluation's decisions to the
@@ -52,23 +149,39 @@ impl Table {
     /// error the counters not yet added stay pending.
     pub async fn flush_rollups(&self) -> anyhow::Result<()> {
         let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut items: Vec<(String, String, BTreeMap<String, f64>)> = Vec::new();
+        // One item per day and flow (its message and arm counters beside
+        // its own), one per day for all segments, and one total per
+        // segment: few items, so few writes.
+        let mut grouped: BTreeMap<(String, String), BTreeMap<String, f64>> = BTreeMap::new();
         for (shop, r) in pending {
-            let mut totals: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
             for ((day, scope), counters) in r {
-                let sk = format!("{shop}{SEP}{}", scope.key());
+                let (suffix, prefix) = item_of(&scope);
+                let e = grouped
+                    .entry((
+                        keys::rollup_pk(&day.to_string()),
+                        format!("{shop}{SEP}{suffix}"),
+                    ))
+                    .or_default();
+                for (n, v) in &counters {
+                    *e.entry(format!("{prefix}{n}")).or_default() += v;
+                }
                 if matches!(scope, Scope::Segment { .. }) {
-                    let t = totals.entry(sk.clone()).or_default();
-                    for (n, v) in &counters {
-                        *t.entry(n.clone()).or_default() += v;
+                    let t = grouped
+                        .entry((
+                            keys::rollup_pk(TOTAL),
+                            format!("{shop}{SEP}{}", scope.key()),
+                        ))
+                        .or_default();
+                    for (n, v) in counters {
+                        *t.entry(n).or_default() += v;
                     }
                 }
-                items.push((keys::rollup_pk(&day.to_string()), sk, counters));
-            }
-            for (sk, c) in totals {
-                items.push((keys::rollup_pk(TOTAL), sk, c));
             }
         }
+        let items: Vec<(String, String, BTreeMap<String, f64>)> = grouped
+            .into_iter()
+            .map(|((pk, sk), c)| (pk, sk, c))
+            .collect();
         let mut left = items.into_iter();
         while let Some((pk, sk, counters)) = left.next() {
             if let Err(e) = self.add_counters(&pk, &sk, &counters).await {
@@ -116,27 +229,27 @@ impl Table {
 
     fn restore(&self, items: Vec<(String, String, BTreeMap<String, f64>)>) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        for (pk, sk, counters) in items {
-            let Some((shop, scope)) = sk.split_once(SEP) else {
+        for (pk, sk, attrs) in items {
+            let Some((shop, suffix)) = sk.split_once(SEP) else {
                 continue;
             };
-            let (Some(day), Some(scope)) = (
-                pk.strip_prefix("rollup#")
-                    .and_then(|d| d.parse::<Date>().ok()),
-                Scope::parse(scope),
-            ) else {
-                // A total: it is made again from the days at the next flush
-                // only if they are pending; a lost total is the price of an
-                // outage mid-flush.
+            let Some(day) = pk
+                .strip_prefix("rollup#")
+                .and_then(|d| d.parse::<Date>().ok())
+            else {
+                // A total: lost with an outage mid-flush (the days it was
+                // summed from are put back when they were not written).
                 continue;
             };
-            let e = p
-                .entry(shop.to_string())
-                .or_default()
-                .entry((day, scope))
-                .or_default();
-            for (n, v) in counters {
-                *e.entry(n).or_default() += v;
+            for (scope, counters) in expand(suffix, attrs) {
+                let e = p
+                    .entry(shop.to_string())
+                    .or_default()
+                    .entry((day, scope))
+                    .or_default();
+                for (n, v) in counters {
+                    *e.entry(n).or_default() += v;
+                }
             }
         }
     }
@@ -188,20 +301,68 @@ impl Table {
                 let Some(sk) = item.get("sk").and_then(|v| v.as_s().ok()) else {
                     continue;
                 };
-                let Some(scope) = sk.split_once(SEP).and_then(|(_, k)| Scope::parse(k)) else {
+                let Some((_, suffix)) = sk.split_once(SEP) else {
                     continue;
                 };
-                let counters = item
+                let attrs = item
                     .iter()
                     .filter(|(k, _)| k.as_str() != "pk" && k.as_str() != "sk")
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_n().ok()?.parse().ok()?)))
-                    .collect();
-                out.push((scope, counters));
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_n().ok()?.parse().ok()?)));
+                out.extend(expand(suffix, attrs));
             }
             match page.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
                 _ => return Ok(out),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scope_reads_back_from_the_item_it_is_kept_in() {
+        let scopes = [
+            Scope::Flow {
+                flow: "welcome".into(),
+                version: 2,
+            },
+            Scope::Message {
+                flow: "welcome".into(),
+                version: 2,
+                step: "welcome_1".into(),
+                template: "welcome_1".into(),
+                variant: String::new(),
+                channel: "email".into(),
+            },
+            Scope::Arm {
+                flow: "welcome".into(),
+                version: 2,
+                step: "split".into(),
+                arm: "holdout".into(),
+            },
+            Scope::Segment {
+                segment: "buyers".into(),
+            },
+        ];
+        for s in scopes {
+            let (suffix, prefix) = item_of(&s);
+            let got = expand(&suffix, [(format!("{prefix}sent"), 3.0)]);
+            assert_eq!(
+                got,
+                vec![(s.clone(), BTreeMap::from([("sent".to_string(), 3.0)]))]
+            );
+        }
+        // A segment's total: its own key, plain counters.
+        let total = Scope::Segment {
+            segment: "buyers".into(),
+        };
+        let got = expand(&total.key(), [("entered".to_string(), 2.0)]);
+        assert_eq!(
+            got,
+            vec![(total, BTreeMap::from([("entered".to_string(), 2.0)]))]
+        );
     }
 }
