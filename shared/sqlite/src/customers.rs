@@ -259,6 +259,18 @@ impl Sqlite {
             ] {
                 crate::exec(&tx, sql, params![p]).map_err(unavailable)?;
             }
+            // The customer's result facts go too (the daily counters, which
+            // name nobody, stay). Rare: a scan of the facts is fine.
+            let pattern = format!(
+                "%\"profile\":\"{}\"%",
+                p.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+            );
+            crate::exec(
+                &tx,
+                "DELETE FROM results WHERE fact LIKE ?1 ESCAPE '\\'",
+                params![pattern],
+            )
+            .map_err(unavailable)?;
             tx.commit().map_err(unavailable)
         })
     }

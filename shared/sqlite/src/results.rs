@@ -236,4 +236,28 @@ mod tests {
             .0
             .is_empty());
     }
+
+    #[test]
+    fn erasing_a_customer_deletes_their_facts_and_keeps_the_counters() {
+        let db = Sqlite::in_memory().unwrap();
+        let at: jiff::Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
+        let order = |who: &str, id: &str| {
+            let mut f = Fact::new(at, FactKind::Order, who.into());
+            f.order = Some(id.into());
+            f.amount = 10.0;
+            f
+        };
+        let mut seg = Fact::new(at, FactKind::SegmentEnter, "p_1".into());
+        seg.segment = Some("buyers".into());
+        db.record_facts(&[order("p_1", "a"), order("pX1", "b"), seg])
+            .unwrap();
+        db.erase_profile(&storeflow_core::model::ids::ProfileId::parse("p_1").unwrap())
+            .unwrap();
+        let left = db.facts().unwrap();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(&*left[0].profile, "pX1");
+        let day = jiff::civil::date(2026, 3, 1);
+        let (days, _) = db.with(|c| read_rollups(c, day, day)).unwrap();
+        assert_eq!(days.len(), 1, "the segment's counters stay");
+    }
 }
