@@ -4,9 +4,9 @@
 //! `<shop>␟flow␟<flow>␟<version>`: its own counters, and its messages' and
 //! arms' under `m␟<step>␟<template>␟<variant>␟<channel>␟<counter>` and
 //! `a␟<step>␟<arm>␟<counter>`) and one for all segments (`<shop>␟segments`,
-//! `<segment>␟<counter>`); each segment's total of all time under
-//! `rollup#total`, for members now. A report reads a period with one Query
-//! per day, never a scan.
+//! `<segment>␟<counter>`); each shop's first day under `rollup#first`.
+//! A report reads a period with one Query per day, never a scan; members
+//! at the end of a period are summed from the first day.
 //!
 //! A commit's facts are summed in memory, and each function adds the sum
 //! to the table once per invocation ([`Table::flush_rollups`]): one
@@ -26,7 +26,8 @@ use storeflow_core::results::facts::facts_of;
 use storeflow_core::results::rollup::{self, Rollups, Scope};
 
 const SEP: char = '\u{1f}';
-const TOTAL: &str = "total";
+/// The partition of each shop's first day of counters.
+const FIRST: &str = "first";
 
 /// The item a scope's counters live in (its sort key after the shop) and
 /// the prefix of their attribute names there.
@@ -57,8 +58,8 @@ fn item_of(scope: &Scope) -> (String, String) {
     }
 }
 
-/// The scopes and counters of one item (see [`item_of`]); a total's item
-/// is its segment scope's key with plain counters.
+/// The scopes and counters of one item (see [`item_of`]); an item keyed
+/// by a scope's own key (an older layout) holds plain counters.
 fn expand(
     suffix: &str,
     attrs: impl IntoIterator<Item = (String, f64)>,
@@ -145,16 +146,19 @@ impl Table {
     }
 
     /// Adds the pending counters to the table: one `UpdateItem` (`ADD`) per
-    /// day and scope, and per segment scope one more to its total. On an
-    /// error the counters not yet added stay pending.
+    /// item (see the module's doc). On an error the counters not yet added
+    /// stay pending.
     pub async fn flush_rollups(&self) -> anyhow::Result<()> {
         let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
         // One item per day and flow (its message and arm counters beside
-        // its own), one per day for all segments, and one total per
-        // segment: few items, so few writes.
+        // its own) and one per day for all segments: few items, so few
+        // writes. Members are summed from the days, from the first.
         let mut grouped: BTreeMap<(String, String), BTreeMap<String, f64>> = BTreeMap::new();
+        let mut earliest: BTreeMap<String, Date> = BTreeMap::new();
         for (shop, r) in pending {
             for ((day, scope), counters) in r {
+                let first = earliest.entry(shop.clone()).or_insert(day);
+                *first = (*first).min(day);
                 let (suffix, prefix) = item_of(&scope);
                 let e = grouped
                     .entry((
@@ -165,23 +169,23 @@ impl Table {
                 for (n, v) in &counters {
                     *e.entry(format!("{prefix}{n}")).or_default() += v;
                 }
-                if matches!(scope, Scope::Segment { .. }) {
-                    let t = grouped
-                        .entry((
-                            keys::rollup_pk(TOTAL),
-                            format!("{shop}{SEP}{}", scope.key()),
-                        ))
-                        .or_default();
-                    for (n, v) in counters {
-                        *t.entry(n).or_default() += v;
-                    }
-                }
+            }
+        }
+        let mut first_error = None;
+        for (shop, day) in earliest {
+            if let Err(e) = self.note_first_day(&shop, day).await {
+                first_error = Some(e);
+                break;
             }
         }
         let items: Vec<(String, String, BTreeMap<String, f64>)> = grouped
             .into_iter()
             .map(|((pk, sk), c)| (pk, sk, c))
             .collect();
+        if let Some(e) = first_error {
+            self.restore(items);
+            return Err(e);
+        }
         let mut left = items.into_iter();
         while let Some((pk, sk, counters)) = left.next() {
             if let Err(e) = self.add_counters(&pk, &sk, &counters).await {
@@ -192,6 +196,48 @@ impl Table {
                 return Err(e);
             }
         }
+        Ok(())
+    }
+
+    /// Makes sure the table's first day of counters for `shop` is not
+    /// after `day`: one conditional write the first time a process sees an
+    /// earlier day, none after.
+    async fn note_first_day(&self, shop: &str, day: Date) -> anyhow::Result<()> {
+        let known = self
+            .first_day
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(shop)
+            .copied();
+        if known.is_some_and(|k| k <= day) {
+            return Ok(());
+        }
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", s(keys::rollup_pk(FIRST)))
+            .key("sk", s(shop))
+            .update_expression("SET #d = :d")
+            .condition_expression("attribute_not_exists(#d) OR #d > :d")
+            .expression_attribute_names("#d", "day")
+            .expression_attribute_values(":d", s(day.to_string()))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match r {
+            Ok(o) => self
+                .meter
+                .write("UpdateItem rollup first", o.consumed_capacity()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
+            Err(e) => return Err(unavailable("UpdateItem rollup first", e).into()),
+        }
+        self.first_day
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(shop.to_string(), day);
         Ok(())
     }
 
@@ -237,8 +283,6 @@ impl Table {
                 .strip_prefix("rollup#")
                 .and_then(|d| d.parse::<Date>().ok())
             else {
-                // A total: lost with an outage mid-flush (the days it was
-                // summed from are put back when they were not written).
                 continue;
             };
             for (scope, counters) in expand(suffix, attrs) {
@@ -255,27 +299,55 @@ impl Table {
     }
 
     /// The counters of the days `from..=to` (every shop's, summed), and the
-    /// segment totals of all time.
+    /// segment counters of every day from the first up to `to` (members at
+    /// the end of the period).
     pub async fn read_rollups(&self, from: Date, to: Date) -> anyhow::Result<(Rollups, Rollups)> {
+        let first = self
+            .query_first_days()
+            .await?
+            .into_iter()
+            .min()
+            .unwrap_or(from)
+            .min(from);
         let mut days = Rollups::new();
-        let mut d = from;
+        let mut totals = Rollups::new();
+        let mut d = first;
         while d <= to {
             for (scope, c) in self.query_rollups(&keys::rollup_pk(&d.to_string())).await? {
-                let e = days.entry((d, scope)).or_default();
-                for (n, v) in c {
-                    *e.entry(n).or_default() += v;
+                if matches!(scope, Scope::Segment { .. }) {
+                    let t = totals.entry((to, scope.clone())).or_default();
+                    for (n, v) in &c {
+                        *t.entry(n.clone()).or_default() += v;
+                    }
+                }
+                if d >= from {
+                    let e = days.entry((d, scope)).or_default();
+                    for (n, v) in c {
+                        *e.entry(n).or_default() += v;
+                    }
                 }
             }
             d = d.tomorrow()?;
         }
-        let mut totals = Rollups::new();
-        for (scope, c) in self.query_rollups(&keys::rollup_pk(TOTAL)).await? {
-            let e = totals.entry((to, scope)).or_default();
-            for (n, v) in c {
-                *e.entry(n).or_default() += v;
-            }
-        }
         Ok((days, totals))
+    }
+
+    /// Each shop's first day of counters.
+    async fn query_first_days(&self) -> anyhow::Result<Vec<Date>> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.name)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(keys::rollup_pk(FIRST)))
+            .send()
+            .await
+            .map_err(|e| unavailable("Query rollup first", e))?;
+        Ok(page
+            .items()
+            .iter()
+            .filter_map(|i| i.get("day")?.as_s().ok()?.parse().ok())
+            .collect())
     }
 
     async fn query_rollups(&self, pk: &str) -> anyhow::Result<Vec<(Scope, BTreeMap<String, f64>)>> {

@@ -27,6 +27,9 @@ pub struct Table {
     /// (`crate::rollups`): a function adds them to the table once per
     /// invocation.
     pub pending: Arc<Mutex<BTreeMap<String, storeflow_core::results::rollup::Rollups>>>,
+    /// Per shop, a day this process has made sure the table's first day of
+    /// counters is not after (`crate::rollups`).
+    pub first_day: Arc<Mutex<BTreeMap<String, jiff::civil::Date>>>,
 }
 
 impl Table {
@@ -37,6 +40,7 @@ impl Table {
             meter: Arc::default(),
             sends: None,
             pending: Arc::default(),
+            first_day: Arc::default(),
         }
     }
 
