@@ -385,18 +385,10 @@ fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
                     return Ok(1);
                 }
             };
-            let file = std::fs::File::open(&events)
-                .with_context(|| format!("reading {}", events.display()))?;
-            // Deliveries are replayed as captured: no signature check.
-            let router = Router::new(IngestConfig::from_settings(
-                &cfg.settings,
-                &EnvOverrides::default(),
-            ));
             let mut out = std::io::BufWriter::new(out);
-            let ran = replay::simulate(
-                file,
-                &router,
-                Engine::new(cfg),
+            let ok = replay_file(
+                cfg,
+                &events,
                 until,
                 &mut |w, o| {
                     match o {
@@ -411,23 +403,46 @@ fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
                     writeln!(w)
                 },
                 &mut out,
-            );
-            match ran {
-                Ok(Ok(())) => {}
-                Ok(Err(msgs)) => {
-                    for m in msgs {
-                        writeln!(err, "{}:{m}", events.display())?;
-                    }
-                    return Ok(1);
-                }
-                Err(replay::Error::Read(e)) => {
-                    return Err(e).with_context(|| format!("reading {}", events.display()))
-                }
-                Err(replay::Error::Write(e)) => return Err(e).context("writing decisions"),
+                err,
+            )?;
+            if !ok {
+                return Ok(1);
             }
             out.flush()?;
             Ok(0)
         }
+    }
+}
+
+/// Replays an events file through the simulator on `cfg` (deliveries as
+/// captured: no signature check), handing every output to `print`.
+/// `false`: the file has bad lines, each told on `err`.
+pub fn replay_file(
+    cfg: Config,
+    events: &std::path::Path,
+    until: Option<jiff::Timestamp>,
+    print: &mut replay::Print<'_>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<bool> {
+    let file =
+        std::fs::File::open(events).with_context(|| format!("reading {}", events.display()))?;
+    let router = Router::new(IngestConfig::from_settings(
+        &cfg.settings,
+        &EnvOverrides::default(),
+    ));
+    match replay::simulate(file, &router, Engine::new(cfg), until, print, out) {
+        Ok(Ok(())) => Ok(true),
+        Ok(Err(msgs)) => {
+            for m in msgs {
+                writeln!(err, "{}:{m}", events.display())?;
+            }
+            Ok(false)
+        }
+        Err(replay::Error::Read(e)) => {
+            Err(e).with_context(|| format!("reading {}", events.display()))
+        }
+        Err(replay::Error::Write(e)) => Err(e).context("writing decisions"),
     }
 }
 

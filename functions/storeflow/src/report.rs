@@ -8,8 +8,6 @@ use std::path::PathBuf;
 use storeflow_app::reports::{self, Which};
 use storeflow_core::results::facts::{facts_of, Fact};
 use storeflow_core::results::report::Period;
-use storeflow_core::Engine;
-use storeflow_ingest::{EnvOverrides, IngestConfig, Router};
 
 /// Where the facts come from.
 pub enum Source {
@@ -88,27 +86,23 @@ pub fn run(a: Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
             let path = dir.join("storeflow.sqlite");
             let what = || format!("reading the results in {}", path.display());
             let conn = storeflow_sqlite::results::open_read_only(&path).with_context(what)?;
-            match a.which {
-                Which::Cohorts | Which::Predictions => {
-                    storeflow_sqlite::results::read_orders(&conn).with_context(what)?
-                }
-                which => {
-                    // Counters by UTC day; the settings from the credits.
-                    let (from, to) = reports::days_of(a.period);
-                    let (days, totals) = storeflow_sqlite::results::read_rollups(&conn, from, to)
-                        .with_context(what)?;
-                    let mut doc = reports::from_rollups(which, &days, &totals, a.period)
-                        .expect("a report of counters");
-                    if matches!(which, Which::Flows | Which::Messages) {
-                        let credits =
-                            storeflow_sqlite::results::read_credits(&conn).with_context(what)?;
-                        doc["attribution_settings"] = serde_json::json!(
-                            storeflow_core::results::report::settings_periods(&credits, a.period)
-                        );
+            if !a.which.counted() {
+                storeflow_sqlite::results::read_orders(&conn).with_context(what)?
+            } else {
+                let (from, to) = reports::days_of(a.period);
+                let (days, totals) =
+                    storeflow_sqlite::results::read_rollups(&conn, from, to).with_context(what)?;
+                // The credits name the attribution settings of revenue reports.
+                let credits = match a.which {
+                    Which::Flows | Which::Messages => {
+                        storeflow_sqlite::results::read_credits(&conn).with_context(what)?
                     }
-                    print(which, a.format, &doc, out)?;
-                    return Ok(0);
-                }
+                    _ => Vec::new(),
+                };
+                let doc = reports::from_rollups(a.which, &days, &totals, Some(&credits), a.period)
+                    .expect("a counted report");
+                print(a.which, a.format, &doc, out)?;
+                return Ok(0);
             }
         }
         Source::Replay { events, until, .. } => {
@@ -148,8 +142,7 @@ fn dynamo(
     period: Period,
     err: &mut dyn Write,
 ) -> Result<Option<serde_json::Value>> {
-    use jiff::tz::TimeZone;
-    if matches!(which, Which::Cohorts | Which::Predictions) {
+    if !which.counted() {
         writeln!(
             err,
             "report {}: needs each order, which the DynamoDB table keeps as counters only; use --data or --events",
@@ -158,38 +151,24 @@ fn dynamo(
         return Ok(None);
     }
     let to = period.to.unwrap_or_else(jiff::Timestamp::now);
-    let from = period
-        .from
-        .unwrap_or_else(|| to - jiff::SignedDuration::from_hours(24 * 30));
-    let day = |t: jiff::Timestamp| t.to_zoned(TimeZone::UTC).date();
-    // `to` is exclusive: its day counts only when the period ends after
-    // its midnight.
-    let last = day(to - jiff::SignedDuration::from_nanos(1));
+    let period = Period {
+        from: Some(
+            period
+                .from
+                .unwrap_or_else(|| to - jiff::SignedDuration::from_hours(24 * 30)),
+        ),
+        to: Some(to),
+    };
+    let (first, last) = reports::days_of(period);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let (days, totals) = rt.block_on(async {
         let cfg = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let t = storeflow_aws::table::Table::new(aws_sdk_dynamodb::Client::new(&cfg), table);
-        t.read_rollups(day(from), last).await
+        t.read_rollups(first, last).await
     })?;
-    let doc = reports::from_rollups(
-        which,
-        &days,
-        &totals,
-        Period {
-            from: Some(from),
-            to: Some(to),
-        },
-    );
-    if doc.is_none() {
-        writeln!(
-            err,
-            "report {}: needs each order, which the DynamoDB table keeps as counters only; use --data or --events",
-            which.name()
-        )?;
-    }
-    Ok(doc)
+    Ok(reports::from_rollups(which, &days, &totals, None, period))
 }
 
 #[cfg(not(feature = "aws"))]
@@ -208,17 +187,10 @@ fn replayed(
     until: Option<jiff::Timestamp>,
     err: &mut dyn Write,
 ) -> Result<Option<Vec<Fact>>> {
-    let file =
-        std::fs::File::open(events).with_context(|| format!("reading {}", events.display()))?;
-    let router = Router::new(IngestConfig::from_settings(
-        &cfg.settings,
-        &EnvOverrides::default(),
-    ));
     let mut facts = Vec::new();
-    let ran = replay::simulate(
-        file,
-        &router,
-        Engine::new(cfg),
+    let ok = crate::replay_file(
+        cfg,
+        events,
         until,
         &mut |_, o| {
             if let replay::Output::Decision(d) = o {
@@ -227,18 +199,7 @@ fn replayed(
             Ok(())
         },
         &mut std::io::sink(),
-    );
-    match ran {
-        Ok(Ok(())) => Ok(Some(facts)),
-        Ok(Err(msgs)) => {
-            for m in msgs {
-                writeln!(err, "{}:{m}", events.display())?;
-            }
-            Ok(None)
-        }
-        Err(replay::Error::Read(e)) => {
-            Err(e).with_context(|| format!("reading {}", events.display()))
-        }
-        Err(replay::Error::Write(e)) => Err(e).context("collecting facts"),
-    }
+        err,
+    )?;
+    Ok(ok.then_some(facts))
 }

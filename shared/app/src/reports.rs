@@ -44,6 +44,12 @@ impl Which {
         }
     }
 
+    /// Whether the report is made from daily counters (which every runtime
+    /// keeps), not from each order.
+    pub fn counted(self) -> bool {
+        !matches!(self, Which::Cohorts | Which::Predictions)
+    }
+
     /// The report's columns, in order.
     pub fn columns(self) -> &'static [&'static str] {
         match self {
@@ -119,32 +125,20 @@ pub fn report(which: Which, facts: &[Fact], period: Period, tz: &TimeZone) -> Va
         Which::Holdouts => json!(r::holdouts(facts, period)),
         Which::Cohorts => json!(r::cohorts(facts, period, tz)),
     };
-    let mut doc = json!({
-        "report": which.name(),
-        "period": period,
-        "rows": rows,
-    });
-    if matches!(which, Which::Flows | Which::Messages) {
-        doc["attribution_settings"] = json!(r::settings_periods(facts, period));
-    }
-    if which == Which::Holdouts {
-        doc["method"] = json!(
-            "conversion: an order within the conversion window of entering the arm; \
-             rate difference: Newcombe hybrid score 95% interval; \
-             revenue per recipient difference: normal 95% interval, Welch standard error"
-        );
-    }
-    doc
+    document(which, rows, period, Some(facts))
 }
 
 /// A report from stored rollups (a runtime that keeps counters, not
 /// facts): flows, messages, holdouts and segments; `totals` are the
-/// segment counters of all time (members now). `None` for the reports
-/// that need each order (cohorts, predictions).
+/// segment counters from the first day to the end of the period (members
+/// at its end); `credits`, when the runtime keeps them, name the
+/// attribution settings of the period. `None` for the reports that need
+/// each order (see [`Which::counted`]).
 pub fn from_rollups(
     which: Which,
     days: &storeflow_core::results::rollup::Rollups,
     totals: &storeflow_core::results::rollup::Rollups,
+    credits: Option<&[Fact]>,
     period: Period,
 ) -> Option<Value> {
     let rows = match which {
@@ -154,11 +148,27 @@ pub fn from_rollups(
         Which::Holdouts => json!(r::holdouts_of(days)),
         Which::Cohorts | Which::Predictions => return None,
     };
-    Some(json!({
+    Some(document(which, rows, period, credits))
+}
+
+/// The one document every report is: its rows, and what explains them.
+fn document(which: Which, rows: Value, period: Period, credits: Option<&[Fact]>) -> Value {
+    let mut doc = json!({
         "report": which.name(),
         "period": period,
         "rows": rows,
-    }))
+    });
+    if let (Which::Flows | Which::Messages, Some(credits)) = (which, credits) {
+        doc["attribution_settings"] = json!(r::settings_periods(credits, period));
+    }
+    if which == Which::Holdouts {
+        doc["method"] = json!(
+            "conversion: an order within the conversion window of entering the arm; \
+             rate difference: Newcombe hybrid score 95% interval; \
+             revenue per recipient difference: normal 95% interval, Welch standard error"
+        );
+    }
+    doc
 }
 
 /// The days a period covers, by UTC day (`to` is exclusive): what a

@@ -291,9 +291,7 @@ impl Table {
                     .or_default()
                     .entry((day, scope))
                     .or_default();
-                for (n, v) in counters {
-                    *e.entry(n).or_default() += v;
-                }
+                rollup::sum_into(e, counters);
             }
         }
     }
@@ -315,16 +313,10 @@ impl Table {
         while d <= to {
             for (scope, c) in self.query_rollups(&keys::rollup_pk(&d.to_string())).await? {
                 if matches!(scope, Scope::Segment { .. }) {
-                    let t = totals.entry((to, scope.clone())).or_default();
-                    for (n, v) in &c {
-                        *t.entry(n.clone()).or_default() += v;
-                    }
+                    rollup::sum_into(totals.entry((to, scope.clone())).or_default(), c.clone());
                 }
                 if d >= from {
-                    let e = days.entry((d, scope)).or_default();
-                    for (n, v) in c {
-                        *e.entry(n).or_default() += v;
-                    }
+                    rollup::sum_into(days.entry((d, scope)).or_default(), c);
                 }
             }
             d = d.tomorrow()?;

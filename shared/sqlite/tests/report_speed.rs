@@ -168,7 +168,7 @@ fn reports_of_a_100k_customer_year_on_sqlite() {
         let conn = storeflow_sqlite::results::open_read_only(&path).unwrap();
         let (from, to) = reports::days_of(year);
         let (days, totals) = read_rollups(&conn, from, to).unwrap();
-        let flows = reports::from_rollups(Which::Flows, &days, &totals, year).unwrap();
+        let flows = reports::from_rollups(Which::Flows, &days, &totals, None, year).unwrap();
         let flows_s = t.elapsed().as_secs_f64();
         assert_eq!(flows["rows"].as_array().unwrap().len(), FLOWS.len());
 

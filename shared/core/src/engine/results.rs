@@ -91,29 +91,15 @@ pub(crate) fn on_arm(
 pub(crate) fn on_event(st: &mut CustomerState, e: &Event, cx: &mut Cx) {
     match &e.kind {
         EventKind::OrderPlaced(o) => {
-            let mut d = cx.decision(st, Kind::Order);
-            d.at = e.occurred_at.min(cx.now);
-            d.send_mut().result = Some(Box::new(ResultDetails {
-                order: Some(o.order_id.clone()),
-                amount: o.total,
-                currency: o.currency.clone(),
-                ..Default::default()
-            }));
-            d.reason = Some(format!("order {} placed", o.order_id).into());
-            cx.out.decisions.push(d);
+            let why = format!("order {} placed", o.order_id);
+            let total = (o.total, o.currency.clone());
+            order_fact(st, cx, e, Kind::Order, &o.order_id, total, why);
             on_order(st, cx, e, &o.order_id, o.total, o.currency.clone())
         }
         EventKind::Refunded(r) => {
-            let mut d = cx.decision(st, Kind::Refund);
-            d.at = e.occurred_at.min(cx.now);
-            d.send_mut().result = Some(Box::new(ResultDetails {
-                order: Some(r.order_id.clone()),
-                amount: r.amount,
-                currency: r.currency.clone(),
-                ..Default::default()
-            }));
-            d.reason = Some(format!("refund of order {}", r.order_id).into());
-            cx.out.decisions.push(d);
+            let why = format!("refund of order {}", r.order_id);
+            let amount = (r.amount, r.currency.clone());
+            order_fact(st, cx, e, Kind::Refund, &r.order_id, amount, why);
             if let Some((sent, taken, currency)) = st.results.refund(&r.order_id, r.amount) {
                 let mut d = message_decision(st, cx, Kind::CreditRefund, &sent);
                 d.at = e.occurred_at.min(cx.now);
@@ -166,6 +152,29 @@ pub(crate) fn on_event(st: &mut CustomerState, e: &Event, cx: &mut Cx) {
         }
         _ => {}
     }
+}
+
+/// An order or refund as a decision: its id, amount and currency, at
+/// the instant it happened.
+fn order_fact(
+    st: &CustomerState,
+    cx: &mut Cx,
+    e: &Event,
+    kind: Kind,
+    order: &str,
+    (amount, currency): (f64, Option<String>),
+    why: String,
+) {
+    let mut d = cx.decision(st, kind);
+    d.at = e.occurred_at.min(cx.now);
+    d.send_mut().result = Some(Box::new(ResultDetails {
+        order: Some(order.to_string()),
+        amount,
+        currency,
+        ..Default::default()
+    }));
+    d.reason = Some(why.into());
+    cx.out.decisions.push(d);
 }
 
 fn engaged(st: &CustomerState, cx: &mut Cx, sent: &Sent, l: Lifecycle, e: &Event) {

@@ -130,37 +130,34 @@ impl Fact {
     /// A key unique to the fact, so a store that sees it twice keeps one
     /// (a redelivered order webhook, a provider's repeated notice).
     pub fn key(&self) -> String {
-        let k = match self.kind {
-            FactKind::Message => format!(
-                "m|{}|{}",
-                self.message.as_deref().unwrap_or(""),
-                self.lifecycle.map(|l| l.as_str()).unwrap_or("")
-            ),
-            FactKind::Order => format!("o|{}", self.order.as_deref().unwrap_or("")),
-            FactKind::Credit => format!("c|{}", self.order.as_deref().unwrap_or("")),
-            _ => String::new(),
-        };
-        if !k.is_empty() && self.kind == FactKind::Message {
+        let or_empty = |x: Option<&str>| x.unwrap_or("").to_string();
+        let order = or_empty(self.order.as_deref());
+        match (self.kind, self.lifecycle) {
             // Opens and clicks repeat: each instant is its own.
-            if matches!(self.lifecycle, Some(Lifecycle::Opened | Lifecycle::Clicked)) {
-                return format!("{k}|{}", self.at.as_microsecond());
-            }
-            return k;
+            (FactKind::Message, Some(l @ (Lifecycle::Opened | Lifecycle::Clicked))) => format!(
+                "m|{}|{}|{}",
+                or_empty(self.message.as_deref()),
+                l.as_str(),
+                self.at.as_microsecond()
+            ),
+            (FactKind::Message, l) => format!(
+                "m|{}|{}",
+                or_empty(self.message.as_deref()),
+                l.map(|l| l.as_str()).unwrap_or("")
+            ),
+            (FactKind::Order, _) => format!("o|{order}"),
+            (FactKind::Credit, _) => format!("c|{order}"),
+            _ => format!(
+                "{:?}|{}|{}|{}|{}|{order}|{}|{}",
+                self.kind,
+                self.profile,
+                self.at.as_microsecond(),
+                or_empty(self.run.as_deref()),
+                or_empty(self.segment.as_deref()),
+                or_empty(self.message.as_deref()),
+                self.amount
+            ),
         }
-        if !k.is_empty() {
-            return k;
-        }
-        format!(
-            "{:?}|{}|{}|{}|{}|{}|{}|{}",
-            self.kind,
-            self.profile,
-            self.at.as_microsecond(),
-            self.run.as_deref().unwrap_or(""),
-            self.segment.as_deref().unwrap_or(""),
-            self.order.as_deref().unwrap_or(""),
-            self.message.as_deref().unwrap_or(""),
-            self.amount
-        )
     }
 }
 

@@ -34,6 +34,12 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// Gross revenue and refunds, rounded to cents, and net between them.
+fn revenue(gross: f64, refunds: f64) -> (f64, f64, f64) {
+    let (gross, refunds) = (round2(gross), round2(refunds));
+    (gross, refunds, round2(gross - refunds))
+}
+
 fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 {
         a / b
@@ -236,9 +242,7 @@ pub fn flows_of(r: &Rollups) -> Vec<FlowRow> {
     }
     rows.into_values()
         .map(|mut r| {
-            r.revenue_gross = round2(r.revenue_gross);
-            r.refunds = round2(r.refunds);
-            r.revenue_net = round2(r.revenue_gross - r.refunds);
+            (r.revenue_gross, r.refunds, r.revenue_net) = revenue(r.revenue_gross, r.refunds);
             r.revenue_per_recipient = round2(ratio(r.revenue_net, r.recipients as f64));
             r
         })
@@ -288,9 +292,7 @@ pub fn messages_of(r: &Rollups) -> Vec<MessageRow> {
     }
     rows.into_values()
         .map(|mut r| {
-            r.revenue_gross = round2(r.revenue_gross);
-            r.refunds = round2(r.refunds);
-            r.revenue_net = round2(r.revenue_gross - r.refunds);
+            (r.revenue_gross, r.refunds, r.revenue_net) = revenue(r.revenue_gross, r.refunds);
             r.click_rate = round4(ratio(r.clicked as f64, r.sent as f64));
             r
         })

@@ -261,10 +261,14 @@ pub fn of(facts: &[Fact]) -> Rollups {
 /// Sums `from` into `into`.
 pub fn merge(into: &mut Rollups, from: Rollups) {
     for (k, c) in from {
-        let e = into.entry(k).or_default();
-        for (n, v) in c {
-            *e.entry(n).or_default() += v;
-        }
+        sum_into(into.entry(k).or_default(), c);
+    }
+}
+
+/// Adds each named sum of `from` to `into`'s.
+pub fn sum_into(into: &mut Counters, from: impl IntoIterator<Item = (String, f64)>) {
+    for (n, v) in from {
+        *into.entry(n).or_default() += v;
     }
 }
 
