@@ -183,7 +183,7 @@ impl ParseIds for &str {
 fn memberships(cfg: &Config, st: &CustomerState, now: Timestamp) -> BTreeMap<String, bool> {
     let tz = st.profile.time_zone(&cfg.settings);
     cfg.segments
-        .evaluate_all(&st.profile, &st.history, &cfg.settings, &tz, now)
+        .evaluate_all(&st.profile, &st.history, &cfg.settings, &tz, now, None)
         .into_iter()
         .map(|(k, e)| (k, e.value))
         .collect()

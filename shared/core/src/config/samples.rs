@@ -125,6 +125,12 @@ pub fn profile(full: bool, attributes: &[String]) -> Value {
             ("tier", json!("gold")),
             ("last_order_at", json!("2026-01-01T00:00:00Z")),
             ("first_order_at", json!("2026-01-01T00:00:00Z")),
+            // Only once the store's model is fitted (`storeflow refit`).
+            (
+                "predictions",
+                json!({"model": "bg_nbd+gamma_gamma", "p_alive": 0.82, "expected_orders": 1.4,
+                    "predicted_clv": 126.5, "expected_next_order_at": "2026-02-14"}),
+            ),
         ] {
             o.insert(k.into(), v);
         }

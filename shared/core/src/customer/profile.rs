@@ -398,6 +398,21 @@ impl Profile {
     }
 
     /// Recomputes metrics, order points and nothing else from the orders.
+    /// The orders as predictions read them: each live order's UTC day and
+    /// its amount net of refunds (as the results' order facts give them).
+    pub fn order_history(&self) -> crate::predict::forecast::History {
+        crate::predict::forecast::History::of(
+            self.orders
+                .values()
+                .filter(|o| !o.cancelled && o.total > 0.0)
+                .filter_map(|o| {
+                    let day = o.placed_at?.to_zoned(TimeZone::UTC).date();
+                    let refunded: f64 = o.refunded.values().map(|r| r.value).sum();
+                    Some((day, (o.total - refunded).max(0.0)))
+                }),
+        )
+    }
+
     pub fn recompute_metrics(&mut self, settings: &Settings) {
         let live: Vec<&OrderRecord> = self
             .orders

@@ -31,12 +31,14 @@ use crate::model::decision::{Decision, Kind};
 use crate::model::event::{Event, EventKind, ReplenishProps, VariantProps};
 use crate::model::ids::{EventId, ProfileId, ShopId};
 use crate::model::reason::{About, Part, Reason};
+use crate::predict::forecast::StoreModel;
 use crate::segment::condition::{earliest, Ctx, Eval};
 use crate::segment::{Dirty, Transition};
 use crate::speed::kept_props::{Kept, PropsRef};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// How long event ids are remembered for de-duplication.
@@ -74,6 +76,10 @@ pub struct Outcome {
 #[derive(Debug, Clone)]
 pub struct Engine {
     pub config: Arc<Config>,
+    /// Each shop's prediction model, shared by every clone: a refit
+    /// reaches all workers at once, and each customer at their next
+    /// evaluation.
+    models: Arc<std::sync::RwLock<BTreeMap<ShopId, Arc<StoreModel>>>>,
 }
 
 pub(crate) struct Cx<'a> {
@@ -85,6 +91,8 @@ pub(crate) struct Cx<'a> {
     pub pending: Changes,
     /// The profile's label (email or id) for decisions, made once per call.
     pub label: std::cell::RefCell<Option<Arc<str>>>,
+    /// The customer's shop's prediction model, when fitted.
+    pub model: Option<Arc<StoreModel>>,
 }
 
 impl<'a> Cx<'a> {
@@ -111,7 +119,30 @@ impl Engine {
     pub fn new(config: Config) -> Self {
         Engine {
             config: Arc::new(config),
+            models: Default::default(),
         }
+    }
+
+    /// Sets (or, with `None`, drops) a shop's prediction model.
+    pub fn set_model(&self, shop: &ShopId, model: Option<StoreModel>) {
+        let mut m = self.models.write().unwrap_or_else(|e| e.into_inner());
+        match model {
+            Some(model) => m.insert(shop.clone(), Arc::new(model)),
+            None => m.remove(shop),
+        };
+    }
+
+    /// A shop's prediction model, when it has one.
+    pub fn model(&self, shop: &ShopId) -> Option<Arc<StoreModel>> {
+        let m = self.models.read().unwrap_or_else(|e| e.into_inner());
+        m.get(shop).cloned()
+    }
+
+    /// This engine with the models `other` holds, shared from now on (a
+    /// reloaded configuration keeps the fitted models).
+    pub fn with_models_of(mut self, other: &Engine) -> Self {
+        self.models = other.models.clone();
+        self
     }
 
     pub fn new_state(&self, id: ProfileId, shop: ShopId, now: Timestamp) -> CustomerState {
@@ -154,6 +185,7 @@ impl Engine {
             },
             pending: Changes::default(),
             label: Default::default(),
+            model: self.model(&st.profile.shop),
         };
         match input {
             Input::Event(e) => self.on_event(st, e, id_hash, &mut cx),
@@ -373,6 +405,7 @@ impl Engine {
             &cx.tz,
             cx.now,
             &dirty,
+            cx.model.as_deref(),
         );
         for t in &ts {
             let mut d = cx.decision(
@@ -471,6 +504,7 @@ impl Engine {
             now: cx.now,
             segment: &lookup,
             dates: &Default::default(),
+            model: cx.model.as_deref(),
         };
         c.eval(&ctx)
     }

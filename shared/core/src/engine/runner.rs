@@ -339,6 +339,26 @@ impl Host for StepHost<'_, '_> {
     }
 }
 
+/// `profile.predictions` in templates: the model's numbers for today
+/// (UTC), and which model gave them.
+fn predictions_json(
+    model: &crate::predict::forecast::StoreModel,
+    st: &CustomerState,
+    now: jiff::Timestamp,
+) -> serde_json::Value {
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    match model.metrics(&st.profile.order_history(), today) {
+        Some(m) => json!({
+            "model": model.model,
+            "p_alive": m.p_alive,
+            "expected_orders": m.expected_orders,
+            "predicted_clv": m.predicted_clv,
+            "expected_next_order_at": m.expected_next_order_at.map(|d| d.to_string()),
+        }),
+        None => json!({"model": model.model}),
+    }
+}
+
 fn render(
     st: &CustomerState,
     cx: &Cx,
@@ -370,10 +390,16 @@ fn render(
             json!(cfg.links.preferences_url(base, shop, pid)),
         );
     }
+    let keys = cfg.templates.profile_keys(template);
+    let mut profile = st.profile.to_json_keys(cx.now, s, keys);
+    if keys.is_none_or(|k| k.contains("predictions")) {
+        if let (Some(model), Some(o)) = (&cx.model, profile.as_object_mut()) {
+            o.insert("predictions".into(), predictions_json(model, st, cx.now));
+        }
+    }
     let ctx = context::build(
         s,
-        st.profile
-            .to_json_keys(cx.now, s, cfg.templates.profile_keys(template)),
+        profile,
         event,
         serde_json::Value::Object(links),
         &flow.id,

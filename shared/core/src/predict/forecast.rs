@@ -167,12 +167,25 @@ pub struct Forecast {
     pub customers: Vec<CustomerForecast>,
 }
 
-/// One customer's history: order days before `as_of` and each day's total.
-struct History {
-    days: Vec<(Date, f64)>,
+/// One customer's history: their order days (sorted, distinct) and each
+/// day's total, net of refunds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    pub days: Vec<(Date, f64)>,
 }
 
 impl History {
+    /// From orders in any order, several on one day added into one.
+    pub fn of(orders: impl IntoIterator<Item = (Date, f64)>) -> History {
+        let mut by: BTreeMap<Date, f64> = BTreeMap::new();
+        for (d, amount) in orders {
+            *by.entry(d).or_default() += amount;
+        }
+        History {
+            days: by.into_iter().collect(),
+        }
+    }
+
     fn summary(&self, end: Date) -> Summary {
         let first = self.days[0].0;
         let last = self.days[self.days.len() - 1].0;
@@ -198,11 +211,167 @@ impl History {
 
 /// The horizon as whole periods of about a month, each discounted once:
 /// (period in days, periods, discount rate per period).
-fn periods(o: &Options) -> (f64, u32, f64) {
-    let n = (o.horizon_days as f64 / 30.0).ceil().max(1.0) as u32;
-    let period = o.horizon_days as f64 / n as f64;
-    let rate = (1.0 + o.annual_discount_rate).powf(period / 365.0) - 1.0;
+fn periods(horizon_days: u32, annual_discount_rate: f64) -> (f64, u32, f64) {
+    let n = (horizon_days as f64 / 30.0).ceil().max(1.0) as u32;
+    let period = horizon_days as f64 / n as f64;
+    let rate = (1.0 + annual_discount_rate).powf(period / 365.0) - 1.0;
     (period, n, rate)
+}
+
+/// A store's fitted model, without its customers: what a runtime stores
+/// with the shop and the engine reads to give each customer's numbers at
+/// any day (segments and templates), as the report gives them at `as_of`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreModel {
+    pub model: Model,
+    /// Why this model served, in words.
+    pub reason: String,
+    /// Fitted on the orders before this day.
+    pub as_of: Date,
+    pub horizon_days: u32,
+    #[serde(default)]
+    pub annual_discount_rate: f64,
+    /// The customers it was fitted on.
+    #[serde(default)]
+    pub customers: usize,
+    /// The unit of the parameters' times (BG/NBD's α): always `days`.
+    pub time_unit: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bg_nbd: Option<bgnbd::Params>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gamma_gamma: Option<gamma_gamma::Params>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<IntervalParams>,
+}
+
+/// One customer's numbers on a day, from a [`StoreModel`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub p_alive: f64,
+    pub expected_orders: f64,
+    pub predicted_clv: f64,
+    pub expected_next_order_at: Option<Date>,
+}
+
+/// One of a customer's predicted numbers, as segments compare them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prediction {
+    PAlive,
+    ExpectedOrders,
+    PredictedClv,
+    /// Days from `end` to `expected_next_order_at` (below zero: overdue).
+    DaysToNextOrder,
+}
+
+impl StoreModel {
+    /// One number of [`StoreModel::metrics`], computing only what it needs
+    /// (segments ask for one number on many days to find where it crosses).
+    pub fn value(&self, history: &History, end: Date, what: Prediction) -> Option<f64> {
+        let n = history.days.iter().take_while(|d| d.0 <= end).count();
+        if n == 0 {
+            return None;
+        }
+        let h = History {
+            days: history.days[..n].to_vec(),
+        };
+        let v = match (what, self.bg_nbd, self.gamma_gamma, self.intervals) {
+            (Prediction::PAlive, Some(p), Some(_), _) => bgnbd::p_alive(&p, &h.summary(end)),
+            (Prediction::ExpectedOrders, Some(p), Some(_), _) => {
+                bgnbd::expected_purchases(&p, &h.summary(end), self.horizon_days as f64)
+            }
+            (Prediction::DaysToNextOrder, Some(p), Some(_), _) => {
+                let next = next_order(&p, &h.summary(end), h.days[n - 1].0)?;
+                (next - end).get_days() as f64
+            }
+            _ => {
+                let m = self.metrics(&h, end)?;
+                match what {
+                    Prediction::PAlive => m.p_alive,
+                    Prediction::ExpectedOrders => m.expected_orders,
+                    Prediction::PredictedClv => m.predicted_clv,
+                    Prediction::DaysToNextOrder => {
+                        (m.expected_next_order_at? - end).get_days() as f64
+                    }
+                }
+            }
+        };
+        v.is_finite().then_some(v)
+    }
+
+    /// A customer's numbers with their history up to and including `end`
+    /// (the days after their first order count up to `end`; orders after
+    /// it are not seen). `None` without an order by `end`, or when the
+    /// numbers are not finite.
+    pub fn metrics(&self, history: &History, end: Date) -> Option<Metrics> {
+        let n = history.days.iter().take_while(|d| d.0 <= end).count();
+        if n == 0 {
+            return None;
+        }
+        let seen;
+        let h = if n == history.days.len() {
+            history
+        } else {
+            seen = History {
+                days: history.days[..n].to_vec(),
+            };
+            &seen
+        };
+        let m = match (self.bg_nbd, self.gamma_gamma, self.intervals) {
+            (Some(p), Some(g), _) => self.fitted_metrics(&p, &g, h, end),
+            (_, _, Some(i)) => self.interval_metrics(&i, h, end),
+            _ => return None,
+        };
+        (m.p_alive.is_finite() && m.expected_orders.is_finite() && m.predicted_clv.is_finite())
+            .then_some(m)
+    }
+
+    fn fitted_metrics(
+        &self,
+        p: &bgnbd::Params,
+        g: &gamma_gamma::Params,
+        h: &History,
+        end: Date,
+    ) -> Metrics {
+        let s = h.summary(end);
+        let spend = h.spend();
+        let value = if spend.x > 0.0 && spend.m > 0.0 {
+            spend
+        } else {
+            Spend { x: 0.0, m: 0.0 }
+        };
+        let (period, count, rate) = periods(self.horizon_days, self.annual_discount_rate);
+        Metrics {
+            p_alive: bgnbd::p_alive(p, &s),
+            expected_orders: bgnbd::expected_purchases(p, &s, self.horizon_days as f64),
+            predicted_clv: predicted_clv(p, &s, g, &value, period, count, rate),
+            expected_next_order_at: next_order(p, &s, h.days[h.days.len() - 1].0),
+        }
+    }
+
+    fn interval_metrics(&self, i: &IntervalParams, h: &History, end: Date) -> Metrics {
+        let s = h.summary(end);
+        let r = shrunk_rate(s.x, s.t, i.store_rate, i.shrink_orders);
+        let p_alive = (-r * (s.t - s.t_x)).exp();
+        let n = h.days.len() as f64;
+        let own: f64 = h.days.iter().map(|d| d.1).sum();
+        let value = (own + i.shrink_orders * i.mean_order_value) / (n + i.shrink_orders);
+        let (period, periods_n, rate) = periods(self.horizon_days, self.annual_discount_rate);
+        let per_period = p_alive * r * period * value;
+        // The interval as their history stood at their last order, so the
+        // date stays put while they are silent (and passes for the overdue).
+        let at_last = shrunk_rate(s.x, s.t_x, i.store_rate, i.shrink_orders);
+        let last = h.days[h.days.len() - 1].0;
+        Metrics {
+            p_alive,
+            expected_orders: p_alive * r * self.horizon_days as f64,
+            predicted_clv: (1..=periods_n)
+                .map(|k| per_period / (1.0 + rate).powi(k as i32))
+                .sum(),
+            expected_next_order_at: last
+                .checked_add(jiff::Span::new().days((1.0 / at_last).round() as i64))
+                .ok(),
+        }
+    }
 }
 
 /// The forecast for a store's `orders` (any order, any customers).
@@ -211,39 +380,67 @@ pub fn forecast(orders: &[Order], options: &Options) -> Forecast {
         .as_of
         .yesterday()
         .expect("as_of after the minimum date");
-    let mut by: BTreeMap<&str, BTreeMap<Date, f64>> = BTreeMap::new();
+    let mut by: BTreeMap<&str, Vec<(Date, f64)>> = BTreeMap::new();
     for o in orders {
         let d = o.at.date();
         if d < options.as_of {
-            *by.entry(o.customer).or_default().entry(d).or_default() += o.amount;
+            by.entry(o.customer).or_default().push((d, o.amount));
         }
     }
     let histories: Vec<(&str, History)> = by
         .into_iter()
-        .map(|(c, days)| {
-            (
-                c,
-                History {
-                    days: days.into_iter().collect(),
-                },
-            )
+        .map(|(c, days)| (c, History::of(days)))
+        .collect();
+    let model = fit(&histories, options);
+    let customers = histories
+        .iter()
+        .map(|(c, h)| {
+            let m = model
+                .metrics(h, end)
+                .expect("a fit whose forecast is not finite falls back to intervals");
+            CustomerForecast {
+                customer: c.to_string(),
+                p_alive: m.p_alive,
+                expected_orders: m.expected_orders,
+                predicted_clv: m.predicted_clv,
+                expected_next_order_at: m.expected_next_order_at,
+            }
         })
         .collect();
+    Forecast {
+        model: model.model,
+        reason: model.reason,
+        as_of: model.as_of,
+        horizon_days: model.horizon_days,
+        time_unit: model.time_unit,
+        bg_nbd: model.bg_nbd,
+        gamma_gamma: model.gamma_gamma,
+        intervals: model.intervals,
+        customers,
+    }
+}
+
+/// The store's model from its customers' histories before `options.as_of`.
+pub fn fit(histories: &[(&str, History)], options: &Options) -> StoreModel {
+    let end = options
+        .as_of
+        .yesterday()
+        .expect("as_of after the minimum date");
     let n = histories.len();
     if n < options.min_customers {
         let reason = format!(
             "{n} customers with orders before {}: fewer than the {} a BG/NBD fit needs",
             options.as_of, options.min_customers
         );
-        return intervals(&histories, end, options, reason);
+        return intervals(histories, end, options, reason);
     }
-    match fitted(&histories, end, options) {
+    match fitted(histories, end, options) {
         Ok(f) => f,
-        Err(why) => intervals(&histories, end, options, why),
+        Err(why) => intervals(histories, end, options, why),
     }
 }
 
-fn fitted(histories: &[(&str, History)], end: Date, o: &Options) -> Result<Forecast, String> {
+fn fitted(histories: &[(&str, History)], end: Date, o: &Options) -> Result<StoreModel, String> {
     let summaries: Vec<Summary> = histories.iter().map(|(_, h)| h.summary(end)).collect();
     let bg = bgnbd::fit(&summaries, 0.0);
     let p = bg.params;
@@ -259,30 +456,7 @@ fn fitted(histories: &[(&str, History)], end: Date, o: &Options) -> Result<Forec
             "the Gamma-Gamma fit gave no usable parameters ({g:?}; its mean needs q > 1)"
         ));
     }
-    let (period, count, rate) = periods(o);
-    let horizon = o.horizon_days as f64;
-    let mut customers = Vec::with_capacity(histories.len());
-    for ((c, _), (s, spend)) in histories.iter().zip(summaries.iter().zip(&spends)) {
-        let p_alive = bgnbd::p_alive(&p, s);
-        let expected_orders = bgnbd::expected_purchases(&p, s, horizon);
-        let value = if spend.x > 0.0 && spend.m > 0.0 {
-            *spend
-        } else {
-            Spend { x: 0.0, m: 0.0 }
-        };
-        let clv = predicted_clv(&p, s, &g, &value, period, count, rate);
-        if !(p_alive.is_finite() && expected_orders.is_finite() && clv.is_finite()) {
-            return Err(format!("the BG/NBD forecast of customer {c} is not finite"));
-        }
-        customers.push(CustomerForecast {
-            customer: c.to_string(),
-            p_alive,
-            expected_orders,
-            predicted_clv: clv,
-            expected_next_order_at: next_order(&p, s, p_alive, o.as_of),
-        });
-    }
-    Ok(Forecast {
+    let model = StoreModel {
         model: Model::BgNbdGammaGamma,
         reason: format!(
             "BG/NBD and Gamma-Gamma fitted on {} customers (at least {})",
@@ -291,22 +465,34 @@ fn fitted(histories: &[(&str, History)], end: Date, o: &Options) -> Result<Forec
         ),
         as_of: o.as_of,
         horizon_days: o.horizon_days,
+        annual_discount_rate: o.annual_discount_rate,
+        customers: histories.len(),
         time_unit: "days".into(),
         bg_nbd: Some(p),
         gamma_gamma: Some(g),
         intervals: None,
-        customers,
-    })
+    };
+    for (c, h) in histories {
+        if model.metrics(h, end).is_none() {
+            return Err(format!("the BG/NBD forecast of customer {c} is not finite"));
+        }
+    }
+    Ok(model)
 }
 
-/// The first day `as_of + h` (h ≥ 1) by which a customer alive at `as_of`
-/// is expected to have bought once: E[X(h)] / P(alive) ≥ 1, since a
-/// customer who is gone buys nothing. Found by bisection.
-fn next_order(p: &bgnbd::Params, s: &Summary, p_alive: f64, as_of: Date) -> Option<Date> {
-    if p_alive <= 0.0 {
+/// The day a customer's next order is due if they still buy: their last
+/// order day plus the first h (h ≥ 1 days) by which someone with their
+/// history, alive at that last order, expects to have bought once:
+/// E[X(h)] / P(alive) ≥ 1 with T at the last order, since a customer who
+/// is gone buys nothing. It stays put while they are silent, so it passes
+/// for the overdue. Found by bisection; `None` past [`MAX_NEXT_ORDER_DAYS`].
+fn next_order(p: &bgnbd::Params, s: &Summary, last: Date) -> Option<Date> {
+    let at_last = Summary { t: s.t_x, ..*s };
+    let p_alive = bgnbd::p_alive(p, &at_last);
+    if p_alive <= 0.0 || !p_alive.is_finite() {
         return None;
     }
-    let reaches = |h: i64| bgnbd::expected_purchases(p, s, h as f64) / p_alive >= 1.0;
+    let reaches = |h: i64| bgnbd::expected_purchases(p, &at_last, h as f64) / p_alive >= 1.0;
     if !reaches(MAX_NEXT_ORDER_DAYS) {
         return None;
     }
@@ -321,10 +507,10 @@ fn next_order(p: &bgnbd::Params, s: &Summary, p_alive: f64, as_of: Date) -> Opti
             lo = mid;
         }
     }
-    as_of.checked_add(jiff::Span::new().days(hi)).ok()
+    last.checked_add(jiff::Span::new().days(hi)).ok()
 }
 
-fn intervals(histories: &[(&str, History)], end: Date, o: &Options, reason: String) -> Forecast {
+fn intervals(histories: &[(&str, History)], end: Date, o: &Options, reason: String) -> StoreModel {
     let summaries: Vec<Summary> = histories.iter().map(|(_, h)| h.summary(end)).collect();
     let repeats: f64 = summaries.iter().map(|s| s.x).sum();
     let days: f64 = summaries.iter().map(|s| s.t).sum();
@@ -349,38 +535,13 @@ fn intervals(histories: &[(&str, History)], end: Date, o: &Options, reason: Stri
         .flat_map(|(_, h)| h.days.iter())
         .fold((0.0, 0.0), |(t, n), d| (t + d.1, n + 1.0));
     let mean_order_value = if count > 0.0 { total / count } else { 0.0 };
-    let (period, periods_n, rate) = periods(o);
-    let customers = histories
-        .iter()
-        .zip(&summaries)
-        .map(|((c, h), s)| {
-            let r = shrunk_rate(s.x, s.t, store_rate, SHRINK_ORDERS);
-            let silence = s.t - s.t_x;
-            let p_alive = (-r * silence).exp();
-            let expected_orders = p_alive * r * o.horizon_days as f64;
-            let n = h.days.len() as f64;
-            let own: f64 = h.days.iter().map(|d| d.1).sum();
-            let value = (own + SHRINK_ORDERS * mean_order_value) / (n + SHRINK_ORDERS);
-            let per_period = p_alive * r * period * value;
-            let predicted_clv = (1..=periods_n)
-                .map(|k| per_period / (1.0 + rate).powi(k as i32))
-                .sum();
-            let last = h.days[h.days.len() - 1].0;
-            let interval = (1.0 / r).round() as i64;
-            CustomerForecast {
-                customer: c.to_string(),
-                p_alive,
-                expected_orders,
-                predicted_clv,
-                expected_next_order_at: last.checked_add(jiff::Span::new().days(interval)).ok(),
-            }
-        })
-        .collect();
-    Forecast {
+    StoreModel {
         model: Model::Intervals,
         reason,
         as_of: o.as_of,
         horizon_days: o.horizon_days,
+        annual_discount_rate: o.annual_discount_rate,
+        customers: histories.len(),
         time_unit: "days".into(),
         bg_nbd: None,
         gamma_gamma: None,
@@ -390,7 +551,6 @@ fn intervals(histories: &[(&str, History)], end: Date, o: &Options, reason: Stri
             mean_order_value,
             shrink_orders: SHRINK_ORDERS,
         }),
-        customers,
     }
 }
 

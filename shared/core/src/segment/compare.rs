@@ -242,6 +242,17 @@ impl Compare {
         })
     }
 
+    /// Every number compared with, in any order.
+    pub fn numbers(&self) -> Vec<f64> {
+        let ones = [&self.eq, &self.ne, &self.gt, &self.gte, &self.lt, &self.lte];
+        let lists = [&self.is_in, &self.not_in];
+        ones.into_iter()
+            .flatten()
+            .chain(lists.into_iter().flatten().flatten())
+            .filter_map(num)
+            .collect()
+    }
+
     /// The whole numbers at which a test on an integer can change its answer:
     /// each compared number `v` gives `floor(v)`, `floor(v)+1` and `ceil(v)`.
     pub fn integer_edges(&self) -> Vec<i64> {

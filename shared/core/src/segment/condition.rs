@@ -21,6 +21,7 @@ use crate::customer::history::History;
 use crate::customer::profile::{days_edge_in, LocalDates, Profile, Stage};
 use crate::model::duration::Dur;
 use crate::model::event::Channel;
+use crate::predict::forecast::{Prediction, StoreModel};
 use crate::segment::compare::Compare;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -152,6 +153,14 @@ pub enum Metric {
     RfmRecency,
     RfmFrequency,
     RfmMonetary,
+    /// The store's prediction model's numbers (`crate::predict`), by UTC
+    /// day: none before the first refit or the customer's first order.
+    PAlive,
+    ExpectedOrders,
+    PredictedClv,
+    /// Days from today (UTC) to `expected_next_order_at`; below zero when
+    /// the order is overdue.
+    DaysToNextOrder,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -417,6 +426,8 @@ pub struct Ctx<'a> {
     pub segment: &'a dyn Fn(&str) -> Eval,
     /// Local dates in `tz`, shared by the conditions of one pass.
     pub dates: &'a LocalDates,
+    /// The store's prediction model, once fitted.
+    pub model: Option<&'a StoreModel>,
 }
 
 impl Condition {
@@ -685,7 +696,85 @@ fn eval_metric(
         }
         Metric::RfmFrequency => plain(Some(p.rfm(c.now, c.tz, c.settings).0[1] as f64)),
         Metric::RfmMonetary => plain(Some(p.rfm(c.now, c.tz, c.settings).0[2] as f64)),
+        Metric::PAlive => predicted(Prediction::PAlive, cmp, &test, c),
+        Metric::ExpectedOrders => predicted(Prediction::ExpectedOrders, cmp, &test, c),
+        Metric::PredictedClv => predicted(Prediction::PredictedClv, cmp, &test, c),
+        Metric::DaysToNextOrder => predicted(Prediction::DaysToNextOrder, cmp, &test, c),
     }
+}
+
+/// Days ahead within which a predicted number's crossing is looked for.
+/// One further off is found when an event or a refit looks again.
+const PREDICTION_DAYS: i64 = 3660;
+
+/// A predicted number, and the UTC midnight where its test next changes.
+///
+/// With orders unchanged, each number only falls as days pass: the chance
+/// of being alive, the orders and value expected, the days to the next
+/// order (`tests::predictions_only_fall_as_silent_days_pass` checks this
+/// over many histories). So the test can change only where the number
+/// falls through one of the values it is compared with: for the nearest
+/// such value at or below today's number, the first day it is passed is
+/// found by bisection; a pass that leaves the answer as it was moves on to
+/// the next value.
+fn predicted(what: Prediction, cmp: &Compare, test: &dyn Fn(Option<f64>) -> bool, c: &Ctx) -> Eval {
+    let Some(model) = c.model else {
+        return Eval {
+            value: test(None),
+            next: None,
+        };
+    };
+    let history = c.profile.order_history();
+    let today = c.now.to_zoned(TimeZone::UTC).date();
+    let on = |d: i64| {
+        today
+            .checked_add(jiff::Span::new().days(d))
+            .ok()
+            .and_then(|day| model.value(&history, day, what))
+    };
+    let v0 = on(0);
+    let value = test(v0);
+    let Some(mut cur) = v0 else {
+        return Eval { value, next: None };
+    };
+    let mut thresholds = cmp.numbers();
+    thresholds.sort_by(|a, b| b.total_cmp(a));
+    thresholds.dedup();
+    let mut from = 0i64;
+    let mut next = None;
+    while let Some(&t) = thresholds.iter().find(|&&t| t <= cur) {
+        // Past `t`: below it when today's number is on it, else at or below.
+        let past = |d: i64| match on(d) {
+            Some(v) if t == cur => v < t,
+            Some(v) => v <= t,
+            None => true,
+        };
+        if !past(PREDICTION_DAYS) {
+            break;
+        }
+        let (mut lo, mut hi) = (from, PREDICTION_DAYS);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if past(mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        let v = on(hi);
+        if test(v) != value || v.is_none() {
+            next = Some(hi);
+            break;
+        }
+        // Each pass leaves the number below `t`, or on it (then the next
+        // pass goes below it): the loop moves down the values and ends.
+        (from, cur) = (hi, v.expect("checked"));
+    }
+    let next = next.and_then(|d| {
+        let day = today.checked_add(jiff::Span::new().days(d)).ok()?;
+        day.to_zoned(TimeZone::UTC).ok().map(|z| z.timestamp())
+    });
+    Eval { value, next }
 }
 
 #[cfg(test)]
@@ -736,6 +825,7 @@ mod tests {
             now: at(now),
             segment: &none,
             dates: &dates,
+            model: None,
         })
     }
 
@@ -809,5 +899,188 @@ mod tests {
         );
         assert!(e.value);
         assert_eq!(e.next, Some(at("2026-03-05T10:00:00Z")));
+    }
+
+    fn bg_model() -> StoreModel {
+        // The CDNOW fit (FHL 2005) with α in days.
+        StoreModel {
+            model: crate::predict::forecast::Model::BgNbdGammaGamma,
+            reason: "test".into(),
+            as_of: jiff::civil::date(2026, 1, 1),
+            horizon_days: 90,
+            annual_discount_rate: 0.1,
+            customers: 2357,
+            time_unit: "days".into(),
+            bg_nbd: Some(crate::predict::bgnbd::Params {
+                r: 0.243,
+                alpha: 4.414 * 7.0,
+                a: 0.793,
+                b: 2.426,
+            }),
+            gamma_gamma: Some(crate::predict::gamma_gamma::Params {
+                p: 6.25,
+                q: 3.74,
+                gamma: 15.44,
+            }),
+            intervals: None,
+        }
+    }
+
+    fn interval_model() -> StoreModel {
+        StoreModel {
+            model: crate::predict::forecast::Model::Intervals,
+            bg_nbd: None,
+            gamma_gamma: None,
+            intervals: Some(crate::predict::forecast::IntervalParams {
+                store_rate: 1.0 / 45.0,
+                median_interval_days: Some(40.0),
+                mean_order_value: 35.0,
+                shrink_orders: 2.0,
+            }),
+            ..bg_model()
+        }
+    }
+
+    const PREDICTIONS: [Prediction; 4] = [
+        Prediction::PAlive,
+        Prediction::ExpectedOrders,
+        Prediction::PredictedClv,
+        Prediction::DaysToNextOrder,
+    ];
+
+    /// What `predicted` relies on to find its edges by bisection.
+    #[test]
+    fn predictions_only_fall_as_silent_days_pass() {
+        let first = jiff::civil::date(2025, 1, 1);
+        let day = |n: i64| first.checked_add(jiff::Span::new().days(n)).unwrap();
+        for model in [bg_model(), interval_model()] {
+            for repeats in [0i64, 1, 2, 5, 20] {
+                for gap in [3i64, 14, 45, 120] {
+                    let h = crate::predict::forecast::History::of(
+                        (0..=repeats).map(|k| (day(k * gap), 20.0 + k as f64)),
+                    );
+                    let last = repeats * gap;
+                    for what in PREDICTIONS {
+                        let mut before = model.value(&h, day(last), what).unwrap();
+                        for silent in 1..800 {
+                            let v = model.value(&h, day(last + silent), what).unwrap();
+                            assert!(
+                                v <= before + 1e-9 * before.abs().max(1.0),
+                                "{:?} {what:?} x={repeats} gap={gap} day {silent}: {before} then {v}",
+                                model.model
+                            );
+                            before = v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A customer's profile with orders on these days of 2026.
+    fn buyer(days: &[&str]) -> Profile {
+        let mut p = Profile::new(
+            ProfileId::parse("p").unwrap(),
+            ShopId::parse("s").unwrap(),
+            at("2026-01-01T00:00:00Z"),
+        );
+        for (i, d) in days.iter().enumerate() {
+            let rec = p.orders.entry(format!("o{i}")).or_default();
+            rec.placed_at = Some(at(&format!("{d}T15:00:00Z")));
+            rec.total = 40.0;
+        }
+        p
+    }
+
+    fn eval_predicted(condition: &str, p: &Profile, model: &StoreModel, now: &str) -> Eval {
+        let cfg = crate::Config::from_sources(
+            vec![crate::config::Source {
+                path: "store.yaml".into(),
+                text: "store: { name: S, url: https://s.example.com, timezone: UTC }\n".into(),
+            }],
+            b"k".to_vec(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let c: Condition = serde_norway::from_str(condition).unwrap();
+        let none = |_: &str| Eval {
+            value: false,
+            next: None,
+        };
+        c.eval(&Ctx {
+            profile: p,
+            history: &History::default(),
+            settings: &cfg.settings,
+            tz: &TimeZone::UTC,
+            now: at(now),
+            segment: &none,
+            dates: &Default::default(),
+            model: Some(model),
+        })
+    }
+
+    #[test]
+    fn a_prediction_test_changes_at_the_utc_midnight_it_says() {
+        let p = buyer(&["2026-01-05", "2026-02-01", "2026-03-01"]);
+        for model in [bg_model(), interval_model()] {
+            for (condition, what) in [
+                ("{ metric: p_alive, lt: 0.5 }", Prediction::PAlive),
+                (
+                    "{ metric: expected_orders, lte: 0.8 }",
+                    Prediction::ExpectedOrders,
+                ),
+                (
+                    "{ metric: predicted_clv, lt: 20 }",
+                    Prediction::PredictedClv,
+                ),
+                (
+                    "{ metric: days_to_next_order, lt: -10 }",
+                    Prediction::DaysToNextOrder,
+                ),
+            ] {
+                let e = eval_predicted(condition, &p, &model, "2026-03-02T08:00:00Z");
+                assert!(!e.value, "{condition} {:?}", model.model);
+                let next = e
+                    .next
+                    .unwrap_or_else(|| panic!("{condition} {:?}", model.model));
+                assert_eq!(next.to_string().get(10..), Some("T00:00:00Z"), "{next}");
+                // Not yet a second before; so from that midnight on.
+                let before = next - jiff::SignedDuration::from_secs(1);
+                let e1 = eval_predicted(condition, &p, &model, &before.to_string());
+                assert!(!e1.value && e1.next == Some(next), "{condition}");
+                let e2 = eval_predicted(condition, &p, &model, &next.to_string());
+                assert!(e2.value, "{condition} at {next}");
+                // And the number agrees: on the day before, not yet past.
+                let h = p.order_history();
+                let day = next.to_zoned(TimeZone::UTC).date();
+                let v = |d: jiff::civil::Date| model.value(&h, d, what).unwrap();
+                assert!(
+                    !e1.value && v(day) < v(day.yesterday().unwrap()),
+                    "{condition}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_model_or_no_order_matches_nothing_and_sets_no_edge() {
+        let model = bg_model();
+        let nobody = buyer(&[]);
+        let e = eval_predicted(
+            "{ metric: p_alive, lt: 0.5 }",
+            &nobody,
+            &model,
+            "2026-03-02T08:00:00Z",
+        );
+        assert_eq!((e.value, e.next), (false, None));
+        // A range: in it from one crossing, out of it at the next.
+        let p = buyer(&["2026-01-05", "2026-02-01", "2026-03-01"]);
+        let range = "{ metric: p_alive, lt: 0.6, gte: 0.3 }";
+        let e = eval_predicted(range, &p, &model, "2026-03-02T08:00:00Z");
+        let enter = e.next.unwrap();
+        let inside = eval_predicted(range, &p, &model, &enter.to_string());
+        assert!(inside.value);
+        let leave = inside.next.unwrap();
+        assert!(leave > enter);
+        assert!(!eval_predicted(range, &p, &model, &leave.to_string()).value);
     }
 }

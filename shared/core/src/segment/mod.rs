@@ -15,6 +15,7 @@ use crate::config::settings::Settings;
 use crate::customer::history::History;
 use crate::customer::profile::{Changes, Profile};
 use crate::model::links::NameMap;
+use crate::predict::forecast::StoreModel;
 use crate::segment::condition::{Condition, Ctx, Eval, Metric, PropertyMatch};
 use crate::speed::bitset::BitSet;
 use jiff::tz::TimeZone;
@@ -374,6 +375,7 @@ impl SegmentSet {
         tz: &TimeZone,
         now: Timestamp,
         dirty: &Dirty,
+        model: Option<&StoreModel>,
     ) -> Vec<Transition> {
         let mut out = Vec::new();
         let n = self.defs.len();
@@ -484,6 +486,7 @@ impl SegmentSet {
                     now,
                     segment: &lookup,
                     dates: &dates,
+                    model,
                 };
                 def.condition.eval(&ctx)
             };
@@ -537,6 +540,7 @@ impl SegmentSet {
         settings: &Settings,
         tz: &TimeZone,
         now: Timestamp,
+        model: Option<&StoreModel>,
     ) -> BTreeMap<String, Eval> {
         let mut out: BTreeMap<String, Eval> = BTreeMap::new();
         let dates = crate::customer::profile::LocalDates::default();
@@ -556,6 +560,7 @@ impl SegmentSet {
                     now,
                     segment: &lookup,
                     dates: &dates,
+                    model,
                 };
                 def.condition.eval(&ctx)
             };
