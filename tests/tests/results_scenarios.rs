@@ -469,3 +469,101 @@ fn the_readme_documents_every_report_column() {
         }
     }
 }
+
+/// The starter pack plus a segment of customers whose predicted next
+/// order is due, a flow that writes to them when they enter it, and a
+/// segment of customers the model thinks are slipping away.
+fn predicting_config() -> storeflow_core::Config {
+    let dir = starter_copy("predictions");
+    std::fs::write(
+        dir.join("segments/due_again.yaml"),
+        "id: due_again\nname: Next order due\ncondition:\n  metric: days_to_next_order\n  lte: 0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("segments/slipping.yaml"),
+        "id: slipping\nname: Likely gone\ncondition:\n  all:\n    - segment: buyers\n    - metric: p_alive\n      lt: 0.6\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("flows/20_due_again.yaml"),
+        "id: due_again\nversion: 1\npriority: winback\ntrigger:\n  segment_enter: due_again\n\
+         goals:\n  - event: order_placed\nsteps:\n  - id: nudge\n    send: { channel: email, template: due_again }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("templates/due_again.yaml"),
+        r#"id: due_again
+channel: email
+locales:
+  en:
+    subject: "Time for a refill?"
+    html: "<p>{% if profile.predictions is defined %}We expected you around {{ profile.predictions.expected_next_order_at }}.{% endif %}</p><a href='{{ links.unsubscribe }}'>Unsubscribe</a>"
+    text: |
+      {% if profile.predictions is defined %}We expected you around {{ profile.predictions.expected_next_order_at }} (model {{ profile.predictions.model }}).{% endif %}
+      Unsubscribe: {{ links.unsubscribe }}
+"#,
+    )
+    .unwrap();
+    config_at(&dir)
+}
+
+#[test]
+fn a_predicted_next_order_brings_a_message_on_its_day() {
+    let mut t = Timeline::new();
+    subscriber(&mut t, "2026-01-02T15:00:00Z", ANN);
+    subscriber(&mut t, "2026-01-02T15:00:00Z", BOB);
+    // Ann buys every 30 days; Bob once.
+    order(&mut t, "2026-01-05T10:00:00Z", ANN, "1001", 40.0);
+    order(&mut t, "2026-02-04T10:00:00Z", ANN, "1002", 40.0);
+    order(&mut t, "2026-03-06T10:00:00Z", ANN, "1003", 40.0);
+    order(&mut t, "2026-01-10T10:00:00Z", BOB, "1004", 60.0);
+    let tr = t.run_with(predicting_config(), "2026-06-30T00:00:00Z");
+    let sent = tr.sent_once(ANN, "due_again");
+    // At a UTC midnight: the day it fell due, not a batch's hour.
+    assert_eq!(sent.to_string().get(10..), Some("T00:00:00Z"), "{sent}");
+    // Not before her habit says (30 days after her last order); later as
+    // the store's rate, shrunk toward in a two-customer store, falls with
+    // Bob's silence.
+    assert!(sent > ts("2026-04-05T00:00:00Z"), "{}", tr.dump(ANN));
+    // Run again to that instant: the model refitted then (two customers:
+    // the intervals model) dates her next order on or before that day,
+    // and the message names that date.
+    let at_send = t.run_with(predicting_config(), &sent.to_string());
+    let shop = at_send
+        .sim
+        .customer_by_email(ANN)
+        .unwrap()
+        .profile
+        .shop
+        .clone();
+    let model = at_send.sim.engine().model(&shop).expect("refitted daily");
+    assert_eq!(
+        model.model,
+        storeflow_core::predict::forecast::Model::Intervals
+    );
+    let ann = at_send.sim.customer_by_email(ANN).unwrap();
+    let day = sent.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let m = model.metrics(&ann.profile.order_history(), day).unwrap();
+    let due = m.expected_next_order_at.unwrap();
+    assert!(due <= day, "{due} {day}");
+    let text = tr
+        .message(ANN, "due_again")
+        .content
+        .text
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        text.contains(&format!("We expected you around {due} (model intervals)")),
+        "{text}"
+    );
+    // Bob, silent since January, slips below an even chance of buying
+    // again, and is a member from the UTC midnight the model says.
+    let end = tr.sim.customer_by_email(BOB).unwrap();
+    assert!(end.segments.is_member("slipping"), "{}", tr.dump(BOB));
+    let entered = tr
+        .for_profile(BOB)
+        .find(|d| d.kind == Kind::SegmentEnter && d.segment.as_deref() == Some("slipping"))
+        .unwrap_or_else(|| panic!("{}", tr.dump(BOB)));
+    assert_eq!(entered.at.to_string().get(10..), Some("T00:00:00Z"));
+}

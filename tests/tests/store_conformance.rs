@@ -5,7 +5,7 @@
 
 use jiff::Timestamp;
 use storeflow_app::memory::Memory;
-use storeflow_app::ports::{Commit, Customers, Shops, StoreError};
+use storeflow_app::ports::{Commit, Customers, Models, Shops, StoreError};
 use storeflow_core::engine::shop::ShopState;
 use storeflow_core::model::decision::Message;
 use storeflow_core::model::ids::{ProfileId, ShopId};
@@ -143,7 +143,7 @@ impl Outbox for storeflow_aws::Table {
 }
 
 /// The suite.
-async fn suite<S: Customers + Shops + Outbox>(s: S) {
+async fn suite<S: Customers + Shops + Outbox + Models>(s: S) {
     // Keys as the engine makes them (`identity::keys`).
     let k_email = vec![format!("{}|email|ann@example.com", shop())];
     let k_anon = vec![format!("{}|anon|a1", shop())];
@@ -282,6 +282,61 @@ async fn suite<S: Customers + Shops + Outbox>(s: S) {
     s.commit_shop(&shop(), &st, Some(1), None).await.unwrap();
     assert!(conflict(s.commit_shop(&shop(), &st, Some(1), None).await));
     assert_eq!(s.load_shop(&shop()).await.unwrap().map(|(_, v)| v), Some(2));
+
+    models(&s).await;
+}
+
+/// Prediction models: the order histories a refit reads are the
+/// customers' own orders (net of refunds, one entry per UTC day, none for
+/// a customer without an order), and a model saved is the one loaded.
+async fn models<S: Customers + Models>(s: &S) {
+    let mut bea = state("p_bea", "orders");
+    for (id, at, total, refunded) in [
+        ("o1", "2026-01-05T23:30:00Z", 40.0, 0.0),
+        ("o2", "2026-01-05T08:00:00Z", 10.0, 0.0),
+        ("o3", "2026-02-01T10:00:00Z", 60.0, 15.0),
+    ] {
+        let rec = bea.profile.orders.entry(id.into()).or_default();
+        rec.placed_at = Some(ts(at));
+        rec.total = total;
+        if refunded > 0.0 {
+            rec.refunded.insert(
+                "r1".into(),
+                storeflow_core::customer::profile::Stamped {
+                    value: refunded,
+                    at: ts(at),
+                },
+            );
+        }
+    }
+    let keys = vec![format!("{}|email|bea@example.com", shop())];
+    s.commit(commit(&bea, None, &keys, &[], &[], None))
+        .await
+        .unwrap();
+    let all = s.order_histories().await.unwrap();
+    // Ann (the suite's other customer) has no order: not there.
+    assert_eq!(all.len(), 1, "{all:?}");
+    let (got_shop, got_id, h) = &all[0];
+    assert_eq!((got_shop, got_id.as_str()), (&shop(), "p_bea"));
+    let d = |s: &str| s.parse::<jiff::civil::Date>().unwrap();
+    assert_eq!(
+        h.days,
+        vec![(d("2026-01-05"), 50.0), (d("2026-02-01"), 45.0)]
+    );
+
+    assert_eq!(s.load_model(&shop()).await.unwrap(), None);
+    let fit = |as_of: &str| {
+        storeflow_core::predict::forecast::fit(
+            &[("p_bea", h.clone())],
+            &storeflow_core::predict::forecast::Options::new(d(as_of), 365, 0.1),
+        )
+    };
+    let first = fit("2026-03-01");
+    s.save_model(&shop(), &first).await.unwrap();
+    assert_eq!(s.load_model(&shop()).await.unwrap(), Some(first));
+    let second = fit("2026-03-02");
+    s.save_model(&shop(), &second).await.unwrap();
+    assert_eq!(s.load_model(&shop()).await.unwrap(), Some(second));
 }
 
 #[tokio::test]

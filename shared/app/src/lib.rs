@@ -14,6 +14,8 @@
 //!   resolved to a customer (merging anonymous profiles), run through the
 //!   engine, committed; a lost race is retried from a fresh read.
 //! - [`memory`] — an in-memory adapter, for tests and the simulator.
+//! - [`predictions`] — refitting each shop's prediction model from its
+//!   customers' orders, stored with the shop and handed to the engine.
 //! - [`preferences`] — one-click unsubscribe and the preference centre
 //!   behind the signed links every message carries.
 //! - [`simulate`] — the application itself over the memory store on a
@@ -32,6 +34,7 @@ pub mod dispatch;
 pub mod evaluate;
 pub mod memory;
 pub mod ports;
+pub mod predictions;
 pub mod preferences;
 pub mod privacy;
 pub mod reports;

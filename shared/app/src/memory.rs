@@ -1,13 +1,14 @@
 //! An in-memory adapter of every port: the reference the SQLite and
 //! DynamoDB adapters are checked against, and the store of tests.
 
-use crate::ports::{Commit, Customers, Loaded, Shops, StoreError};
+use crate::ports::{Commit, Customers, Loaded, Models, Shops, StoreError};
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use storeflow_core::engine::shop::ShopState;
 use storeflow_core::model::decision::Message;
 use storeflow_core::model::ids::{ProfileId, ShopId};
+use storeflow_core::predict::forecast::{History, StoreModel};
 use storeflow_core::{CustomerState, Decision};
 
 #[derive(Debug, Default)]
@@ -24,6 +25,8 @@ pub struct Inner {
     pub customers: HashMap<ProfileId, (CustomerState, u64)>,
     pub keys: HashMap<String, ProfileId>,
     pub shops: HashMap<ShopId, (ShopState, u64)>,
+    /// Each shop's prediction model.
+    pub models: HashMap<ShopId, StoreModel>,
     /// Wake-ups by profile (the embedded runtime's timer wheel reads these).
     pub wakes: BTreeMap<ProfileId, Timestamp>,
     pub shop_wakes: BTreeMap<ShopId, Timestamp>,
@@ -177,6 +180,35 @@ impl Customers for Memory {
                 i.customers.insert(id.clone(), (state, v));
             }
         })
+    }
+}
+
+impl Models for Memory {
+    async fn order_histories(&self) -> Result<Vec<(ShopId, ProfileId, History)>, StoreError> {
+        let mut out: Vec<_> = self.with(|i| {
+            i.customers
+                .values()
+                .map(|(c, _)| {
+                    (
+                        c.profile.shop.clone(),
+                        c.profile.id.clone(),
+                        c.profile.order_history(),
+                    )
+                })
+                .filter(|(_, _, h)| !h.days.is_empty())
+                .collect()
+        });
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        Ok(out)
+    }
+
+    async fn load_model(&self, shop: &ShopId) -> Result<Option<StoreModel>, StoreError> {
+        Ok(self.with(|i| i.models.get(shop).cloned()))
+    }
+
+    async fn save_model(&self, shop: &ShopId, model: &StoreModel) -> Result<(), StoreError> {
+        self.with(|i| i.models.insert(shop.clone(), model.clone()));
+        Ok(())
     }
 }
 

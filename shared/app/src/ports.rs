@@ -7,6 +7,7 @@ use std::future::Future;
 use storeflow_core::engine::shop::ShopState;
 use storeflow_core::model::decision::Message;
 use storeflow_core::model::ids::{ProfileId, ShopId};
+use storeflow_core::predict::forecast::{History, StoreModel};
 use storeflow_core::{CustomerState, Decision};
 
 /// Why a storage call failed. Callers branch on `Conflict` (retry from a
@@ -102,6 +103,50 @@ pub trait Shops: Send + Sync {
         expected: Option<u64>,
         wake: Option<Timestamp>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Each shop's prediction model (`storeflow_core::predict`), and the
+/// order histories a refit reads: the customers' own orders, as the engine
+/// reads them (`Profile::order_history`), so the fit and the numbers it
+/// gives see the same histories.
+pub trait Models: Send + Sync {
+    /// Every customer with an order, by shop: their order history.
+    fn order_histories(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(ShopId, ProfileId, History)>, StoreError>> + Send;
+
+    fn load_model(
+        &self,
+        shop: &ShopId,
+    ) -> impl Future<Output = Result<Option<StoreModel>, StoreError>> + Send;
+
+    /// Replaces the shop's model (a refit is whole: no versions to check).
+    fn save_model(
+        &self,
+        shop: &ShopId,
+        model: &StoreModel,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl<T: Models> Models for std::sync::Arc<T> {
+    fn order_histories(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(ShopId, ProfileId, History)>, StoreError>> + Send {
+        T::order_histories(self)
+    }
+    fn load_model(
+        &self,
+        shop: &ShopId,
+    ) -> impl Future<Output = Result<Option<StoreModel>, StoreError>> + Send {
+        T::load_model(self, shop)
+    }
+    fn save_model(
+        &self,
+        shop: &ShopId,
+        model: &StoreModel,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::save_model(self, shop, model)
+    }
 }
 
 /// Why a delivery failed. `Permanent` failures are not retried (a bad

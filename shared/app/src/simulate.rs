@@ -44,6 +44,10 @@ pub struct Simulator {
     timers: BTreeSet<(Timestamp, Target)>,
     timer_of: HashMap<Target, Timestamp>,
     campaigns: Vec<(Timestamp, String, String)>,
+    /// The next daily refit of the prediction models (each UTC midnight
+    /// once events began), when the configuration reads predictions.
+    refit_at: Option<Timestamp>,
+    refits: bool,
 }
 
 impl Simulator {
@@ -62,7 +66,10 @@ impl Simulator {
             .map(|(f, s, t)| (t, f, s))
             .collect();
         campaigns.sort();
+        let refits = engine.config.uses_predictions();
         Simulator {
+            refit_at: None,
+            refits,
             app: App::new(engine, store),
             now: Timestamp::MIN,
             timers: BTreeSet::new(),
@@ -73,6 +80,11 @@ impl Simulator {
 
     pub fn now(&self) -> Timestamp {
         self.now
+    }
+
+    /// The engine the simulation runs (its models as last refitted).
+    pub fn engine(&self) -> &Engine {
+        &self.app.engine
     }
 
     /// The customer known by this email, if any (a copy).
@@ -103,6 +115,9 @@ impl Simulator {
     pub fn feed(&mut self, at: Timestamp, event: Event) -> Vec<Decision> {
         let mut out = self.run_until(at);
         self.now = self.now.max(at);
+        if self.refits && self.refit_at.is_none() {
+            self.refit_at = Some(next_midnight(self.now));
+        }
         let applied = crate::ready(self.app.event(event, self.now)).expect("the memory store");
         self.took(applied, &mut out);
         out
@@ -114,16 +129,20 @@ impl Simulator {
         loop {
             let t_timer = self.timers.iter().next().map(|(t, _)| *t);
             let t_camp = self.campaigns.first().map(|c| c.0);
-            let next = match (t_timer, t_camp) {
-                (Some(a), Some(b)) => a.min(b),
-                (Some(a), None) => a,
-                (None, Some(b)) => b,
-                (None, None) => break,
+            let Some(next) = [t_timer, t_camp, self.refit_at].into_iter().flatten().min() else {
+                break;
             };
             if next > until {
                 break;
             }
             self.now = self.now.max(next);
+            if self.refit_at == Some(next) {
+                // Before the timers of the same instant, as a runtime's
+                // first tick of the day refits before it fires wake-ups.
+                crate::ready(self.app.refit(self.now)).expect("the memory store");
+                self.refit_at = Some(next_midnight(self.now));
+                continue;
+            }
             if t_camp == Some(next) {
                 let (_, flow, segment) = self.campaigns.remove(0);
                 let mut members: Vec<(ShopId, ProfileId)> = self.app.store.with(|i| {
@@ -280,6 +299,15 @@ impl Simulator {
 }
 
 /// Replays input lines (sorted by arrival, stable) and runs on to `until`.
+/// The first UTC midnight after `t`.
+fn next_midnight(t: Timestamp) -> Timestamp {
+    let day = t.to_zoned(jiff::tz::TimeZone::UTC).date();
+    day.tomorrow()
+        .ok()
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map_or(Timestamp::MAX, |z| z.timestamp())
+}
+
 pub fn run(engine: Engine, lines: Vec<SimLine>, until: Option<Timestamp>) -> Vec<Decision> {
     let mut out = Vec::new();
     run_into(engine, lines, until, &mut |d| out.push(d));

@@ -40,6 +40,7 @@ pub mod env;
 pub mod handlers;
 pub mod keys;
 pub mod lambda;
+pub mod models;
 pub mod outgoing;
 pub mod pages;
 pub mod privacy;

@@ -103,6 +103,13 @@ CREATE TABLE IF NOT EXISTS rollups (
     PRIMARY KEY (day, scope, name)
 ) WITHOUT ROWID;
 
+-- Each shop's prediction model (storeflow_core::predict), as last refitted.
+CREATE TABLE IF NOT EXISTS models (
+    shop       TEXT PRIMARY KEY,
+    model      TEXT NOT NULL,
+    fitted_us  INTEGER NOT NULL
+);
+
 -- Campaign starts already enrolled (each fires once).
 CREATE TABLE IF NOT EXISTS campaigns_done (
     flow     TEXT NOT NULL,

@@ -240,6 +240,17 @@ impl Config {
     }
 
     /// Flows triggered by a segment enter or exit, highest priority first.
+    /// Whether a segment or a template reads the prediction model's
+    /// numbers (a simulation refits only then).
+    pub fn uses_predictions(&self) -> bool {
+        self.segments.reads_predictions()
+            || self.templates.ids().any(|t| {
+                self.templates
+                    .profile_keys(t)
+                    .is_some_and(|k| k.contains("predictions"))
+            })
+    }
+
     pub fn segment_triggered(&self) -> &[Arc<FlowDef>] {
         &self.by_segment
     }

@@ -42,6 +42,46 @@ pub struct Settings {
     /// Click and open tracking of customer messages.
     #[serde(default)]
     pub tracking: TrackingSettings,
+    /// What the store's prediction model forecasts, once refitted.
+    #[serde(default)]
+    pub predictions: PredictionSettings,
+}
+
+/// `store.yaml` `predictions`: the horizon of `expected_orders` and
+/// `predicted_clv`, the yearly discount rate of the value, and the fewest
+/// customers with orders for which BG/NBD serves (below it, the intervals
+/// model does; see `crate::predict::forecast`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictionSettings {
+    #[serde(default = "default_horizon")]
+    pub horizon: Dur,
+    #[serde(default = "default_discount_rate")]
+    pub discount_rate: f64,
+    #[serde(default = "default_min_customers")]
+    pub min_customers: usize,
+}
+
+impl Default for PredictionSettings {
+    fn default() -> Self {
+        PredictionSettings {
+            horizon: default_horizon(),
+            discount_rate: default_discount_rate(),
+            min_customers: default_min_customers(),
+        }
+    }
+}
+
+fn default_horizon() -> Dur {
+    Dur::days(365)
+}
+
+fn default_discount_rate() -> f64 {
+    0.1
+}
+
+fn default_min_customers() -> usize {
+    crate::predict::forecast::DEFAULT_MIN_CUSTOMERS
 }
 
 /// `store.yaml` `tracking`: links in email, SMS and WhatsApp become signed

@@ -93,6 +93,24 @@ impl Validator<'_> {
                 "must be a positive duration",
             );
         }
+        let pr = &s.predictions;
+        if pr.horizon.seconds != 0 || pr.horizon.days < 1 || pr.horizon.days > 3660 {
+            self.err(
+                f,
+                "predictions.horizon",
+                "must be whole days, from 1d to 3660d (such as 90d or 365d)",
+            );
+        }
+        if !(0.0..=1.0).contains(&pr.discount_rate) {
+            self.err(
+                f,
+                "predictions.discount_rate",
+                "must be a yearly rate from 0 to 1 (0.1 is 10% a year)",
+            );
+        }
+        if pr.min_customers == 0 {
+            self.err(f, "predictions.min_customers", "must be at least 1");
+        }
         for (id, p) in &s.products {
             if let Some(d) = p.replenish_after {
                 if d.is_negative() || d == Dur::ZERO {

@@ -85,6 +85,47 @@ pub struct OrderRecord {
     pub products: Vec<String>,
 }
 
+/// A profile's orders as predictions read them (see
+/// [`Profile::order_history`]).
+pub fn order_history_of(
+    orders: &BTreeMap<String, OrderRecord>,
+) -> crate::predict::forecast::History {
+    crate::predict::forecast::History::of(
+        orders
+            .values()
+            .filter(|o| !o.cancelled && o.total > 0.0)
+            .filter_map(|o| {
+                let day = o.placed_at?.to_zoned(TimeZone::UTC).date();
+                let refunded: f64 = o.refunded.values().map(|r| r.value).sum();
+                Some((day, (o.total - refunded).max(0.0)))
+            }),
+    )
+}
+
+/// The parts of a stored customer state (its JSON) a refit reads, without
+/// building the rest: (shop, profile id, order history).
+pub fn order_history_of_state(
+    json: &str,
+) -> Result<(ShopId, ProfileId, crate::predict::forecast::History), serde_json::Error> {
+    #[derive(Deserialize)]
+    struct State {
+        profile: Part,
+    }
+    #[derive(Deserialize)]
+    struct Part {
+        id: ProfileId,
+        shop: ShopId,
+        #[serde(default)]
+        orders: BTreeMap<String, OrderRecord>,
+    }
+    let s: State = serde_json::from_str(json)?;
+    Ok((
+        s.profile.shop,
+        s.profile.id,
+        order_history_of(&s.profile.orders),
+    ))
+}
+
 /// Metrics derived from the orders, kept current on every order event.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
@@ -401,16 +442,7 @@ impl Profile {
     /// The orders as predictions read them: each live order's UTC day and
     /// its amount net of refunds (as the results' order facts give them).
     pub fn order_history(&self) -> crate::predict::forecast::History {
-        crate::predict::forecast::History::of(
-            self.orders
-                .values()
-                .filter(|o| !o.cancelled && o.total > 0.0)
-                .filter_map(|o| {
-                    let day = o.placed_at?.to_zoned(TimeZone::UTC).date();
-                    let refunded: f64 = o.refunded.values().map(|r| r.value).sum();
-                    Some((day, (o.total - refunded).max(0.0)))
-                }),
-        )
+        order_history_of(&self.orders)
     }
 
     pub fn recompute_metrics(&mut self, settings: &Settings) {

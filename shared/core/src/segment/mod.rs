@@ -531,6 +531,26 @@ impl SegmentSet {
         out
     }
 
+    /// Whether some segment compares a predicted number (`p_alive`, …).
+    pub fn reads_predictions(&self) -> bool {
+        let mut found = false;
+        for d in &self.defs {
+            d.condition.walk(&mut |c| {
+                found |= matches!(
+                    c,
+                    Condition::Metric {
+                        metric: Metric::PAlive
+                            | Metric::ExpectedOrders
+                            | Metric::PredictedClv
+                            | Metric::DaysToNextOrder,
+                        ..
+                    }
+                )
+            });
+        }
+        found
+    }
+
     /// Every segment evaluated from scratch (for tests, reports and the
     /// first look at a profile).
     pub fn evaluate_all(
