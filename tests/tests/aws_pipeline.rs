@@ -1129,3 +1129,42 @@ async fn reports_from_the_tables_rollups_equal_the_simulators() {
     assert_eq!(flows.0, 2);
     assert!(flows.2.contains("needs each order"), "{}", flows.2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refit_cron_stores_each_shops_model_and_evaluate_reads_it_within_the_hour() {
+    use storeflow_app::ports::Models;
+    let mut d = Deployed::new().await;
+    let until: Timestamp = "2026-11-24T00:00:00Z".parse().unwrap();
+    d.run(&lines("shopify-checkout-ordered.jsonl"), until).await;
+    let at: Timestamp = "2026-11-25T00:07:00Z".parse().unwrap();
+    // The cron's input, as the template's schedule sends it.
+    let refit: TimerMessage = serde_json::from_str(r#"{"kind":"refit"}"#).unwrap();
+    let fired = scheduler::fire(&d.scheduling, &refit, at, false)
+        .await
+        .unwrap();
+    assert_eq!(fired, scheduler::Fired::Refitted(1));
+    let histories = d.table.order_histories().await.unwrap();
+    assert_eq!(histories.len(), 1, "one customer ordered: {histories:?}");
+    let shop = histories[0].0.clone();
+    let stored = d.table.load_model(&shop).await.unwrap().expect("saved");
+    assert_eq!(stored.customers, 1);
+    assert_eq!(stored.as_of.to_string(), "2026-11-26");
+    assert_eq!(
+        d.scheduling.app.engine.model(&shop).as_deref(),
+        Some(&stored)
+    );
+    // Evaluate (another function) reads it before its next input of the
+    // shop, then trusts it for an hour.
+    assert!(d.pipeline.app.engine.model(&shop).is_none());
+    d.pipeline.fresh_model(&shop, at).await;
+    assert_eq!(d.pipeline.app.engine.model(&shop).as_deref(), Some(&stored));
+    let mut newer = stored.clone();
+    newer.reason = "refitted again".into();
+    d.table.save_model(&shop, &newer).await.unwrap();
+    let later = at + jiff::SignedDuration::from_mins(59);
+    d.pipeline.fresh_model(&shop, later).await;
+    assert_eq!(d.pipeline.app.engine.model(&shop).as_deref(), Some(&stored));
+    let hour = at + jiff::SignedDuration::from_mins(60);
+    d.pipeline.fresh_model(&shop, hour).await;
+    assert_eq!(d.pipeline.app.engine.model(&shop).as_deref(), Some(&newer));
+}

@@ -1424,3 +1424,62 @@ async fn a_tracked_click_redirects_counts_once_scanners_aside_and_credits_the_or
     assert_eq!(row["revenue_gross"], 64.0, "{row}");
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn predictions_are_refitted_on_start_on_demand_and_kept_across_restarts() {
+    let data = temp_dir("serve-refit");
+    let t0 = ts("2026-11-23T14:00:00Z");
+    let clock = Arc::new(ScaledClock::new(t0, 60.0));
+    let rt = starter_runtime(&data, clock.clone());
+    let (addr, server) = serve_on_a_free_port(&rt).await;
+    for (i, who) in ["ann@example.com", "bob@example.com"].iter().enumerate() {
+        let at = clock.now().to_string();
+        let id = 700 + i as u64;
+        let order = json!({"id": 830_000 + id, "name": format!("#{id}"), "email": who, "created_at": at,
+            "processed_at": at, "updated_at": at, "currency": "USD", "total_price": "50.00",
+            "financial_status": "paid", "customer": {"id": id, "email": who},
+            "line_items": [{"product_id": 7, "variant_id": 70, "title": "Linen Shirt", "quantity": 1, "price": "50.00"}]});
+        assert_eq!(
+            webhook(addr, "orders/create", &format!("o-{id}"), &order).await,
+            200
+        );
+    }
+    wait_for_profile(addr, "bob@example.com").await;
+    // Not without the admin credential.
+    let (status, _, _) = request(addr, "POST", "/admin/refit", "Content-Length: 0\r\n").await;
+    assert_eq!(status, 401);
+    let auth = format!("Authorization: Bearer {ADMIN_TOKEN}\r\nContent-Length: 0\r\n");
+    let body = wait_for("a refit with both orders", Duration::from_secs(20), || {
+        let (status, _, body) = futures_block(request(addr, "POST", "/admin/refit", &auth));
+        assert_eq!(status, 200);
+        let doc: Value = serde_json::from_slice(&body).unwrap();
+        (doc["refitted"][0]["model"]["customers"] == 2).then_some(doc)
+    })
+    .await;
+    let model = &body["refitted"][0]["model"];
+    // Two customers: the intervals model, saying why.
+    assert_eq!(model["model"], "intervals", "{body}");
+    assert!(model["reason"]
+        .as_str()
+        .unwrap()
+        .contains("fewer than the 400"));
+    // The profile view shows the customer's numbers.
+    let (status, view) = admin_get(addr, "/profiles/ann@example.com").await;
+    assert_eq!(status, 200);
+    let view: Value = serde_json::from_str(&view).unwrap();
+    assert_eq!(view["predictions"]["model"], "intervals", "{view}");
+    assert!(view["predictions"]["p_alive"].as_f64().unwrap() > 0.9);
+    rt.shutdown();
+    server.abort();
+    drop(rt);
+    // After a restart the stored model is the engine's before any refit.
+    let again = starter_runtime(&data, clock.clone());
+    let shop = storeflow_core::model::ids::ShopId::parse("northwind.myshopify.com").unwrap();
+    let kept = again.live().engine.model(&shop).expect("loaded at start");
+    assert_eq!(kept.customers, 2);
+}
+
+/// Runs a future to completion from synchronous code inside the runtime.
+fn futures_block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}

@@ -18,6 +18,14 @@ use std::collections::BTreeMap;
 use storeflow_core::model::ids::ShopId;
 use storeflow_core::predict::forecast::{fit, History, Options, StoreModel};
 
+/// How long a runtime that does not refit itself (the Lambda functions)
+/// trusts the model it read: a refit reaches it within this.
+pub const MODEL_REREAD: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+
+/// When each shop's model was last read from the store.
+#[derive(Debug, Default)]
+pub struct ModelsRead(std::sync::Mutex<BTreeMap<ShopId, Timestamp>>);
+
 /// One shop's refit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refitted {
@@ -59,6 +67,31 @@ impl<B: Models> App<B> {
             out.push(Refitted { shop, model });
         }
         Ok(out)
+    }
+
+    /// Reads the shop's stored model into the engine unless it was read
+    /// within [`MODEL_REREAD`] before `now`.
+    pub async fn fresh_model(
+        &self,
+        shop: &ShopId,
+        now: Timestamp,
+        read: &ModelsRead,
+    ) -> Result<(), StoreError> {
+        {
+            let mut r = read.0.lock().unwrap_or_else(|e| e.into_inner());
+            if r.get(shop)
+                .is_some_and(|t| *t <= now && now < *t + MODEL_REREAD)
+            {
+                return Ok(());
+            }
+            r.insert(shop.clone(), now);
+        }
+        if let Some(m) = self.store.load_model(shop).await? {
+            if self.engine.model(shop).as_deref() != Some(&m) {
+                self.engine.set_model(shop, Some(m));
+            }
+        }
+        Ok(())
     }
 
     /// Gives the engine the stored model of each of `shops`; returns how

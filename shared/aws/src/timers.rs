@@ -39,6 +39,8 @@ pub enum TimerMessage {
     Reconcile,
     /// One page of a reconciliation (`crate::reconcile`).
     ReconcilePage(crate::pages::ReconcilePage),
+    /// The daily refit of the prediction models (`crate::models`).
+    Refit,
 }
 
 impl TimerMessage {

@@ -79,6 +79,7 @@ pub async fn pipeline(env: &Env, aws: &SdkConfig) -> Result<Pipeline> {
                 url: url.to_string(),
             }
         }),
+        models_read: Default::default(),
     })
 }
 

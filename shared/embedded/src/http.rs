@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::json;
 use std::sync::Arc;
 use storeflow_app::ports::Customers;
@@ -21,6 +21,7 @@ pub fn router(rt: Arc<Runtime>) -> axum::Router {
         .route("/c/{token}", get(track))
         .route("/o/{token}", get(track))
         .route("/profiles/{email}", get(profile))
+        .route("/admin/refit", post(refit))
         .fallback(ingest)
         .with_state(rt)
 }
@@ -171,6 +172,23 @@ fn refused(rt: &Runtime, headers: &HeaderMap) -> Option<Response> {
     )
 }
 
+/// Refits every shop's prediction model now; answers with the models.
+async fn refit(State(rt): State<Arc<Runtime>>, headers: HeaderMap) -> Response {
+    if let Some(no) = refused(&rt, &headers) {
+        return no;
+    }
+    match rt.refit().await {
+        Ok(done) => json_response(
+            StatusCode::OK,
+            json!({"refitted": done.iter().map(|r| json!({"shop": r.shop, "model": r.model})).collect::<Vec<_>>()}),
+        ),
+        Err(e) => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": format!("the refit failed: {e:#}")}),
+        ),
+    }
+}
+
 /// A profile's view: attributes, segments, runs, messages and decisions.
 async fn profile(
     State(rt): State<Arc<Runtime>>,
@@ -210,6 +228,12 @@ async fn profile(
                 "profile": l.state.profile,
                 "segments": l.state.segments.all().filter(|(_, m)| *m).map(|(s, _)| s).collect::<Vec<_>>(),
                 "runs": l.state.runs,
+                "predictions": rt.live().engine.model(&shop).and_then(|m| {
+                    let today = rt.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
+                    m.metrics(&l.state.profile.order_history(), today)
+                        .map(|v| json!({"model": m.model, "p_alive": v.p_alive, "expected_orders": v.expected_orders,
+                            "predicted_clv": v.predicted_clv, "expected_next_order_at": v.expected_next_order_at}))
+                }),
                 "messages": messages,
                 "decisions": decisions,
             }),

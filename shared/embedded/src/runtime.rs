@@ -117,6 +117,9 @@ pub struct Runtime {
     /// Campaign starts known to be enrolled, so the timer loop does not ask
     /// the database about past campaigns on every tick.
     campaigns_done: std::sync::Mutex<std::collections::HashSet<(String, Timestamp)>>,
+    /// The UTC day of the last refit of the prediction models (`None`:
+    /// the first timer tick refits).
+    refitted_on: std::sync::Mutex<Option<jiff::civil::Date>>,
 }
 
 impl Runtime {
@@ -154,7 +157,7 @@ impl Runtime {
         }
         let (stop, _) = watch::channel(false);
         let store = Arc::new(store);
-        Ok(Arc::new(Runtime {
+        let rt = Arc::new(Runtime {
             acceptor: crate::accept::Acceptor::start(store.clone())?,
             store,
             clock,
@@ -173,9 +176,58 @@ impl Runtime {
             poke_timers: Notify::new(),
             stop,
             campaigns_done: Default::default(),
+            refitted_on: Default::default(),
             worker_died: Default::default(),
             poisoned: Default::default(),
-        }))
+        });
+        rt.load_models()?;
+        Ok(rt)
+    }
+
+    /// Gives the engine each shop's stored prediction model; the day of
+    /// the newest refit among them is today's, when it is.
+    fn load_models(&self) -> anyhow::Result<()> {
+        let shops = self.store.shops()?;
+        storeflow_app::ready(self.app().load_models(&shops))?;
+        let newest = shops
+            .iter()
+            .filter_map(|s| self.live().engine.model(s))
+            .map(|m| m.as_of)
+            .max();
+        // A model fitted through day d has `as_of` d + 1.
+        *self.refitted() = newest.and_then(|d| d.yesterday().ok());
+        Ok(())
+    }
+
+    fn refitted(&self) -> std::sync::MutexGuard<'_, Option<jiff::civil::Date>> {
+        self.refitted_on.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Refits every shop's prediction model now (the daily refit, and
+    /// `POST /admin/refit`).
+    pub async fn refit(&self) -> anyhow::Result<Vec<storeflow_app::predictions::Refitted>> {
+        let now = self.clock.now();
+        let done = self.app().refit(now).await?;
+        *self.refitted() = Some(now.to_zoned(jiff::tz::TimeZone::UTC).date());
+        Ok(done)
+    }
+
+    /// The daily refit, at the first timer tick of each UTC day.
+    async fn refit_if_due(&self) -> anyhow::Result<()> {
+        let today = self.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
+        if self.refitted().is_some_and(|d| d >= today) {
+            return Ok(());
+        }
+        let done = self.refit().await?;
+        for r in &done {
+            eprintln!(
+                "storeflow: predictions for {} refitted: {} ({})",
+                r.shop,
+                serde_json::to_string(&r.model.model).unwrap_or_default(),
+                r.model.reason
+            );
+        }
+        Ok(())
     }
 
     pub fn live(&self) -> Arc<Live> {
@@ -189,8 +241,10 @@ impl Runtime {
     /// Loads the configuration again; a bad one keeps the old running.
     pub fn reload(&self) -> Result<(), String> {
         let config = (self.loader)()?;
-        *self.live.write().unwrap_or_else(|e| e.into_inner()) =
-            Arc::new(Live::new(config, &self.env));
+        let mut live = Live::new(config, &self.env);
+        // The fitted models stay: they are the store's, not the files'.
+        live.engine = live.engine.with_models_of(&self.live().engine);
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(live);
         self.poke_timers.notify_one();
         Ok(())
     }
@@ -571,6 +625,11 @@ impl Runtime {
 
     async fn timer_worker(&self) {
         loop {
+            if let Err(e) = self.refit_if_due().await {
+                eprintln!("storeflow: predictions: the refit failed: {e:#}");
+                // Not again at every tick: tomorrow, or on demand.
+                *self.refitted() = Some(self.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date());
+            }
             match self.fire_due().await {
                 Ok(n) if n > 0 && !self.stopping() => continue,
                 Ok(_) => {}

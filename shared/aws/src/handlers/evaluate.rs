@@ -22,11 +22,22 @@ pub struct Pipeline {
     /// The events queue's dead-letter queue (evaluate's): an input that
     /// panicked or cannot be read goes there at once, with its error.
     pub dead_letters: Option<DeadLetterQueue>,
+    /// When each shop's prediction model was last read.
+    pub models_read: storeflow_app::predictions::ModelsRead,
 }
 
 impl Pipeline {
     fn table(&self) -> &Table {
         &self.app.store
+    }
+
+    /// Gives the engine the shop's stored prediction model when it was
+    /// not read in the last hour (the scheduler's refit writes it).
+    pub async fn fresh_model(&self, shop: &storeflow_core::model::ids::ShopId, now: Timestamp) {
+        if let Err(e) = self.app.fresh_model(shop, now, &self.models_read).await {
+            // The engine keeps the model it has; the next input tries again.
+            tracing::warn!(%shop, "the prediction model was not read: {e}");
+        }
     }
 
     /// After a commit: timers for the wake-ups that moved — all of them on a
@@ -101,12 +112,18 @@ async fn one(p: &Pipeline, r: &Record, now: Timestamp) -> Result<(), Failed> {
         serde_json::from_str(&r.body).map_err(|e| Failed::Dead(format!("not an event: {e}")))?;
     // Events and campaign entries are evaluations, handed over alike.
     let applied = match queued {
-        Queued::Event(event) => p.app.event(event, now).await,
+        Queued::Event(event) => {
+            p.fresh_model(&event.shop, now).await;
+            p.app.event(event, now).await
+        }
         Queued::Campaign {
             shop,
             profile,
             flow,
-        } => p.app.campaign(&shop, &profile, &flow, now).await,
+        } => {
+            p.fresh_model(&shop, now).await;
+            p.app.campaign(&shop, &profile, &flow, now).await
+        }
         Queued::Privacy(req) => {
             let line = crate::privacy::carry_out(p.table(), &req, now)
                 .await

@@ -1,6 +1,6 @@
 //! The scheduler function: timers from the timers queue (a customer's or a
 //! shop's wake-up) and the two cron schedules (campaign calendar,
-//! reconciliation). A timer for a wake-up that moved does nothing; one that
+//! reconciliation, the predictions' refit). A timer for a wake-up that moved does nothing; one that
 //! arrives early is put back for the rest of its wait.
 
 use super::evaluate::Pipeline;
@@ -25,6 +25,8 @@ pub enum Fired {
     Calendar(crate::campaigns::Calendar),
     /// A campaign page put this many members on the events queue.
     Enrolled(usize),
+    /// The refit cron refitted this many shops' prediction models.
+    Refitted(usize),
 }
 
 pub async fn handle(p: &Pipeline, records: &[Record], now: Timestamp) -> Failures {
@@ -71,6 +73,9 @@ pub async fn fire(
             return Ok(Fired::Early);
         }
     }
+    if let TimerMessage::Wake { shop, .. } | TimerMessage::ShopWake { shop, .. } = m {
+        p.fresh_model(shop, now).await;
+    }
     match m {
         TimerMessage::Wake { shop, profile, due } => {
             match p.app.wake_due(shop, profile, *due, now).await? {
@@ -97,6 +102,25 @@ pub async fn fire(
             let c = crate::campaigns::tick(&p.app.store, &p.timers, p.app.engine.campaigns(), now)
                 .await?;
             Ok(Fired::Calendar(c))
+        }
+        TimerMessage::Refit => {
+            let started = std::time::Instant::now();
+            let done = p.app.refit(now).await?;
+            for r in &done {
+                tracing::info!(
+                    shop = %r.shop,
+                    model = %serde_json::to_string(&r.model.model).unwrap_or_default(),
+                    customers = r.model.customers,
+                    "predictions refitted: {}",
+                    r.model.reason
+                );
+            }
+            tracing::info!(
+                shops = done.len(),
+                seconds = started.elapsed().as_secs_f64(),
+                "refit done"
+            );
+            Ok(Fired::Refitted(done.len()))
         }
         TimerMessage::CampaignPage(page) => {
             let events = p.events.as_ref().ok_or_else(|| {
