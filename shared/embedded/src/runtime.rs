@@ -212,22 +212,47 @@ impl Runtime {
         Ok(done)
     }
 
-    /// The daily refit, at the first timer tick of each UTC day.
-    async fn refit_if_due(&self) -> anyhow::Result<()> {
+    /// The daily refit, started at the first timer tick of each UTC day on
+    /// a thread of its own: a large store's fit takes seconds, and timers
+    /// are due within a second.
+    fn refit_if_due(self: &Arc<Self>) {
         let today = self.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
-        if self.refitted().is_some_and(|d| d >= today) {
-            return Ok(());
+        {
+            let mut done = self.refitted();
+            if done.is_some_and(|d| d >= today) {
+                return;
+            }
+            // Claimed for today whatever happens: a failed refit is tried
+            // again tomorrow or on demand, not at every tick.
+            *done = Some(today);
         }
-        let done = self.refit().await?;
-        for r in &done {
-            eprintln!(
-                "storeflow: predictions for {} refitted: {} ({})",
-                r.shop,
-                serde_json::to_string(&r.model.model).unwrap_or_default(),
-                r.model.reason
-            );
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let me = self.clone();
+        let started = std::thread::Builder::new()
+            .name("storeflow-refit".into())
+            .spawn(move || {
+                if let Err(e) = crate::priority::lower_this_thread() {
+                    eprintln!("storeflow: refit: runs at normal priority: {e}");
+                }
+                match handle.block_on(me.refit()) {
+                    Ok(done) => {
+                        for r in &done {
+                            eprintln!(
+                                "storeflow: predictions for {} refitted: {} ({})",
+                                r.shop,
+                                serde_json::to_string(&r.model.model).unwrap_or_default(),
+                                r.model.reason
+                            );
+                        }
+                    }
+                    Err(e) => eprintln!("storeflow: predictions: the refit failed: {e:#}"),
+                }
+            });
+        if let Err(e) = started {
+            eprintln!("storeflow: predictions: no thread for the refit: {e}");
         }
-        Ok(())
     }
 
     pub fn live(&self) -> Arc<Live> {
@@ -623,13 +648,9 @@ impl Runtime {
         Ok(n)
     }
 
-    async fn timer_worker(&self) {
+    async fn timer_worker(self: &Arc<Self>) {
         loop {
-            if let Err(e) = self.refit_if_due().await {
-                eprintln!("storeflow: predictions: the refit failed: {e:#}");
-                // Not again at every tick: tomorrow, or on demand.
-                *self.refitted() = Some(self.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date());
-            }
+            self.refit_if_due();
             match self.fire_due().await {
                 Ok(n) if n > 0 && !self.stopping() => continue,
                 Ok(_) => {}
