@@ -46,15 +46,19 @@ struct Deployed {
 
 /// The function's environment from the template; the configuration
 /// directory is the starter pack (deployed, the layer's).
-fn env_of(stack: &Stack, function: &str) -> Env {
+fn env_of(stack: &Stack, function: &str, config: &std::path::Path) -> Env {
     let mut vars = stack.function_env(function);
-    let config = repo_root().join("examples/starter");
     vars.insert("STOREFLOW_CONFIG_DIR".into(), config.display().to_string());
     Env(vars.into_iter().collect())
 }
 
 impl Deployed {
     async fn new() -> Self {
+        Self::with_config(&repo_root().join("examples/starter")).await
+    }
+
+    async fn with_config(config: &std::path::Path) -> Self {
+        let env_of = |stack: &Stack, function: &str| env_of(stack, function, config);
         let aws = sdk_config().await;
         let stack = Stack::create(&aws).await;
         stack.put_secrets(&aws).await;
@@ -1133,7 +1137,15 @@ async fn reports_from_the_tables_rollups_equal_the_simulators() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_refit_cron_stores_each_shops_model_and_evaluate_reads_it_within_the_hour() {
     use storeflow_app::ports::Models;
-    let mut d = Deployed::new().await;
+    // The starter pack plus a segment that reads predictions: without one
+    // the functions never read the model.
+    let config = storeflow_tests::starter_copy("aws-refit");
+    std::fs::write(
+        config.join("segments/slipping.yaml"),
+        "id: slipping\nname: Likely gone\ncondition:\n  metric: p_alive\n  lt: 0.5\n",
+    )
+    .unwrap();
+    let mut d = Deployed::with_config(&config).await;
     let until: Timestamp = "2026-11-24T00:00:00Z".parse().unwrap();
     d.run(&lines("shopify-checkout-ordered.jsonl"), until).await;
     let at: Timestamp = "2026-11-25T00:07:00Z".parse().unwrap();

@@ -70,13 +70,18 @@ impl<B: Models> App<B> {
     }
 
     /// Reads the shop's stored model into the engine unless it was read
-    /// within [`MODEL_REREAD`] before `now`.
+    /// within [`MODEL_REREAD`] before `now`, or no segment or template
+    /// reads predictions.
     pub async fn fresh_model(
         &self,
         shop: &ShopId,
         now: Timestamp,
         read: &ModelsRead,
     ) -> Result<(), StoreError> {
+        if !self.engine.config.uses_predictions() {
+            // Nothing in the configuration reads the model's numbers.
+            return Ok(());
+        }
         {
             let mut r = read.0.lock().unwrap_or_else(|e| e.into_inner());
             if r.get(shop)

@@ -27,8 +27,11 @@ use std::sync::OnceLock;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dict {
     /// A customer state (`CustomerState`'s field names and the starter
-    /// pack's segment, flow and event names).
+    /// pack's segment, flow and event names), before results.
     State,
+    /// A customer state, with the field names of its results memory and of
+    /// a run's split arm: what states are packed with now.
+    State2,
     /// A raw delivery: the payload field names of the platforms' webhooks.
     Deliveries,
 }
@@ -39,12 +42,13 @@ impl Dict {
     fn tag(self) -> u8 {
         match self {
             Dict::State => 0x07,
+            Dict::State2 => 0x17,
             Dict::Deliveries => 0x0F,
         }
     }
 
     fn of_tag(b: u8) -> Option<Dict> {
-        [Dict::State, Dict::Deliveries]
+        [Dict::State, Dict::State2, Dict::Deliveries]
             .into_iter()
             .find(|d| d.tag() == b)
     }
@@ -52,6 +56,7 @@ impl Dict {
     fn text(self) -> &'static [u8] {
         match self {
             Dict::State => include_bytes!("dict/state.txt"),
+            Dict::State2 => include_bytes!("dict/state-2.txt"),
             Dict::Deliveries => include_bytes!("dict/deliveries.txt"),
         }
     }
@@ -61,9 +66,11 @@ impl Dict {
     /// encoder had.
     fn prefix(self) -> &'static [u8] {
         static STATE: OnceLock<Vec<u8>> = OnceLock::new();
+        static STATE2: OnceLock<Vec<u8>> = OnceLock::new();
         static DELIVERIES: OnceLock<Vec<u8>> = OnceLock::new();
         let cell = match self {
             Dict::State => &STATE,
+            Dict::State2 => &STATE2,
             Dict::Deliveries => &DELIVERIES,
         };
         cell.get_or_init(|| {
@@ -184,7 +191,7 @@ mod tests {
             "entries": {"checkout_abandonment": {"count": 1, "last": "2026-03-01T10:00:00Z"}}
         });
         let plain = pack(&v).unwrap();
-        for dict in [Dict::State, Dict::Deliveries] {
+        for dict in [Dict::State, Dict::State2, Dict::Deliveries] {
             let with = pack_with(dict, &v).unwrap();
             assert_eq!(with[0], dict.tag());
             assert_eq!(unpack::<serde_json::Value>(&with).unwrap(), v);
@@ -199,7 +206,7 @@ mod tests {
         // Items packed before dictionaries still read.
         assert_eq!(unpack::<serde_json::Value>(&plain).unwrap(), v);
         // Every tag is a byte no deflate stream starts with.
-        for dict in [Dict::State, Dict::Deliveries] {
+        for dict in [Dict::State, Dict::State2, Dict::Deliveries] {
             assert_eq!((dict.tag() >> 1) & 3, 3);
             assert!(DeflateDecoder::new(&[dict.tag(), 0, 0][..])
                 .read_to_end(&mut Vec::new())

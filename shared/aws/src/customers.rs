@@ -339,7 +339,7 @@ impl Customers for Table {
         let id = &c.state.profile.id;
         let pk = keys::profile_pk(id);
         let what = format!("profile {id}");
-        let packed = pack_with(Dict::State, &c.state).map_err(|e| corrupt(&what, e))?;
+        let packed = pack_with(Dict::State2, &c.state).map_err(|e| corrupt(&what, e))?;
         let next = c.expected.map_or(1, |v| v + 1);
         let shop = s(c.state.profile.shop.as_str());
         let item = self.state_item(

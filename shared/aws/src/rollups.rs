@@ -10,10 +10,15 @@
 //!
 //! A commit's facts are summed in memory, and each function adds the sum
 //! to the table once per invocation ([`Table::flush_rollups`]): one
-//! `UpdateItem` per day and scope a batch touched, not one per fact. A
-//! function that dies after committing and before its flush loses that
-//! batch's counters (the states and messages are committed; only the
-//! counts miss them).
+//! `UpdateItem` per shop and day a batch touched, not one per fact. Those
+//! items are the homes of their scopes' counters, but an invocation's
+//! counters of one shop and day all go into one of them ([`fold`]): the
+//! first flow's item takes the segments' (`s␟<segment>␟<counter>`) and
+//! other flows' (`f␟<flow>␟<version>␟…`), while it is under 1 KB. A report
+//! sums each scope from whichever items of the day hold it. A function
+//! that dies after committing and before its flush loses that batch's
+//! counters (the states and messages are committed; only the counts miss
+//! them).
 
 use crate::keys;
 use crate::table::{s, unavailable, Table};
@@ -64,6 +69,38 @@ fn expand(
     suffix: &str,
     attrs: impl IntoIterator<Item = (String, f64)>,
 ) -> Vec<(Scope, BTreeMap<String, f64>)> {
+    // Another flow's counters folded into this item (see `Table::fold`):
+    // `f␟<flow>␟<version>␟<its own name>`, read as if in its own item.
+    let mut own = Vec::new();
+    let mut others: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
+    for (name, v) in attrs {
+        let folded = name.strip_prefix(&format!("f{SEP}")).and_then(|rest| {
+            let mut parts = rest.splitn(3, SEP);
+            let (flow, version, name) = (parts.next()?, parts.next()?, parts.next()?);
+            Some((format!("flow{SEP}{flow}{SEP}{version}"), name.to_string()))
+        });
+        match folded {
+            Some((item, name)) => others.entry(item).or_default().push((name, v)),
+            None => own.push((name, v)),
+        }
+    }
+    let mut out: BTreeMap<Scope, BTreeMap<String, f64>> = BTreeMap::new();
+    for (item, attrs) in others {
+        for (scope, counters) in expand_one(&item, attrs) {
+            rollup::sum_into(out.entry(scope).or_default(), counters);
+        }
+    }
+    for (scope, counters) in expand_one(suffix, own) {
+        rollup::sum_into(out.entry(scope).or_default(), counters);
+    }
+    out.into_iter().collect()
+}
+
+/// [`expand`] for the counters an item holds as its own.
+fn expand_one(
+    suffix: &str,
+    attrs: impl IntoIterator<Item = (String, f64)>,
+) -> Vec<(Scope, BTreeMap<String, f64>)> {
     let mut out: BTreeMap<Scope, BTreeMap<String, f64>> = BTreeMap::new();
     if let Some(scope) = Scope::parse(suffix) {
         if matches!(scope, Scope::Segment { .. }) {
@@ -111,6 +148,13 @@ fn expand(
                 },
                 *counter,
             )),
+            // Segment counters folded into a flow's item (see `fold`).
+            (Some(_), ["s", segment, counter]) => Some((
+                Scope::Segment {
+                    segment: segment.to_string(),
+                },
+                *counter,
+            )),
             _ => None,
         };
         if let Some((scope, counter)) = scope {
@@ -121,6 +165,56 @@ fn expand(
         }
     }
     out.into_iter().collect()
+}
+
+/// Puts all the counters an invocation adds for one shop and day into
+/// one item: the first flow item among them that is not full takes
+/// the segments' as `s␟<segment>␟<counter>` and other flows' as
+/// `f␟<flow>␟<version>␟<counter name>`. An invocation that changes a
+/// segment usually enters or ends a run, and an order can end one run
+/// and start another: one write, not two or three. A report sums each
+/// scope's counters from whichever items of the day hold them
+/// ([`expand`]). An item this process saw cost more than one write unit
+/// (over 1 KB: a busy store's day) takes no more, so folding never
+/// makes a write dearer than the ones it saves.
+fn fold(
+    grouped: &mut BTreeMap<(String, String), BTreeMap<String, f64>>,
+    full: &std::collections::HashSet<(String, String)>,
+) {
+    // (pk, shop) → that day's items of the shop.
+    let mut by_shop: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for (pk, sk) in grouped.keys() {
+        if let Some((shop, _)) = sk.split_once(SEP) {
+            by_shop
+                .entry((pk.clone(), shop.to_string()))
+                .or_default()
+                .push(sk.clone());
+        }
+    }
+    for ((pk, shop), sks) in by_shop {
+        let flow_prefix = format!("{shop}{SEP}flow{SEP}");
+        let Some(target) = sks
+            .iter()
+            .find(|k| k.starts_with(&flow_prefix) && !full.contains(&(pk.clone(), (*k).clone())))
+            .cloned()
+        else {
+            continue;
+        };
+        for sk in sks.into_iter().filter(|k| *k != target) {
+            let prefix = match sk.strip_prefix(&flow_prefix) {
+                Some(flow_version) => format!("f{SEP}{flow_version}{SEP}"),
+                None if sk.ends_with(&format!("{SEP}segments")) => format!("s{SEP}"),
+                None => continue,
+            };
+            let counters = grouped.remove(&(pk.clone(), sk)).expect("listed above");
+            let into = grouped
+                .get_mut(&(pk.clone(), target.clone()))
+                .expect("found above");
+            for (name, v) in counters {
+                *into.entry(format!("{prefix}{name}")).or_default() += v;
+            }
+        }
+    }
 }
 
 impl Table {
@@ -171,6 +265,10 @@ impl Table {
                 }
             }
         }
+        fold(
+            &mut grouped,
+            &self.full_items.lock().unwrap_or_else(|e| e.into_inner()),
+        );
         let mut first_error = None;
         for (shop, day) in earliest {
             if let Err(e) = self.note_first_day(&shop, day).await {
@@ -268,6 +366,16 @@ impl Table {
             .send()
             .await
             .map_err(|e| unavailable("UpdateItem rollup", e))?;
+        if out
+            .consumed_capacity()
+            .and_then(|c| c.capacity_units())
+            .is_some_and(|u| u > 1.0)
+        {
+            self.full_items
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert((pk.to_string(), sk.to_string()));
+        }
         self.meter
             .write("UpdateItem rollup", out.consumed_capacity());
         Ok(())
@@ -428,5 +536,56 @@ mod tests {
             got,
             vec![(total, BTreeMap::from([("entered".to_string(), 2.0)]))]
         );
+    }
+
+    #[test]
+    fn an_invocations_counters_fold_into_one_item_and_read_back_the_same() {
+        let pk = "rollup#2026-11-23".to_string();
+        let shop = "s.myshopify.com";
+        let item = |suffix: &str| (pk.clone(), format!("{shop}{SEP}{suffix}"));
+        let flow = |f: &str| format!("flow{SEP}{f}{SEP}1");
+        let counters = |pairs: &[(&str, f64)]| -> BTreeMap<String, f64> {
+            pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
+        let mut grouped = BTreeMap::from([
+            (item(&flow("checkout")), counters(&[("converted", 1.0)])),
+            (
+                item(&flow("post_purchase")),
+                counters(&[
+                    ("entered", 1.0),
+                    (
+                        &format!("m{SEP}thanks{SEP}thanks{SEP}{SEP}email{SEP}sent"),
+                        1.0,
+                    ),
+                ]),
+            ),
+            (
+                item("segments"),
+                counters(&[(&format!("buyers{SEP}entered"), 1.0)]),
+            ),
+        ]);
+        let read = |g: &BTreeMap<(String, String), BTreeMap<String, f64>>| {
+            let mut out: BTreeMap<Scope, BTreeMap<String, f64>> = BTreeMap::new();
+            for ((_, sk), c) in g {
+                let suffix = sk.split_once(SEP).unwrap().1;
+                for (scope, c) in expand(suffix, c.clone()) {
+                    rollup::sum_into(out.entry(scope).or_default(), c);
+                }
+            }
+            out
+        };
+        let before = read(&grouped);
+        let mut one = grouped.clone();
+        fold(&mut one, &Default::default());
+        assert_eq!(one.len(), 1, "{one:?}");
+        assert!(one.contains_key(&item(&flow("checkout"))));
+        assert_eq!(read(&one), before);
+        // An item known to be over 1 KB takes nothing more: the next flow's
+        // item takes everything, that one's counters too.
+        let full = std::collections::HashSet::from([item(&flow("checkout"))]);
+        fold(&mut grouped, &full);
+        assert_eq!(grouped.len(), 1, "{grouped:?}");
+        assert!(grouped.contains_key(&item(&flow("post_purchase"))));
+        assert_eq!(read(&grouped), before);
     }
 }

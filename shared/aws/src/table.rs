@@ -30,6 +30,9 @@ pub struct Table {
     /// Per shop, a day this process has made sure the table's first day of
     /// counters is not after (`crate::rollups`).
     pub first_day: Arc<Mutex<BTreeMap<String, jiff::civil::Date>>>,
+    /// Counter items this process saw cost more than one write unit
+    /// (`crate::rollups`): no other scope's counters are folded into them.
+    pub full_items: Arc<Mutex<std::collections::HashSet<(String, String)>>>,
 }
 
 impl Table {
@@ -41,6 +44,7 @@ impl Table {
             sends: None,
             pending: Arc::default(),
             first_day: Arc::default(),
+            full_items: Arc::default(),
         }
     }
 

@@ -78,6 +78,8 @@ pub struct Config {
     /// What the configuration does with events of each name, found with
     /// one lookup per event (names it does nothing with are absent).
     facts: NameMap<EventFacts>,
+    /// Whether a segment or a template reads predictions.
+    reads_predictions: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -243,12 +245,7 @@ impl Config {
     /// Whether a segment or a template reads the prediction model's
     /// numbers (a simulation refits only then).
     pub fn uses_predictions(&self) -> bool {
-        self.segments.reads_predictions()
-            || self.templates.ids().any(|t| {
-                self.templates
-                    .profile_keys(t)
-                    .is_some_and(|k| k.contains("predictions"))
-            })
+        self.reads_predictions
     }
 
     pub fn segment_triggered(&self) -> &[Arc<FlowDef>] {
@@ -378,7 +375,14 @@ impl Config {
             by_date,
             facts,
         } = compile(&settings, &segments, &by_id);
+        let reads_predictions = segments.reads_predictions()
+            || templates.ids().any(|t| {
+                templates
+                    .profile_keys(t)
+                    .is_some_and(|k| k.contains("predictions"))
+            });
         Ok(Config {
+            reads_predictions,
             settings,
             segments,
             flows: by_id,
