@@ -313,6 +313,21 @@ impl Deployed {
     }
 }
 
+/// Every sample Shopify delivery in `events/`, in time order.
+fn starter_sample() -> Vec<DeliveryLine> {
+    let mut all: Vec<DeliveryLine> = [
+        "platform-week.jsonl",
+        "shopify-checkout-abandoned.jsonl",
+        "shopify-checkout-ordered.jsonl",
+    ]
+    .iter()
+    .flat_map(|f| lines(f))
+    .filter(|l| l.source == storeflow_ingest::Source::Shopify)
+    .collect();
+    all.sort_by_key(|l| l.at);
+    all
+}
+
 fn lines(file: &str) -> Vec<DeliveryLine> {
     std::fs::read_to_string(repo_root().join("events").join(file))
         .unwrap()
@@ -858,16 +873,7 @@ async fn one_click_unsubscribe_and_complaints_stop_email_through_the_aws_functio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_units_per_delivery_on_the_starter_pack() {
     let mut d = Deployed::new().await;
-    let mut all: Vec<DeliveryLine> = [
-        "platform-week.jsonl",
-        "shopify-checkout-abandoned.jsonl",
-        "shopify-checkout-ordered.jsonl",
-    ]
-    .iter()
-    .flat_map(|f| lines(f))
-    .filter(|l| l.source == storeflow_ingest::Source::Shopify)
-    .collect();
-    all.sort_by_key(|l| l.at);
+    let all = starter_sample();
     let until = all.last().unwrap().at + jiff::SignedDuration::from_hours(24 * 7);
     d.run(&all, until).await;
 
@@ -1179,4 +1185,77 @@ async fn the_refit_cron_stores_each_shops_model_and_evaluate_reads_it_within_the
     let hour = at + jiff::SignedDuration::from_mins(60);
     d.pipeline.fresh_model(&shop, hour).await;
     assert_eq!(d.pipeline.app.engine.model(&shop).as_deref(), Some(&newer));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sms_delivery_event_counts_its_message_delivered_once() {
+    let mut d = Deployed::new().await;
+    // The starter sample: its checkout reminder goes by SMS too.
+    let all = starter_sample();
+    let until: Timestamp = "2026-11-26T00:00:00Z".parse().unwrap();
+    d.run(&all, until).await;
+    let h: storeflow_aws::queues::Handoff = d
+        .send_records
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_str::<storeflow_aws::queues::Handoff>(&r.body).unwrap())
+        .find(|h| h.message.channel == storeflow_core::model::channel::Channel::Sms)
+        .expect("the checkout reminder's SMS went through the send queue");
+    // End User Messaging SMS's event as its SNS destination delivers it:
+    // the context is what the send function set on the message.
+    let context: serde_json::Map<String, Value> =
+        storeflow_aws::outgoing::attribution(&h.message, Some((&h.shop, &h.profile)))
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v)))
+            .collect();
+    let at = h.at + jiff::SignedDuration::from_secs(4);
+    let event = |kind: &str, last: bool| {
+        serde_json::json!({
+            "eventType": kind, "eventVersion": "1.0", "eventTimestamp": at.as_millisecond(),
+            "isFinal": last, "originationPhoneNumber": "+12065550152",
+            "destinationPhoneNumber": h.message.to, "messageId": "862a8790-60c0-4430-9b2b-658bdexample",
+            "messageType": "TRANSACTIONAL", "messageStatus": "DELIVERED", "context": context,
+        })
+    };
+    let sns = |events: &[Value]| {
+        let records: Vec<Value> = events
+            .iter()
+            .map(|e| serde_json::json!({"EventSource": "aws:sns", "Sns": {"Message": e.to_string()}}))
+            .collect();
+        serde_json::json!({ "Records": records })
+    };
+    use storeflow_core::results::facts::Lifecycle;
+    // Queued, then accepted by the carrier, then delivered: only the final
+    // event counts. A message that is not an SMS event is skipped.
+    let counted = d
+        .feedback
+        .sns(
+            &sns(&[
+                event("TEXT_QUEUED", false),
+                event("TEXT_SUCCESSFUL", false),
+                serde_json::json!({"hello": "world"}),
+                event("TEXT_DELIVERED", true),
+            ]),
+            until,
+        )
+        .await
+        .unwrap();
+    assert_eq!(counted, vec![Lifecycle::Delivered]);
+    let day = at.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let (days, _) = d.feedback.table.read_rollups(day, day).await.unwrap();
+    let counters = days
+        .iter()
+        .find(|((_, scope), _)| matches!(scope, storeflow_core::results::rollup::Scope::Message { step, channel, .. } if *step == h.message.step && channel == "sms"))
+        .map(|(_, c)| c.clone())
+        .unwrap_or_else(|| panic!("the SMS's counters: {days:?}"));
+    assert_eq!(counters.get("delivered"), Some(&1.0), "{counters:?}");
+    assert_eq!(counters.get("sent"), Some(&1.0), "{counters:?}");
+    // A carrier's refusal of another SMS is a bounce.
+    let counted = d
+        .feedback
+        .sns(&sns(&[event("TEXT_CARRIER_BLOCKED", true)]), until)
+        .await
+        .unwrap();
+    assert_eq!(counted, vec![Lifecycle::Bounced]);
 }

@@ -1,6 +1,6 @@
 //! The feedback function (`storeflow_aws::handlers::feedback`): invoked by
-//! the EventBridge rule on SES events and by its Function URL (unsubscribe
-//! links), so it takes either payload. Wiring only.
+//! the EventBridge rule on SES events, by the SMS events' SNS topic and by
+//! its Function URL (links), so it takes any of those payloads. Wiring only.
 
 use aws_config::BehaviorVersion;
 use aws_lambda_events::event::lambda_function_urls::{
@@ -20,6 +20,12 @@ async fn main() -> Result<(), Error> {
     let feedback = &storeflow_aws::wiring::feedback(&env, &aws).await?;
     run(service_fn(move |e: LambdaEvent<Value>| async move {
         let now = Timestamp::now();
+        if e.payload["Records"][0]["EventSource"] == "aws:sns" {
+            // SMS events from the configuration set's SNS destination; an
+            // error makes Lambda retry the notification.
+            let counted = feedback.sns(&e.payload, now).await?;
+            return Ok::<Value, Error>(serde_json::json!({ "counted": format!("{counted:?}") }));
+        }
         if e.payload.get("detail-type").is_some() {
             // An SES event through EventBridge; an error makes EventBridge
             // retry, then dead-letter it.

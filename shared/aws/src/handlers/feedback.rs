@@ -1,6 +1,10 @@
 //! The feedback function: SES events of the stack's configuration set
-//! (through EventBridge) and the unsubscribe links of every email (its
-//! Function URL).
+//! (through EventBridge), SMS events of End User Messaging SMS (through
+//! the stack's SNS topic) and the links of every message (its Function
+//! URL).
+//!
+//! - A final SMS event counts its message delivered or bounced
+//!   ([`Feedback::sms_event`]).
 //!
 //! - A permanent bounce or a complaint suppresses the address (the first
 //!   reason is kept); the send function refuses suppressed addresses.
@@ -110,10 +114,92 @@ impl Feedback {
         Ok(out)
     }
 
+    /// An SNS notification's records, each an SMS event
+    /// ([`Feedback::sms_event`]); a message that is not one is logged and
+    /// skipped (another try would not change it).
+    pub async fn sns(&self, payload: &Value, now: Timestamp) -> anyhow::Result<Vec<Lifecycle>> {
+        let mut counted = Vec::new();
+        for r in payload["Records"].as_array().into_iter().flatten() {
+            let text = r["Sns"]["Message"].as_str().unwrap_or_default();
+            match serde_json::from_str::<Value>(text) {
+                Ok(event) if event["eventType"].is_string() => {
+                    counted.extend(self.sms_event(&event, now).await?);
+                }
+                _ => tracing::warn!("an SNS message that is not an SMS event: {text:.200}"),
+            }
+        }
+        Ok(counted)
+    }
+
+    /// One SMS event of AWS End User Messaging SMS (the configuration set's
+    /// event destination, through SNS). Only a final event counts: a
+    /// message gets one, `TEXT_DELIVERED` or `TEXT_SUCCESSFUL` when the
+    /// carrier took it (some countries report only the latter) and a
+    /// failure otherwise, so a message is delivered or bounced once.
+    /// `context` carries the attribution the send function set. Returns
+    /// the lifecycle counted, if any.
+    pub async fn sms_event(&self, e: &Value, now: Timestamp) -> anyhow::Result<Option<Lifecycle>> {
+        let Some(kind) = e["eventType"].as_str() else {
+            anyhow::bail!("an SMS event without eventType: {e}");
+        };
+        if e["isFinal"].as_bool() != Some(true) {
+            return Ok(None);
+        }
+        let life = match kind {
+            "TEXT_DELIVERED" | "TEXT_SUCCESSFUL" => Lifecycle::Delivered,
+            "TEXT_BLOCKED"
+            | "TEXT_TTL_EXPIRED"
+            | "TEXT_CARRIER_UNREACHABLE"
+            | "TEXT_INVALID"
+            | "TEXT_INVALID_MESSAGE"
+            | "TEXT_CARRIER_BLOCKED"
+            | "TEXT_UNREACHABLE"
+            | "TEXT_SPAM"
+            | "TEXT_UNKNOWN"
+            | "TEXT_PROTECT_BLOCKED" => Lifecycle::Bounced,
+            // Queued, pending, voice and MMS events: not an SMS's end.
+            _ => return Ok(None),
+        };
+        let c = &e["context"];
+        let Some(id) = c["message"].as_str() else {
+            // Sent before messages carried their attribution: nothing to count.
+            return Ok(None);
+        };
+        self.mark(id, &kind.to_lowercase(), now).await?;
+        let at = e["eventTimestamp"]
+            .as_i64()
+            .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+            .unwrap_or(now);
+        self.count_message(&|t| c[t].as_str(), id, Channel::Sms, life, at)
+            .await;
+        Ok(Some(life))
+    }
+
     /// Adds a step of an email's life to the result counters, named by the
-    /// tags the send function set (sent before they existed: nothing).
+    /// tags the send function set.
     async fn count(&self, detail: &Value, id: &str, l: Lifecycle, now: Timestamp) {
-        let tag = |t: &str| detail["mail"]["tags"][t][0].as_str();
+        let at = detail["delivery"]["timestamp"]
+            .as_str()
+            .or_else(|| detail["bounce"]["timestamp"].as_str())
+            .or_else(|| detail["complaint"]["timestamp"].as_str())
+            .and_then(|t| t.parse::<Timestamp>().ok())
+            .unwrap_or(now);
+        let tags = &detail["mail"]["tags"];
+        self.count_message(&|t| tags[t][0].as_str(), id, Channel::Email, l, at)
+            .await;
+    }
+
+    /// Adds a step of a message's life to the result counters, the message
+    /// named by the attribution the send function set (`tag` reads it; a
+    /// message sent before it existed counts nothing).
+    async fn count_message<'a>(
+        &self,
+        tag: &(dyn Fn(&str) -> Option<&'a str> + Sync),
+        id: &str,
+        channel: Channel,
+        l: Lifecycle,
+        at: Timestamp,
+    ) {
         let (Some(shop), Some(profile), Some(flow), Some(step), Some(template)) = (
             tag("shop").and_then(|s| ShopId::parse(s).ok()),
             tag("profile"),
@@ -123,12 +209,6 @@ impl Feedback {
         ) else {
             return;
         };
-        let at = detail["delivery"]["timestamp"]
-            .as_str()
-            .or_else(|| detail["bounce"]["timestamp"].as_str())
-            .or_else(|| detail["complaint"]["timestamp"].as_str())
-            .and_then(|t| t.parse::<Timestamp>().ok())
-            .unwrap_or(now);
         let mut f = Fact::new(at, FactKind::Message, profile.into());
         f.lifecycle = Some(l);
         f.flow = Some(flow.into());
@@ -136,7 +216,7 @@ impl Feedback {
         f.step = Some(step.into());
         f.template = Some(template.into());
         f.variant = tag("variant").map(Into::into);
-        f.channel = Some(Channel::Email);
+        f.channel = Some(channel);
         f.message = Some(id.into());
         self.table.note_fact_rows(&shop, &[f]);
         if let Err(e) = self.table.flush_rollups().await {
