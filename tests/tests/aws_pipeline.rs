@@ -1259,3 +1259,100 @@ async fn an_sms_delivery_event_counts_its_message_delivered_once() {
         .unwrap();
     assert_eq!(counted, vec![Lifecycle::Bounced]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_statuses_count_a_message_delivered_once_whether_delivered_or_read() {
+    use storeflow_core::results::facts::Lifecycle;
+    let d = Deployed::new().await;
+    let shop = storeflow_core::model::ids::ShopId::parse("northwind.myshopify.com").unwrap();
+    let profile = storeflow_core::model::ids::ProfileId::parse("p_wa").unwrap();
+    let message = |id: &str| storeflow_core::Message {
+        id: id.into(),
+        channel: storeflow_core::model::channel::Channel::Whatsapp,
+        to: "+33612345678".into(),
+        template: "shipping_update".into(),
+        marketing: false,
+        priority: "transactional".into(),
+        content: storeflow_core::template::Rendered {
+            body: Some("On its way".into()),
+            ..Default::default()
+        },
+        unsubscribe_url: None,
+        from: None,
+        flow: "shipping_updates".into(),
+        version: 1,
+        step: "shipping_whatsapp".into(),
+        variant: None,
+    };
+    // The send function's ledger entries of two messages it sent; the
+    // Cloud API message it sent carries the callback data WhatsApp returns.
+    for id in ["wa1", "wa2"] {
+        let mut item = storeflow_aws::table::key(storeflow_aws::keys::ledger_pk(id), "sent");
+        item.insert("status".into(), storeflow_aws::table::s("sent"));
+        d.table.put(item).await.unwrap();
+    }
+    let data = |id: &str| {
+        storeflow_aws::whatsapp::cloud_api_message(&message(id), Some((&shop, &profile))).unwrap()
+            ["biz_opaque_callback_data"]
+            .clone()
+    };
+    let status = |id: &str, st: &str| {
+        serde_json::json!({"id": format!("wamid.{id}"), "status": st, "timestamp": "1795446000",
+            "recipient_id": "33612345678", "biz_opaque_callback_data": data(id)})
+    };
+    // As End User Messaging Social publishes Meta's webhook entry to SNS.
+    let sns = |statuses: Vec<Value>| {
+        let entry = serde_json::json!({"id": "1234567890", "changes": [{"field": "messages",
+            "value": {"messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+                "statuses": statuses}}]});
+        let event = serde_json::json!({"context": {"MetaWabaIds": [], "MetaPhoneNumberIds": []},
+            "whatsAppWebhookEntry": entry.to_string(), "aws_account_id": "123456789012",
+            "message_timestamp": "2026-11-23T16:00:00Z", "messageId": "6d69f07a"});
+        serde_json::json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Message": event.to_string()}}]})
+    };
+    let now: Timestamp = "2026-11-23T16:00:10Z".parse().unwrap();
+    let counted = d
+        .feedback
+        .sns(
+            &sns(vec![status("wa1", "sent"), status("wa1", "delivered")]),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(counted, vec![Lifecycle::Delivered]);
+    // Read after delivered, and SNS delivering the same entry twice: once.
+    let again = d
+        .feedback
+        .sns(
+            &sns(vec![status("wa1", "read"), status("wa1", "delivered")]),
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    // Another read at once (no `delivered` ever comes) still counts; a
+    // failed one bounces; one the table never sent counts nothing.
+    let more = d
+        .feedback
+        .sns(
+            &sns(vec![
+                status("wa2", "read"),
+                status("wa3", "delivered"),
+                status("wa2", "failed"),
+            ]),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(more, vec![Lifecycle::Delivered, Lifecycle::Bounced]);
+    let day = jiff::civil::date(2026, 11, 23);
+    let (days, _) = d.feedback.table.read_rollups(day, day).await.unwrap();
+    let counters = days
+        .iter()
+        .find(|((_, scope), _)| matches!(scope, storeflow_core::results::rollup::Scope::Message { channel, .. } if channel == "whatsapp"))
+        .map(|(_, c)| c.clone())
+        .unwrap_or_else(|| panic!("the WhatsApp counters: {days:?}"));
+    assert_eq!(counters.get("delivered"), Some(&2.0), "{counters:?}");
+    assert_eq!(counters.get("bounced"), Some(&1.0), "{counters:?}");
+}

@@ -11,6 +11,7 @@ use aws_sdk_socialmessaging::primitives::Blob;
 use serde_json::{json, Value};
 use storeflow_app::ports::DeliverError;
 use storeflow_core::model::decision::Message;
+use storeflow_core::model::ids::{ProfileId, ShopId};
 
 /// The Meta Graph API version when the stack names none.
 pub const DEFAULT_META_API_VERSION: &str = "v20.0";
@@ -26,8 +27,12 @@ pub struct WhatsApp {
 
 impl WhatsApp {
     /// Sends `m`; returns the service's message id.
-    pub async fn send(&self, m: &Message) -> Result<String, DeliverError> {
-        let message = cloud_api_message(m)?;
+    pub async fn send(
+        &self,
+        m: &Message,
+        to: Option<(&ShopId, &ProfileId)>,
+    ) -> Result<String, DeliverError> {
+        let message = cloud_api_message(m, to)?;
         let out = self
             .client
             .send_whats_app_message()
@@ -54,8 +59,17 @@ impl WhatsApp {
     }
 }
 
-/// The WhatsApp Cloud API message object for `m`.
-pub fn cloud_api_message(m: &Message) -> Result<Value, DeliverError> {
+/// The most `biz_opaque_callback_data` may hold (Cloud API).
+const CALLBACK_DATA_MAX: usize = 512;
+
+/// The WhatsApp Cloud API message object for `m`, carrying its attribution
+/// (`crate::outgoing::attribution`, as JSON) in `biz_opaque_callback_data`,
+/// which WhatsApp returns on every status of the message; just the message
+/// id when the whole would pass the field's 512 characters.
+pub fn cloud_api_message(
+    m: &Message,
+    to_customer: Option<(&ShopId, &ProfileId)>,
+) -> Result<Value, DeliverError> {
     let body = crate::outgoing::text_body(m, "WhatsApp")?;
     let to = m.to.trim_start_matches('+');
     let mut message = match serde_json::from_str::<Value>(body) {
@@ -65,6 +79,15 @@ pub fn cloud_api_message(m: &Message) -> Result<Value, DeliverError> {
     message["messaging_product"] = json!("whatsapp");
     message["recipient_type"] = json!("individual");
     message["to"] = json!(to);
+    let tags: serde_json::Map<String, Value> = crate::outgoing::attribution(m, to_customer)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let mut data = Value::Object(tags).to_string();
+    if data.len() > CALLBACK_DATA_MAX {
+        data = json!({ "message": m.id }).to_string();
+    }
+    message["biz_opaque_callback_data"] = json!(data);
     Ok(message)
 }
 
@@ -76,11 +99,9 @@ impl storeflow_app::dispatch::Carrier for WhatsApp {
         _now: jiff::Timestamp,
     ) -> storeflow_app::dispatch::Carried<'a> {
         Box::pin(async move {
-            {
-                let _ = to;
-                self.send(m).await
-            }
-            .map(storeflow_app::ports::Delivered::Sent)
+            self.send(m, to)
+                .await
+                .map(storeflow_app::ports::Delivered::Sent)
         })
     }
 }
@@ -114,7 +135,7 @@ mod tests {
 
     #[test]
     fn plain_text_becomes_a_text_message() {
-        let v = cloud_api_message(&msg("Your order shipped")).unwrap();
+        let v = cloud_api_message(&msg("Your order shipped"), None).unwrap();
         assert_eq!(v["type"], "text");
         assert_eq!(v["text"]["body"], "Your order shipped");
         assert_eq!(v["to"], "33612345678");
@@ -125,16 +146,34 @@ mod tests {
     fn a_rendered_template_object_is_sent_as_it_is() {
         let body =
             r#"{"type":"template","template":{"name":"order_shipped","language":{"code":"en"}}}"#;
-        let v = cloud_api_message(&msg(body)).unwrap();
+        let v = cloud_api_message(&msg(body), None).unwrap();
         assert_eq!(v["type"], "template");
         assert_eq!(v["template"]["name"], "order_shipped");
         assert_eq!(v["to"], "33612345678");
     }
 
     #[test]
+    fn the_attribution_rides_along_and_comes_back_with_each_status() {
+        let shop = ShopId::parse("s.myshopify.com").unwrap();
+        let profile = ProfileId::parse("p1").unwrap();
+        let v = cloud_api_message(&msg("Hi"), Some((&shop, &profile))).unwrap();
+        let data: Value =
+            serde_json::from_str(v["biz_opaque_callback_data"].as_str().unwrap()).unwrap();
+        assert_eq!(data["message"], "m1");
+        assert_eq!(data["flow"], "f");
+        assert_eq!(data["shop"], "s.myshopify.com");
+        assert_eq!(data["profile"], "p1");
+        // Too long for the field: the message id alone.
+        let mut long = msg("Hi");
+        long.template = "t".repeat(600);
+        let v = cloud_api_message(&long, Some((&shop, &profile))).unwrap();
+        assert_eq!(v["biz_opaque_callback_data"], r#"{"message":"m1"}"#);
+    }
+
+    #[test]
     fn an_empty_body_is_refused() {
         assert!(matches!(
-            cloud_api_message(&msg("  ")),
+            cloud_api_message(&msg("  "), None),
             Err(DeliverError::Permanent(_))
         ));
     }

@@ -4,7 +4,8 @@
 //! URL).
 //!
 //! - A final SMS event counts its message delivered or bounced
-//!   ([`Feedback::sms_event`]).
+//!   ([`Feedback::sms_event`]); so does a WhatsApp status, once per
+//!   message ([`Feedback::whatsapp_entry`]).
 //!
 //! - A permanent bounce or a complaint suppresses the address (the first
 //!   reason is kept); the send function refuses suppressed addresses.
@@ -125,10 +126,83 @@ impl Feedback {
                 Ok(event) if event["eventType"].is_string() => {
                     counted.extend(self.sms_event(&event, now).await?);
                 }
-                _ => tracing::warn!("an SNS message that is not an SMS event: {text:.200}"),
+                Ok(event) if event["whatsAppWebhookEntry"].is_string() => {
+                    let entry = event["whatsAppWebhookEntry"].as_str().unwrap_or_default();
+                    match serde_json::from_str::<Value>(entry) {
+                        Ok(entry) => counted.extend(self.whatsapp_entry(&entry, now).await?),
+                        Err(e) => tracing::warn!("a WhatsApp entry that is not JSON: {e}"),
+                    }
+                }
+                _ => tracing::warn!(
+                    "an SNS message that is neither an SMS nor a WhatsApp event: {text:.200}"
+                ),
             }
         }
         Ok(counted)
+    }
+
+    /// The message statuses in a WhatsApp webhook entry, as End User
+    /// Messaging Social publishes them (`whatsAppWebhookEntry`; Meta's
+    /// status webhook). `delivered` or `read` counts the message delivered
+    /// and `failed` bounced, each once per message: WhatsApp sends no
+    /// `delivered` for a message read at once, and a `read` may follow a
+    /// `delivered`. The message is named by `biz_opaque_callback_data`,
+    /// the attribution the send function set.
+    pub async fn whatsapp_entry(
+        &self,
+        entry: &Value,
+        now: Timestamp,
+    ) -> anyhow::Result<Vec<Lifecycle>> {
+        // One entry, or a whole webhook body of them.
+        let entries: Vec<&Value> = match entry["entry"].as_array() {
+            Some(all) => all.iter().collect(),
+            None => vec![entry],
+        };
+        let mut counted = Vec::new();
+        for e in entries {
+            for change in e["changes"].as_array().into_iter().flatten() {
+                for st in change["value"]["statuses"].as_array().into_iter().flatten() {
+                    let life = match st["status"].as_str() {
+                        Some("delivered" | "read") => Lifecycle::Delivered,
+                        Some("failed") => Lifecycle::Bounced,
+                        _ => continue,
+                    };
+                    let Some(data) = st["biz_opaque_callback_data"]
+                        .as_str()
+                        .and_then(|d| serde_json::from_str::<Value>(d).ok())
+                    else {
+                        continue;
+                    };
+                    let Some(id) = data["message"].as_str() else {
+                        continue;
+                    };
+                    if !self.mark_once(id, life, now).await? {
+                        continue;
+                    }
+                    let at = st["timestamp"]
+                        .as_str()
+                        .and_then(|t| t.parse::<i64>().ok())
+                        .and_then(|secs| Timestamp::from_second(secs).ok())
+                        .unwrap_or(now);
+                    self.count_message(&|t| data[t].as_str(), id, Channel::Whatsapp, life, at)
+                        .await;
+                    counted.push(life);
+                }
+            }
+        }
+        Ok(counted)
+    }
+
+    /// Marks the message's ledger entry delivered or failed unless it
+    /// already is: true when this call marked it (the first report of that
+    /// end), false for a repeat or a message this table does not know.
+    async fn mark_once(&self, message: &str, l: Lifecycle, now: Timestamp) -> anyhow::Result<bool> {
+        let field = match l {
+            Lifecycle::Delivered => "delivered_at",
+            _ => "failed_at",
+        };
+        self.update_ledger(message, l.as_str(), now, Some(field))
+            .await
     }
 
     /// One SMS event of AWS End User Messaging SMS (the configuration set's
@@ -234,33 +308,52 @@ impl Feedback {
     }
 
     async fn mark(&self, message: &str, status: &str, now: Timestamp) -> anyhow::Result<()> {
+        self.update_ledger(message, status, now, None)
+            .await
+            .map(drop)
+    }
+
+    /// Sets the ledger entry's last event (and `once`, when given, unless
+    /// it is already set). Only an entry the send function made: an event
+    /// for a message this table does not know creates nothing. True when
+    /// the entry was written.
+    async fn update_ledger(
+        &self,
+        message: &str,
+        status: &str,
+        now: Timestamp,
+        once: Option<&str>,
+    ) -> anyhow::Result<bool> {
         let t = &self.table;
-        // Only an entry the send function made: an event for a message this
-        // table does not know creates nothing.
-        let r = t
+        let mut call = t
             .client
             .update_item()
             .table_name(&t.name)
             .set_key(Some(key(keys::ledger_pk(message), "sent")))
-            .update_expression("SET #last = :st, #at = :at")
-            .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#last", "last_event")
             .expression_attribute_names("#at", "last_event_at")
             .expression_attribute_values(":st", s(status))
             .expression_attribute_values(":at", s(now.to_string()))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match r {
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        call = match once {
+            Some(field) => call
+                .update_expression("SET #last = :st, #at = :at, #once = :at")
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(#once)")
+                .expression_attribute_names("#once", field),
+            None => call
+                .update_expression("SET #last = :st, #at = :at")
+                .condition_expression("attribute_exists(pk)"),
+        };
+        match call.send().await {
             Ok(o) => {
                 t.meter.write("UpdateItem send", o.consumed_capacity());
-                Ok(())
+                Ok(true)
             }
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
             {
-                Ok(())
+                Ok(false)
             }
             Err(e) => Err(unavailable("UpdateItem ledger", e).into()),
         }
