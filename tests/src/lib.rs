@@ -525,3 +525,21 @@ pub fn simulate_events_file(file: &str, until: &str) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// `storeflow serve`'s options for tests: the test secrets and admin token,
+/// no SMTP, no webhook secret, no console password.
+pub fn serve_options(data: &std::path::Path) -> storeflow_embedded::runtime::Options {
+    storeflow_embedded::runtime::Options {
+        data_dir: data.to_path_buf(),
+        smtp: None,
+        webhook_secret: None,
+        env: storeflow_ingest::EnvOverrides {
+            shopify_secrets: Some(SHOPIFY_SECRET.into()),
+            shopline_secrets: None,
+            write_keys: Some(WRITE_KEY.into()),
+        },
+        admin: storeflow_app::admin::AdminTokens::parse(Some(ADMIN_TOKEN)).unwrap(),
+        admin_password_hash: None,
+        before_apply: None,
+    }
+}

@@ -12,22 +12,11 @@ use std::time::{Duration, Instant};
 use storeflow::demo::post;
 use storeflow_embedded::runtime::Options;
 use storeflow_embedded::{Clock, Runtime, ScaledClock};
-use storeflow_ingest::{signature, EnvOverrides};
+use storeflow_ingest::signature;
 use storeflow_tests::*;
 
 fn options(data: &Path) -> Options {
-    Options {
-        data_dir: data.to_path_buf(),
-        smtp: None,
-        webhook_secret: None,
-        env: EnvOverrides {
-            shopify_secrets: Some(SHOPIFY_SECRET.into()),
-            shopline_secrets: None,
-            write_keys: Some(WRITE_KEY.into()),
-        },
-        admin: storeflow_app::admin::AdminTokens::parse(Some(ADMIN_TOKEN)).unwrap(),
-        before_apply: None,
-    }
+    serve_options(data)
 }
 
 /// `Runtime::open` on the starter pack, with no report hook.

@@ -102,6 +102,7 @@ pub fn demo(args: DemoArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<
         },
         admin: Default::default(),
         before_apply: None,
+        admin_password_hash: None,
     };
     let runtime = match Runtime::open(
         opts,

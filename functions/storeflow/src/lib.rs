@@ -76,6 +76,9 @@ pub enum Command {
         #[arg(long, default_value = "storeflow-data")]
         data: PathBuf,
     },
+    /// Read a password from standard input and print its argon2 hash, for
+    /// STOREFLOW_ADMIN_PASSWORD_HASH (the console's sign-in).
+    HashPassword,
     /// Every decision about one customer, with its reason (from `serve`'s data).
     Trace {
         email: String,
@@ -208,6 +211,32 @@ pub fn run(
     }
 }
 
+/// `storeflow hash-password`: the first line of `input` (without its line
+/// ending) as an argon2 hash. An empty password is refused.
+pub fn hash_password(
+    input: &mut dyn std::io::BufRead,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<i32> {
+    let mut line = String::new();
+    input.read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        writeln!(err, "hash-password: no password on standard input")?;
+        return Ok(1);
+    }
+    match storeflow_console::auth::hash_password(password) {
+        Ok(h) => {
+            writeln!(out, "{h}")?;
+            Ok(0)
+        }
+        Err(e) => {
+            writeln!(err, "hash-password: {e}")?;
+            Ok(2)
+        }
+    }
+}
+
 fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
     match cli.command {
         Command::Serve {
@@ -216,6 +245,7 @@ fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
             data,
         } => serve::serve(config, listen, data, err),
         Command::Trace { email, data } => serve::trace(&email, &data, out, err),
+        Command::HashPassword => hash_password(&mut std::io::stdin().lock(), out, err),
         Command::Report {
             report: which,
             data,

@@ -115,14 +115,24 @@ pub fn serve(config: PathBuf, listen: String, data: PathBuf, err: &mut dyn Write
             return Ok(1);
         }
     };
+    let admin_password_hash = std::env::var("STOREFLOW_ADMIN_PASSWORD_HASH")
+        .ok()
+        .filter(|s| !s.trim().is_empty());
     if admin.is_off() {
         writeln!(
             err,
             "storeflow serve: admin endpoints (/profiles/…) are off: set STOREFLOW_ADMIN_TOKENS to open them"
         )?;
     }
+    if admin_password_hash.is_none() {
+        writeln!(
+            err,
+            "storeflow serve: console sign-in (/admin/) is off: set STOREFLOW_ADMIN_PASSWORD_HASH (storeflow hash-password makes one)"
+        )?;
+    }
     let opts = Options {
         admin,
+        admin_password_hash,
         before_apply: None,
         data_dir: data.clone(),
         smtp,

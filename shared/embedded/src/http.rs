@@ -15,6 +15,12 @@ use storeflow_app::ports::Customers;
 use storeflow_core::model::event::Event;
 
 pub fn router(rt: Arc<Runtime>) -> axum::Router {
+    let clock = rt.clock.clone();
+    let console = Arc::new(storeflow_console::Console {
+        data: Served(rt.clone()),
+        auth: rt.console_auth.clone(),
+        clock: Arc::new(move || clock.now()),
+    });
     axum::Router::new()
         .route("/u/{token}", get(links).post(links))
         .route("/preferences/{token}", get(links).post(links))
@@ -24,6 +30,30 @@ pub fn router(rt: Arc<Runtime>) -> axum::Router {
         .route("/admin/refit", post(refit))
         .fallback(ingest)
         .with_state(rt)
+        .merge(storeflow_console::router(console))
+}
+
+/// The console's data on the embedded store: the configuration running
+/// now, and the report counters read from the database file.
+struct Served(Arc<Runtime>);
+
+impl storeflow_console::Data for Served {
+    fn config(&self) -> Arc<storeflow_core::Config> {
+        self.0.live().engine.config.clone()
+    }
+
+    async fn rollups(
+        &self,
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
+    ) -> anyhow::Result<(
+        storeflow_core::results::rollup::Rollups,
+        storeflow_core::results::rollup::Rollups,
+    )> {
+        let path = self.0.data_dir.join("storeflow.sqlite");
+        let conn = storeflow_sqlite::results::open_read_only(&path)?;
+        Ok(storeflow_sqlite::results::read_rollups(&conn, from, to)?)
+    }
 }
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response {

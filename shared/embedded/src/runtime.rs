@@ -76,6 +76,9 @@ pub struct Options {
     pub env: EnvOverrides,
     /// `STOREFLOW_ADMIN_TOKENS`: what opens the non-public endpoints.
     pub admin: storeflow_app::admin::AdminTokens,
+    /// `STOREFLOW_ADMIN_PASSWORD_HASH`: the console's sign-in password, as
+    /// an argon2 hash (`storeflow hash-password`).
+    pub admin_password_hash: Option<String>,
     /// Called with each inbox event just before it is applied, inside the
     /// dead-letter guard. `None` in every deployment; tests use it to make
     /// one input fail as a bug would, and check that it stops only itself.
@@ -93,6 +96,8 @@ pub struct Runtime {
     pub data_dir: PathBuf,
     pub outbox: OutboxDir,
     pub admin: storeflow_app::admin::AdminTokens,
+    /// The console's credentials (`storeflow_console::auth`).
+    pub console_auth: Arc<storeflow_console::auth::Auth>,
     before_apply: Option<BeforeApply>,
     live: RwLock<Arc<Live>>,
     loader: Loader,
@@ -155,6 +160,16 @@ impl Runtime {
         if let Some(poster) = webhooks {
             router = router.route(&[Channel::Webhook], Arc::new(poster));
         }
+        // A bad password hash stops `serve` here, naming the variable.
+        let console_auth = Arc::new(
+            storeflow_console::auth::Auth::new(
+                opts.admin_password_hash.as_deref(),
+                opts.admin.clone(),
+                &config.link_secret,
+                config.settings.store.links_base_url.starts_with("https://"),
+            )
+            .map_err(anyhow::Error::msg)?,
+        );
         let (stop, _) = watch::channel(false);
         let store = Arc::new(store);
         let rt = Arc::new(Runtime {
@@ -162,6 +177,7 @@ impl Runtime {
             store,
             clock,
             outbox: OutboxDir::new(outbox),
+            console_auth,
             admin: opts.admin,
             before_apply: opts.before_apply,
             data_dir: opts.data_dir,

@@ -1,0 +1,295 @@
+//! # storeflow-console
+//!
+//! The console: what a merchant sees of storeflow in a browser, server-
+//! rendered from the same binary. One router ([`router`]) over one data port
+//! ([`Data`]): `storeflow serve` mounts it at `/admin/` on SQLite, and the
+//! AWS console function serves it on DynamoDB.
+//!
+//! - [`auth`] — sign-in with the argon2 hash of a password, a signed session
+//!   cookie, CSRF tokens on every form, rate-limited attempts; bearer tokens
+//!   for scripts.
+//! - [`overview`] — the period's attributed revenue, orders, messages,
+//!   conversions and unsubscribes, from the report counters.
+//! - [`svg`] — charts drawn on the server: a test reads their numbers.
+//! - [`pages`] — the HTML: templates compiled into the binary (minijinja,
+//!   escaping everything it prints), no JavaScript.
+
+pub mod auth;
+pub mod overview;
+pub mod pages;
+pub mod svg;
+
+use axum::extract::{Form, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use jiff::civil::Date;
+use jiff::Timestamp;
+use serde::Deserialize;
+use std::future::Future;
+use std::sync::Arc;
+use storeflow_core::results::rollup::Rollups;
+use storeflow_core::Config;
+
+/// What the console reads: the same counters as `storeflow report`, and the
+/// running configuration.
+pub trait Data: Send + Sync + 'static {
+    /// The configuration the runtime runs now.
+    fn config(&self) -> Arc<Config>;
+
+    /// The counters of the UTC days `from..=to`, and every segment's
+    /// counters from the first day to `to` (members at the end).
+    fn rollups(
+        &self,
+        from: Date,
+        to: Date,
+    ) -> impl Future<Output = anyhow::Result<(Rollups, Rollups)>> + Send;
+}
+
+/// The console's state: its data, its credentials and its clock.
+pub struct Console<D> {
+    pub data: D,
+    pub auth: Arc<auth::Auth>,
+    /// The runtime's clock (a scaled one in the demo and tests).
+    pub clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+}
+
+impl<D> Console<D> {
+    fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
+}
+
+/// Every page and endpoint of the console, under `/admin`.
+pub fn router<D: Data>(console: Arc<Console<D>>) -> Router {
+    Router::new()
+        .route("/admin", get(|| async { Redirect::to("/admin/") }))
+        .route("/admin/login", get(login_page::<D>).post(login::<D>))
+        .route("/admin/logout", post(logout::<D>))
+        .route("/admin/", get(overview_page::<D>))
+        .route("/admin/flows", get(flows_page::<D>))
+        .route("/admin/api/overview", get(overview_json::<D>))
+        .with_state(console)
+}
+
+/// The request's session, or the answer to give instead: a page asks the
+/// browser to sign in, a JSON endpoint answers 401.
+fn session<D>(
+    c: &Console<D>,
+    headers: &HeaderMap,
+    json: bool,
+) -> Result<auth::Session, Box<Response>> {
+    let get = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok());
+    if let Some(s) = c
+        .auth
+        .session(get(header::AUTHORIZATION), get(header::COOKIE), c.now())
+    {
+        return Ok(s);
+    }
+    if json || headers.contains_key(header::AUTHORIZATION) {
+        return Err(Box::new(
+            (
+                StatusCode::UNAUTHORIZED,
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::WWW_AUTHENTICATE, "Bearer realm=\"storeflow console\""),
+            ],
+            serde_json::json!({"error": "the console needs a session (sign in at /admin/login) or an admin bearer token"}).to_string(),
+            )
+                .into_response(),
+        ));
+    }
+    Err(Box::new(Redirect::to("/admin/login").into_response()))
+}
+
+/// Who a sign-in attempt comes from, for its rate limit.
+fn client(headers: &HeaderMap) -> String {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| "direct".into())
+}
+
+async fn login_page<D: Data>(State(c): State<Arc<Console<D>>>) -> Response {
+    pages::login(&c.auth, None)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    password: String,
+}
+
+async fn login<D: Data>(
+    State(c): State<Arc<Console<D>>>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    match c.auth.sign_in(&client(&headers), &f.password, c.now()) {
+        Ok(cookie) => (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, "/admin/".to_string()),
+                (header::SET_COOKIE, c.auth.cookie(Some(&cookie))),
+            ],
+        )
+            .into_response(),
+        Err(auth::SignIn::Wrong) => {
+            let mut r = pages::login(&c.auth, Some("That password is not the console's."));
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            r
+        }
+        Err(auth::SignIn::Locked(until)) => {
+            let mut r = pages::login(
+                &c.auth,
+                Some(&format!(
+                    "Too many failed attempts: try again after {} UTC.",
+                    until.strftime("%H:%M")
+                )),
+            );
+            *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            r
+        }
+        Err(auth::SignIn::Off) => {
+            let mut r = pages::login(&c.auth, None);
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            r
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+async fn logout<D: Data>(
+    State(c): State<Arc<Console<D>>>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let s = match session(&c, &headers, false) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    if !c.auth.csrf_ok(&s, f.csrf.as_deref()) {
+        return pages::forbidden();
+    }
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/admin/login".to_string()),
+            (header::SET_COOKIE, c.auth.cookie(None)),
+        ],
+    )
+        .into_response()
+}
+
+/// `?from=YYYY-MM-DD&to=YYYY-MM-DD`: UTC days, both included.
+#[derive(Deserialize, Default)]
+pub struct PeriodQuery {
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// The period a query names: by default the 30 days up to today (UTC).
+pub fn period(q: &PeriodQuery, now: Timestamp) -> Result<(Date, Date), String> {
+    let day = |s: &Option<String>, name: &str| -> Result<Option<Date>, String> {
+        s.as_deref()
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                v.parse::<Date>()
+                    .map_err(|_| format!("{name}: {v:?} is not a day (YYYY-MM-DD)"))
+            })
+            .transpose()
+    };
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let to = day(&q.to, "to")?.unwrap_or(today);
+    let from = match day(&q.from, "from")? {
+        Some(f) => f,
+        None => to
+            .checked_sub(jiff::Span::new().days(29))
+            .map_err(|e| e.to_string())?,
+    };
+    if from > to {
+        return Err(format!("from ({from}) is after to ({to})"));
+    }
+    Ok((from, to))
+}
+
+/// A page over a period's counters: the session, the period and the
+/// overview, then `page` makes the answer.
+async fn period_page<D: Data>(
+    c: &Console<D>,
+    headers: &HeaderMap,
+    q: &PeriodQuery,
+    page: impl FnOnce(&auth::Session, overview::Overview) -> Response,
+) -> Response {
+    let s = match session(c, headers, false) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let (from, to) = match period(q, c.now()) {
+        Ok(p) => p,
+        Err(e) => return pages::bad_request(&e),
+    };
+    match c.data.rollups(from, to).await {
+        Ok((days, totals)) => page(&s, overview::Overview::of(&days, &totals, from, to)),
+        Err(e) => pages::unavailable(&format!("{e:#}")),
+    }
+}
+
+async fn overview_page<D: Data>(
+    State(c): State<Arc<Console<D>>>,
+    headers: HeaderMap,
+    Query(q): Query<PeriodQuery>,
+) -> Response {
+    period_page(&c, &headers, &q, |s, o| pages::overview(&c.auth, s, &o)).await
+}
+
+async fn overview_json<D: Data>(
+    State(c): State<Arc<Console<D>>>,
+    headers: HeaderMap,
+    Query(q): Query<PeriodQuery>,
+) -> Response {
+    if let Err(r) = session(&c, &headers, true) {
+        return *r;
+    }
+    let (from, to) = match period(&q, c.now()) {
+        Ok(p) => p,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(serde_json::json!({ "error": e })),
+            )
+                .into_response()
+        }
+    };
+    match c.data.rollups(from, to).await {
+        Ok((days, totals)) => {
+            axum::Json(overview::Overview::of(&days, &totals, from, to)).into_response()
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "error": format!("{e:#}") })),
+        )
+            .into_response(),
+    }
+}
+
+async fn flows_page<D: Data>(
+    State(c): State<Arc<Console<D>>>,
+    headers: HeaderMap,
+    Query(q): Query<PeriodQuery>,
+) -> Response {
+    period_page(&c, &headers, &q, |s, o| {
+        pages::flows(&c.auth, s, &c.data.config(), &o)
+    })
+    .await
+}

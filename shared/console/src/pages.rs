@@ -1,0 +1,233 @@
+//! The console's HTML: templates compiled into the binary and rendered
+//! with minijinja, which escapes every value it prints (autoescape for
+//! `.html`); only the page body and server-drawn SVG, made here, are
+//! inserted as they are.
+
+use crate::auth::{Auth, Session};
+use crate::overview::Overview;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use minijinja::{context, Environment, Value};
+use serde::Serialize;
+use std::sync::OnceLock;
+use storeflow_core::Config;
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut e = Environment::new();
+        e.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        for (name, text) in [
+            ("layout.html", include_str!("templates/layout.html")),
+            ("login.html", include_str!("templates/login.html")),
+            ("overview.html", include_str!("templates/overview.html")),
+            ("flows.html", include_str!("templates/flows.html")),
+            ("period.html", include_str!("templates/period.html")),
+        ] {
+            e.add_template(name, text)
+                .expect("a console template parses");
+        }
+        e
+    })
+}
+
+#[derive(Serialize)]
+struct NavItem {
+    href: &'static str,
+    label: &'static str,
+    current: bool,
+}
+
+/// The console's pages, in the order the navigation lists them.
+const PAGES: &[(&str, &str)] = &[("/admin/", "Overview"), ("/admin/flows", "Flows")];
+
+fn nav(current: &str) -> Vec<NavItem> {
+    PAGES
+        .iter()
+        .map(|(href, label)| NavItem {
+            href,
+            label,
+            current: *href == current,
+        })
+        .collect()
+}
+
+fn html(status: StatusCode, text: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'",
+            ),
+        ],
+        text,
+    )
+        .into_response()
+}
+
+/// A page: `body` (rendered from its template) in the layout.
+fn page(
+    auth: &Auth,
+    session: Option<&Session>,
+    current: &str,
+    title: &str,
+    template: &str,
+    ctx: Value,
+) -> Response {
+    let render = || -> Result<String, minijinja::Error> {
+        let body = env().get_template(template)?.render(ctx)?;
+        env().get_template("layout.html")?.render(context! {
+            title => title,
+            signed_in => session.is_some(),
+            bearer => session.is_some_and(|s| s.is_bearer()),
+            csrf => session.map(|s| auth.csrf(s)).unwrap_or_default(),
+            nav => nav(current),
+            body => Value::from_safe_string(body),
+        })
+    };
+    match render() {
+        Ok(text) => html(StatusCode::OK, text),
+        Err(e) => html(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the page {template} failed to render: {e}"),
+        ),
+    }
+}
+
+pub fn login(auth: &Auth, error: Option<&str>) -> Response {
+    page(
+        auth,
+        None,
+        "",
+        "Sign in",
+        "login.html",
+        context! { error => error, off => !auth.password_is_set() },
+    )
+}
+
+fn plain(status: StatusCode, text: &str) -> Response {
+    html(
+        status,
+        format!(
+            "<!doctype html><html lang=\"en\"><title>storeflow</title><main><p>{}</p><p><a href=\"/admin/\">Back to the console</a></p></main></html>",
+            text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+        ),
+    )
+}
+
+pub fn forbidden() -> Response {
+    plain(
+        StatusCode::FORBIDDEN,
+        "This form is out of date or did not come from the console: open the page again and retry.",
+    )
+}
+
+pub fn bad_request(why: &str) -> Response {
+    plain(StatusCode::BAD_REQUEST, why)
+}
+
+pub fn unavailable(why: &str) -> Response {
+    plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!("The data could not be read: {why}"),
+    )
+}
+
+fn money(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+/// A count as a whole number (counters are sums of floats).
+fn whole(v: f64) -> String {
+    format!("{}", v.round() as i64)
+}
+
+pub fn overview(auth: &Auth, s: &Session, o: &Overview) -> Response {
+    let chart = crate::svg::daily_bars("Attributed net revenue by UTC day", &o.daily);
+    let flows: Vec<Value> = o
+        .flows
+        .iter()
+        .map(|f| {
+            Value::from_serialize(serde_json::json!({
+                "flow": f["flow"], "version": f["version"], "entered": f["entered"],
+                "recipients": f["recipients"], "converted": f["converted"],
+                "revenue_net": money(f["revenue_net"].as_f64().unwrap_or(0.0)),
+                "revenue_per_recipient": money(f["revenue_per_recipient"].as_f64().unwrap_or(0.0)),
+            }))
+        })
+        .collect();
+    page(
+        auth,
+        Some(s),
+        "/admin/",
+        "Overview",
+        "overview.html",
+        context! {
+            from => o.from.to_string(),
+            to => o.to.to_string(),
+            days => o.daily.len(),
+            revenue_net => money(o.revenue_net),
+            orders => whole(o.orders),
+            converted => whole(o.converted),
+            unsubscribed => whole(o.unsubscribed),
+            channels => o.channels.iter().map(|c| Value::from_serialize(serde_json::json!({
+                "channel": c.channel, "sent": whole(c.sent), "delivered": whole(c.delivered),
+                "clicked": whole(c.clicked),
+            }))).collect::<Vec<_>>(),
+            chart => Value::from_safe_string(chart),
+            flows => flows,
+        },
+    )
+}
+
+pub fn flows(auth: &Auth, s: &Session, config: &Config, o: &Overview) -> Response {
+    let counts = |id: &str, k: &str| -> f64 {
+        o.flows
+            .iter()
+            .filter(|f| f["flow"] == id)
+            .map(|f| f[k].as_f64().unwrap_or(0.0))
+            .sum()
+    };
+    let rows: Vec<Value> = config
+        .by_priority
+        .iter()
+        .map(|f| {
+            let t = &f.trigger;
+            let trigger = if let Some(e) = &t.event {
+                format!("event {e}")
+            } else if let Some(s) = &t.segment_enter {
+                format!("entering segment {s}")
+            } else if let Some(s) = &t.segment_exit {
+                format!("leaving segment {s}")
+            } else if let Some(d) = &t.date {
+                format!("date {d}")
+            } else if let Some(c) = &t.campaign {
+                format!("campaign to {} at {}", c.segment, c.start)
+            } else {
+                "—".into()
+            };
+            Value::from_serialize(serde_json::json!({
+                "id": f.id.as_ref(),
+                "name": f.name.clone().unwrap_or_else(|| f.id.to_string()),
+                "trigger": trigger,
+                "status": "live",
+                "version": f.version,
+                "entered": whole(counts(&f.id, "entered")),
+                "converted": whole(counts(&f.id, "converted")),
+                "revenue_net": money(counts(&f.id, "revenue_net")),
+            }))
+        })
+        .collect();
+    page(
+        auth,
+        Some(s),
+        "/admin/flows",
+        "Flows",
+        "flows.html",
+        context! { from => o.from.to_string(), to => o.to.to_string(), flows => rows },
+    )
+}

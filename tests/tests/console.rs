@@ -1,0 +1,299 @@
+//! The console on `storeflow serve`, over real HTTP: nothing answers
+//! without a session or an admin token, sign-in sets a cookie a script
+//! cannot read, forms need the session's CSRF token, failed sign-ins are
+//! limited, and the overview shows the numbers `storeflow report` gives.
+
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use storeflow_core::results::facts::facts_of;
+use storeflow_embedded::runtime::Options;
+use storeflow_embedded::{Runtime, ScaledClock};
+use storeflow_tests::*;
+
+const PASSWORD: &str = "a long console password";
+
+/// A data directory holding the results of a few weeks of the starter
+/// pack: two subscribers, clicks, orders (one credited), a refund.
+fn data_with_results(name: &str) -> std::path::PathBuf {
+    let mut t = Timeline::new();
+    subscriber(&mut t, "2026-03-02T15:00:00Z", "ann@example.com");
+    subscriber(&mut t, "2026-03-02T15:00:00Z", "bob@example.com");
+    let tr = t.run("2026-03-03T00:00:00Z");
+    let msg = tr.message("ann@example.com", "welcome_1").id.clone();
+    t.at(
+        "2026-03-03T10:00:00Z",
+        "email_clicked",
+        email("ann@example.com"),
+        json!({"message": msg, "link": "https://northwind.example.com/"}),
+    );
+    for (at, who, id, total) in [
+        ("2026-03-05T10:00:00Z", "ann@example.com", "1001", 120.0),
+        ("2026-03-20T10:00:00Z", "bob@example.com", "1002", 80.0),
+    ] {
+        t.at(
+            at,
+            "order_placed",
+            email(who),
+            json!({"order_id": id, "total": total, "currency": "USD", "line_items": line_items()}),
+        );
+    }
+    t.at(
+        "2026-03-16T10:00:00Z",
+        "refunded",
+        email("ann@example.com"),
+        json!({"order_id": "1001", "amount": 45.5, "currency": "USD"}),
+    );
+    let tr = t.run("2026-03-31T00:00:00Z");
+    let mut facts = Vec::new();
+    facts_of(&tr.decisions, &mut facts);
+    let data = temp_dir(name);
+    let db = storeflow_sqlite::Sqlite::open(&data.join("storeflow.sqlite")).unwrap();
+    db.record_facts(&facts).unwrap();
+    data
+}
+
+fn runtime(data: &Path) -> Arc<Runtime> {
+    let opts = Options {
+        admin_password_hash: Some(storeflow_console::auth::hash_password(PASSWORD).unwrap()),
+        ..serve_options(data)
+    };
+    let clock = Arc::new(ScaledClock::new(ts("2026-03-31T12:00:00Z"), 1.0));
+    let config = repo_root().join("examples/starter");
+    Runtime::open(opts, storeflow::serve::loader(config), clock, None).unwrap()
+}
+
+struct Reply {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+async fn call(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &str) -> Reply {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).await.unwrap();
+    let text = String::from_utf8_lossy(&resp).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Reply {
+        status: head.split_whitespace().nth(1).unwrap().parse().unwrap(),
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+const FORM: &str = "Content-Type: application/x-www-form-urlencoded\r\n";
+
+fn form_value(page: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no {name} in {page}"));
+    let rest = &page[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+fn figure(page: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("data-figure=\"{name}\">"))
+        .unwrap_or_else(|| panic!("no figure {name}"));
+    let rest = &page[at + name.len() + 15..];
+    rest[..rest.find('<').unwrap()].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_asks_for_a_session_and_shows_the_reports_numbers() {
+    let data = data_with_results("console-overview");
+    let rt = runtime(&data);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(storeflow::serve::run(rt.clone(), listener));
+
+    // Nothing without a session: pages go to sign-in, JSON answers 401.
+    let r = call(addr, "GET", "/admin/", "", "").await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location").as_deref(), Some("/admin/login"));
+    let r = call(addr, "GET", "/admin/flows", "", "").await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        call(addr, "GET", "/admin/api/overview", "", "")
+            .await
+            .status,
+        401
+    );
+    let wrong = "Authorization: Bearer not-a-token-of-this-store\r\n";
+    assert_eq!(call(addr, "GET", "/admin/", wrong, "").await.status, 401);
+
+    // A wrong password, then the right one.
+    let r = call(addr, "POST", "/admin/login", FORM, "password=guess").await;
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("not the console"), "{}", r.body);
+    let body = format!("password={}", PASSWORD.replace(' ', "+"));
+    let r = call(addr, "POST", "/admin/login", FORM, &body).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let cookie = r.header("set-cookie").unwrap();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/admin"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    let session = cookie.split(';').next().unwrap().to_string();
+    let with = format!("Cookie: {session}\r\n");
+
+    // The overview of March: the numbers of `storeflow report flows`.
+    let period = "from=2026-03-01&to=2026-03-31";
+    let page = call(addr, "GET", &format!("/admin/?{period}"), &with, "").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<h1>Overview</h1>"));
+    let dir = data.display().to_string();
+    let (code, out, err) = storeflow(&[
+        "report",
+        "flows",
+        "--data",
+        &dir,
+        "--from",
+        "2026-03-01T00:00:00Z",
+        "--to",
+        "2026-04-01T00:00:00Z",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let sum = |k: &str| -> f64 {
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[k].as_f64().unwrap())
+            .sum()
+    };
+    assert!(sum("revenue_net") > 0.0, "{report:#}");
+    assert_eq!(
+        figure(&page.body, "revenue_net"),
+        format!("{:.2}", sum("revenue_net"))
+    );
+    assert_eq!(figure(&page.body, "orders"), sum("orders").to_string());
+    assert_eq!(
+        figure(&page.body, "converted"),
+        sum("converted").to_string()
+    );
+    // The chart's bars carry each day's number.
+    assert_eq!(page.body.matches("data-day=\"2026-03-").count(), 31);
+    // The JSON endpoint for scripts, with a bearer token: the same.
+    let bearer = format!("Authorization: Bearer {ADMIN_TOKEN}\r\n");
+    let j = call(
+        addr,
+        "GET",
+        &format!("/admin/api/overview?{period}"),
+        &bearer,
+        "",
+    )
+    .await;
+    assert_eq!(j.status, 200);
+    let j: Value = serde_json::from_str(&j.body).unwrap();
+    assert_eq!(
+        j["revenue_net"].as_f64(),
+        Some((sum("revenue_net") * 100.0).round() / 100.0)
+    );
+    // Flows list every configured flow.
+    let flows = call(addr, "GET", &format!("/admin/flows?{period}"), &with, "").await;
+    assert_eq!(flows.status, 200);
+    assert!(
+        flows.body.contains("data-flow-entered=\"welcome\">2"),
+        "{}",
+        flows.body
+    );
+    // A bad period is a 400 with its reason.
+    let bad = call(addr, "GET", "/admin/?from=March", &with, "").await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("not a day"), "{}", bad.body);
+
+    // Signing out needs the session's CSRF token.
+    let r = call(
+        addr,
+        "POST",
+        "/admin/logout",
+        &format!("{with}{FORM}"),
+        "csrf=forged",
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let csrf = form_value(&page.body, "csrf");
+    let r = call(
+        addr,
+        "POST",
+        "/admin/logout",
+        &format!("{with}{FORM}"),
+        &format!("csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+    rt.shutdown();
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_wrong_passwords_lock_the_client_out() {
+    let data = data_with_results("console-lockout");
+    let rt = runtime(&data);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(storeflow::serve::run(rt.clone(), listener));
+    let from = |ip: &str| format!("{FORM}X-Forwarded-For: {ip}\r\n");
+    for _ in 0..storeflow_console::auth::MAX_FAILURES {
+        let r = call(
+            addr,
+            "POST",
+            "/admin/login",
+            &from("192.0.2.7"),
+            "password=guess",
+        )
+        .await;
+        assert_eq!(r.status, 401);
+    }
+    let body = format!("password={}", PASSWORD.replace(' ', "+"));
+    let r = call(addr, "POST", "/admin/login", &from("192.0.2.7"), &body).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.body.contains("Too many failed attempts"));
+    // Another address still signs in.
+    let r = call(addr, "POST", "/admin/login", &from("192.0.2.8"), &body).await;
+    assert_eq!(r.status, 303);
+    rt.shutdown();
+    server.abort();
+}
+
+#[test]
+fn hash_password_prints_a_hash_the_console_accepts() {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code =
+        storeflow::hash_password(&mut "s3cret pass\n".as_bytes(), &mut out, &mut err).unwrap();
+    assert_eq!(code, 0);
+    let hash = String::from_utf8(out).unwrap();
+    assert!(hash.starts_with("$argon2"), "{hash}");
+    let auth =
+        storeflow_console::auth::Auth::new(Some(hash.trim()), Default::default(), b"k", false)
+            .unwrap();
+    let now = ts("2026-03-31T12:00:00Z");
+    assert!(auth.sign_in("c", "s3cret pass", now).is_ok());
+    assert!(auth.sign_in("c", "s3cret pass\n", now).is_err());
+    let code = storeflow::hash_password(&mut "\n".as_bytes(), &mut Vec::new(), &mut err).unwrap();
+    assert_eq!(code, 1);
+}
