@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod template;
+pub mod webdriver;
 
 use jiff::Timestamp;
 use serde_json::{json, Value};

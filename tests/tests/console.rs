@@ -279,6 +279,73 @@ async fn repeated_wrong_passwords_lock_the_client_out() {
     server.abort();
 }
 
+/// Signs in and opens every page in headless Chromium, as a merchant would:
+/// no page logs a browser error. With `STOREFLOW_SCREENSHOTS=DIR` each page
+/// is also saved as a PNG (the README's come from there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_real_browser_sign_in_and_every_page_opens_without_errors() {
+    let data = data_with_results("console-browser");
+    let rt = runtime(&data);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(storeflow::serve::run(rt.clone(), listener));
+    let shots = std::env::var_os("STOREFLOW_SCREENSHOTS").map(std::path::PathBuf::from);
+    let b = storeflow_tests::webdriver::Browser::start().await;
+    let base = format!("http://{addr}");
+    b.goto(&format!("{base}/admin/")).await;
+    assert!(b.url().await.ends_with("/admin/login"), "{}", b.url().await);
+    if let Some(dir) = &shots {
+        b.screenshot(&dir.join("console-login.png")).await;
+    }
+    b.type_into("#password", "not it").await;
+    b.click("button[type=submit]").await;
+    b.wait_for("not the console").await;
+    // The refused sign-in answered 401, which the browser logs: expected.
+    let refused = b.errors().await;
+    assert!(
+        refused
+            .iter()
+            .all(|e| e.contains("/admin/login") && e.contains("401")),
+        "{refused:?}"
+    );
+    b.type_into("#password", PASSWORD).await;
+    b.click("button[type=submit]").await;
+    b.wait_for("<h1>Overview</h1>").await;
+    assert!(b.url().await.ends_with("/admin/"), "{}", b.url().await);
+    for (path, heading, shot) in [
+        (
+            "/admin/?from=2026-03-01&to=2026-03-31",
+            "Overview",
+            "console-overview.png",
+        ),
+        (
+            "/admin/flows?from=2026-03-01&to=2026-03-31",
+            "Flows",
+            "console-flows.png",
+        ),
+    ] {
+        b.goto(&format!("{base}{path}")).await;
+        assert_eq!(b.text("h1").await, heading);
+        if let Some(dir) = &shots {
+            b.screenshot(&dir.join(shot)).await;
+        }
+    }
+    // The navigation works by keyboard and link alike.
+    b.click("nav a[href='/admin/']").await;
+    b.wait_for("data-figure=\"revenue_net\"").await;
+    assert_eq!(b.text("h1").await, "Overview");
+    let errors = b.errors().await;
+    assert!(errors.is_empty(), "browser errors: {errors:?}");
+    // Sign out: the next page asks to sign in again.
+    b.click("header form button").await;
+    b.wait_for("Sign in to storeflow").await;
+    b.goto(&format!("{base}/admin/flows")).await;
+    assert!(b.url().await.ends_with("/admin/login"));
+    b.quit().await;
+    rt.shutdown();
+    server.abort();
+}
+
 #[test]
 fn hash_password_prints_a_hash_the_console_accepts() {
     let mut out = Vec::new();
