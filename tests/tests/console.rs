@@ -118,6 +118,24 @@ fn figure(page: &str, name: &str) -> String {
     rest[..rest.find('<').unwrap()].to_string()
 }
 
+/// `storeflow report <which> --data <dir>` for March, as JSON.
+fn march_report(which: &str, dir: &str) -> Value {
+    let (code, out, err) = storeflow(&[
+        "report",
+        which,
+        "--data",
+        dir,
+        "--from",
+        "2026-03-01T00:00:00Z",
+        "--to",
+        "2026-04-01T00:00:00Z",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_asks_for_a_session_and_shows_the_reports_numbers() {
     let data = data_with_results("console-overview");
@@ -161,20 +179,7 @@ async fn the_console_asks_for_a_session_and_shows_the_reports_numbers() {
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("<h1>Overview</h1>"));
     let dir = data.display().to_string();
-    let (code, out, err) = storeflow(&[
-        "report",
-        "flows",
-        "--data",
-        &dir,
-        "--from",
-        "2026-03-01T00:00:00Z",
-        "--to",
-        "2026-04-01T00:00:00Z",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let report: Value = serde_json::from_str(&out).unwrap();
+    let report = march_report("flows", &dir);
     let sum = |k: &str| -> f64 {
         report["rows"]
             .as_array()
@@ -218,6 +223,31 @@ async fn the_console_asks_for_a_session_and_shows_the_reports_numbers() {
         flows.body.contains("data-flow-entered=\"welcome\">2"),
         "{}",
         flows.body
+    );
+    // Segments: members at the end of the period, from the same counters
+    // as `report segments`, the definition in words, a chart per segment.
+    let segs = call(addr, "GET", &format!("/admin/segments?{period}"), &with, "").await;
+    assert_eq!(segs.status, 200);
+    let report = march_report("segments", &dir);
+    let buyers = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["segment"] == "buyers")
+        .unwrap()["members"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(buyers, 2);
+    assert!(
+        segs.body
+            .contains(&format!("data-segment-members=\"buyers\">{buyers}<")),
+        "{}",
+        segs.body
+    );
+    assert!(segs.body.contains("orders count ≥ 1"), "{}", segs.body);
+    assert!(
+        segs.body.contains("<svg role=\"img\""),
+        "the chart is markup, not text"
     );
     // A bad period is a 400 with its reason.
     let bad = call(addr, "GET", "/admin/?from=March", &with, "").await;
@@ -322,6 +352,11 @@ async fn in_a_real_browser_sign_in_and_every_page_opens_without_errors() {
             "/admin/flows?from=2026-03-01&to=2026-03-31",
             "Flows",
             "console-flows.png",
+        ),
+        (
+            "/admin/segments?from=2026-03-01&to=2026-03-31",
+            "Segments",
+            "console-segments.png",
         ),
     ] {
         b.goto(&format!("{base}{path}")).await;

@@ -17,6 +17,7 @@
 pub mod auth;
 pub mod overview;
 pub mod pages;
+pub mod segments;
 pub mod svg;
 
 use axum::extract::{Form, Query, State};
@@ -69,6 +70,7 @@ pub fn router<D: Data>(console: Arc<Console<D>>) -> Router {
         .route("/admin/logout", post(logout::<D>))
         .route("/admin/", get(overview_page::<D>))
         .route("/admin/flows", get(flows_page::<D>))
+        .route("/admin/segments", get(segments_page::<D>))
         .route("/admin/api/overview", get(overview_json::<D>))
         .with_state(console)
 }
@@ -223,13 +225,27 @@ pub fn period(q: &PeriodQuery, now: Timestamp) -> Result<(Date, Date), String> {
     Ok((from, to))
 }
 
-/// A page over a period's counters: the session, the period and the
-/// overview, then `page` makes the answer.
+/// A period's counters for a page: the days `from..=to` and the totals.
+pub struct Counted {
+    pub days: Rollups,
+    pub totals: Rollups,
+    pub from: Date,
+    pub to: Date,
+}
+
+impl Counted {
+    fn overview(&self) -> overview::Overview {
+        overview::Overview::of(&self.days, &self.totals, self.from, self.to)
+    }
+}
+
+/// A page over a period's counters: the session, the period and its
+/// counters, then `page` makes the answer.
 async fn period_page<D: Data>(
     c: &Console<D>,
     headers: &HeaderMap,
     q: &PeriodQuery,
-    page: impl FnOnce(&auth::Session, overview::Overview) -> Response,
+    page: impl FnOnce(&auth::Session, Counted) -> Response,
 ) -> Response {
     let s = match session(c, headers, false) {
         Ok(s) => s,
@@ -240,7 +256,15 @@ async fn period_page<D: Data>(
         Err(e) => return pages::bad_request(&e),
     };
     match c.data.rollups(from, to).await {
-        Ok((days, totals)) => page(&s, overview::Overview::of(&days, &totals, from, to)),
+        Ok((days, totals)) => page(
+            &s,
+            Counted {
+                days,
+                totals,
+                from,
+                to,
+            },
+        ),
         Err(e) => pages::unavailable(&format!("{e:#}")),
     }
 }
@@ -250,7 +274,10 @@ async fn overview_page<D: Data>(
     headers: HeaderMap,
     Query(q): Query<PeriodQuery>,
 ) -> Response {
-    period_page(&c, &headers, &q, |s, o| pages::overview(&c.auth, s, &o)).await
+    period_page(&c, &headers, &q, |s, k| {
+        pages::overview(&c.auth, s, &k.overview())
+    })
+    .await
 }
 
 async fn overview_json<D: Data>(
@@ -288,8 +315,20 @@ async fn flows_page<D: Data>(
     headers: HeaderMap,
     Query(q): Query<PeriodQuery>,
 ) -> Response {
-    period_page(&c, &headers, &q, |s, o| {
-        pages::flows(&c.auth, s, &c.data.config(), &o)
+    period_page(&c, &headers, &q, |s, k| {
+        pages::flows(&c.auth, s, &c.data.config(), &k.overview())
+    })
+    .await
+}
+
+async fn segments_page<D: Data>(
+    State(c): State<Arc<Console<D>>>,
+    headers: HeaderMap,
+    Query(q): Query<PeriodQuery>,
+) -> Response {
+    period_page(&c, &headers, &q, |s, k| {
+        let views = segments::views(&c.data.config(), &k.days, &k.totals, k.from, k.to);
+        pages::segments(&c.auth, s, k.from, k.to, &views)
     })
     .await
 }

@@ -23,6 +23,7 @@ fn env() -> &'static Environment<'static> {
             ("overview.html", include_str!("templates/overview.html")),
             ("flows.html", include_str!("templates/flows.html")),
             ("period.html", include_str!("templates/period.html")),
+            ("segments.html", include_str!("templates/segments.html")),
         ] {
             e.add_template(name, text)
                 .expect("a console template parses");
@@ -39,7 +40,11 @@ struct NavItem {
 }
 
 /// The console's pages, in the order the navigation lists them.
-const PAGES: &[(&str, &str)] = &[("/admin/", "Overview"), ("/admin/flows", "Flows")];
+const PAGES: &[(&str, &str)] = &[
+    ("/admin/", "Overview"),
+    ("/admin/flows", "Flows"),
+    ("/admin/segments", "Segments"),
+];
 
 fn nav(current: &str) -> Vec<NavItem> {
     PAGES
@@ -229,5 +234,47 @@ pub fn flows(auth: &Auth, s: &Session, config: &Config, o: &Overview) -> Respons
         "Flows",
         "flows.html",
         context! { from => o.from.to_string(), to => o.to.to_string(), flows => rows },
+    )
+}
+
+pub fn segments(
+    auth: &Auth,
+    s: &Session,
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+    views: &[crate::segments::SegmentView],
+) -> Response {
+    let rows: Vec<Value> = views
+        .iter()
+        .map(|v| {
+            let title = format!("Members of {} at the end of each UTC day", v.name);
+            let mut row: std::collections::BTreeMap<String, Value> = [
+                ("id", Value::from(v.id.as_str())),
+                ("name", Value::from(v.name.as_str())),
+                ("description", Value::from(v.description.as_str())),
+                ("words", Value::from(v.words.as_str())),
+                ("yaml", Value::from(v.yaml.as_str())),
+                ("members", Value::from(v.members)),
+                ("entered", Value::from(v.entered)),
+                ("exited", Value::from(v.exited)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            // Drawn here, escaping what it prints.
+            row.insert(
+                "chart".to_string(),
+                Value::from_safe_string(crate::svg::daily_bars(&title, &v.daily)),
+            );
+            Value::from(row)
+        })
+        .collect();
+    page(
+        auth,
+        Some(s),
+        "/admin/segments",
+        "Segments",
+        "segments.html",
+        context! { from => from.to_string(), to => to.to_string(), segments => rows },
     )
 }
