@@ -544,3 +544,24 @@ pub fn serve_options(data: &std::path::Path) -> storeflow_embedded::runtime::Opt
         before_apply: None,
     }
 }
+
+/// The headers Shopify sends with a webhook to the test store
+/// (`northwind.myshopify.com`), signed with the test secret.
+pub fn shopify_webhook_headers(topic: &str, id: &str, body: &[u8]) -> Vec<(String, String)> {
+    [
+        ("Content-Type", "application/json".to_string()),
+        ("X-Shopify-Topic", topic.to_string()),
+        (
+            "X-Shopify-Hmac-Sha256",
+            storeflow_ingest::signature::sign_base64(SHOPIFY_SECRET.as_bytes(), body),
+        ),
+        (
+            "X-Shopify-Shop-Domain",
+            "northwind.myshopify.com".to_string(),
+        ),
+        ("X-Shopify-Webhook-Id", id.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}

@@ -279,6 +279,68 @@ async fn the_console_asks_for_a_session_and_shows_the_reports_numbers() {
     server.abort();
 }
 
+/// Shopify's `customers/create` for Ann (subscribed, a hostile tag).
+async fn ingest_ann(addr: SocketAddr) {
+    let at = "2026-03-31T12:00:00Z";
+    let customer = json!({"id": 7001, "email": "ann@example.com", "first_name": "Ann",
+        "tags": "<script>alert(1)</script>, vip",
+        "created_at": at, "updated_at": at,
+        "email_marketing_consent": {"state": "subscribed", "opt_in_level": "single_opt_in", "consent_updated_at": at}});
+    let body = serde_json::to_vec(&customer).unwrap();
+    let status = storeflow::demo::post(
+        addr,
+        "/webhooks/shopify",
+        &shopify_webhook_headers("customers/create", "c-7001", &body),
+        &body,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_is_found_by_email_and_shown_with_their_trace_escaped() {
+    let data = temp_dir("console-customers");
+    let rt = runtime(&data);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(storeflow::serve::run(rt.clone(), listener));
+    ingest_ann(addr).await;
+    let bearer = format!("Authorization: Bearer {ADMIN_TOKEN}\r\n");
+    let started = std::time::Instant::now();
+    let page = loop {
+        let r = call(
+            addr,
+            "GET",
+            "/admin/customers?q=ANN%40example.com",
+            &bearer,
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        if r.body.contains("data-field=\"email\"") {
+            break r.body;
+        }
+        assert!(started.elapsed().as_secs() < 20, "never found: {}", r.body);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        page.contains("data-field=\"email\">ann@example.com<"),
+        "{page}"
+    );
+    assert!(page.contains("subscribers"), "{page}");
+    // The welcome series entered, with its reason, in the timeline.
+    assert!(page.contains("flow welcome"), "{page}");
+    // What a customer's data says is shown, never run.
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;"), "{page}");
+    assert!(!page.contains("<script>alert(1)"), "{page}");
+    // Nobody by that phone.
+    let none = call(addr, "GET", "/admin/customers?q=%2B15550100", &bearer, "").await;
+    assert!(none.body.contains("No customer is known"), "{}", none.body);
+    rt.shutdown();
+    server.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_wrong_passwords_lock_the_client_out() {
     let data = data_with_results("console-lockout");
@@ -320,6 +382,7 @@ async fn in_a_real_browser_sign_in_and_every_page_opens_without_errors() {
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(storeflow::serve::run(rt.clone(), listener));
     let shots = std::env::var_os("STOREFLOW_SCREENSHOTS").map(std::path::PathBuf::from);
+    ingest_ann(addr).await;
     let b = storeflow_tests::webdriver::Browser::start().await;
     let base = format!("http://{addr}");
     b.goto(&format!("{base}/admin/")).await;
@@ -357,6 +420,11 @@ async fn in_a_real_browser_sign_in_and_every_page_opens_without_errors() {
             "/admin/segments?from=2026-03-01&to=2026-03-31",
             "Segments",
             "console-segments.png",
+        ),
+        (
+            "/admin/customers?q=ann%40example.com",
+            "Customers",
+            "console-customer.png",
         ),
     ] {
         b.goto(&format!("{base}{path}")).await;

@@ -26,22 +26,7 @@ fn starter_runtime(data: &Path, clock: Arc<dyn Clock>) -> Arc<Runtime> {
 }
 
 fn shopify_headers(topic: &str, id: &str, body: &[u8]) -> Vec<(String, String)> {
-    [
-        ("Content-Type", "application/json".to_string()),
-        ("X-Shopify-Topic", topic.to_string()),
-        (
-            "X-Shopify-Hmac-Sha256",
-            signature::sign_base64(SHOPIFY_SECRET.as_bytes(), body),
-        ),
-        (
-            "X-Shopify-Shop-Domain",
-            "northwind.myshopify.com".to_string(),
-        ),
-        ("X-Shopify-Webhook-Id", id.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    shopify_webhook_headers(topic, id, body)
 }
 
 async fn webhook(addr: SocketAddr, topic: &str, id: &str, body: &Value) -> u16 {

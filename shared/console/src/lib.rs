@@ -15,6 +15,7 @@
 //!   escaping everything it prints), no JavaScript.
 
 pub mod auth;
+pub mod customers;
 pub mod overview;
 pub mod pages;
 pub mod segments;
@@ -38,6 +39,19 @@ use storeflow_core::Config;
 pub trait Data: Send + Sync + 'static {
     /// The configuration the runtime runs now.
     fn config(&self) -> Arc<Config>;
+
+    /// The customer an email, phone number or platform customer id names
+    /// (see [`customers::search_keys`]), with their decision trace.
+    fn customer(
+        &self,
+        query: &str,
+    ) -> impl Future<Output = anyhow::Result<Option<customers::CustomerView>>> + Send;
+
+    /// A shop's prediction model, once fitted.
+    fn model(
+        &self,
+        shop: &storeflow_core::model::ids::ShopId,
+    ) -> Option<Arc<storeflow_core::predict::forecast::StoreModel>>;
 
     /// The counters of the UTC days `from..=to`, and every segment's
     /// counters from the first day to `to` (members at the end).
@@ -71,6 +85,7 @@ pub fn router<D: Data>(console: Arc<Console<D>>) -> Router {
         .route("/admin/", get(overview_page::<D>))
         .route("/admin/flows", get(flows_page::<D>))
         .route("/admin/segments", get(segments_page::<D>))
+        .route("/admin/customers", get(customers_page::<D>))
         .route("/admin/api/overview", get(overview_json::<D>))
         .with_state(console)
 }
@@ -331,4 +346,34 @@ async fn segments_page<D: Data>(
         pages::segments(&c.auth, s, k.from, k.to, &views)
     })
     .await
+}
+
+#[derive(Deserialize, Default)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+async fn customers_page<D: Data>(
+    State(c): State<Arc<Console<D>>>,
+    headers: HeaderMap,
+    Query(q): Query<SearchQuery>,
+) -> Response {
+    let s = match session(&c, &headers, false) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let found = if q.q.trim().is_empty() {
+        None
+    } else {
+        match c.data.customer(&q.q).await {
+            Ok(v) => v,
+            Err(e) => return pages::unavailable(&format!("{e:#}")),
+        }
+    };
+    let data = found.map(|v| {
+        let model = c.data.model(&v.state.profile.shop);
+        customers::page_data(&v, &c.data.config(), model.as_deref(), c.now())
+    });
+    pages::customers(&c.auth, &s, &q.q, data)
 }

@@ -24,6 +24,7 @@ fn env() -> &'static Environment<'static> {
             ("flows.html", include_str!("templates/flows.html")),
             ("period.html", include_str!("templates/period.html")),
             ("segments.html", include_str!("templates/segments.html")),
+            ("customers.html", include_str!("templates/customers.html")),
         ] {
             e.add_template(name, text)
                 .expect("a console template parses");
@@ -44,6 +45,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/admin/", "Overview"),
     ("/admin/flows", "Flows"),
     ("/admin/segments", "Segments"),
+    ("/admin/customers", "Customers"),
 ];
 
 fn nav(current: &str) -> Vec<NavItem> {
@@ -276,5 +278,21 @@ pub fn segments(
         "Segments",
         "segments.html",
         context! { from => from.to_string(), to => to.to_string(), segments => rows },
+    )
+}
+
+pub fn customers(
+    auth: &Auth,
+    s: &Session,
+    q: &str,
+    customer: Option<serde_json::Value>,
+) -> Response {
+    page(
+        auth,
+        Some(s),
+        "/admin/customers",
+        "Customers",
+        "customers.html",
+        context! { q => q, customer => customer.map(|c| Value::from_serialize(&c)) },
     )
 }

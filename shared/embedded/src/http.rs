@@ -42,6 +42,34 @@ impl storeflow_console::Data for Served {
         self.0.live().engine.config.clone()
     }
 
+    async fn customer(
+        &self,
+        query: &str,
+    ) -> anyhow::Result<Option<storeflow_console::customers::CustomerView>> {
+        let store = &self.0.store;
+        for shop in store.shops()? {
+            let keys = storeflow_console::customers::search_keys(&shop, query);
+            let found = store.find(&keys).await?;
+            let Some(pid) = found.into_iter().flatten().next() else {
+                continue;
+            };
+            if let Some(l) = store.load(&shop, &pid).await? {
+                return Ok(Some(storeflow_console::customers::CustomerView {
+                    decisions: store.decisions(&pid)?,
+                    state: l.state,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    fn model(
+        &self,
+        shop: &storeflow_core::model::ids::ShopId,
+    ) -> Option<Arc<storeflow_core::predict::forecast::StoreModel>> {
+        self.0.live().engine.model(shop)
+    }
+
     async fn rollups(
         &self,
         from: jiff::civil::Date,
