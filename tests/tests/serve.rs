@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use storeflow::demo::post;
 use storeflow_embedded::runtime::Options;
 use storeflow_embedded::{Clock, Runtime, ScaledClock};
-use storeflow_ingest::signature;
 use storeflow_tests::*;
 
 fn options(data: &Path) -> Options {
