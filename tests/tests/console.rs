@@ -249,6 +249,24 @@ async fn the_console_asks_for_a_session_and_shows_the_reports_numbers() {
         segs.body.contains("<svg role=\"img\""),
         "the chart is markup, not text"
     );
+    // Reports: the cohort table of `report cohorts`.
+    let reports = call(addr, "GET", &format!("/admin/reports?{period}"), &with, "").await;
+    assert_eq!(reports.status, 200, "{}", reports.body);
+    let cohorts = march_report("cohorts", &dir);
+    let march = cohorts["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["cohort"] == "2026-03")
+        .unwrap_or_else(|| panic!("{cohorts:#}"));
+    let rate = format!("{:.0}%", march["repurchase_rate"].as_f64().unwrap() * 100.0);
+    assert!(
+        reports
+            .body
+            .contains(&format!("data-cohort-repurchase=\"2026-03\">{rate}<")),
+        "{}",
+        reports.body
+    );
     // A bad period is a 400 with its reason.
     let bad = call(addr, "GET", "/admin/?from=March", &with, "").await;
     assert_eq!(bad.status, 400);
@@ -425,6 +443,11 @@ async fn in_a_real_browser_sign_in_and_every_page_opens_without_errors() {
             "/admin/customers?q=ann%40example.com",
             "Customers",
             "console-customer.png",
+        ),
+        (
+            "/admin/reports?from=2026-03-01&to=2026-03-31",
+            "Reports",
+            "console-reports.png",
         ),
     ] {
         b.goto(&format!("{base}{path}")).await;

@@ -47,6 +47,11 @@ pub trait Data: Send + Sync + 'static {
         query: &str,
     ) -> impl Future<Output = anyhow::Result<Option<customers::CustomerView>>> + Send;
 
+    /// Every order and refund fact (what cohorts are made of).
+    fn orders(
+        &self,
+    ) -> impl Future<Output = anyhow::Result<Vec<storeflow_core::results::facts::Fact>>> + Send;
+
     /// A shop's prediction model, once fitted.
     fn model(
         &self,
@@ -86,6 +91,7 @@ pub fn router<D: Data>(console: Arc<Console<D>>) -> Router {
         .route("/admin/flows", get(flows_page::<D>))
         .route("/admin/segments", get(segments_page::<D>))
         .route("/admin/customers", get(customers_page::<D>))
+        .route("/admin/reports", get(reports_page::<D>))
         .route("/admin/api/overview", get(overview_json::<D>))
         .with_state(console)
 }
@@ -376,4 +382,46 @@ async fn customers_page<D: Data>(
         customers::page_data(&v, &c.data.config(), model.as_deref(), c.now())
     });
     pages::customers(&c.auth, &s, &q.q, data)
+}
+
+async fn reports_page<D: Data>(
+    State(c): State<Arc<Console<D>>>,
+    headers: HeaderMap,
+    Query(q): Query<PeriodQuery>,
+) -> Response {
+    // Nothing is read for a request without a session.
+    if let Err(r) = session(&c, &headers, false) {
+        return *r;
+    }
+    let orders = match c.data.orders().await {
+        Ok(o) => o,
+        Err(e) => return pages::unavailable(&format!("{e:#}")),
+    };
+    period_page(&c, &headers, &q, |s, k| {
+        let period = storeflow_core::results::report::Period {
+            from: k
+                .from
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .ok()
+                .map(|z| z.timestamp()),
+            to: k
+                .to
+                .tomorrow()
+                .ok()
+                .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+                .map(|z| z.timestamp()),
+        };
+        let tz = jiff::tz::TimeZone::get(&c.data.config().settings.store.timezone)
+            .unwrap_or(jiff::tz::TimeZone::UTC);
+        let cohorts = storeflow_core::results::report::cohorts(&orders, period, &tz);
+        let within: Rollups = k
+            .days
+            .iter()
+            .filter(|((d, _), _)| *d >= k.from && *d <= k.to)
+            .map(|(a, b)| (a.clone(), b.clone()))
+            .collect();
+        let arms = storeflow_core::results::report::holdouts_of(&within);
+        pages::reports(&c.auth, s, k.from, k.to, &cohorts, &arms)
+    })
+    .await
 }

@@ -25,6 +25,7 @@ fn env() -> &'static Environment<'static> {
             ("period.html", include_str!("templates/period.html")),
             ("segments.html", include_str!("templates/segments.html")),
             ("customers.html", include_str!("templates/customers.html")),
+            ("reports.html", include_str!("templates/reports.html")),
         ] {
             e.add_template(name, text)
                 .expect("a console template parses");
@@ -46,6 +47,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/admin/flows", "Flows"),
     ("/admin/segments", "Segments"),
     ("/admin/customers", "Customers"),
+    ("/admin/reports", "Reports"),
 ];
 
 fn nav(current: &str) -> Vec<NavItem> {
@@ -294,5 +296,55 @@ pub fn customers(
         "Customers",
         "customers.html",
         context! { q => q, customer => customer.map(|c| Value::from_serialize(&c)) },
+    )
+}
+
+pub fn reports(
+    auth: &Auth,
+    s: &Session,
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+    cohorts: &[storeflow_core::results::report::CohortRow],
+    arms: &[storeflow_core::results::report::ArmRow],
+) -> Response {
+    let months = cohorts
+        .iter()
+        .map(|c| c.ordered_again.len())
+        .max()
+        .unwrap_or(0);
+    let pct = |v: f64| format!("{:.0}%", v * 100.0);
+    let rows: Vec<Value> = cohorts
+        .iter()
+        .map(|c| {
+            let cells: Vec<serde_json::Value> = c
+                .ordered_again
+                .iter()
+                .enumerate()
+                .map(|(i, share)| {
+                    serde_json::json!({
+                        "share": pct(*share),
+                        // The heat: the share itself, readable on white at 0.
+                        "alpha": format!("{:.2}", (share * 0.85).clamp(0.0, 0.85)),
+                        "revenue": money(c.revenue_per_customer.get(i).copied().unwrap_or(0.0)),
+                    })
+                })
+                .collect();
+            Value::from_serialize(serde_json::json!({
+                "cohort": c.cohort, "customers": c.customers,
+                "repurchase_rate": pct(c.repurchase_rate), "cells": cells,
+            }))
+        })
+        .collect();
+    let arms: Vec<Value> = arms.iter().map(Value::from_serialize).collect();
+    page(
+        auth,
+        Some(s),
+        "/admin/reports",
+        "Reports",
+        "reports.html",
+        context! {
+            from => from.to_string(), to => to.to_string(),
+            months => (0..months).collect::<Vec<_>>(), cohorts => rows, arms => arms,
+        },
     )
 }

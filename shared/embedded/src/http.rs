@@ -63,6 +63,12 @@ impl storeflow_console::Data for Served {
         Ok(None)
     }
 
+    async fn orders(&self) -> anyhow::Result<Vec<storeflow_core::results::facts::Fact>> {
+        let path = self.0.data_dir.join("storeflow.sqlite");
+        let conn = storeflow_sqlite::results::open_read_only(&path)?;
+        Ok(storeflow_sqlite::results::read_orders(&conn)?)
+    }
+
     fn model(
         &self,
         shop: &storeflow_core::model::ids::ShopId,
