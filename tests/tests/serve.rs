@@ -325,9 +325,23 @@ async fn a_timer_due_while_the_process_was_down_fires_on_start_once() {
             webhook(addr, "checkouts/create", "r-2", &checkout).await,
             200
         );
-        wait_for("the welcome email", Duration::from_secs(20), || {
-            (!emls(&data).is_empty() && rt.store.next_wake().unwrap().is_some()).then_some(())
-        })
+        // Both applied: the welcome email written, and the earliest wake-up
+        // the checkout's reminder (within the hour), not the welcome's next
+        // step days away.
+        let reminder_due = t0 + jiff::SignedDuration::from_hours(1);
+        wait_for(
+            "the welcome email and the checkout",
+            Duration::from_secs(20),
+            || {
+                (!emls(&data).is_empty()
+                    && rt
+                        .store
+                        .next_wake()
+                        .unwrap()
+                        .is_some_and(|t| t <= reminder_due))
+                .then_some(())
+            },
+        )
         .await;
         server.abort();
     }
