@@ -359,6 +359,88 @@ async fn a_customer_is_found_by_email_and_shown_with_their_trace_escaped() {
     server.abort();
 }
 
+/// A dead letter (a shop's wake-up that failed) in the runtime's store.
+fn dead_letter(rt: &Runtime, error: &str) -> i64 {
+    let of = storeflow_sqlite::dead_letters::WakeOf {
+        shop: storeflow_core::model::ids::ShopId::parse("northwind.myshopify.com").unwrap(),
+        profile: None,
+    };
+    rt.store
+        .dead_wake(&of, error, ts("2026-03-31T11:00:00Z"))
+        .unwrap();
+    rt.store.dead_letters().unwrap().last().unwrap().id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_is_replayed_once_from_the_operations_page() {
+    let data = data_with_results("console-operations");
+    let rt = runtime(&data);
+    let id = dead_letter(&rt, "the shop's state <did not read>");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(storeflow::serve::run(rt.clone(), listener));
+    let body = format!("password={}", PASSWORD.replace(' ', "+"));
+    let r = call(addr, "POST", "/admin/login", FORM, &body).await;
+    let session = r.header("set-cookie").unwrap();
+    let with = format!("Cookie: {}\r\n", session.split(';').next().unwrap());
+    let page = call(addr, "GET", "/admin/operations", &with, "").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("the shop&#x27;s state &lt;did not read&gt;"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("data-config=\"flows\">12<"),
+        "{}",
+        page.body
+    );
+    let csrf = form_value(&page.body, "csrf");
+    let replay = format!("/admin/operations/dead-letters/{id}/replay");
+    let form = format!("{with}{FORM}");
+    // Not without the session's token; not without the confirmation.
+    assert_eq!(
+        call(addr, "POST", &replay, &form, "confirm=yes")
+            .await
+            .status,
+        403
+    );
+    let r = call(addr, "POST", &replay, &form, &format!("csrf={csrf}")).await;
+    assert_eq!(r.status, 303);
+    assert!(r.header("location").unwrap().contains("refused"));
+    assert!(rt.store.dead_letters().unwrap()[0].replayed.is_none());
+    // Confirmed: replayed once.
+    let r = call(
+        addr,
+        "POST",
+        &replay,
+        &form,
+        &format!("csrf={csrf}&confirm=yes"),
+    )
+    .await;
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some(&*format!("/admin/operations?replayed={id}"))
+    );
+    assert!(rt.store.dead_letters().unwrap()[0].replayed.is_some());
+    let again = call(
+        addr,
+        "POST",
+        &replay,
+        &form,
+        &format!("csrf={csrf}&confirm=yes"),
+    )
+    .await;
+    assert!(
+        again.header("location").unwrap().contains("was+replayed"),
+        "{:?}",
+        again.header("location")
+    );
+    rt.shutdown();
+    server.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_wrong_passwords_lock_the_client_out() {
     let data = data_with_results("console-lockout");
@@ -401,6 +483,7 @@ async fn in_a_real_browser_sign_in_and_every_page_opens_without_errors() {
     let server = tokio::spawn(storeflow::serve::run(rt.clone(), listener));
     let shots = std::env::var_os("STOREFLOW_SCREENSHOTS").map(std::path::PathBuf::from);
     ingest_ann(addr).await;
+    let letter = dead_letter(&rt, "a wake-up that failed");
     let b = storeflow_tests::webdriver::Browser::start().await;
     let base = format!("http://{addr}");
     b.goto(&format!("{base}/admin/")).await;
@@ -456,6 +539,21 @@ async fn in_a_real_browser_sign_in_and_every_page_opens_without_errors() {
             b.screenshot(&dir.join(shot)).await;
         }
     }
+    // Replay the dead letter from the operations page.
+    b.goto(&format!("{base}/admin/operations")).await;
+    if let Some(dir) = &shots {
+        b.screenshot(&dir.join("console-operations.png")).await;
+    }
+    b.click(&format!("#dead-letter-{letter} input[name=confirm]"))
+        .await;
+    b.click(&format!("#dead-letter-{letter} button")).await;
+    b.wait_for("is back with the engine").await;
+    assert!(rt
+        .store
+        .dead_letters()
+        .unwrap()
+        .iter()
+        .all(|d| d.replayed.is_some()));
     // The navigation works by keyboard and link alike.
     b.click("nav a[href='/admin/']").await;
     b.wait_for("data-figure=\"revenue_net\"").await;

@@ -52,6 +52,17 @@ pub trait Data: Send + Sync + 'static {
         &self,
     ) -> impl Future<Output = anyhow::Result<Vec<storeflow_core::results::facts::Fact>>> + Send;
 
+    /// The inputs set aside as dead letters, newest first.
+    fn dead_letters(&self) -> impl Future<Output = anyhow::Result<Vec<DeadLetter>>> + Send;
+
+    /// Hands dead letter `id` back to the engine (once); `Err` says why not
+    /// in words.
+    fn replay_dead_letter(
+        &self,
+        id: i64,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+
     /// A shop's prediction model, once fitted.
     fn model(
         &self,
@@ -65,6 +76,16 @@ pub trait Data: Send + Sync + 'static {
         from: Date,
         to: Date,
     ) -> impl Future<Output = anyhow::Result<(Rollups, Rollups)>> + Send;
+}
+
+/// A dead letter as the console shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub kind: String,
+    pub error: String,
+    pub at: Timestamp,
+    pub replayed: Option<Timestamp>,
 }
 
 /// The console's state: its data, its credentials and its clock.
@@ -92,6 +113,11 @@ pub fn router<D: Data>(console: Arc<Console<D>>) -> Router {
         .route("/admin/segments", get(segments_page::<D>))
         .route("/admin/customers", get(customers_page::<D>))
         .route("/admin/reports", get(reports_page::<D>))
+        .route("/admin/operations", get(operations_page::<D>))
+        .route(
+            "/admin/operations/dead-letters/{id}/replay",
+            post(replay::<D>),
+        )
         .route("/admin/api/overview", get(overview_json::<D>))
         .with_state(console)
 }
@@ -424,4 +450,68 @@ async fn reports_page<D: Data>(
         pages::reports(&c.auth, s, k.from, k.to, &cohorts, &arms)
     })
     .await
+}
+
+#[derive(Deserialize, Default)]
+struct Notice {
+    #[serde(default)]
+    replayed: Option<i64>,
+    #[serde(default)]
+    refused: Option<String>,
+}
+
+async fn operations_page<D: Data>(
+    State(c): State<Arc<Console<D>>>,
+    headers: HeaderMap,
+    Query(n): Query<Notice>,
+) -> Response {
+    let s = match session(&c, &headers, false) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let letters = match c.data.dead_letters().await {
+        Ok(l) => l,
+        Err(e) => return pages::unavailable(&format!("{e:#}")),
+    };
+    let notice = match (n.replayed, n.refused) {
+        (Some(id), _) => Some((format!("Dead letter {id} is back with the engine."), "")),
+        (_, Some(why)) => Some((format!("Not replayed: {why}"), "error")),
+        _ => None,
+    };
+    pages::operations(&c.auth, &s, &c.data.config(), &letters, notice)
+}
+
+#[derive(Deserialize)]
+struct ReplayForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+async fn replay<D: Data>(
+    State(c): State<Arc<Console<D>>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Form(f): Form<ReplayForm>,
+) -> Response {
+    let s = match session(&c, &headers, false) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    if !c.auth.csrf_ok(&s, f.csrf.as_deref()) {
+        return pages::forbidden();
+    }
+    let to = if f.confirm.as_deref() != Some("yes") {
+        "/admin/operations?refused=confirm+that+its+cause+is+fixed".to_string()
+    } else {
+        match c.data.replay_dead_letter(id, c.now()).await {
+            Ok(()) => format!("/admin/operations?replayed={id}"),
+            Err(why) => format!(
+                "/admin/operations?refused={}",
+                why.replace(|ch: char| !ch.is_ascii_alphanumeric(), "+")
+            ),
+        }
+    };
+    Redirect::to(&to).into_response()
 }

@@ -26,6 +26,7 @@ fn env() -> &'static Environment<'static> {
             ("segments.html", include_str!("templates/segments.html")),
             ("customers.html", include_str!("templates/customers.html")),
             ("reports.html", include_str!("templates/reports.html")),
+            ("operations.html", include_str!("templates/operations.html")),
         ] {
             e.add_template(name, text)
                 .expect("a console template parses");
@@ -48,6 +49,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/admin/segments", "Segments"),
     ("/admin/customers", "Customers"),
     ("/admin/reports", "Reports"),
+    ("/admin/operations", "Operations"),
 ];
 
 fn nav(current: &str) -> Vec<NavItem> {
@@ -345,6 +347,42 @@ pub fn reports(
         context! {
             from => from.to_string(), to => to.to_string(),
             months => (0..months).collect::<Vec<_>>(), cohorts => rows, arms => arms,
+        },
+    )
+}
+
+pub fn operations(
+    auth: &Auth,
+    s: &Session,
+    config: &Config,
+    letters: &[crate::DeadLetter],
+    notice: Option<(String, &str)>,
+) -> Response {
+    let letters: Vec<Value> = letters
+        .iter()
+        .map(|d| {
+            Value::from_serialize(serde_json::json!({
+                "id": d.id, "kind": d.kind, "error": d.error, "at": d.at.to_string(),
+                "replayed": d.replayed.map(|t| t.to_string()),
+            }))
+        })
+        .collect();
+    page(
+        auth,
+        Some(s),
+        "/admin/operations",
+        "Operations",
+        "operations.html",
+        context! {
+            store => config.settings.store.name.clone(),
+            timezone => config.settings.store.timezone.clone(),
+            flows => config.by_priority.len(),
+            segments => config.segments.iter().count(),
+            templates => config.templates.ids().count(),
+            letters => letters,
+            csrf => auth.csrf(s),
+            notice => notice.as_ref().map(|n| n.0.clone()),
+            notice_class => notice.as_ref().map(|n| n.1).unwrap_or(""),
         },
     )
 }

@@ -69,6 +69,34 @@ impl storeflow_console::Data for Served {
         Ok(storeflow_sqlite::results::read_orders(&conn)?)
     }
 
+    async fn dead_letters(&self) -> anyhow::Result<Vec<storeflow_console::DeadLetter>> {
+        let mut all: Vec<storeflow_console::DeadLetter> = self
+            .0
+            .store
+            .dead_letters()?
+            .into_iter()
+            .map(|d| storeflow_console::DeadLetter {
+                id: d.id,
+                kind: d.kind.as_str().to_string(),
+                error: d.error,
+                at: d.at,
+                replayed: d.replayed,
+            })
+            .collect();
+        all.sort_by_key(|d| std::cmp::Reverse(d.id));
+        Ok(all)
+    }
+
+    async fn replay_dead_letter(&self, id: i64, now: jiff::Timestamp) -> Result<(), String> {
+        self.0
+            .store
+            .replay_dead_letter(id, now)
+            .map_err(|e| e.to_string())?;
+        // Applied now, not at the workers' next look.
+        self.0.poke_workers();
+        Ok(())
+    }
+
     fn model(
         &self,
         shop: &storeflow_core::model::ids::ShopId,

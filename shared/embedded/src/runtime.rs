@@ -315,6 +315,13 @@ impl Runtime {
         self.poisoned.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Inputs or wake-ups may be waiting (a replayed dead letter): the
+    /// inbox and timer workers look now.
+    pub fn poke_workers(&self) {
+        self.poke_inbox.notify_one();
+        self.poke_timers.notify_one();
+    }
+
     /// Messages may be waiting: the outbox worker looks now.
     pub fn poke_outbox(&self) {
         self.poke_outbox.notify_one();
