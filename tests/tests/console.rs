@@ -352,6 +352,40 @@ async fn a_customer_is_found_by_email_and_shown_with_their_trace_escaped() {
     // What a customer's data says is shown, never run.
     assert!(page.contains("&lt;script&gt;alert(1)&lt;"), "{page}");
     assert!(!page.contains("<script>alert(1)"), "{page}");
+    // The message log: Ann's welcome email as she received it, delivered
+    // (the outbox folder took it), and nothing for another flow.
+    let started = std::time::Instant::now();
+    let log = loop {
+        let r = call(
+            addr,
+            "GET",
+            "/admin/messages?from=2026-03-31&to=2026-03-31&customer=ann%40example.com&flow=welcome",
+            &bearer,
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        if r.body.contains("sent, delivered") {
+            break r.body;
+        }
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "never delivered: {}",
+            r.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(log.contains("welcome · welcome_1"), "{log}");
+    assert!(log.contains("1 message(s) match"), "{log}");
+    let other = call(
+        addr,
+        "GET",
+        "/admin/messages?from=2026-03-31&to=2026-03-31&flow=winback",
+        &bearer,
+        "",
+    )
+    .await;
+    assert!(other.body.contains("No messages match"), "{}", other.body);
     // Nobody by that phone.
     let none = call(addr, "GET", "/admin/customers?q=%2B15550100", &bearer, "").await;
     assert!(none.body.contains("No customer is known"), "{}", none.body);
@@ -526,6 +560,11 @@ async fn in_a_real_browser_sign_in_and_every_page_opens_without_errors() {
             "/admin/customers?q=ann%40example.com",
             "Customers",
             "console-customer.png",
+        ),
+        (
+            "/admin/messages?from=2026-03-31&to=2026-03-31",
+            "Messages",
+            "console-messages.png",
         ),
         (
             "/admin/reports?from=2026-03-01&to=2026-03-31",

@@ -52,6 +52,14 @@ pub trait Data: Send + Sync + 'static {
         &self,
     ) -> impl Future<Output = anyhow::Result<Vec<storeflow_core::results::facts::Fact>>> + Send;
 
+    /// The messages of `from..=to` (UTC days), newest first, at most
+    /// [`MESSAGES_READ`], each with the steps of its life so far.
+    fn messages(
+        &self,
+        from: Date,
+        to: Date,
+    ) -> impl Future<Output = anyhow::Result<Vec<SentMessage>>> + Send;
+
     /// The inputs set aside as dead letters, newest first.
     fn dead_letters(&self) -> impl Future<Output = anyhow::Result<Vec<DeadLetter>>> + Send;
 
@@ -76,6 +84,22 @@ pub trait Data: Send + Sync + 'static {
         from: Date,
         to: Date,
     ) -> impl Future<Output = anyhow::Result<(Rollups, Rollups)>> + Send;
+}
+
+/// The most messages the log reads for one page (the newest of the period:
+/// the filters choose among them), and the most it lists.
+pub const MESSAGES_READ: usize = 5_000;
+pub const MESSAGES_SHOWN: usize = 200;
+
+/// A message as the log shows it: what the customer received, and what
+/// became of it.
+#[derive(Debug, Clone)]
+pub struct SentMessage {
+    pub message: storeflow_core::Message,
+    pub queued: Timestamp,
+    pub settled: Option<Timestamp>,
+    /// `delivered`, `bounced`, `opened`, `clicked`, … in order.
+    pub lifecycle: Vec<String>,
 }
 
 /// A dead letter as the console shows it.
@@ -113,6 +137,7 @@ pub fn router<D: Data>(console: Arc<Console<D>>) -> Router {
         .route("/admin/segments", get(segments_page::<D>))
         .route("/admin/customers", get(customers_page::<D>))
         .route("/admin/reports", get(reports_page::<D>))
+        .route("/admin/messages", get(messages_page::<D>))
         .route("/admin/operations", get(operations_page::<D>))
         .route(
             "/admin/operations/dead-letters/{id}/replay",
@@ -514,4 +539,60 @@ async fn replay<D: Data>(
         }
     };
     Redirect::to(&to).into_response()
+}
+
+/// The message log's filters (all optional).
+#[derive(Deserialize, Default)]
+pub struct MessageFilter {
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub flow: Option<String>,
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub customer: Option<String>,
+}
+
+impl MessageFilter {
+    fn keeps(&self, m: &SentMessage) -> bool {
+        fn set(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        set(&self.flow).is_none_or(|f| m.message.flow == f)
+            && set(&self.channel).is_none_or(|c| m.message.channel.as_str() == c)
+            && set(&self.status).is_none_or(|s| m.lifecycle.iter().any(|l| l == s))
+            && set(&self.customer)
+                .is_none_or(|c| m.message.to.to_lowercase().contains(&c.to_lowercase()))
+    }
+}
+
+async fn messages_page<D: Data>(
+    State(c): State<Arc<Console<D>>>,
+    headers: HeaderMap,
+    Query(f): Query<MessageFilter>,
+) -> Response {
+    let s = match session(&c, &headers, false) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let q = PeriodQuery {
+        from: f.from.clone(),
+        to: f.to.clone(),
+    };
+    let (from, to) = match period(&q, c.now()) {
+        Ok(p) => p,
+        Err(e) => return pages::bad_request(&e),
+    };
+    match c.data.messages(from, to).await {
+        Ok(all) => {
+            let shown: Vec<SentMessage> = all.into_iter().filter(|m| f.keeps(m)).collect();
+            pages::messages(&c.auth, &s, from, to, &f, &shown, &c.data.config())
+        }
+        Err(e) => pages::unavailable(&format!("{e:#}")),
+    }
 }

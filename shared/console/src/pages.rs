@@ -27,6 +27,7 @@ fn env() -> &'static Environment<'static> {
             ("customers.html", include_str!("templates/customers.html")),
             ("reports.html", include_str!("templates/reports.html")),
             ("operations.html", include_str!("templates/operations.html")),
+            ("messages.html", include_str!("templates/messages.html")),
         ] {
             e.add_template(name, text)
                 .expect("a console template parses");
@@ -48,6 +49,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/admin/flows", "Flows"),
     ("/admin/segments", "Segments"),
     ("/admin/customers", "Customers"),
+    ("/admin/messages", "Messages"),
     ("/admin/reports", "Reports"),
     ("/admin/operations", "Operations"),
 ];
@@ -383,6 +385,76 @@ pub fn operations(
             csrf => auth.csrf(s),
             notice => notice.as_ref().map(|n| n.0.clone()),
             notice_class => notice.as_ref().map(|n| n.1).unwrap_or(""),
+        },
+    )
+}
+
+pub fn messages(
+    auth: &Auth,
+    s: &Session,
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+    filter: &crate::MessageFilter,
+    all: &[crate::SentMessage],
+    config: &Config,
+) -> Response {
+    let shown: Vec<Value> = all
+        .iter()
+        .take(crate::MESSAGES_SHOWN)
+        .map(|m| {
+            let c = &m.message.content;
+            let text = c
+                .text
+                .clone()
+                .or_else(|| c.body.clone())
+                .unwrap_or_default();
+            let mut status = vec![if m.settled.is_some() {
+                "sent"
+            } else {
+                "queued"
+            }
+            .to_string()];
+            status.extend(m.lifecycle.iter().filter(|l| *l != "sent").cloned());
+            status.dedup();
+            Value::from_serialize(serde_json::json!({
+                "id": m.message.id, "queued": m.queued.to_string(), "to": m.message.to,
+                "flow": m.message.flow, "step": m.message.step, "template": m.message.template,
+                "channel": m.message.channel.as_str(), "status": status.join(", "),
+                "subject": c.subject, "first_line": text.lines().next().unwrap_or_default(),
+                "text": text, "html": c.html,
+            }))
+        })
+        .collect();
+    let flows: Vec<String> = config.flows.keys().cloned().collect();
+    let channels: Vec<&str> = storeflow_core::model::channel::Channel::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    let statuses = [
+        "sent",
+        "delivered",
+        "bounced",
+        "opened",
+        "clicked",
+        "unsubscribed",
+        "complained",
+    ];
+    page(
+        auth,
+        Some(s),
+        "/admin/messages",
+        "Messages",
+        "messages.html",
+        context! {
+            from => from.to_string(), to => to.to_string(),
+            filter => context! {
+                flow => filter.flow.clone().unwrap_or_default(),
+                channel => filter.channel.clone().unwrap_or_default(),
+                status => filter.status.clone().unwrap_or_default(),
+                customer => filter.customer.clone().unwrap_or_default(),
+            },
+            flows => flows, channels => channels, statuses => statuses,
+            matching => all.len(), shown => shown,
         },
     )
 }

@@ -69,6 +69,43 @@ impl storeflow_console::Data for Served {
         Ok(storeflow_sqlite::results::read_orders(&conn)?)
     }
 
+    async fn messages(
+        &self,
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
+    ) -> anyhow::Result<Vec<storeflow_console::SentMessage>> {
+        let utc = |d: jiff::civil::Date| -> anyhow::Result<jiff::Timestamp> {
+            Ok(d.to_zoned(jiff::tz::TimeZone::UTC)?.timestamp())
+        };
+        let (start, end) = (utc(from)?, utc(to.tomorrow()?)?);
+        let sent = self
+            .0
+            .store
+            .recent_messages(start, end, storeflow_console::MESSAGES_READ)?;
+        // Its life may go on after the period: read its facts up to now.
+        let path = self.0.data_dir.join("storeflow.sqlite");
+        let conn = storeflow_sqlite::results::open_read_only(&path)?;
+        let facts =
+            storeflow_sqlite::results::read_message_facts(&conn, start, jiff::Timestamp::MAX)?;
+        let mut life: std::collections::HashMap<&str, Vec<String>> = Default::default();
+        for f in &facts {
+            if let (Some(m), Some(l)) = (f.message.as_deref(), f.lifecycle) {
+                life.entry(m).or_default().push(l.as_str().to_string());
+            }
+        }
+        Ok(sent
+            .into_iter()
+            .map(
+                |(message, queued, settled)| storeflow_console::SentMessage {
+                    lifecycle: life.get(message.id.as_str()).cloned().unwrap_or_default(),
+                    message,
+                    queued,
+                    settled,
+                },
+            )
+            .collect())
+    }
+
     async fn dead_letters(&self) -> anyhow::Result<Vec<storeflow_console::DeadLetter>> {
         let mut all: Vec<storeflow_console::DeadLetter> = self
             .0

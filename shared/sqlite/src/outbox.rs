@@ -25,6 +25,35 @@ impl Sqlite {
             .collect()
     }
 
+    /// The messages committed from `from` until `to`, newest first, at most
+    /// `limit`: each with when it was committed and when it was settled.
+    pub fn recent_messages(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(Message, Timestamp, Option<Timestamp>)>, StoreError> {
+        let sql = format!(
+            "SELECT message, queued_us, sent_us FROM outbox WHERE queued_us >= ?1 AND queued_us < ?2 \
+             ORDER BY queued_us DESC, id LIMIT {limit}"
+        );
+        let rows: Vec<(String, i64, Option<i64>)> = self.with(|c| {
+            let mut q = c.prepare(&sql).map_err(unavailable)?;
+            let rows = q
+                .query_map(params![us(from), us(to)], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .map_err(unavailable)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        })?;
+        rows.into_iter()
+            .map(|(text, queued, sent)| {
+                let at = |v: i64| Timestamp::from_microsecond(v).unwrap_or(Timestamp::UNIX_EPOCH);
+                Ok((json(&text, "outbox message")?, at(queued), sent.map(at)))
+            })
+            .collect()
+    }
+
     /// Puts off a message's next attempt until `at` (a provider refused it
     /// for now).
     pub fn defer(&self, id: &str, at: Timestamp) -> Result<(), StoreError> {

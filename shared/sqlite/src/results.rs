@@ -21,6 +21,7 @@ fn kind_name(k: FactKind) -> &'static str {
         FactKind::Order => "order",
         FactKind::Refund => "refund",
         FactKind::Credit => "credit",
+        FactKind::Message => "message",
         _ => "",
     }
 }
@@ -147,6 +148,26 @@ pub fn read_rollups(
 /// Every order and refund fact, oldest first (cohorts, predictions).
 pub fn read_orders(c: &Connection) -> Result<Vec<Fact>, StoreError> {
     read_kinds(c, "kind IN ('order', 'refund')")
+}
+
+/// The facts of messages' lives (sent, delivered, opened, clicked, …) from
+/// `from` until `to`, oldest first.
+pub fn read_message_facts(
+    c: &Connection,
+    from: jiff::Timestamp,
+    to: jiff::Timestamp,
+) -> Result<Vec<Fact>, StoreError> {
+    // Rows stored before message facts had their kind name have none.
+    let mut facts = read_kinds(
+        c,
+        &format!(
+            "kind IN ('message', '') AND at_us >= {} AND at_us < {}",
+            from.as_microsecond(),
+            to.as_microsecond()
+        ),
+    )?;
+    facts.retain(|f| f.kind == FactKind::Message);
+    Ok(facts)
 }
 
 /// Every credit, oldest first (which attribution settings applied when).
