@@ -125,6 +125,13 @@ pub struct Runtime {
     /// The UTC day of the last refit of the prediction models (`None`:
     /// the first timer tick refits).
     refitted_on: std::sync::Mutex<Option<jiff::civil::Date>>,
+    /// The model each shop's refit last reported (`refit_if_due`).
+    refit_said: std::sync::Mutex<
+        std::collections::HashMap<
+            storeflow_core::model::ids::ShopId,
+            storeflow_core::predict::forecast::Model,
+        >,
+    >,
 }
 
 impl Runtime {
@@ -193,6 +200,7 @@ impl Runtime {
             stop,
             campaigns_done: Default::default(),
             refitted_on: Default::default(),
+            refit_said: Default::default(),
             worker_died: Default::default(),
             poisoned: Default::default(),
         });
@@ -254,7 +262,13 @@ impl Runtime {
                 }
                 match handle.block_on(me.refit()) {
                     Ok(done) => {
+                        // Said when a shop's model first serves, or changes
+                        // kind (intervals to BG/NBD): not every day.
+                        let mut said = me.refit_said.lock().unwrap_or_else(|e| e.into_inner());
                         for r in &done {
+                            if said.insert(r.shop.clone(), r.model.model) == Some(r.model.model) {
+                                continue;
+                            }
                             eprintln!(
                                 "storeflow: predictions for {} refitted: {} ({})",
                                 r.shop,
