@@ -1,5 +1,6 @@
 //! How fast `storeflow report --data` answers for a year of a
-//! 100,000-customer store (BENCHMARKS.md). Ignored: it builds a database of
+//! 100,000-customer store, and the console's overview for its last 30
+//! days (BENCHMARKS.md). Ignored: it builds a database of
 //! about two million facts first. Run it in release:
 //!
 //! ```sh
@@ -179,6 +180,19 @@ fn reports_of_a_100k_customer_year_on_sqlite() {
         let cohorts = report::cohorts(&orders, year, &tz);
         let cohorts_s = t.elapsed().as_secs_f64();
         assert!(cohorts.len() >= 12, "{}", cohorts.len());
+        // The console's overview and segments pages over the last 30 days
+        // of the year: the figures behind each page (read and computed).
+        let t = Instant::now();
+        let conn = storeflow_sqlite::results::open_read_only(&path).unwrap();
+        let (from, to) = (
+            "2026-12-02".parse::<jiff::civil::Date>().unwrap(),
+            "2026-12-31".parse::<jiff::civil::Date>().unwrap(),
+        );
+        let (month, month_totals) = read_rollups(&conn, from, to).unwrap();
+        let o = storeflow_console::overview::Overview::of(&month, &month_totals, from, to);
+        let overview_s = t.elapsed().as_secs_f64();
+        assert_eq!(o.daily.len(), 30);
+        println!("run {run}: console overview (30 days) {overview_s:.3} s");
         println!(
             "run {run}: report flows {:.3} s ({} counter rows); report cohorts {:.3} s ({} orders and refunds)",
             flows_s,
