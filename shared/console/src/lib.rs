@@ -177,6 +177,39 @@ fn session<D>(
     Err(Box::new(Redirect::to("/admin/login").into_response()))
 }
 
+/// A page's session, checked before its handler runs: without one the
+/// browser is sent to sign in (a bearer token that is not one: 401).
+struct Signed(auth::Session);
+
+impl<D: Data> axum::extract::FromRequestParts<Arc<Console<D>>> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        c: &Arc<Console<D>>,
+    ) -> Result<Self, Response> {
+        session(c, &parts.headers, false)
+            .map(Signed)
+            .map_err(|r| *r)
+    }
+}
+
+/// A JSON endpoint's session: without one, 401.
+struct SignedApi;
+
+impl<D: Data> axum::extract::FromRequestParts<Arc<Console<D>>> for SignedApi {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        c: &Arc<Console<D>>,
+    ) -> Result<Self, Response> {
+        session(c, &parts.headers, true)
+            .map(|_| SignedApi)
+            .map_err(|r| *r)
+    }
+}
+
 /// Who a sign-in attempt comes from, for its rate limit.
 fn client(headers: &HeaderMap) -> String {
     headers
@@ -243,13 +276,9 @@ struct CsrfForm {
 
 async fn logout<D: Data>(
     State(c): State<Arc<Console<D>>>,
-    headers: HeaderMap,
+    Signed(s): Signed,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let s = match session(&c, &headers, false) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     if !c.auth.csrf_ok(&s, f.csrf.as_deref()) {
         return pages::forbidden();
     }
@@ -315,21 +344,17 @@ impl Counted {
 /// counters, then `page` makes the answer.
 async fn period_page<D: Data>(
     c: &Console<D>,
-    headers: &HeaderMap,
+    s: &auth::Session,
     q: &PeriodQuery,
     page: impl FnOnce(&auth::Session, Counted) -> Response,
 ) -> Response {
-    let s = match session(c, headers, false) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let (from, to) = match period(q, c.now()) {
         Ok(p) => p,
         Err(e) => return pages::bad_request(&e),
     };
     match c.data.rollups(from, to).await {
         Ok((days, totals)) => page(
-            &s,
+            s,
             Counted {
                 days,
                 totals,
@@ -343,10 +368,10 @@ async fn period_page<D: Data>(
 
 async fn overview_page<D: Data>(
     State(c): State<Arc<Console<D>>>,
-    headers: HeaderMap,
+    Signed(s): Signed,
     Query(q): Query<PeriodQuery>,
 ) -> Response {
-    period_page(&c, &headers, &q, |s, k| {
+    period_page(&c, &s, &q, |s, k| {
         pages::overview(&c.auth, s, &k.overview())
     })
     .await
@@ -354,12 +379,9 @@ async fn overview_page<D: Data>(
 
 async fn overview_json<D: Data>(
     State(c): State<Arc<Console<D>>>,
-    headers: HeaderMap,
+    _: SignedApi,
     Query(q): Query<PeriodQuery>,
 ) -> Response {
-    if let Err(r) = session(&c, &headers, true) {
-        return *r;
-    }
     let (from, to) = match period(&q, c.now()) {
         Ok(p) => p,
         Err(e) => {
@@ -384,10 +406,10 @@ async fn overview_json<D: Data>(
 
 async fn flows_page<D: Data>(
     State(c): State<Arc<Console<D>>>,
-    headers: HeaderMap,
+    Signed(s): Signed,
     Query(q): Query<PeriodQuery>,
 ) -> Response {
-    period_page(&c, &headers, &q, |s, k| {
+    period_page(&c, &s, &q, |s, k| {
         pages::flows(&c.auth, s, &c.data.config(), &k.overview())
     })
     .await
@@ -395,10 +417,10 @@ async fn flows_page<D: Data>(
 
 async fn segments_page<D: Data>(
     State(c): State<Arc<Console<D>>>,
-    headers: HeaderMap,
+    Signed(s): Signed,
     Query(q): Query<PeriodQuery>,
 ) -> Response {
-    period_page(&c, &headers, &q, |s, k| {
+    period_page(&c, &s, &q, |s, k| {
         let views = segments::views(&c.data.config(), &k.days, &k.totals, k.from, k.to);
         pages::segments(&c.auth, s, k.from, k.to, &views)
     })
@@ -413,13 +435,9 @@ struct SearchQuery {
 
 async fn customers_page<D: Data>(
     State(c): State<Arc<Console<D>>>,
-    headers: HeaderMap,
+    Signed(s): Signed,
     Query(q): Query<SearchQuery>,
 ) -> Response {
-    let s = match session(&c, &headers, false) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let found = if q.q.trim().is_empty() {
         None
     } else {
@@ -437,18 +455,15 @@ async fn customers_page<D: Data>(
 
 async fn reports_page<D: Data>(
     State(c): State<Arc<Console<D>>>,
-    headers: HeaderMap,
+    // Nothing is read for a request without a session.
+    Signed(s): Signed,
     Query(q): Query<PeriodQuery>,
 ) -> Response {
-    // Nothing is read for a request without a session.
-    if let Err(r) = session(&c, &headers, false) {
-        return *r;
-    }
     let orders = match c.data.orders().await {
         Ok(o) => o,
         Err(e) => return pages::unavailable(&format!("{e:#}")),
     };
-    period_page(&c, &headers, &q, |s, k| {
+    period_page(&c, &s, &q, |s, k| {
         let period = storeflow_core::results::report::Period {
             from: k
                 .from
@@ -487,13 +502,9 @@ struct Notice {
 
 async fn operations_page<D: Data>(
     State(c): State<Arc<Console<D>>>,
-    headers: HeaderMap,
+    Signed(s): Signed,
     Query(n): Query<Notice>,
 ) -> Response {
-    let s = match session(&c, &headers, false) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let letters = match c.data.dead_letters().await {
         Ok(l) => l,
         Err(e) => return pages::unavailable(&format!("{e:#}")),
@@ -516,14 +527,10 @@ struct ReplayForm {
 
 async fn replay<D: Data>(
     State(c): State<Arc<Console<D>>>,
-    headers: HeaderMap,
+    Signed(s): Signed,
     axum::extract::Path(id): axum::extract::Path<i64>,
     Form(f): Form<ReplayForm>,
 ) -> Response {
-    let s = match session(&c, &headers, false) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     if !c.auth.csrf_ok(&s, f.csrf.as_deref()) {
         return pages::forbidden();
     }
@@ -573,13 +580,9 @@ impl MessageFilter {
 
 async fn messages_page<D: Data>(
     State(c): State<Arc<Console<D>>>,
-    headers: HeaderMap,
+    Signed(s): Signed,
     Query(f): Query<MessageFilter>,
 ) -> Response {
-    let s = match session(&c, &headers, false) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let q = PeriodQuery {
         from: f.from.clone(),
         to: f.to.clone(),

@@ -359,9 +359,7 @@ async fn profile(
                 "runs": l.state.runs,
                 "predictions": rt.live().engine.model(&shop).and_then(|m| {
                     let today = rt.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date();
-                    m.metrics(&l.state.profile.order_history(), today)
-                        .map(|v| json!({"model": m.model, "p_alive": v.p_alive, "expected_orders": v.expected_orders,
-                            "predicted_clv": v.predicted_clv, "expected_next_order_at": v.expected_next_order_at}))
+                    m.customer_json(&l.state.profile.order_history(), today)
                 }),
                 "messages": messages,
                 "decisions": decisions,

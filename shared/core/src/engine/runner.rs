@@ -339,26 +339,6 @@ impl Host for StepHost<'_, '_> {
     }
 }
 
-/// `profile.predictions` in templates: the model's numbers for today
-/// (UTC), and which model gave them.
-fn predictions_json(
-    model: &crate::predict::forecast::StoreModel,
-    st: &CustomerState,
-    now: jiff::Timestamp,
-) -> serde_json::Value {
-    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
-    match model.metrics(&st.profile.order_history(), today) {
-        Some(m) => json!({
-            "model": model.model,
-            "p_alive": m.p_alive,
-            "expected_orders": m.expected_orders,
-            "predicted_clv": m.predicted_clv,
-            "expected_next_order_at": m.expected_next_order_at.map(|d| d.to_string()),
-        }),
-        None => json!({"model": model.model}),
-    }
-}
-
 fn render(
     st: &CustomerState,
     cx: &Cx,
@@ -394,7 +374,13 @@ fn render(
     let mut profile = st.profile.to_json_keys(cx.now, s, keys);
     if keys.is_none_or(|k| k.contains("predictions")) {
         if let (Some(model), Some(o)) = (&cx.model, profile.as_object_mut()) {
-            o.insert("predictions".into(), predictions_json(model, st, cx.now));
+            // The model's numbers for today (UTC); just the model's name
+            // for a customer without an order.
+            let today = cx.now.to_zoned(jiff::tz::TimeZone::UTC).date();
+            let p = model
+                .customer_json(&st.profile.order_history(), today)
+                .unwrap_or_else(|| json!({ "model": model.model }));
+            o.insert("predictions".into(), p);
         }
     }
     let ctx = context::build(

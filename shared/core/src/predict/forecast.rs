@@ -298,6 +298,20 @@ impl StoreModel {
         v.is_finite().then_some(v)
     }
 
+    /// A customer's numbers on `day` as templates (`profile.predictions`)
+    /// and the profile view show them, with the model that gave them;
+    /// `None` without an order by then.
+    pub fn customer_json(&self, history: &History, day: Date) -> Option<serde_json::Value> {
+        let m = self.metrics(history, day)?;
+        Some(serde_json::json!({
+            "model": self.model,
+            "p_alive": m.p_alive,
+            "expected_orders": m.expected_orders,
+            "predicted_clv": m.predicted_clv,
+            "expected_next_order_at": m.expected_next_order_at.map(|d| d.to_string()),
+        }))
+    }
+
     /// A customer's numbers with their history up to and including `end`
     /// (the days after their first order count up to `end`; orders after
     /// it are not seen). `None` without an order by `end`, or when the
